@@ -1,0 +1,705 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// Ready is what a [Client] asks its driver to do, drained by [Client.Ready].
+type Ready struct {
+	// Transmit are transport messages to write, in order, on the current
+	// connection. Each is a CBOR sequence of frames within the peer's
+	// message size limit. The driver may keep them: they are not reused.
+	Transmit [][]byte
+	// Hangup asks the driver to close the current connection after writing
+	// Transmit. The machine already considers it gone: a later Disconnected
+	// for it is ignored.
+	Hangup bool
+	// Events are what happened, in order (messages, responses, lifecycle,
+	// and Dial requests for the driver).
+	Events []Event
+	// Deadline is when the machine next needs a Timeout step; zero means
+	// never (until another input arrives).
+	Deadline time.Time
+}
+
+type clientState uint8
+
+const (
+	clientIdle      clientState = iota // no transport
+	clientHandshake                    // HELLO sent, waiting for WELCOME
+	clientOpen                         // established
+	clientClosed                       // terminal
+)
+
+// Client is the client machine: one logical session that survives transport
+// losses. It is deterministic and performs no I/O; see the package
+// documentation for the driving loop. A Client is not safe for concurrent
+// use.
+type Client struct {
+	cfg   ClientConfig
+	state clientState
+	now   time.Time
+	base  time.Time
+	stats Stats
+	link  link
+	reqs  requests
+	dec   *codec.Decoder
+
+	// session identity
+	id    proto.ClientID
+	token []byte
+	have  bool
+
+	// connection
+	conn        ConnID
+	peer        proto.Limits
+	hbInterval  time.Duration
+	idleTimeout time.Duration
+	hbAt        time.Time
+	hbDue       bool
+	shakeAt     time.Time // handshake deadline
+	helloAt     time.Time // Datagram: next HELLO retransmission
+	helloTries  uint
+	sendHello   bool
+	sendClose   *proto.Close
+	hangup      bool
+	attempt     int
+
+	// graceful close
+	closing     bool
+	closeAt     time.Time
+	closeReason string
+
+	// output
+	w      writer
+	out    [][]byte
+	events []Event
+	dslab  slab[Delivered]
+	rslab  slab[Response]
+}
+
+// NewClient returns a client machine. It is idle: the driver dials, then
+// steps [Connected].
+func NewClient(cfg ClientConfig) *Client {
+	cfg.setDefaults()
+	c := &Client{cfg: cfg}
+	c.link.init(&c.cfg.LinkConfig, &c.stats)
+	c.reqs.init(c.cfg.MaxRequests)
+	c.dec = codec.NewDecoder(codec.Limits{MaxMessageSize: c.cfg.MaxMessageSize})
+	c.w.arena = make([]byte, 0, 512)
+	return c
+}
+
+// ID returns the current session's client ID (zero before the first
+// WELCOME).
+func (c *Client) ID() proto.ClientID { return c.id }
+
+// Stats returns a snapshot of the counters.
+func (c *Client) Stats() Stats {
+	s := c.stats
+	if c.have {
+		s.Sessions = 1
+	}
+	return s
+}
+
+// Established reports whether the handshake is complete on a live
+// connection.
+func (c *Client) Established() bool { return c.state == clientOpen }
+
+// Step consumes one input at time now. It returns an error only about the
+// caller's own command (for example [ErrBackpressure] or [ErrClosed]);
+// anything the peer does wrong ends in a CLOSE and an event instead.
+func (c *Client) Step(now time.Time, in Input) error {
+	now = c.clock(now)
+	switch in := in.(type) {
+	case Connected:
+		return c.connected(now, in.Conn)
+	case Recv:
+		if c.state == clientHandshake || c.state == clientOpen {
+			if in.Conn == c.conn {
+				c.recv(now, in.Data)
+			}
+		}
+		return nil
+	case Disconnected:
+		c.disconnected(now, in.Conn, in.Err)
+		return nil
+	case Timeout:
+		c.timeout(now)
+		return nil
+	case Send:
+		return c.push(outFrame{typ: proto.TypeData, payload: in.Payload})
+	case Call:
+		return c.call(now, outFrame{typ: proto.TypeRequest, id: in.ID, payload: in.Payload}, in.Timeout)
+	case JoinRoom:
+		if err := checkRoom(in.Room); err != nil {
+			return err
+		}
+		return c.call(now, outFrame{typ: proto.TypeJoin, id: in.ID, room: in.Room}, in.Timeout)
+	case LeaveRoom:
+		if err := checkRoom(in.Room); err != nil {
+			return err
+		}
+		return c.call(now, outFrame{typ: proto.TypeLeave, id: in.ID, room: in.Room}, in.Timeout)
+	case Reply:
+		if c.state == clientClosed || c.closing {
+			return ErrClosed
+		}
+		if _, ok := c.reqs.in[in.ID]; !ok {
+			return ErrUnknownRequest
+		}
+		f := outFrame{typ: proto.TypeResponse, id: in.ID, payload: in.Payload, err: in.Err}
+		if in.Err != nil {
+			f.payload = nil
+		}
+		if err := c.push(f); err != nil {
+			return err
+		}
+		return c.reqs.answer(in.ID)
+	case Close:
+		return c.close(now, in.Reason)
+	case Abort:
+		if c.state == clientClosed {
+			return ErrClosed
+		}
+		c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: in.Reason}, nil)
+		return nil
+	}
+	return fmt.Errorf("%w: %T is not a client input", ErrInvalid, in)
+}
+
+// clock clamps time so that it never goes backwards.
+func (c *Client) clock(now time.Time) time.Time {
+	if c.base.IsZero() {
+		c.base = now
+	}
+	if now.Before(c.now) {
+		return c.now
+	}
+	c.now = now
+	return now
+}
+
+func checkRoom(room string) error {
+	if room == "" || len(room) > proto.MaxRoomLen {
+		return fmt.Errorf("%w: room name must be 1..%d bytes", ErrInvalid, proto.MaxRoomLen)
+	}
+	return nil
+}
+
+func (c *Client) maxPayload() int {
+	m := c.cfg.MaxMessageSize
+	if c.peer.MaxMessageSize > 0 {
+		m = int(c.peer.MaxMessageSize)
+	}
+	return m - frameOverhead
+}
+
+func (c *Client) push(f outFrame) error {
+	if c.state == clientClosed || c.closing {
+		return ErrClosed
+	}
+	if f.size() > c.maxPayload() {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, f.size(), c.maxPayload())
+	}
+	if err := c.link.canPush(f.size()); err != nil {
+		return err
+	}
+	c.link.push(f)
+	c.stats.Sent++
+	return nil
+}
+
+func (c *Client) call(now time.Time, f outFrame, timeout time.Duration) error {
+	if c.state == clientClosed || c.closing {
+		return ErrClosed
+	}
+	if timeout <= 0 {
+		timeout = c.cfg.RequestTimeout
+	}
+	if f.size() > c.maxPayload() {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, f.size(), c.maxPayload())
+	}
+	if err := c.link.canPush(f.size()); err != nil {
+		return err
+	}
+	if err := c.reqs.start(f.id, now.Add(timeout), int(c.peer.MaxRequests)); err != nil {
+		return err
+	}
+	c.link.push(f)
+	c.stats.Sent++
+	return nil
+}
+
+func (c *Client) connected(now time.Time, conn ConnID) error {
+	switch c.state {
+	case clientClosed:
+		return ErrClosed
+	case clientHandshake, clientOpen:
+		return fmt.Errorf("%w: Connected while a connection is live", ErrInvalid)
+	}
+	c.state = clientHandshake
+	c.conn = conn
+	c.hangup = false
+	c.sendHello = true
+	c.shakeAt = now.Add(c.cfg.HandshakeTimeout)
+	c.helloTries = 0
+	c.helloAt = now.Add(c.cfg.InitialRTO)
+	c.link.lastRecvAt = now
+	return nil
+}
+
+func (c *Client) hello() *proto.Hello {
+	h := &proto.Hello{Version: proto.Version, Auth: c.cfg.Auth, Limits: c.cfg.limits()}
+	if c.have {
+		h.Resume = &proto.Resume{ID: c.id, Token: c.token, Ack: c.link.recvAck}
+	}
+	return h
+}
+
+func (c *Client) recv(now time.Time, data []byte) {
+	c.stats.BytesIn += uint64(len(data))
+	c.stats.MessagesIn++
+	c.link.lastRecvAt = now
+	if err := c.dec.Reset(data); err != nil {
+		c.decodeFailed(now, err)
+		return
+	}
+	for c.state == clientHandshake || c.state == clientOpen {
+		f, err := c.dec.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			c.decodeFailed(now, err)
+			return
+		}
+		c.frame(now, f)
+	}
+	if c.closing && c.state == clientOpen && c.link.unacked() == 0 && len(c.reqs.out) == 0 {
+		c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: c.closeReason}, nil)
+	}
+}
+
+func (c *Client) decodeFailed(now time.Time, err error) {
+	code := proto.CloseProtocolError
+	if errors.Is(err, codec.ErrTooLarge) {
+		code = proto.CloseTooLarge
+	}
+	c.violation(now, code, fmt.Errorf("%w: %w", ErrProtocol, err))
+}
+
+// violation ends the machine because the peer broke the protocol.
+func (c *Client) violation(now time.Time, code proto.CloseCode, err error) {
+	c.stats.ProtocolErrors++
+	c.finish(now, &proto.Close{Code: code, Reason: reason(err)}, &CloseError{Code: code, Reason: reason(err)})
+}
+
+// reason turns an error into a CLOSE reason within the protocol bound.
+func reason(err error) string {
+	s := err.Error()
+	if len(s) > proto.MaxReasonLen {
+		s = s[:proto.MaxReasonLen]
+		for len(s) > 0 && s[len(s)-1]&0xc0 == 0x80 { // do not split a UTF-8 sequence
+			s = s[:len(s)-1]
+		}
+		if len(s) > 0 && s[len(s)-1] >= 0xc0 {
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+func (c *Client) frame(now time.Time, f proto.Frame) {
+	if c.state == clientHandshake {
+		switch f := f.(type) {
+		case *proto.Welcome:
+			c.welcome(now, f)
+		case *proto.Close:
+			c.peerClosed(now, f)
+		default:
+			if c.cfg.Mode == Stream {
+				c.violation(now, proto.CloseProtocolError, protocolErr("%s before WELCOME", f.Type()))
+			}
+			// Datagram: a retransmission overtook the WELCOME; the server
+			// resends it after our next HELLO or its RTO.
+		}
+		return
+	}
+	switch f := f.(type) {
+	case *proto.Ack:
+		c.ack(now, f.Ack)
+	case *proto.Heartbeat:
+		if !c.ack(now, f.Ack) {
+			return
+		}
+		if f.Echo > 0 {
+			if sent := c.base.Add(time.Duration(f.Echo) * time.Microsecond); !sent.After(now) && now.Sub(sent) < time.Hour {
+				c.link.sample(now.Sub(sent))
+			}
+		}
+		c.link.peerBehind(now)
+	case *proto.Data:
+		if c.ack(now, f.Ack) {
+			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeData, payload: f.Payload, room: f.Room})
+		}
+	case *proto.Request:
+		if c.ack(now, f.Ack) {
+			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload})
+		}
+	case *proto.Response:
+		if c.ack(now, f.Ack) {
+			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeResponse, id: f.ID, payload: f.Payload, err: f.Error})
+		}
+	case *proto.Close:
+		c.peerClosed(now, f)
+	case *proto.Welcome:
+		if c.cfg.Mode == Datagram && f.ID == c.id {
+			return // a duplicate of the WELCOME we acted on
+		}
+		c.violation(now, proto.CloseProtocolError, protocolErr("WELCOME on an established connection"))
+	default:
+		c.violation(now, proto.CloseProtocolError, protocolErr("%s is not sent by servers", f.Type()))
+	}
+}
+
+// ack applies a piggybacked or standalone ack; false if the machine ended.
+func (c *Client) ack(now time.Time, a uint64) bool {
+	if err := c.link.ack(a, now); err != nil {
+		c.violation(now, proto.CloseProtocolError, err)
+		return false
+	}
+	return true
+}
+
+func (c *Client) reliable(now time.Time, f inFrame) {
+	switch c.link.accept(f.seq) {
+	case acceptDeliver:
+		c.deliver(now, f)
+		for c.state == clientOpen {
+			next, ok := c.link.popHeld()
+			if !ok {
+				break
+			}
+			c.deliver(now, next)
+		}
+	case acceptHold:
+		c.link.hold(f)
+	case acceptOverflow:
+		c.violation(now, proto.CloseProtocolError, protocolErr("seq %d beyond the window of %d after %d", f.seq, c.cfg.MaxInflight, c.link.recvAck))
+	case acceptDup:
+	}
+}
+
+func (c *Client) deliver(now time.Time, f inFrame) {
+	switch f.typ {
+	case proto.TypeData:
+		c.stats.Delivered++
+		d := c.dslab.new()
+		*d = Delivered{Client: c.id, Seq: f.seq, Payload: f.payload, Room: f.room}
+		c.events = append(c.events, d)
+	case proto.TypeRequest:
+		if err := c.reqs.received(f.id); err != nil {
+			code := proto.CloseProtocolError
+			if errors.Is(err, ErrTooManyRequests) {
+				code = proto.ClosePolicy
+			}
+			c.violation(now, code, err)
+			return
+		}
+		c.stats.Delivered++
+		c.events = append(c.events, &RequestReceived{Client: c.id, ID: f.id, Payload: f.payload})
+	case proto.TypeResponse:
+		c.stats.Delivered++
+		if !c.reqs.finish(f.id) {
+			c.stats.LateResponses++
+			return
+		}
+		r := c.rslab.new()
+		*r = Response{Client: c.id, ID: f.id, Payload: f.payload}
+		if f.err != nil {
+			r.Payload = nil
+			r.Err = &RemoteError{Code: f.err.Code, Message: f.err.Message}
+		}
+		c.events = append(c.events, r)
+	}
+}
+
+func (c *Client) welcome(now time.Time, w *proto.Welcome) {
+	if w.Version != proto.Version {
+		c.violation(now, proto.CloseUnsupportedVersion, fmt.Errorf("%w: server speaks version %d", ErrProtocol, w.Version))
+		return
+	}
+	switch {
+	case c.have && w.Resumed:
+		if w.ID != c.id {
+			c.violation(now, proto.CloseProtocolError, protocolErr("resumed a different session %s", w.ID))
+			return
+		}
+		if err := c.link.resume(w.Ack, now); err != nil {
+			c.violation(now, proto.CloseProtocolError, err)
+			return
+		}
+		c.stats.Resumes++
+		c.events = append(c.events, &Resumed{Client: c.id})
+	case c.have:
+		c.loseSession(now, ErrResumeRefused)
+		fallthrough
+	default:
+		if w.Resumed {
+			c.violation(now, proto.CloseProtocolError, protocolErr("WELCOME resumed a session that was not asked for"))
+			return
+		}
+		if w.Ack != 0 {
+			c.violation(now, proto.CloseProtocolError, protocolErr("WELCOME of a new session acknowledges %d", w.Ack))
+			return
+		}
+		c.id, c.have = w.ID, true
+		c.stats.SessionsStarted++
+		c.events = append(c.events, &SessionStarted{Client: c.id})
+	}
+	c.token = append(c.token[:0], w.Token...)
+	c.peer = w.Limits
+	c.link.peerInflight = int(w.Limits.MaxInflight)
+	c.hbInterval, c.idleTimeout = w.Heartbeat, w.IdleTimeout
+	c.hbAt = now.Add(c.hbInterval)
+	c.state = clientOpen
+	c.sendHello = false
+	c.attempt = 0
+	c.link.ackDue = true // "ACK <last received>" completes the handshake
+}
+
+// loseSession reports the current session lost and starts from scratch.
+func (c *Client) loseSession(now time.Time, cause error) {
+	lost := c.lostReport(now)
+	c.stats.SessionsLost++
+	c.events = append(c.events, &SessionLost{Client: c.id, Err: cause, Lost: lost})
+	c.have = false
+	c.id = proto.ClientID{}
+	c.token = c.token[:0]
+	c.link.init(&c.cfg.LinkConfig, &c.stats)
+	c.reqs.init(c.cfg.MaxRequests)
+}
+
+// lostReport collects what is unacknowledged and fails pending requests
+// (each gets its Response outcome before the report event is appended).
+func (c *Client) lostReport(now time.Time) Lost {
+	l := Lost{Unacked: c.link.lost(), Requests: c.reqs.pending(), LastReceived: c.link.recvAck}
+	for _, id := range l.Requests {
+		c.reqs.finish(id)
+		c.events = append(c.events, &Response{Client: c.id, ID: id, Err: ErrSessionLost})
+	}
+	return l
+}
+
+func (c *Client) peerClosed(now time.Time, f *proto.Close) {
+	err := &CloseError{Code: f.Code, Reason: f.Reason, Remote: true}
+	if f.Code.Resumable() && !c.closing {
+		c.hangup = true
+		c.transportLost(now, err)
+		return
+	}
+	c.finish(now, nil, err)
+}
+
+// transportLost moves to idle and asks the driver to dial again.
+func (c *Client) transportLost(now time.Time, err error) {
+	c.state = clientIdle
+	c.sendHello, c.hbDue, c.sendClose = false, false, nil
+	c.link.detach()
+	c.events = append(c.events, &ConnectionLost{Err: err})
+	c.scheduleDial(now)
+}
+
+func (c *Client) scheduleDial(now time.Time) {
+	c.attempt++
+	ceiling := c.cfg.ReconnectMin
+	for i := 1; i < c.attempt && ceiling < c.cfg.ReconnectMax; i++ {
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, c.cfg.ReconnectMax)
+	var b [8]byte
+	delay := ceiling
+	if _, err := io.ReadFull(c.cfg.Rand, b[:]); err == nil {
+		delay = time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(ceiling))
+	}
+	c.events = append(c.events, &Dial{At: now.Add(delay), Attempt: c.attempt})
+}
+
+func (c *Client) disconnected(now time.Time, conn ConnID, err error) {
+	switch c.state {
+	case clientClosed:
+		return
+	case clientIdle:
+		if conn == 0 { // the dial failed
+			if c.closing {
+				c.finish(now, nil, nil)
+				return
+			}
+			c.scheduleDial(now)
+		}
+		return
+	}
+	if conn != c.conn {
+		return // a superseded connection
+	}
+	if c.closing {
+		c.finish(now, nil, err)
+		return
+	}
+	c.transportLost(now, err)
+}
+
+func (c *Client) timeout(now time.Time) {
+	if c.state == clientClosed {
+		return
+	}
+	for {
+		id, ok := c.reqs.due(now)
+		if !ok {
+			break
+		}
+		c.stats.RequestTimeouts++
+		c.events = append(c.events, &Response{Client: c.id, ID: id, Err: ErrRequestTimeout})
+	}
+	switch c.state {
+	case clientHandshake:
+		if !now.Before(c.shakeAt) {
+			c.hangup = true
+			c.transportLost(now, ErrHandshakeTimeout)
+			return
+		}
+		if c.cfg.Mode == Datagram && !now.Before(c.helloAt) {
+			c.sendHello = true
+			c.helloTries++
+			c.helloAt = now.Add(min(c.cfg.InitialRTO<<min(c.helloTries, 16), c.cfg.MaxRTO))
+		}
+	case clientOpen:
+		if !now.Before(c.link.lastRecvAt.Add(c.idleTimeout)) {
+			c.hangup = true
+			if c.closing {
+				c.finish(now, nil, ErrIdleTimeout)
+				return
+			}
+			c.transportLost(now, ErrIdleTimeout)
+			return
+		}
+		c.link.timeout(now)
+		if !now.Before(c.hbAt) {
+			c.hbDue = true
+			c.hbAt = c.hbAt.Add(c.hbInterval)
+			if !c.hbAt.After(now) {
+				c.hbAt = now.Add(c.hbInterval)
+			}
+		}
+	}
+	if c.closing && !now.Before(c.closeAt) {
+		c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: c.closeReason}, nil)
+	}
+}
+
+func (c *Client) close(now time.Time, why string) error {
+	if c.state == clientClosed || c.closing {
+		return ErrClosed
+	}
+	if c.state == clientOpen && (c.link.unacked() > 0 || len(c.reqs.out) > 0) {
+		c.closing, c.closeReason = true, why
+		c.closeAt = now.Add(c.cfg.CloseTimeout)
+		return nil
+	}
+	c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: why}, nil)
+	return nil
+}
+
+// finish ends the machine: send (if live) CLOSE, hang up, report.
+func (c *Client) finish(now time.Time, send *proto.Close, err error) {
+	if c.state == clientHandshake || c.state == clientOpen {
+		c.sendClose = send
+		c.hangup = true
+	}
+	lost := c.lostReport(now)
+	if len(lost.Unacked) > 0 || len(lost.Requests) > 0 {
+		c.stats.SessionsLost++
+	}
+	c.state = clientClosed
+	c.closing = false
+	c.events = append(c.events, &Closed{Client: c.id, Err: err, Lost: lost})
+}
+
+// Ready drains what the machine wants done. Call it after each Step (or
+// after a batch of Steps: acknowledgements then coalesce).
+func (c *Client) Ready() Ready {
+	live := c.state == clientHandshake || c.state == clientOpen || c.sendClose != nil
+	if live && !(c.hangup && c.sendClose == nil) {
+		max := c.cfg.MaxMessageSize
+		if c.peer.MaxMessageSize > 0 {
+			max = int(c.peer.MaxMessageSize)
+		}
+		c.w.begin(max, c.emit)
+		if c.sendHello {
+			c.w.frame(c.hello())
+			c.sendHello = false
+		}
+		if c.state == clientOpen {
+			c.link.flush(&c.w, c.now)
+			if c.hbDue {
+				c.w.heartbeat(c.link.ackValue(), uint64(c.now.Sub(c.base)/time.Microsecond))
+				c.hbDue, c.link.ackDue = false, false
+			}
+			if c.link.ackDue {
+				c.w.ackFrame(c.link.ackValue())
+				c.link.ackDue = false
+			}
+		}
+		if c.sendClose != nil {
+			c.w.frame(c.sendClose)
+			c.sendClose = nil
+		}
+		c.w.end()
+	}
+	rd := Ready{Transmit: c.out, Hangup: c.hangup, Events: c.events, Deadline: c.deadline()}
+	if len(c.out) > 0 {
+		c.w.take()
+	}
+	c.out, c.events, c.hangup = nil, nil, false
+	return rd
+}
+
+func (c *Client) emit(msg []byte) {
+	c.stats.MessagesOut++
+	c.stats.BytesOut += uint64(len(msg))
+	c.out = append(c.out, msg)
+}
+
+func (c *Client) deadline() time.Time {
+	var d time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	earliest(c.reqs.deadline())
+	switch c.state {
+	case clientHandshake:
+		earliest(c.shakeAt)
+		if c.cfg.Mode == Datagram {
+			earliest(c.helloAt)
+		}
+	case clientOpen:
+		earliest(c.hbAt)
+		earliest(c.link.lastRecvAt.Add(c.idleTimeout))
+		earliest(c.link.deadline())
+	}
+	if c.closing {
+		earliest(c.closeAt)
+	}
+	return d
+}

@@ -1,0 +1,172 @@
+package session
+
+import (
+	"crypto/rand"
+	"io"
+	"time"
+
+	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// Mode says what the transport under a machine guarantees.
+type Mode uint8
+
+const (
+	// Stream: an ordered, reliable byte or message stream while it lasts
+	// (WebSocket, TCP). Frames are never retransmitted within a connection,
+	// so backpressure cannot amplify traffic; everything unacknowledged is
+	// resent after a resume.
+	Stream Mode = iota
+	// Datagram: frames may be lost, duplicated or reordered. Unacknowledged
+	// frames are also retransmitted within a connection, driven by the
+	// retransmission timer and by acks that show the peer is behind.
+	Datagram
+)
+
+func (m Mode) String() string {
+	if m == Datagram {
+		return "datagram"
+	}
+	return "stream"
+}
+
+// Defaults applied to zero-valued configuration fields.
+const (
+	DefaultHeartbeatInterval = 30 * time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultResumeWindow      = 2 * time.Minute
+	DefaultRequestTimeout    = 30 * time.Second
+	DefaultCloseTimeout      = 5 * time.Second
+	DefaultMaxInflight       = 1024
+	DefaultMaxRequests       = 1024
+	DefaultMaxMessageSize    = codec.DefaultMaxMessageSize
+	DefaultInitialRTO        = time.Second
+	DefaultMinRTO            = 200 * time.Millisecond
+	DefaultMaxRTO            = 60 * time.Second
+	DefaultReconnectMin      = 250 * time.Millisecond
+	DefaultReconnectMax      = 30 * time.Second
+)
+
+// frameOverhead bounds the bytes a reliable frame adds around its payload
+// and room name: array header, type, three uint64 and two string headers.
+const frameOverhead = 1 + 1 + 3*9 + 2*9
+
+// LinkConfig holds the reliability settings shared by both machines.
+type LinkConfig struct {
+	// Mode is the transport's delivery guarantee. Default Stream.
+	Mode Mode
+	// MaxInflight is the most reliable frames this side keeps
+	// unacknowledged (its send window), and the most out-of-order frames it
+	// holds from the peer (announced to the peer). Default 1024.
+	MaxInflight int
+	// MaxUnackedBytes is the most payload bytes kept unacknowledged.
+	// Default 4 MiB on the client, 1 MiB per session on the server.
+	MaxUnackedBytes int
+	// MaxMessageSize is the largest transport message this side accepts,
+	// announced to the peer. Default 1 MiB.
+	MaxMessageSize int
+	// MaxRequests is the most requests this side has waiting for a
+	// response, and the most of the peer's requests it tracks (announced).
+	// Default 1024.
+	MaxRequests int
+	// RequestTimeout is the default request timeout, counted from when the
+	// request was first sent. Default 30 s.
+	RequestTimeout time.Duration
+	// InitialRTO, MinRTO and MaxRTO bound the retransmission timeout
+	// (RFC 6298) in Datagram mode. Defaults 1 s, 200 ms, 60 s.
+	InitialRTO, MinRTO, MaxRTO time.Duration
+
+	// Broken switches on deliberate bugs so that tests can prove the
+	// simulator's oracle catches them. Never set it outside tests.
+	Broken Breakage
+}
+
+// Breakage is a set of deliberate bugs for oracle tests (see
+// [LinkConfig.Broken]). The zero value is a correct machine.
+type Breakage struct {
+	NoDedup            bool // deliver duplicate reliable frames again
+	AckOffByOne        bool // acknowledge one frame more than received
+	ResumeFromWrongSeq bool // on resume, resend from one frame too late
+}
+
+func (c *LinkConfig) setDefaults(unackedBytes int) {
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.MaxUnackedBytes <= 0 {
+		c.MaxUnackedBytes = unackedBytes
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxMessageSize < 256 {
+		c.MaxMessageSize = 256
+	}
+	if c.MaxRequests <= 0 {
+		c.MaxRequests = DefaultMaxRequests
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.InitialRTO <= 0 {
+		c.InitialRTO = DefaultInitialRTO
+	}
+	if c.MinRTO <= 0 {
+		c.MinRTO = DefaultMinRTO
+	}
+	if c.MaxRTO <= 0 {
+		c.MaxRTO = DefaultMaxRTO
+	}
+}
+
+func (c *LinkConfig) limits() proto.Limits {
+	return proto.Limits{
+		MaxMessageSize: uint32(c.MaxMessageSize),
+		MaxInflight:    uint32(c.MaxInflight),
+		MaxRequests:    uint32(c.MaxRequests),
+	}
+}
+
+// ClientConfig configures a [Client]. Every zero field has a documented
+// default.
+type ClientConfig struct {
+	LinkConfig
+
+	// Rand is the source of all randomness (reconnect jitter). Nil means
+	// crypto/rand. The simulator passes a seeded generator so runs replay.
+	Rand io.Reader
+	// Auth is sent in every HELLO for the server's authorization hook.
+	Auth []byte
+	// HandshakeTimeout bounds the wait for WELCOME. Default 10 s.
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds how long a graceful Close waits for the peer to
+	// acknowledge what is pending. Default 5 s.
+	CloseTimeout time.Duration
+	// ReconnectMin and ReconnectMax bound the reconnect backoff: attempt n
+	// waits a uniformly random time in [0, min(ReconnectMax,
+	// ReconnectMin·2^n)) ("full jitter"). Defaults 250 ms and 30 s.
+	ReconnectMin, ReconnectMax time.Duration
+}
+
+func (c *ClientConfig) setDefaults() {
+	c.LinkConfig.setDefaults(4 << 20)
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.ReconnectMin <= 0 {
+		c.ReconnectMin = DefaultReconnectMin
+	}
+	if c.ReconnectMax <= 0 {
+		c.ReconnectMax = DefaultReconnectMax
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		c.ReconnectMax = c.ReconnectMin
+	}
+}

@@ -1,0 +1,187 @@
+package session
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// Event is something the application (or the driver) must learn about. The
+// concrete types are pointers to the structs in this file. Events of one
+// Ready are in the order they happened.
+type Event interface {
+	String() string
+	isEvent()
+}
+
+// SessionStarted is reported when a new session is established: the first
+// handshake, or one after the previous session was lost.
+type SessionStarted struct {
+	Client proto.ClientID
+	Conn   ConnID // server only
+	Auth   []byte // server only: the credentials from HELLO
+}
+
+// Resumed is reported when a session continues on a new connection.
+type Resumed struct {
+	Client proto.ClientID
+	Conn   ConnID // server only
+}
+
+// Detached is reported by the server when a session's connection is gone;
+// the session waits for a resume until its window passes.
+type Detached struct {
+	Client proto.ClientID
+	Conn   ConnID
+	Err    error
+}
+
+// Dial asks the client's driver to open a new transport at At (or as soon
+// as possible after it) and step [Connected] when it is up, or
+// [Disconnected] when dialing failed.
+type Dial struct {
+	At      time.Time
+	Attempt int // 1 for the first retry after a loss
+}
+
+// ConnectionLost is reported by the client when its transport is gone; a
+// [Dial] follows unless the machine is closing.
+type ConnectionLost struct {
+	Err error
+}
+
+// Delivered carries one application message, exactly once and in order.
+type Delivered struct {
+	Client  proto.ClientID // the session it arrived on
+	Seq     uint64
+	Payload []byte
+	Room    string // the room it was broadcast to, or ""
+}
+
+// RequestReceived carries a peer's request; answer it with [Reply].
+type RequestReceived struct {
+	Client  proto.ClientID
+	ID      uint64
+	Payload []byte
+}
+
+// Response is the one outcome of a request this side made (including
+// JoinRoom and LeaveRoom): Err is nil for a response, a [*RemoteError] for an
+// error response, [ErrRequestTimeout] or [ErrSessionLost].
+type Response struct {
+	Client  proto.ClientID
+	ID      uint64
+	Payload []byte
+	Err     error
+}
+
+// Lost lists what a session that ended never got acknowledged.
+type Lost struct {
+	// Unacked are this side's reliable frames the peer never acknowledged,
+	// in send order: messages, requests and responses.
+	Unacked []LostFrame
+	// Requests are the IDs of this side's requests that had no outcome yet;
+	// each also gets a [Response] event with ErrSessionLost.
+	Requests []uint64
+	// LastReceived is the last sequence number received from the peer in
+	// order.
+	LastReceived uint64
+}
+
+// LostFrame is one unacknowledged reliable frame.
+type LostFrame struct {
+	Seq     uint64
+	Type    proto.FrameType
+	ID      uint64 // request or response ID; 0 for DATA
+	Payload []byte
+	Room    string
+}
+
+// SessionLost is reported by the client when its session ended but the
+// machine goes on with a new session (resume refused, server restarted).
+// Err says why.
+type SessionLost struct {
+	Client proto.ClientID // the ID of the lost session
+	Err    error
+	Lost   Lost
+}
+
+// Closed is the client machine's last event. Err is nil after a local
+// graceful close with nothing lost, a [*CloseError] when the peer closed,
+// or the reason otherwise.
+type Closed struct {
+	Client proto.ClientID
+	Err    error
+	Lost   Lost
+}
+
+// SessionClosed is reported by the server when a session ends for any
+// reason (client closed, kicked, expired, evicted, overloaded, protocol
+// error), with what it lost.
+type SessionClosed struct {
+	Client proto.ClientID
+	Err    error
+	Lost   Lost
+}
+
+// ConnRejected is reported by the server when it closes a connection that
+// has no session (bad HELLO, refused, handshake timeout, overloaded).
+type ConnRejected struct {
+	Conn ConnID
+	Err  error
+}
+
+func (*SessionStarted) isEvent()  {}
+func (*Resumed) isEvent()         {}
+func (*Detached) isEvent()        {}
+func (*Dial) isEvent()            {}
+func (*ConnectionLost) isEvent()  {}
+func (*Delivered) isEvent()       {}
+func (*RequestReceived) isEvent() {}
+func (*Response) isEvent()        {}
+func (*SessionLost) isEvent()     {}
+func (*Closed) isEvent()          {}
+func (*SessionClosed) isEvent()   {}
+func (*ConnRejected) isEvent()    {}
+
+func (e *SessionStarted) String() string { return fmt.Sprintf("session-started %s", e.Client) }
+func (e *Resumed) String() string        { return fmt.Sprintf("resumed %s", e.Client) }
+func (e *Detached) String() string       { return fmt.Sprintf("detached %s: %v", e.Client, e.Err) }
+func (e *Dial) String() string {
+	return fmt.Sprintf("dial attempt=%d at=%s", e.Attempt, e.At.Format(time.RFC3339Nano))
+}
+func (e *ConnectionLost) String() string { return fmt.Sprintf("connection-lost: %v", e.Err) }
+func (e *Delivered) String() string {
+	s := fmt.Sprintf("delivered seq=%d %s", e.Seq, proto.Preview(e.Payload))
+	if e.Room != "" {
+		s += fmt.Sprintf(" room=%q", e.Room)
+	}
+	return s
+}
+func (e *RequestReceived) String() string {
+	return fmt.Sprintf("request id=%d %s", e.ID, proto.Preview(e.Payload))
+}
+func (e *Response) String() string {
+	if e.Err != nil {
+		return fmt.Sprintf("response id=%d error: %v", e.ID, e.Err)
+	}
+	return fmt.Sprintf("response id=%d %s", e.ID, proto.Preview(e.Payload))
+}
+func (e *SessionLost) String() string {
+	return fmt.Sprintf("session-lost %s: %v %s", e.Client, e.Err, e.Lost)
+}
+func (e *Closed) String() string { return fmt.Sprintf("closed: %v %s", e.Err, e.Lost) }
+func (e *SessionClosed) String() string {
+	return fmt.Sprintf("session-closed %s: %v %s", e.Client, e.Err, e.Lost)
+}
+func (e *ConnRejected) String() string { return fmt.Sprintf("conn-rejected %d: %v", e.Conn, e.Err) }
+
+// String renders the report in one line: "unacked=[1 2] requests=[7] last=3".
+func (l Lost) String() string {
+	seqs := make([]uint64, len(l.Unacked))
+	for i, f := range l.Unacked {
+		seqs[i] = f.Seq
+	}
+	return fmt.Sprintf("unacked=%v requests=%v last=%d", seqs, l.Requests, l.LastReceived)
+}

@@ -1,0 +1,145 @@
+package session
+
+import (
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// ConnID is the adapter's handle for one transport connection to the
+// [Server]. The adapter chooses it and must not reuse it while the server
+// may still hear of the old connection; a counter is the usual choice. It is
+// distinct from the logical [proto.ClientID], which survives reconnects.
+type ConnID uint64
+
+// Input is everything a machine consumes: transport events, the passing of
+// time and the application's commands. The set is closed: it is implemented
+// by the types in this file only.
+type Input interface{ isInput() }
+
+// Transport inputs. Conn names the connection on both machines: the client
+// ignores Recv and Disconnected for any connection but its current one, so a
+// late event of a connection it already hung up cannot touch the new one.
+// Conn must be non-zero; on the client, Disconnected with Conn 0 means "the
+// dial requested by [Dial] failed".
+type (
+	// Connected: the transport is up. The client queues HELLO; the server
+	// starts the handshake timer for Conn.
+	Connected struct{ Conn ConnID }
+	// Recv: one transport message arrived. The machine keeps no reference
+	// to Data after Step returns.
+	Recv struct {
+		Conn ConnID
+		Data []byte
+	}
+	// Disconnected: the transport is gone (Err says why, may be nil).
+	Disconnected struct {
+		Conn ConnID
+		Err  error
+	}
+	// Timeout: time has passed. Early or spurious timeouts are harmless;
+	// drivers step one at Ready().Deadline.
+	Timeout struct{}
+)
+
+// Application commands of both machines. On the client, To is ignored.
+type (
+	// Send queues a reliable DATA message. The machine takes ownership of
+	// Payload: the caller must not modify it afterwards.
+	Send struct {
+		To      proto.ClientID
+		Payload []byte
+	}
+	// Call queues a REQUEST. ID is chosen by the caller and must be unique
+	// among its pending requests on that session; the outcome arrives as
+	// exactly one [Response] event with the same ID. Timeout zero means the
+	// configured RequestTimeout.
+	Call struct {
+		To      proto.ClientID
+		ID      uint64
+		Payload []byte
+		Timeout time.Duration
+	}
+	// Reply answers the peer's request ID with Payload, or with Err when
+	// it is non-nil.
+	Reply struct {
+		To      proto.ClientID
+		ID      uint64
+		Payload []byte
+		Err     *proto.Error
+	}
+)
+
+// Client-only commands.
+type (
+	// JoinRoom asks the server to add this session to Room. It is a request:
+	// its outcome arrives as a [Response] event with ID.
+	JoinRoom struct {
+		ID      uint64
+		Room    string
+		Timeout time.Duration
+	}
+	// LeaveRoom asks the server to remove this session from Room, like
+	// JoinRoom.
+	LeaveRoom struct {
+		ID      uint64
+		Room    string
+		Timeout time.Duration
+	}
+	// Close ends the session gracefully: no new messages are accepted, what
+	// is pending is flushed (up to CloseTimeout), then CLOSE normal is sent
+	// and the machine ends with a [Closed] event.
+	Close struct{ Reason string }
+	// Abort ends the session at once; everything unacknowledged is reported
+	// lost in the [Closed] event.
+	Abort struct{ Reason string }
+)
+
+// Server-only commands.
+type (
+	// Join adds the session Client to Room.
+	Join struct {
+		Client proto.ClientID
+		Room   string
+	}
+	// Leave removes the session Client from Room.
+	Leave struct {
+		Client proto.ClientID
+		Room   string
+	}
+	// Broadcast queues one DATA tagged with Room into the sequence of every
+	// member session except Except (zero: none).
+	Broadcast struct {
+		Room    string
+		Payload []byte
+		Except  proto.ClientID
+	}
+	// Kick ends the session Client: CLOSE policy is sent if it is attached,
+	// and a [SessionClosed] event reports what it loses.
+	Kick struct {
+		Client proto.ClientID
+		Reason string
+	}
+	// Shutdown sends CLOSE going-away on every connection and hangs them
+	// up. Sessions stay resumable within their window (useful when the
+	// server hands over to a restarted process only if state is kept; with a
+	// fresh process, clients learn their sessions are lost on resume).
+	Shutdown struct{ Reason string }
+)
+
+func (Connected) isInput()    {}
+func (Recv) isInput()         {}
+func (Disconnected) isInput() {}
+func (Timeout) isInput()      {}
+func (Send) isInput()         {}
+func (Call) isInput()         {}
+func (Reply) isInput()        {}
+func (JoinRoom) isInput()     {}
+func (LeaveRoom) isInput()    {}
+func (Close) isInput()        {}
+func (Abort) isInput()        {}
+func (Join) isInput()         {}
+func (Leave) isInput()        {}
+func (Broadcast) isInput()    {}
+func (Kick) isInput()         {}
+func (Shutdown) isInput()     {}

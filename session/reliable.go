@@ -1,0 +1,352 @@
+package session
+
+import (
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// This file is the per-session reliability core shared by Client and Server:
+// sequence numbers, cumulative and piggybacked acks, the unacknowledged send
+// buffer, the bounded reorder buffer, duplicate suppression, RTT/RTO and
+// retransmission. It is written once; the machines own a link per session and
+// feed it what arrives.
+//
+// Send side. Every reliable frame takes the next sequence number and stays in
+// buf until the peer's cumulative ack covers it, so buf always holds exactly
+// the sequence numbers peerAck+1 .. nextSeq-1. On the current connection the
+// frames below txNext have been transmitted; flush transmits the rest, never
+// more than the peer's announced window beyond peerAck. In Datagram mode the
+// frames up to retxTo are due again (RTO expiry, or a heartbeat showing the
+// peer is behind). A new connection starts from the peer's reported ack.
+//
+// Receive side. recvAck is the highest sequence number up to which
+// everything arrived. The next one is delivered; older ones are duplicates,
+// dropped but re-acknowledged (the peer missed our ack); newer ones within
+// the window are held until the gap fills; beyond the window is a protocol
+// violation. Every reliable frame and heartbeat carries recvAck; a standalone
+// ACK goes out only when nothing else in the same batch carries it.
+
+// outFrame is one reliable frame in the send buffer.
+type outFrame struct {
+	seq     uint64
+	typ     proto.FrameType
+	id      uint64
+	payload []byte
+	room    string
+	err     *proto.Error
+	sentAt  time.Time
+	retx    bool // retransmitted at least once: no RTT sample (Karn)
+}
+
+func (f *outFrame) size() int { return len(f.payload) + len(f.room) }
+
+// inFrame is a received reliable frame, held for in-order delivery.
+type inFrame struct {
+	seq     uint64
+	typ     proto.FrameType
+	id      uint64
+	payload []byte
+	room    string
+	err     *proto.Error
+}
+
+type acceptResult uint8
+
+const (
+	acceptDeliver  acceptResult = iota // deliver now, then drain held frames
+	acceptDup                          // already received: drop
+	acceptHold                         // ahead of a gap: hold it
+	acceptOverflow                     // beyond the window: protocol violation
+)
+
+type link struct {
+	cfg   *LinkConfig
+	stats *Stats
+
+	// send side
+	nextSeq      uint64
+	buf          []outFrame
+	head         int // buf[head] has seq peerAck+1
+	bufBytes     int
+	peerAck      uint64
+	txNext       uint64
+	retxTo       uint64
+	peerInflight int // announced by the peer; 0 until known
+
+	// receive side
+	recvAck uint64
+	held    map[uint64]inFrame
+	ackDue  bool
+
+	// timing
+	srtt, rttvar time.Duration
+	haveRTT      bool
+	backoff      uint
+	rtoAt        time.Time
+	lastRecvAt   time.Time
+}
+
+func (l *link) init(cfg *LinkConfig, stats *Stats) {
+	*l = link{cfg: cfg, stats: stats, nextSeq: 1, txNext: 1}
+}
+
+func (l *link) unacked() int { return len(l.buf) - l.head }
+
+// frame returns the buffered frame with sequence number seq.
+func (l *link) frame(seq uint64) *outFrame {
+	return &l.buf[l.head+int(seq-l.peerAck-1)]
+}
+
+// canPush reports whether a frame of size payload bytes fits the window.
+func (l *link) canPush(size int) error {
+	if l.unacked() >= l.cfg.MaxInflight {
+		return ErrBackpressure
+	}
+	if l.unacked() > 0 && l.bufBytes+size > l.cfg.MaxUnackedBytes {
+		return ErrBackpressure
+	}
+	return nil
+}
+
+// push appends f to the send buffer and returns its sequence number.
+func (l *link) push(f outFrame) uint64 {
+	f.seq = l.nextSeq
+	l.nextSeq++
+	l.bufBytes += f.size()
+	l.buf = append(l.buf, f)
+	return f.seq
+}
+
+// ack processes the peer's cumulative ack. It fails when the peer
+// acknowledges what was never sent.
+func (l *link) ack(a uint64, now time.Time) error {
+	if a >= l.nextSeq {
+		return protocolErr("ack %d beyond last sent seq %d", a, l.nextSeq-1)
+	}
+	if a <= l.peerAck {
+		return nil
+	}
+	if a < l.txNext {
+		if last := l.frame(a); !last.retx {
+			l.sample(now.Sub(last.sentAt))
+		}
+	} else {
+		// Acknowledged before it was transmitted on this connection: it
+		// arrived on an earlier one.
+		l.txNext = a + 1
+	}
+	n := int(a - l.peerAck)
+	for i := l.head; i < l.head+n; i++ {
+		l.bufBytes -= l.buf[i].size()
+		l.buf[i] = outFrame{}
+	}
+	l.head += n
+	l.peerAck = a
+	if l.head == len(l.buf) {
+		l.buf, l.head = l.buf[:0], 0
+	} else if l.head >= 64 && l.head*2 >= len(l.buf) {
+		k := copy(l.buf, l.buf[l.head:])
+		clear(l.buf[k:])
+		l.buf, l.head = l.buf[:k], 0
+	}
+	l.backoff = 0
+	l.rtoAt = time.Time{}
+	if l.cfg.Mode == Datagram && l.txNext > l.peerAck+1 {
+		l.rtoAt = now.Add(l.rto())
+	}
+	return nil
+}
+
+// sample feeds one round-trip measurement to the RFC 6298 estimator.
+func (l *link) sample(r time.Duration) {
+	if r < 0 {
+		r = 0
+	}
+	if !l.haveRTT {
+		l.srtt, l.rttvar, l.haveRTT = r, r/2, true
+		return
+	}
+	d := l.srtt - r
+	if d < 0 {
+		d = -d
+	}
+	l.rttvar = (3*l.rttvar + d) / 4
+	l.srtt = (7*l.srtt + r) / 8
+}
+
+// rto is the current retransmission timeout including backoff.
+func (l *link) rto() time.Duration {
+	r := l.cfg.InitialRTO
+	if l.haveRTT {
+		r = l.srtt + max(time.Millisecond, 4*l.rttvar)
+	}
+	r = max(r, l.cfg.MinRTO)
+	for i := uint(0); i < l.backoff && r < l.cfg.MaxRTO; i++ {
+		r *= 2
+	}
+	return min(r, l.cfg.MaxRTO)
+}
+
+// accept classifies an arriving reliable sequence number.
+func (l *link) accept(seq uint64) acceptResult {
+	l.ackDue = true
+	switch {
+	case seq <= l.recvAck:
+		if l.cfg.Broken.NoDedup {
+			return acceptDeliver
+		}
+		l.stats.DuplicatesDropped++
+		return acceptDup
+	case seq == l.recvAck+1:
+		l.recvAck = seq
+		return acceptDeliver
+	case seq-l.recvAck > uint64(l.cfg.MaxInflight):
+		return acceptOverflow
+	}
+	if _, ok := l.held[seq]; ok {
+		l.stats.DuplicatesDropped++
+		return acceptDup
+	}
+	return acceptHold
+}
+
+func (l *link) hold(f inFrame) {
+	if l.held == nil {
+		l.held = make(map[uint64]inFrame)
+	}
+	l.held[f.seq] = f
+}
+
+// popHeld returns the held frame that is next in order, if any.
+func (l *link) popHeld() (inFrame, bool) {
+	f, ok := l.held[l.recvAck+1]
+	if ok {
+		delete(l.held, f.seq)
+		l.recvAck = f.seq
+	}
+	return f, ok
+}
+
+// ackValue is the cumulative ack to put on the wire.
+func (l *link) ackValue() uint64 {
+	if l.cfg.Broken.AckOffByOne {
+		return l.recvAck + 1
+	}
+	return l.recvAck
+}
+
+// resume restarts transmission on a new connection from the peer's reported
+// ack: what it acknowledged is dropped, everything after is resent.
+func (l *link) resume(peerAck uint64, now time.Time) error {
+	if peerAck < l.peerAck {
+		return protocolErr("resume ack %d below previously acknowledged %d", peerAck, l.peerAck)
+	}
+	l.txNext = l.nextSeq // nothing was sent on the new connection: no RTT sample
+	if err := l.ack(peerAck, now); err != nil {
+		return err
+	}
+	l.txNext = l.peerAck + 1
+	if l.cfg.Broken.ResumeFromWrongSeq && l.txNext < l.nextSeq {
+		l.txNext++
+	}
+	l.retxTo, l.rtoAt, l.backoff = 0, time.Time{}, 0
+	l.stats.Retransmits += l.txNext64()
+	return nil
+}
+
+// txNext64 counts the frames a resume will send again.
+func (l *link) txNext64() uint64 {
+	if l.nextSeq > l.txNext {
+		return l.nextSeq - l.txNext
+	}
+	return 0
+}
+
+// detach forgets the connection: nothing is in flight any more.
+func (l *link) detach() {
+	l.txNext = l.peerAck + 1
+	l.retxTo, l.rtoAt, l.backoff = 0, time.Time{}, 0
+	l.ackDue = false
+}
+
+// timeout handles the retransmission timer.
+func (l *link) timeout(now time.Time) {
+	if l.rtoAt.IsZero() || now.Before(l.rtoAt) {
+		return
+	}
+	l.rtoAt = time.Time{}
+	if l.txNext > l.peerAck+1 {
+		l.retxTo = l.txNext - 1
+		l.backoff++
+	}
+}
+
+// peerBehind is called when a heartbeat shows the peer's ack: in Datagram
+// mode, frames sent long enough ago to have been acknowledged by now are
+// resent.
+func (l *link) peerBehind(now time.Time) {
+	if l.cfg.Mode != Datagram || l.txNext <= l.peerAck+1 {
+		return
+	}
+	grace := l.cfg.InitialRTO / 2
+	if l.haveRTT {
+		grace = l.srtt + l.rttvar
+	}
+	cutoff := now.Add(-grace)
+	for s := l.txNext - 1; s > l.peerAck && s > l.retxTo; s-- {
+		if !l.frame(s).sentAt.After(cutoff) {
+			l.retxTo = s
+			break
+		}
+	}
+}
+
+// deadline is the retransmission timer, or zero.
+func (l *link) deadline() time.Time { return l.rtoAt }
+
+// flush writes the frames due on the current connection: retransmissions
+// first, then new frames within the peer's window.
+func (l *link) flush(w *writer, now time.Time) {
+	window := l.cfg.MaxInflight
+	if l.peerInflight > 0 {
+		window = min(window, l.peerInflight)
+	}
+	limit := l.peerAck + uint64(window)
+	wrote := false
+	for s := l.peerAck + 1; s <= l.retxTo && s < l.txNext; s++ {
+		f := l.frame(s)
+		f.retx, f.sentAt = true, now
+		w.reliable(f, l.ackValue())
+		l.stats.Retransmits++
+		wrote = true
+	}
+	l.retxTo = 0
+	for l.txNext < l.nextSeq && l.txNext <= limit {
+		f := l.frame(l.txNext)
+		f.sentAt = now
+		w.reliable(f, l.ackValue())
+		l.txNext++
+		wrote = true
+	}
+	if wrote {
+		l.ackDue = false
+		if l.cfg.Mode == Datagram && l.rtoAt.IsZero() {
+			l.rtoAt = now.Add(l.rto())
+		}
+	}
+}
+
+// lost returns the report of everything unacknowledged, in send order.
+func (l *link) lost() []LostFrame {
+	n := l.unacked()
+	if n == 0 {
+		return nil
+	}
+	out := make([]LostFrame, 0, n)
+	for i := l.head; i < len(l.buf); i++ {
+		f := &l.buf[i]
+		out = append(out, LostFrame{Seq: f.seq, Type: f.typ, ID: f.id, Payload: f.payload, Room: f.room})
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package session
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// room is a server-side set of sessions. Members are kept in a slice in
+// join order (with swap-removal), so a broadcast visits them in an order that
+// depends only on the inputs.
+type room struct {
+	name    string
+	members []*serverSession
+}
+
+// BroadcastError reports the members a broadcast skipped because their
+// send window was full (with CloseSlowConsumers off). Everyone else got the
+// message. errors.Is(err, ErrBackpressure) holds.
+type BroadcastError struct {
+	Room    string
+	Skipped []proto.ClientID
+}
+
+func (e *BroadcastError) Error() string {
+	return fmt.Sprintf("session: broadcast to %q skipped %d members with full windows", e.Room, len(e.Skipped))
+}
+
+// Unwrap makes errors.Is(err, ErrBackpressure) true.
+func (e *BroadcastError) Unwrap() error { return ErrBackpressure }
+
+func (s *Server) join(sess *serverSession, name string) error {
+	if err := checkRoom(name); err != nil {
+		return err
+	}
+	r := s.rooms[name]
+	if r != nil {
+		if _, in := sess.rooms[r]; in {
+			return nil
+		}
+	}
+	if len(sess.rooms) >= s.cfg.MaxRoomsPerSession {
+		return fmt.Errorf("%w: session %s is in %d rooms", ErrLimit, sess.id, len(sess.rooms))
+	}
+	if r == nil {
+		r = &room{name: name}
+		s.rooms[name] = r
+	}
+	if len(r.members) >= s.cfg.MaxRoomMembers {
+		return fmt.Errorf("%w: room %q has %d members", ErrLimit, name, len(r.members))
+	}
+	if sess.rooms == nil {
+		sess.rooms = make(map[*room]int)
+	}
+	sess.rooms[r] = len(r.members)
+	r.members = append(r.members, sess)
+	return nil
+}
+
+func (s *Server) leave(sess *serverSession, name string) error {
+	if err := checkRoom(name); err != nil {
+		return err
+	}
+	if r := s.rooms[name]; r != nil {
+		s.removeMember(r, sess)
+	}
+	return nil
+}
+
+func (s *Server) removeMember(r *room, sess *serverSession) {
+	i, in := sess.rooms[r]
+	if !in {
+		return
+	}
+	last := len(r.members) - 1
+	if i != last {
+		moved := r.members[last]
+		r.members[i] = moved
+		moved.rooms[r] = i
+	}
+	r.members[last] = nil
+	r.members = r.members[:last]
+	delete(sess.rooms, r)
+	if len(r.members) == 0 {
+		delete(s.rooms, r.name)
+	}
+}
+
+func (s *Server) leaveAll(sess *serverSession) {
+	for r := range sess.rooms {
+		s.removeMember(r, sess)
+	}
+}
+
+// Members returns the client IDs in room, in broadcast order.
+func (s *Server) Members(room string) []proto.ClientID {
+	r := s.rooms[room]
+	if r == nil {
+		return nil
+	}
+	ids := make([]proto.ClientID, len(r.members))
+	for i, m := range r.members {
+		ids[i] = m.id
+	}
+	return ids
+}
+
+func (s *Server) broadcast(now time.Time, b Broadcast) error {
+	if err := checkRoom(b.Room); err != nil {
+		return err
+	}
+	r := s.rooms[b.Room]
+	if r == nil {
+		return nil
+	}
+	var skipped []proto.ClientID
+	var overloaded []*serverSession
+	// One payload slice is shared by every member's send buffer; only the
+	// frame around it is encoded per member, when its connection is written.
+	for _, m := range r.members {
+		if m.id == b.Except {
+			continue
+		}
+		f := outFrame{typ: proto.TypeData, payload: b.Payload, room: b.Room}
+		if f.size() > s.maxPayload(m) {
+			skipped = append(skipped, m.id)
+			continue
+		}
+		if err := m.link.canPush(f.size()); err != nil {
+			if s.cfg.CloseSlowConsumers {
+				overloaded = append(overloaded, m)
+			} else {
+				skipped = append(skipped, m.id)
+			}
+			continue
+		}
+		s.enqueue(now, m, f)
+	}
+	for _, m := range overloaded {
+		s.endSession(now, m, ErrOverloaded, &proto.Close{Code: proto.CloseOverloaded, Reason: "slow consumer"})
+	}
+	if len(skipped) > 0 {
+		return &BroadcastError{Room: b.Room, Skipped: skipped}
+	}
+	return nil
+}
+
+// roomRequest answers a client's JOIN or LEAVE through the AllowRoom hook.
+func (s *Server) roomRequest(now time.Time, sess *serverSession, f inFrame) {
+	join := f.typ == proto.TypeJoin
+	allowed := s.cfg.AllowRoom != nil && s.cfg.AllowRoom(RoomRequest{Client: sess.id, Room: f.room, Join: join})
+	var perr *proto.Error
+	switch {
+	case !allowed:
+		perr = &proto.Error{Code: proto.ErrCodeForbidden, Message: "room request refused"}
+	case join:
+		if err := s.join(sess, f.room); err != nil {
+			perr = &proto.Error{Code: proto.ErrCodeLimit, Message: reason(err)}
+		}
+	default:
+		_ = s.leave(sess, f.room) // the room name was validated by the codec
+	}
+	if err := sess.reqs.answer(f.id); err != nil {
+		panic("session: bug: room request not registered")
+	}
+	// The answer must not be lost to backpressure: it takes a slot even
+	// when the window is full, bounded by the peer's request limit.
+	s.enqueue(now, sess, outFrame{typ: proto.TypeResponse, id: f.id, err: perr})
+}

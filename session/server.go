@@ -1,0 +1,934 @@
+package session
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/proto"
+	"github.com/bettersocket/bettersocket/session/internal/timerq"
+)
+
+// ServerReady is what a [Server] asks its driver to do, drained by
+// [Server.Ready].
+type ServerReady struct {
+	// Transmit are transport messages to write, each on its connection, in
+	// order per connection. The driver may keep them.
+	Transmit []Outgoing
+	// Hangup lists connections to close after writing their messages. The
+	// machine already forgot them: later inputs for them are ignored.
+	Hangup []ConnID
+	// Events are what happened, in order.
+	Events []Event
+	// Deadline is when the machine next needs a Timeout step; zero means
+	// never.
+	Deadline time.Time
+}
+
+// Outgoing is one transport message for one connection.
+type Outgoing struct {
+	Conn ConnID
+	Data []byte
+}
+
+type connState uint8
+
+const (
+	connAwaitHello connState = iota
+	connOpen
+	connDone // closing: only its CLOSE remains to be written
+)
+
+// timed is the owner of a timer: a session or a connection awaiting HELLO.
+type timed struct {
+	s *serverSession
+	c *serverConn
+}
+
+type serverConn struct {
+	id      ConnID
+	state   connState
+	sess    *serverSession
+	epoch   uint64
+	timer   timerq.Item[timed]
+	dirty   bool
+	welcome *proto.Welcome // set until the client confirms it
+	resend  bool           // write welcome in the next Ready
+	hbDue   bool
+	hbEcho  uint64
+	close   *proto.Close
+}
+
+type serverSession struct {
+	id        proto.ClientID
+	link      link
+	reqs      requests
+	token     [32]byte // SHA-256 of the current resume token
+	nextToken [32]byte // SHA-256 of the token in an unconfirmed WELCOME
+	hasNext   bool
+	conn      *serverConn // nil while detached
+	epoch     uint64
+	peer      proto.Limits
+	timer     timerq.Item[timed]
+
+	detachedAt time.Time
+	prev, next *serverSession // the detached list, oldest first
+	inDetached bool
+
+	rooms map[*room]int // index of this session in room.members
+}
+
+// Server is the server machine: the hub for many connections and sessions.
+// It is deterministic and performs no I/O; see the package documentation
+// for the driving loop. A Server is not safe for concurrent use.
+type Server struct {
+	cfg   ServerConfig
+	now   time.Time
+	stats Stats
+	dec   *codec.Decoder
+
+	sessions map[proto.ClientID]*serverSession
+	conns    map[ConnID]*serverConn
+	rooms    map[string]*room
+	timers   timerq.Queue[timed]
+	pending  int // connections awaiting HELLO
+	shutdown bool
+
+	detachedHead, detachedTail *serverSession
+	detachedN, detachedBytes   int
+
+	dirty   []*serverConn
+	w       writer
+	emitFn  func([]byte)
+	curConn ConnID
+	out     []Outgoing
+	hangups []ConnID
+	events  []Event
+	dslab   slab[Delivered]
+	rslab   slab[Response]
+}
+
+// NewServer returns a server machine with no connections.
+func NewServer(cfg ServerConfig) *Server {
+	cfg.setDefaults()
+	s := &Server{
+		cfg:      cfg,
+		sessions: make(map[proto.ClientID]*serverSession),
+		conns:    make(map[ConnID]*serverConn),
+		rooms:    make(map[string]*room),
+	}
+	s.dec = codec.NewDecoder(codec.Limits{MaxMessageSize: s.cfg.MaxMessageSize})
+	s.emitFn = s.emit
+	return s
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	st := s.stats
+	st.Sessions = len(s.sessions)
+	st.Detached = s.detachedN
+	st.Connections = len(s.conns)
+	return st
+}
+
+// Sessions returns the IDs of all live sessions in ascending order.
+func (s *Server) Sessions() []proto.ClientID {
+	ids := make([]proto.ClientID, 0, len(s.sessions))
+	for id := range s.sessions {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b proto.ClientID) int { return slices.Compare(a[:], b[:]) })
+	return ids
+}
+
+// Step consumes one input at time now. It returns an error only about the
+// caller's own command; anything a peer does wrong ends that peer's
+// connection (and, where the protocol says so, its session) with a CLOSE and
+// an event, and touches nothing else.
+func (s *Server) Step(now time.Time, in Input) error {
+	if now.Before(s.now) {
+		now = s.now
+	}
+	s.now = now
+	switch in := in.(type) {
+	case Connected:
+		return s.connected(now, in.Conn)
+	case Recv:
+		if c := s.conns[in.Conn]; c != nil && c.state != connDone {
+			s.recv(now, c, in.Data)
+		}
+		return nil
+	case Disconnected:
+		if c := s.conns[in.Conn]; c != nil {
+			s.disconnected(now, c, in.Err)
+		}
+		return nil
+	case Timeout:
+		s.timeout(now)
+		return nil
+	case Send:
+		sess, err := s.session(in.To)
+		if err != nil {
+			return err
+		}
+		return s.push(now, sess, outFrame{typ: proto.TypeData, payload: in.Payload})
+	case Call:
+		sess, err := s.session(in.To)
+		if err != nil {
+			return err
+		}
+		return s.call(now, sess, in)
+	case Reply:
+		sess, err := s.session(in.To)
+		if err != nil {
+			return err
+		}
+		if _, ok := sess.reqs.in[in.ID]; !ok {
+			return ErrUnknownRequest
+		}
+		f := outFrame{typ: proto.TypeResponse, id: in.ID, payload: in.Payload, err: in.Err}
+		if in.Err != nil {
+			f.payload = nil
+		}
+		if err := s.push(now, sess, f); err != nil {
+			return err
+		}
+		return sess.reqs.answer(in.ID)
+	case Join:
+		sess, err := s.session(in.Client)
+		if err != nil {
+			return err
+		}
+		return s.join(sess, in.Room)
+	case Leave:
+		sess, err := s.session(in.Client)
+		if err != nil {
+			return err
+		}
+		return s.leave(sess, in.Room)
+	case Broadcast:
+		return s.broadcast(now, in)
+	case Kick:
+		sess, err := s.session(in.Client)
+		if err != nil {
+			return err
+		}
+		s.endSession(now, sess, &CloseError{Code: proto.ClosePolicy, Reason: in.Reason},
+			&proto.Close{Code: proto.ClosePolicy, Reason: in.Reason})
+		return nil
+	case Shutdown:
+		s.shutdownAll(now, in.Reason)
+		return nil
+	}
+	return fmt.Errorf("%w: %T is not a server input", ErrInvalid, in)
+}
+
+func (s *Server) session(id proto.ClientID) (*serverSession, error) {
+	sess := s.sessions[id]
+	if sess == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownClient, id)
+	}
+	return sess, nil
+}
+
+// --- connections and the handshake ---
+
+func (s *Server) connected(now time.Time, id ConnID) error {
+	if _, dup := s.conns[id]; dup {
+		return fmt.Errorf("%w: connection %d already exists", ErrInvalid, id)
+	}
+	c := &serverConn{id: id}
+	c.timer.Value = timed{c: c}
+	s.conns[id] = c
+	switch {
+	case s.shutdown:
+		s.reject(c, proto.CloseGoingAway, errors.New("server shutting down"))
+	case s.pending >= s.cfg.MaxPendingConns:
+		s.reject(c, proto.CloseOverloaded, fmt.Errorf("%w: %d connections awaiting HELLO", ErrOverloaded, s.pending))
+	default:
+		s.pending++
+		s.timers.Set(&c.timer, now.Add(s.cfg.HandshakeTimeout))
+	}
+	return nil
+}
+
+// reject closes a connection that has no session.
+func (s *Server) reject(c *serverConn, code proto.CloseCode, err error) {
+	s.finishConn(c, &proto.Close{Code: code, Reason: reason(err)})
+	s.events = append(s.events, &ConnRejected{Conn: c.id, Err: err})
+}
+
+// finishConn queues CLOSE (if any) and the hangup of c, detaching it from
+// its session without touching the session.
+func (s *Server) finishConn(c *serverConn, cl *proto.Close) {
+	if c.state == connAwaitHello {
+		s.pending--
+		s.timers.Remove(&c.timer)
+	}
+	c.state = connDone
+	c.close = cl
+	c.welcome, c.resend, c.hbDue = nil, false, false
+	if c.sess != nil && c.sess.conn == c {
+		c.sess.conn = nil
+	}
+	c.sess = nil
+	s.markDirty(c)
+}
+
+func (s *Server) disconnected(now time.Time, c *serverConn, err error) {
+	sess := c.sess
+	if c.state == connAwaitHello {
+		s.pending--
+		s.timers.Remove(&c.timer)
+	}
+	delete(s.conns, c.id)
+	c.state = connDone
+	if sess != nil && sess.conn == c && c.epoch == sess.epoch {
+		s.detach(now, sess, err)
+	}
+	c.sess = nil
+}
+
+func (s *Server) recv(now time.Time, c *serverConn, data []byte) {
+	s.stats.BytesIn += uint64(len(data))
+	s.stats.MessagesIn++
+	if c.sess != nil {
+		c.sess.link.lastRecvAt = now
+	}
+	if err := s.dec.Reset(data); err != nil {
+		s.decodeFailed(now, c, err)
+		return
+	}
+	for c.state != connDone {
+		f, err := s.dec.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.decodeFailed(now, c, err)
+			return
+		}
+		if c.state == connAwaitHello {
+			h, ok := f.(*proto.Hello)
+			if !ok {
+				s.violation(now, c, proto.CloseProtocolError, protocolErr("%s before HELLO", f.Type()))
+				return
+			}
+			s.hello(now, c, h)
+			continue
+		}
+		s.frame(now, c, f)
+	}
+	if c.sess != nil {
+		s.rearm(c.sess)
+	}
+}
+
+func (s *Server) decodeFailed(now time.Time, c *serverConn, err error) {
+	code := proto.CloseProtocolError
+	if errors.Is(err, codec.ErrTooLarge) {
+		code = proto.CloseTooLarge
+	}
+	s.violation(now, c, code, fmt.Errorf("%w: %w", ErrProtocol, err))
+}
+
+// violation closes c because its peer broke the protocol; the session on it
+// (if any) ends too, reported with what it loses.
+func (s *Server) violation(now time.Time, c *serverConn, code proto.CloseCode, err error) {
+	s.stats.ProtocolErrors++
+	cl := &proto.Close{Code: code, Reason: reason(err)}
+	if sess := c.sess; sess != nil {
+		s.endSession(now, sess, &CloseError{Code: code, Reason: reason(err)}, cl)
+		return
+	}
+	s.reject(c, code, err)
+}
+
+func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
+	if h.Version != proto.Version {
+		s.reject(c, proto.CloseUnsupportedVersion, fmt.Errorf("%w: version %d, want %d", ErrProtocol, h.Version, proto.Version))
+		return
+	}
+	var sess *serverSession
+	if h.Resume != nil {
+		if old := s.sessions[h.Resume.ID]; old != nil && old.tokenMatches(h.Resume.Token) {
+			if err := s.authorize(c, h, old.id, true); err != nil {
+				cl := &proto.Close{Code: proto.ClosePolicy, Reason: reason(err)}
+				s.endSession(now, old, &CloseError{Code: proto.ClosePolicy, Reason: reason(err)}, nil)
+				s.finishConn(c, cl)
+				s.events = append(s.events, &ConnRejected{Conn: c.id, Err: err})
+				return
+			}
+			if h.Resume.Ack >= old.link.nextSeq || h.Resume.Ack < old.link.peerAck {
+				err := protocolErr("resume ack %d outside [%d, %d]", h.Resume.Ack, old.link.peerAck, old.link.nextSeq-1)
+				s.stats.ProtocolErrors++
+				s.endSession(now, old, &CloseError{Code: proto.CloseProtocolError, Reason: reason(err)}, nil)
+				s.reject(c, proto.CloseProtocolError, err)
+				return
+			}
+			sess = old
+		}
+	}
+	resumed := sess != nil
+	if !resumed {
+		if len(s.sessions) >= s.cfg.MaxSessions {
+			s.reject(c, proto.CloseOverloaded, fmt.Errorf("%w: %d sessions", ErrOverloaded, len(s.sessions)))
+			return
+		}
+		if err := s.authorize(c, h, proto.ClientID{}, false); err != nil {
+			s.reject(c, proto.ClosePolicy, err)
+			return
+		}
+		var err error
+		if sess, err = s.newSession(); err != nil {
+			s.reject(c, proto.CloseOverloaded, err)
+			return
+		}
+	}
+	token := make([]byte, proto.TokenLen)
+	if _, err := io.ReadFull(s.cfg.Rand, token); err != nil {
+		s.reject(c, proto.CloseOverloaded, fmt.Errorf("session: reading random token: %w", err))
+		if !resumed {
+			s.forget(sess)
+		}
+		return
+	}
+
+	// Attach: the connection leaves the handshake, the session gets a new
+	// epoch, and a connection it had before is superseded.
+	s.pending--
+	s.timers.Remove(&c.timer)
+	if old := sess.conn; old != nil {
+		s.finishConn(old, &proto.Close{Code: proto.CloseSuperseded, Reason: "resumed on another connection"})
+	}
+	if sess.inDetached {
+		s.undetach(sess)
+	}
+	sess.epoch++
+	sess.conn, c.sess, c.epoch, c.state = c, sess, sess.epoch, connOpen
+	sess.peer = h.Limits
+	sess.link.peerInflight = int(h.Limits.MaxInflight)
+	sess.link.lastRecvAt = now
+	if resumed {
+		if err := sess.link.resume(h.Resume.Ack, now); err != nil {
+			panic("session: bug: resume ack validated above: " + err.Error())
+		}
+		sess.nextToken, sess.hasNext = sha256.Sum256(token), true
+		s.stats.Resumes++
+		s.events = append(s.events, &Resumed{Client: sess.id, Conn: c.id})
+	} else {
+		sess.token = sha256.Sum256(token)
+		s.stats.SessionsStarted++
+		s.events = append(s.events, &SessionStarted{Client: sess.id, Conn: c.id, Auth: h.Auth})
+	}
+	c.welcome = &proto.Welcome{
+		Version: proto.Version, ID: sess.id, Token: token,
+		Heartbeat: s.cfg.HeartbeatInterval, IdleTimeout: s.cfg.IdleTimeout,
+		Resumed: resumed, Ack: sess.link.recvAck, Limits: s.cfg.limits(),
+	}
+	c.resend = true
+	s.markDirty(c)
+	s.rearm(sess)
+}
+
+func (s *Server) authorize(c *serverConn, h *proto.Hello, id proto.ClientID, resume bool) error {
+	if s.cfg.Authorize == nil {
+		return nil
+	}
+	if err := s.cfg.Authorize(AuthRequest{Conn: c.id, Auth: h.Auth, Resume: resume, Client: id}); err != nil {
+		return fmt.Errorf("session: unauthorized: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) newSession() (*serverSession, error) {
+	for range 4 {
+		u, err := uuid.NewRandomFromReader(s.cfg.Rand)
+		if err != nil {
+			return nil, fmt.Errorf("session: reading random client id: %w", err)
+		}
+		id := proto.ClientID(u)
+		if _, taken := s.sessions[id]; taken {
+			continue
+		}
+		sess := &serverSession{id: id}
+		sess.link.init(&s.cfg.LinkConfig, &s.stats)
+		sess.reqs.init(s.cfg.MaxRequests)
+		sess.timer.Value = timed{s: sess}
+		s.sessions[id] = sess
+		return sess, nil
+	}
+	return nil, errors.New("session: could not draw an unused client id")
+}
+
+// tokenMatches compares in constant time against the current token and the
+// one of an unconfirmed WELCOME (which may never have reached the client).
+func (sess *serverSession) tokenMatches(token []byte) bool {
+	h := sha256.Sum256(token)
+	ok := subtle.ConstantTimeCompare(h[:], sess.token[:])
+	next := subtle.ConstantTimeCompare(h[:], sess.nextToken[:])
+	if !sess.hasNext {
+		next = 0
+	}
+	return ok|next == 1
+}
+
+// confirm is called on the first frame after WELCOME: the client has the
+// new token, so the old one stops working.
+func (s *Server) confirm(c *serverConn) {
+	if c.welcome == nil {
+		return
+	}
+	c.welcome, c.resend = nil, false
+	if sess := c.sess; sess.hasNext {
+		sess.token, sess.hasNext = sess.nextToken, false
+		sess.nextToken = [32]byte{}
+	}
+}
+
+// --- frames on an established connection ---
+
+func (s *Server) frame(now time.Time, c *serverConn, f proto.Frame) {
+	sess := c.sess
+	if _, isHello := f.(*proto.Hello); isHello {
+		if s.cfg.Mode == Datagram {
+			if c.welcome != nil { // our WELCOME may be lost: send it again
+				c.resend = true
+				s.markDirty(c)
+			}
+			return
+		}
+		s.violation(now, c, proto.CloseProtocolError, protocolErr("second HELLO"))
+		return
+	}
+	s.confirm(c)
+	switch f := f.(type) {
+	case *proto.Ack:
+		s.ack(now, c, f.Ack)
+	case *proto.Heartbeat:
+		if !s.ack(now, c, f.Ack) {
+			return
+		}
+		c.hbDue, c.hbEcho = true, f.Echo
+		sess.link.peerBehind(now)
+		s.markDirty(c)
+	case *proto.Data:
+		if f.Room != "" {
+			s.violation(now, c, proto.CloseProtocolError, protocolErr("client DATA tagged with room %q", f.Room))
+			return
+		}
+		if s.ack(now, c, f.Ack) {
+			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypeData, payload: f.Payload})
+		}
+	case *proto.Request:
+		if s.ack(now, c, f.Ack) {
+			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload})
+		}
+	case *proto.Response:
+		if s.ack(now, c, f.Ack) {
+			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypeResponse, id: f.ID, payload: f.Payload, err: f.Error})
+		}
+	case *proto.Join:
+		if s.ack(now, c, f.Ack) {
+			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypeJoin, id: f.ID, room: f.Room})
+		}
+	case *proto.Leave:
+		if s.ack(now, c, f.Ack) {
+			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypeLeave, id: f.ID, room: f.Room})
+		}
+	case *proto.Close:
+		err := &CloseError{Code: f.Code, Reason: f.Reason, Remote: true}
+		if f.Code.Resumable() {
+			s.finishConn(c, nil)
+			s.detach(now, sess, err)
+			return
+		}
+		s.endSession(now, sess, err, nil)
+	default:
+		s.violation(now, c, proto.CloseProtocolError, protocolErr("%s is not sent by clients", f.Type()))
+	}
+}
+
+func (s *Server) ack(now time.Time, c *serverConn, a uint64) bool {
+	if err := c.sess.link.ack(a, now); err != nil {
+		s.violation(now, c, proto.CloseProtocolError, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) reliable(now time.Time, c *serverConn, f inFrame) {
+	sess := c.sess
+	s.markDirty(c) // an ack is due whatever happens
+	switch sess.link.accept(f.seq) {
+	case acceptDeliver:
+		s.deliver(now, sess, f)
+		for sess.conn == c {
+			next, ok := sess.link.popHeld()
+			if !ok {
+				break
+			}
+			s.deliver(now, sess, next)
+		}
+	case acceptHold:
+		sess.link.hold(f)
+	case acceptOverflow:
+		s.violation(now, c, proto.CloseProtocolError, protocolErr("seq %d beyond the window of %d after %d", f.seq, s.cfg.MaxInflight, sess.link.recvAck))
+	case acceptDup:
+	}
+}
+
+func (s *Server) deliver(now time.Time, sess *serverSession, f inFrame) {
+	switch f.typ {
+	case proto.TypeData:
+		s.stats.Delivered++
+		d := s.dslab.new()
+		*d = Delivered{Client: sess.id, Seq: f.seq, Payload: f.payload}
+		s.events = append(s.events, d)
+	case proto.TypeRequest:
+		if err := sess.reqs.received(f.id); err != nil {
+			s.requestViolation(now, sess, err)
+			return
+		}
+		s.stats.Delivered++
+		s.events = append(s.events, &RequestReceived{Client: sess.id, ID: f.id, Payload: f.payload})
+	case proto.TypeResponse:
+		s.stats.Delivered++
+		if !sess.reqs.finish(f.id) {
+			s.stats.LateResponses++
+			return
+		}
+		r := s.rslab.new()
+		*r = Response{Client: sess.id, ID: f.id, Payload: f.payload}
+		if f.err != nil {
+			r.Payload, r.Err = nil, &RemoteError{Code: f.err.Code, Message: f.err.Message}
+		}
+		s.events = append(s.events, r)
+	case proto.TypeJoin, proto.TypeLeave:
+		if err := sess.reqs.received(f.id); err != nil {
+			s.requestViolation(now, sess, err)
+			return
+		}
+		s.stats.Delivered++
+		s.roomRequest(now, sess, f)
+	}
+}
+
+func (s *Server) requestViolation(now time.Time, sess *serverSession, err error) {
+	code := proto.CloseProtocolError
+	if errors.Is(err, ErrTooManyRequests) {
+		code = proto.ClosePolicy
+	}
+	if sess.conn != nil {
+		s.violation(now, sess.conn, code, err)
+	}
+}
+
+// --- application commands ---
+
+func (s *Server) maxPayload(sess *serverSession) int {
+	if sess.peer.MaxMessageSize > 0 {
+		return int(sess.peer.MaxMessageSize) - frameOverhead
+	}
+	return s.cfg.MaxMessageSize - frameOverhead
+}
+
+// admit checks that f fits sess's window and limits, applying the slow
+// consumer policy.
+func (s *Server) admit(now time.Time, sess *serverSession, f *outFrame) error {
+	if f.size() > s.maxPayload(sess) {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, f.size(), s.maxPayload(sess))
+	}
+	if err := sess.link.canPush(f.size()); err != nil {
+		if s.cfg.CloseSlowConsumers {
+			s.endSession(now, sess, ErrOverloaded, &proto.Close{Code: proto.CloseOverloaded, Reason: "slow consumer"})
+			return fmt.Errorf("%w: session %s closed", ErrOverloaded, sess.id)
+		}
+		return err
+	}
+	return nil
+}
+
+// enqueue appends an admitted frame to sess's sequence.
+func (s *Server) enqueue(now time.Time, sess *serverSession, f outFrame) {
+	sess.link.push(f)
+	s.stats.Sent++
+	if sess.inDetached {
+		s.detachedBytes += f.size()
+		s.enforceDetachedBudget(now)
+	} else if sess.conn != nil {
+		s.markDirty(sess.conn)
+	}
+}
+
+func (s *Server) push(now time.Time, sess *serverSession, f outFrame) error {
+	if err := s.admit(now, sess, &f); err != nil {
+		return err
+	}
+	s.enqueue(now, sess, f)
+	return nil
+}
+
+func (s *Server) call(now time.Time, sess *serverSession, in Call) error {
+	timeout := in.Timeout
+	if timeout <= 0 {
+		timeout = s.cfg.RequestTimeout
+	}
+	f := outFrame{typ: proto.TypeRequest, id: in.ID, payload: in.Payload}
+	if err := s.admit(now, sess, &f); err != nil {
+		return err
+	}
+	if err := sess.reqs.start(in.ID, now.Add(timeout), int(sess.peer.MaxRequests)); err != nil {
+		return err
+	}
+	s.enqueue(now, sess, f)
+	s.rearm(sess)
+	return nil
+}
+
+// --- detach, resume window, end of sessions ---
+
+func (s *Server) detach(now time.Time, sess *serverSession, err error) {
+	conn := sess.conn
+	if conn != nil && conn.sess == sess {
+		conn.sess = nil
+	}
+	sess.conn = nil
+	sess.link.detach()
+	sess.detachedAt = now
+	sess.inDetached = true
+	sess.prev, sess.next = s.detachedTail, nil
+	if s.detachedTail != nil {
+		s.detachedTail.next = sess
+	} else {
+		s.detachedHead = sess
+	}
+	s.detachedTail = sess
+	s.detachedN++
+	s.detachedBytes += sess.link.bufBytes
+	var connID ConnID
+	if conn != nil {
+		connID = conn.id
+	}
+	s.events = append(s.events, &Detached{Client: sess.id, Conn: connID, Err: err})
+	s.rearm(sess)
+	s.enforceDetachedBudget(now)
+}
+
+func (s *Server) undetach(sess *serverSession) {
+	if sess.prev != nil {
+		sess.prev.next = sess.next
+	} else {
+		s.detachedHead = sess.next
+	}
+	if sess.next != nil {
+		sess.next.prev = sess.prev
+	} else {
+		s.detachedTail = sess.prev
+	}
+	sess.prev, sess.next, sess.inDetached = nil, nil, false
+	s.detachedN--
+	s.detachedBytes -= sess.link.bufBytes
+}
+
+func (s *Server) enforceDetachedBudget(now time.Time) {
+	for s.detachedHead != nil && (s.detachedN > s.cfg.MaxDetached || s.detachedBytes > s.cfg.MaxDetachedBytes) {
+		s.endSession(now, s.detachedHead, ErrEvicted, nil)
+	}
+}
+
+// endSession ends sess for good: its connection (if any) gets cl and is hung
+// up, it leaves its rooms, its pending requests fail, and a SessionClosed
+// event reports what it lost.
+func (s *Server) endSession(now time.Time, sess *serverSession, err error, cl *proto.Close) {
+	if c := sess.conn; c != nil {
+		s.finishConn(c, cl)
+	}
+	if sess.inDetached {
+		s.undetach(sess)
+	}
+	s.leaveAll(sess)
+	lost := Lost{Unacked: sess.link.lost(), Requests: sess.reqs.pending(), LastReceived: sess.link.recvAck}
+	for _, id := range lost.Requests {
+		sess.reqs.finish(id)
+		s.events = append(s.events, &Response{Client: sess.id, ID: id, Err: ErrSessionLost})
+	}
+	if len(lost.Unacked) > 0 || len(lost.Requests) > 0 {
+		s.stats.SessionsLost++
+	}
+	s.events = append(s.events, &SessionClosed{Client: sess.id, Err: err, Lost: lost})
+	s.forget(sess)
+}
+
+func (s *Server) forget(sess *serverSession) {
+	s.timers.Remove(&sess.timer)
+	delete(s.sessions, sess.id)
+}
+
+func (s *Server) shutdownAll(now time.Time, why string) {
+	s.shutdown = true
+	ids := make([]ConnID, 0, len(s.conns))
+	for id, c := range s.conns {
+		if c.state != connDone {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		c := s.conns[id]
+		sess := c.sess
+		s.finishConn(c, &proto.Close{Code: proto.CloseGoingAway, Reason: why})
+		if sess != nil {
+			s.detach(now, sess, &CloseError{Code: proto.CloseGoingAway, Reason: why})
+		}
+	}
+}
+
+// --- timers ---
+
+// deadline is the earliest time sess needs attention.
+func (s *Server) deadline(sess *serverSession) time.Time {
+	d := sess.reqs.deadline()
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	if sess.inDetached {
+		earliest(sess.detachedAt.Add(s.cfg.ResumeWindow))
+	} else if sess.conn != nil {
+		earliest(sess.link.lastRecvAt.Add(s.cfg.IdleTimeout))
+		earliest(sess.link.deadline())
+	}
+	return d
+}
+
+// rearm moves sess's timer earlier when needed. A later deadline is left
+// for the timer to discover when it fires (it then re-arms exactly), so the
+// common case (a frame arrived, the idle deadline moved later) costs O(1).
+func (s *Server) rearm(sess *serverSession) {
+	d := s.deadline(sess)
+	if d.IsZero() {
+		return
+	}
+	if !sess.timer.Queued() || d.Before(sess.timer.At) {
+		s.timers.Set(&sess.timer, d)
+	}
+}
+
+func (s *Server) timeout(now time.Time) {
+	for {
+		it := s.timers.PopDue(now)
+		if it == nil {
+			return
+		}
+		if c := it.Value.c; c != nil {
+			s.reject(c, proto.CloseHandshakeTimeout, ErrHandshakeTimeout)
+			continue
+		}
+		s.sessionTimeout(now, it.Value.s)
+	}
+}
+
+func (s *Server) sessionTimeout(now time.Time, sess *serverSession) {
+	for {
+		id, ok := sess.reqs.due(now)
+		if !ok {
+			break
+		}
+		s.stats.RequestTimeouts++
+		s.events = append(s.events, &Response{Client: sess.id, ID: id, Err: ErrRequestTimeout})
+	}
+	if sess.inDetached && !now.Before(sess.detachedAt.Add(s.cfg.ResumeWindow)) {
+		s.endSession(now, sess, ErrExpired, nil)
+		return
+	}
+	if c := sess.conn; c != nil {
+		if !now.Before(sess.link.lastRecvAt.Add(s.cfg.IdleTimeout)) {
+			s.finishConn(c, &proto.Close{Code: proto.CloseIdleTimeout, Reason: "nothing received"})
+			s.detach(now, sess, ErrIdleTimeout)
+			return
+		}
+		before := sess.link.retxTo
+		sess.link.timeout(now)
+		if sess.link.retxTo != before {
+			s.markDirty(c)
+		}
+	}
+	if d := s.deadline(sess); !d.IsZero() {
+		s.timers.Set(&sess.timer, d)
+	}
+}
+
+// --- output ---
+
+func (s *Server) markDirty(c *serverConn) {
+	if !c.dirty {
+		c.dirty = true
+		s.dirty = append(s.dirty, c)
+	}
+}
+
+// Ready drains what the machine wants done. Call it after each Step or
+// batch of Steps.
+func (s *Server) Ready() ServerReady {
+	for _, c := range s.dirty {
+		c.dirty = false
+		sess := c.sess
+		max := s.cfg.MaxMessageSize
+		if sess != nil && sess.peer.MaxMessageSize > 0 {
+			max = int(sess.peer.MaxMessageSize)
+		}
+		s.curConn = c.id
+		s.w.begin(max, s.emitFn)
+		if c.resend && c.welcome != nil {
+			s.w.frame(c.welcome)
+			c.resend = false
+		}
+		if sess != nil && c.state == connOpen {
+			sess.link.flush(&s.w, s.now)
+			if c.hbDue {
+				s.w.heartbeat(sess.link.ackValue(), c.hbEcho)
+				c.hbDue, sess.link.ackDue = false, false
+			}
+			if sess.link.ackDue {
+				s.w.ackFrame(sess.link.ackValue())
+				sess.link.ackDue = false
+			}
+			s.rearm(sess) // flush may have armed the retransmission timer
+		}
+		if c.close != nil {
+			s.w.frame(c.close)
+			c.close = nil
+		}
+		s.w.end()
+		if c.state == connDone {
+			s.hangups = append(s.hangups, c.id)
+			delete(s.conns, c.id)
+		}
+	}
+	clear(s.dirty)
+	s.dirty = s.dirty[:0]
+	rd := ServerReady{Transmit: s.out, Hangup: s.hangups, Events: s.events}
+	if it := s.timers.Peek(); it != nil {
+		rd.Deadline = it.At
+	}
+	if len(s.out) > 0 {
+		s.w.take()
+	}
+	s.out, s.hangups, s.events = nil, nil, nil
+	return rd
+}
+
+func (s *Server) emit(msg []byte) {
+	s.stats.MessagesOut++
+	s.stats.BytesOut += uint64(len(msg))
+	s.out = append(s.out, Outgoing{Conn: s.curConn, Data: msg})
+}

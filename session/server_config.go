@@ -1,0 +1,121 @@
+package session
+
+import (
+	"crypto/rand"
+	"io"
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// AuthRequest is what the server application's authorization hook sees, on
+// the first connect and on every resume.
+type AuthRequest struct {
+	Conn   ConnID
+	Auth   []byte         // the credentials from HELLO
+	Resume bool           // true: the client presented a valid resume token
+	Client proto.ClientID // the session being resumed; zero for a new one
+}
+
+// RoomRequest is a client's JOIN or LEAVE, for the server application's
+// room hook.
+type RoomRequest struct {
+	Client proto.ClientID
+	Room   string
+	Join   bool // true: JOIN; false: LEAVE
+}
+
+// ServerConfig configures a [Server]. Every zero field has a documented
+// default.
+type ServerConfig struct {
+	LinkConfig
+
+	// Rand is the source of client IDs and resume tokens. Nil means
+	// crypto/rand. The simulator passes a seeded generator so runs replay;
+	// production servers must leave it nil or pass a CSPRNG.
+	Rand io.Reader
+	// HeartbeatInterval is announced in WELCOME: the client sends a
+	// HEARTBEAT this often. Default 30 s.
+	HeartbeatInterval time.Duration
+	// IdleTimeout: a connection with nothing received for this long is
+	// dead. Default 2.5 × HeartbeatInterval.
+	IdleTimeout time.Duration
+	// HandshakeTimeout closes connections that send no HELLO in time.
+	// Default 10 s.
+	HandshakeTimeout time.Duration
+	// ResumeWindow is how long a detached session waits for a resume.
+	// Default 2 min.
+	ResumeWindow time.Duration
+	// MaxSessions bounds live sessions, attached and detached; a new
+	// session beyond it is refused with CLOSE overloaded. Default 100,000.
+	MaxSessions int
+	// MaxDetached and MaxDetachedBytes bound the detached sessions and the
+	// unacknowledged bytes they hold; beyond either the oldest detached
+	// session is evicted (reported lost). Defaults 10,000 and 256 MiB.
+	MaxDetached      int
+	MaxDetachedBytes int
+	// MaxPendingConns bounds connections that have not completed their
+	// handshake; beyond it new connections are closed at once. Default 4096.
+	MaxPendingConns int
+	// MaxRoomsPerSession and MaxRoomMembers bound room membership.
+	// Defaults 64 and 100,000.
+	MaxRoomsPerSession int
+	MaxRoomMembers     int
+	// CloseSlowConsumers chooses what happens when a session's
+	// unacknowledged bytes or frames reach the limit: false (default) makes
+	// Send, Call and Reply fail with ErrBackpressure (and Broadcast report the
+	// members it skipped); true closes that session with CLOSE overloaded and
+	// reports it lost.
+	CloseSlowConsumers bool
+
+	// Authorize runs on every HELLO, for new sessions and resumes; an error
+	// refuses the connection with CLOSE policy (and, on a resume, ends the
+	// session). Nil accepts everyone. It runs inside Step: keep it fast and
+	// free of I/O.
+	Authorize func(AuthRequest) error
+	// AllowRoom decides a client's JOIN or LEAVE. Nil refuses all.
+	AllowRoom func(RoomRequest) bool
+}
+
+func (c *ServerConfig) setDefaults() {
+	c.LinkConfig.setDefaults(1 << 20)
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.HeartbeatInterval > proto.MaxDuration/3 {
+		c.HeartbeatInterval = proto.MaxDuration / 3
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = c.HeartbeatInterval * 5 / 2
+	}
+	if c.IdleTimeout > proto.MaxDuration {
+		c.IdleTimeout = proto.MaxDuration
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.ResumeWindow <= 0 {
+		c.ResumeWindow = DefaultResumeWindow
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 100_000
+	}
+	if c.MaxDetached <= 0 {
+		c.MaxDetached = 10_000
+	}
+	if c.MaxDetachedBytes <= 0 {
+		c.MaxDetachedBytes = 256 << 20
+	}
+	if c.MaxPendingConns <= 0 {
+		c.MaxPendingConns = 4096
+	}
+	if c.MaxRoomsPerSession <= 0 {
+		c.MaxRoomsPerSession = 64
+	}
+	if c.MaxRoomMembers <= 0 {
+		c.MaxRoomMembers = 100_000
+	}
+}
