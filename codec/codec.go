@@ -73,6 +73,10 @@ type Encoder struct {
 	ack      wireAck
 	hb       wireHeartbeat
 	roomOp   wireRoomOp
+	close    wireClose
+	hello    wireHello
+	resume   wireResume
+	welcome  wireWelcome
 }
 
 // Append appends the encoding of f to dst and returns the extended slice.
@@ -106,19 +110,22 @@ func (e *Encoder) Append(dst []byte, f proto.Frame) ([]byte, error) {
 		e.roomOp = wireRoomOp{T: proto.TypeLeave, Seq: f.Seq, Ack: f.Ack, ID: f.ID, Room: f.Room}
 		v = &e.roomOp
 	case *proto.Close:
-		v = &wireClose{T: proto.TypeClose, Code: f.Code, Reason: f.Reason}
+		e.close = wireClose{T: proto.TypeClose, Code: f.Code, Reason: f.Reason}
+		v = &e.close
 	case *proto.Hello:
-		w := &wireHello{T: proto.TypeHello, Version: f.Version, Auth: f.Auth, Limits: toWireLimits(f.Limits)}
+		e.hello = wireHello{T: proto.TypeHello, Version: f.Version, Auth: f.Auth, Limits: toWireLimits(f.Limits)}
 		if f.Resume != nil {
-			w.Resume = &wireResume{ID: f.Resume.ID[:], Token: f.Resume.Token, Ack: f.Resume.Ack}
+			e.resume = wireResume{ID: f.Resume.ID[:], Token: f.Resume.Token, Ack: f.Resume.Ack}
+			e.hello.Resume = &e.resume
 		}
-		v = w
+		v = &e.hello
 	case *proto.Welcome:
-		v = &wireWelcome{
+		e.welcome = wireWelcome{
 			T: proto.TypeWelcome, Version: f.Version, ID: f.ID[:], Token: f.Token,
 			Heartbeat: millis(f.Heartbeat), Idle: millis(f.IdleTimeout),
 			Resumed: f.Resumed, Ack: f.Ack, Limits: toWireLimits(f.Limits),
 		}
+		v = &e.welcome
 	default:
 		return dst, fmt.Errorf("codec: cannot encode %T", f)
 	}
