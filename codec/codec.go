@@ -365,6 +365,9 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 		copy(fr.welcome.ID[:], wl.ID)
 		f = &fr.welcome
 	}
+	if err := checkShape(t, b[:len(b)-len(rest)]); err != nil {
+		return fail(err)
+	}
 	if err := proto.Validate(f); err != nil {
 		return fail(err)
 	}
