@@ -78,11 +78,9 @@ type Client struct {
 	closeReason string
 
 	// output
-	w      writer
-	out    [][]byte
-	events []Event
-	dslab  slab[Delivered]
-	rslab  slab[Response]
+	w   writer
+	out [][]byte
+	inbox
 }
 
 // NewClient returns a client machine. It is idle: the driver dials, then
@@ -90,6 +88,7 @@ type Client struct {
 func NewClient(cfg ClientConfig) *Client {
 	cfg.setDefaults()
 	c := &Client{cfg: cfg}
+	c.inbox.stats = &c.stats
 	c.link.init(&c.cfg.LinkConfig, &c.stats)
 	c.reqs.init(c.cfg.MaxRequests)
 	c.dec = codec.NewDecoder(codec.Limits{MaxMessageSize: c.cfg.MaxMessageSize})
@@ -400,36 +399,8 @@ func (c *Client) reliable(now time.Time, f inFrame) {
 }
 
 func (c *Client) deliver(now time.Time, f inFrame) {
-	switch f.typ {
-	case proto.TypeData:
-		c.stats.Delivered++
-		d := c.dslab.new()
-		*d = Delivered{Client: c.id, Seq: f.seq, Payload: f.payload, Room: f.room}
-		c.events = append(c.events, d)
-	case proto.TypeRequest:
-		if err := c.reqs.received(f.id); err != nil {
-			code := proto.CloseProtocolError
-			if errors.Is(err, ErrTooManyRequests) {
-				code = proto.ClosePolicy
-			}
-			c.violation(now, code, err)
-			return
-		}
-		c.stats.Delivered++
-		c.events = append(c.events, &RequestReceived{Client: c.id, ID: f.id, Payload: f.payload})
-	case proto.TypeResponse:
-		c.stats.Delivered++
-		if !c.reqs.finish(f.id) {
-			c.stats.LateResponses++
-			return
-		}
-		r := c.rslab.new()
-		*r = Response{Client: c.id, ID: f.id, Payload: f.payload}
-		if f.err != nil {
-			r.Payload = nil
-			r.Err = &RemoteError{Code: f.err.Code, Message: f.err.Message}
-		}
-		c.events = append(c.events, r)
+	if err := c.inbox.deliver(c.id, f, &c.reqs); err != nil {
+		c.violation(now, requestViolation(err), err)
 	}
 }
 
@@ -449,7 +420,7 @@ func (c *Client) welcome(now time.Time, w *proto.Welcome) {
 			return
 		}
 		c.stats.Resumes++
-		c.events = append(c.events, &Resumed{Client: c.id})
+		c.add(&Resumed{Client: c.id})
 	case c.have:
 		c.loseSession(now, ErrResumeRefused)
 		fallthrough
@@ -464,7 +435,7 @@ func (c *Client) welcome(now time.Time, w *proto.Welcome) {
 		}
 		c.id, c.have = w.ID, true
 		c.stats.SessionsStarted++
-		c.events = append(c.events, &SessionStarted{Client: c.id})
+		c.add(&SessionStarted{Client: c.id})
 	}
 	c.token = append(c.token[:0], w.Token...)
 	c.peer = w.Limits
@@ -479,25 +450,16 @@ func (c *Client) welcome(now time.Time, w *proto.Welcome) {
 
 // loseSession reports the current session lost and starts from scratch.
 func (c *Client) loseSession(now time.Time, cause error) {
-	lost := c.lostReport(now)
-	c.stats.SessionsLost++
-	c.events = append(c.events, &SessionLost{Client: c.id, Err: cause, Lost: lost})
+	lost := c.lose(c.id, &c.link, &c.reqs)
+	if len(lost.Unacked) == 0 && len(lost.Requests) == 0 {
+		c.stats.SessionsLost++ // a refused resume loses the session even with nothing pending
+	}
+	c.add(&SessionLost{Client: c.id, Err: cause, Lost: lost})
 	c.have = false
 	c.id = proto.ClientID{}
 	c.token = c.token[:0]
 	c.link.init(&c.cfg.LinkConfig, &c.stats)
 	c.reqs.init(c.cfg.MaxRequests)
-}
-
-// lostReport collects what is unacknowledged and fails pending requests
-// (each gets its Response outcome before the report event is appended).
-func (c *Client) lostReport(now time.Time) Lost {
-	l := Lost{Unacked: c.link.lost(), Requests: c.reqs.pending(), LastReceived: c.link.recvAck}
-	for _, id := range l.Requests {
-		c.reqs.finish(id)
-		c.events = append(c.events, &Response{Client: c.id, ID: id, Err: ErrSessionLost})
-	}
-	return l
 }
 
 func (c *Client) peerClosed(now time.Time, f *proto.Close) {
@@ -515,7 +477,7 @@ func (c *Client) transportLost(now time.Time, err error) {
 	c.state = clientIdle
 	c.sendHello, c.hbDue, c.sendClose = false, false, nil
 	c.link.detach()
-	c.events = append(c.events, &ConnectionLost{Err: err})
+	c.add(&ConnectionLost{Err: err})
 	c.scheduleDial(now)
 }
 
@@ -531,7 +493,7 @@ func (c *Client) scheduleDial(now time.Time) {
 	if _, err := io.ReadFull(c.cfg.Rand, b[:]); err == nil {
 		delay = time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(ceiling))
 	}
-	c.events = append(c.events, &Dial{At: now.Add(delay), Attempt: c.attempt})
+	c.add(&Dial{At: now.Add(delay), Attempt: c.attempt})
 }
 
 func (c *Client) disconnected(now time.Time, conn ConnID, err error) {
@@ -562,14 +524,7 @@ func (c *Client) timeout(now time.Time) {
 	if c.state == clientClosed {
 		return
 	}
-	for {
-		id, ok := c.reqs.due(now)
-		if !ok {
-			break
-		}
-		c.stats.RequestTimeouts++
-		c.events = append(c.events, &Response{Client: c.id, ID: id, Err: ErrRequestTimeout})
-	}
+	c.timeouts(c.id, &c.reqs, now)
 	switch c.state {
 	case clientHandshake:
 		if !now.Before(c.shakeAt) {
@@ -625,13 +580,10 @@ func (c *Client) finish(now time.Time, send *proto.Close, err error) {
 		c.sendClose = send
 		c.hangup = true
 	}
-	lost := c.lostReport(now)
-	if len(lost.Unacked) > 0 || len(lost.Requests) > 0 {
-		c.stats.SessionsLost++
-	}
+	lost := c.lose(c.id, &c.link, &c.reqs)
 	c.state = clientClosed
 	c.closing = false
-	c.events = append(c.events, &Closed{Client: c.id, Err: err, Lost: lost})
+	c.add(&Closed{Client: c.id, Err: err, Lost: lost})
 }
 
 // Ready drains what the machine wants done. Call it after each Step (or
@@ -665,11 +617,11 @@ func (c *Client) Ready() Ready {
 		}
 		c.w.end()
 	}
-	rd := Ready{Transmit: c.out, Hangup: c.hangup, Events: c.events, Deadline: c.deadline()}
+	rd := Ready{Transmit: c.out, Hangup: c.hangup, Events: c.take(), Deadline: c.deadline()}
 	if len(c.out) > 0 {
 		c.w.take()
 	}
-	c.out, c.events, c.hangup = nil, nil, false
+	c.out, c.hangup = nil, false
 	return rd
 }
 

@@ -110,9 +110,7 @@ type Server struct {
 	curConn ConnID
 	out     []Outgoing
 	hangups []ConnID
-	events  []Event
-	dslab   slab[Delivered]
-	rslab   slab[Response]
+	inbox
 }
 
 // NewServer returns a server machine with no connections.
@@ -126,6 +124,7 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	s.dec = codec.NewDecoder(codec.Limits{MaxMessageSize: s.cfg.MaxMessageSize})
 	s.emitFn = s.emit
+	s.inbox.stats = &s.stats
 	return s
 }
 
@@ -262,7 +261,7 @@ func (s *Server) connected(now time.Time, id ConnID) error {
 // reject closes a connection that has no session.
 func (s *Server) reject(c *serverConn, code proto.CloseCode, err error) {
 	s.finishConn(c, &proto.Close{Code: code, Reason: reason(err)})
-	s.events = append(s.events, &ConnRejected{Conn: c.id, Err: err})
+	s.add(&ConnRejected{Conn: c.id, Err: err})
 }
 
 // finishConn queues CLOSE (if any) and the hangup of c, detaching it from
@@ -363,7 +362,7 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 				cl := &proto.Close{Code: proto.ClosePolicy, Reason: reason(err)}
 				s.endSession(now, old, &CloseError{Code: proto.ClosePolicy, Reason: reason(err)}, nil)
 				s.finishConn(c, cl)
-				s.events = append(s.events, &ConnRejected{Conn: c.id, Err: err})
+				s.add(&ConnRejected{Conn: c.id, Err: err})
 				return
 			}
 			if h.Resume.Ack >= old.link.nextSeq || h.Resume.Ack < old.link.peerAck {
@@ -422,11 +421,11 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 		}
 		sess.nextToken, sess.hasNext = sha256.Sum256(token), true
 		s.stats.Resumes++
-		s.events = append(s.events, &Resumed{Client: sess.id, Conn: c.id})
+		s.add(&Resumed{Client: sess.id, Conn: c.id})
 	} else {
 		sess.token = sha256.Sum256(token)
 		s.stats.SessionsStarted++
-		s.events = append(s.events, &SessionStarted{Client: sess.id, Conn: c.id, Auth: h.Auth})
+		s.add(&SessionStarted{Client: sess.id, Conn: c.id, Auth: h.Auth})
 	}
 	c.welcome = &proto.Welcome{
 		Version: proto.Version, ID: sess.id, Token: token,
@@ -586,48 +585,23 @@ func (s *Server) reliable(now time.Time, c *serverConn, f inFrame) {
 }
 
 func (s *Server) deliver(now time.Time, sess *serverSession, f inFrame) {
-	switch f.typ {
-	case proto.TypeData:
-		s.stats.Delivered++
-		d := s.dslab.new()
-		*d = Delivered{Client: sess.id, Seq: f.seq, Payload: f.payload}
-		s.events = append(s.events, d)
-	case proto.TypeRequest:
-		if err := sess.reqs.received(f.id); err != nil {
-			s.requestViolation(now, sess, err)
-			return
-		}
-		s.stats.Delivered++
-		s.events = append(s.events, &RequestReceived{Client: sess.id, ID: f.id, Payload: f.payload})
-	case proto.TypeResponse:
-		s.stats.Delivered++
-		if !sess.reqs.finish(f.id) {
-			s.stats.LateResponses++
-			return
-		}
-		r := s.rslab.new()
-		*r = Response{Client: sess.id, ID: f.id, Payload: f.payload}
-		if f.err != nil {
-			r.Payload, r.Err = nil, &RemoteError{Code: f.err.Code, Message: f.err.Message}
-		}
-		s.events = append(s.events, r)
-	case proto.TypeJoin, proto.TypeLeave:
+	if f.typ == proto.TypeJoin || f.typ == proto.TypeLeave {
 		if err := sess.reqs.received(f.id); err != nil {
 			s.requestViolation(now, sess, err)
 			return
 		}
 		s.stats.Delivered++
 		s.roomRequest(now, sess, f)
+		return
+	}
+	if err := s.inbox.deliver(sess.id, f, &sess.reqs); err != nil {
+		s.requestViolation(now, sess, err)
 	}
 }
 
 func (s *Server) requestViolation(now time.Time, sess *serverSession, err error) {
-	code := proto.CloseProtocolError
-	if errors.Is(err, ErrTooManyRequests) {
-		code = proto.ClosePolicy
-	}
 	if sess.conn != nil {
-		s.violation(now, sess.conn, code, err)
+		s.violation(now, sess.conn, requestViolation(err), err)
 	}
 }
 
@@ -717,7 +691,7 @@ func (s *Server) detach(now time.Time, sess *serverSession, err error) {
 	if conn != nil {
 		connID = conn.id
 	}
-	s.events = append(s.events, &Detached{Client: sess.id, Conn: connID, Err: err})
+	s.add(&Detached{Client: sess.id, Conn: connID, Err: err})
 	s.rearm(sess)
 	s.enforceDetachedBudget(now)
 }
@@ -755,15 +729,8 @@ func (s *Server) endSession(now time.Time, sess *serverSession, err error, cl *p
 		s.undetach(sess)
 	}
 	s.leaveAll(sess)
-	lost := Lost{Unacked: sess.link.lost(), Requests: sess.reqs.pending(), LastReceived: sess.link.recvAck}
-	for _, id := range lost.Requests {
-		sess.reqs.finish(id)
-		s.events = append(s.events, &Response{Client: sess.id, ID: id, Err: ErrSessionLost})
-	}
-	if len(lost.Unacked) > 0 || len(lost.Requests) > 0 {
-		s.stats.SessionsLost++
-	}
-	s.events = append(s.events, &SessionClosed{Client: sess.id, Err: err, Lost: lost})
+	lost := s.lose(sess.id, &sess.link, &sess.reqs)
+	s.add(&SessionClosed{Client: sess.id, Err: err, Lost: lost})
 	s.forget(sess)
 }
 
@@ -838,14 +805,7 @@ func (s *Server) timeout(now time.Time) {
 }
 
 func (s *Server) sessionTimeout(now time.Time, sess *serverSession) {
-	for {
-		id, ok := sess.reqs.due(now)
-		if !ok {
-			break
-		}
-		s.stats.RequestTimeouts++
-		s.events = append(s.events, &Response{Client: sess.id, ID: id, Err: ErrRequestTimeout})
-	}
+	s.timeouts(sess.id, &sess.reqs, now)
 	if sess.inDetached && !now.Before(sess.detachedAt.Add(s.cfg.ResumeWindow)) {
 		s.endSession(now, sess, ErrExpired, nil)
 		return
@@ -916,14 +876,14 @@ func (s *Server) Ready() ServerReady {
 	}
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
-	rd := ServerReady{Transmit: s.out, Hangup: s.hangups, Events: s.events}
+	rd := ServerReady{Transmit: s.out, Hangup: s.hangups, Events: s.take()}
 	if it := s.timers.Peek(); it != nil {
 		rd.Deadline = it.At
 	}
 	if len(s.out) > 0 {
 		s.w.take()
 	}
-	s.out, s.hangups, s.events = nil, nil, nil
+	s.out, s.hangups = nil, nil
 	return rd
 }
 

@@ -1,0 +1,94 @@
+package session
+
+import (
+	"errors"
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// inbox collects a machine's events and turns delivered reliable frames into
+// them; it is shared by Client and Server so that delivery, request
+// bookkeeping and loss reports are written once.
+type inbox struct {
+	stats  *Stats
+	events []Event
+	dslab  slab[Delivered]
+	rslab  slab[Response]
+}
+
+func (in *inbox) add(e Event) { in.events = append(in.events, e) }
+
+// take hands the collected events over.
+func (in *inbox) take() []Event {
+	ev := in.events
+	in.events = nil
+	return ev
+}
+
+// deliver turns an in-order DATA, REQUEST or RESPONSE of session id into its
+// event. It fails only when the peer broke the request rules (a duplicate
+// request ID, more pending requests than announced).
+func (in *inbox) deliver(id proto.ClientID, f inFrame, reqs *requests) error {
+	switch f.typ {
+	case proto.TypeData:
+		in.stats.Delivered++
+		d := in.dslab.new()
+		*d = Delivered{Client: id, Seq: f.seq, Payload: f.payload, Room: f.room}
+		in.add(d)
+	case proto.TypeRequest:
+		if err := reqs.received(f.id); err != nil {
+			return err
+		}
+		in.stats.Delivered++
+		in.add(&RequestReceived{Client: id, ID: f.id, Payload: f.payload})
+	case proto.TypeResponse:
+		in.stats.Delivered++
+		if !reqs.finish(f.id) {
+			in.stats.LateResponses++
+			return nil
+		}
+		r := in.rslab.new()
+		*r = Response{Client: id, ID: f.id, Payload: f.payload}
+		if f.err != nil {
+			r.Payload, r.Err = nil, &RemoteError{Code: f.err.Code, Message: f.err.Message}
+		}
+		in.add(r)
+	}
+	return nil
+}
+
+// timeouts reports every request of session id whose timeout has passed.
+func (in *inbox) timeouts(id proto.ClientID, reqs *requests, now time.Time) {
+	for {
+		rid, ok := reqs.due(now)
+		if !ok {
+			return
+		}
+		in.stats.RequestTimeouts++
+		in.add(&Response{Client: id, ID: rid, Err: ErrRequestTimeout})
+	}
+}
+
+// lose builds the loss report of session id as it ends: its unacknowledged
+// frames and pending requests, each of which gets its ErrSessionLost
+// outcome first.
+func (in *inbox) lose(id proto.ClientID, l *link, reqs *requests) Lost {
+	lost := Lost{Unacked: l.lost(), Requests: reqs.pending(), LastReceived: l.recvAck}
+	for _, rid := range lost.Requests {
+		reqs.finish(rid)
+		in.add(&Response{Client: id, ID: rid, Err: ErrSessionLost})
+	}
+	if len(lost.Unacked) > 0 || len(lost.Requests) > 0 {
+		in.stats.SessionsLost++
+	}
+	return lost
+}
+
+// requestViolation is the close code for a request rule the peer broke.
+func requestViolation(err error) proto.CloseCode {
+	if errors.Is(err, ErrTooManyRequests) {
+		return proto.ClosePolicy
+	}
+	return proto.CloseProtocolError
+}
