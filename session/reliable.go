@@ -242,7 +242,10 @@ func (l *link) resume(peerAck uint64, now time.Time) error {
 	if peerAck < l.peerAck {
 		return protocolErr("resume ack %d below previously acknowledged %d", peerAck, l.peerAck)
 	}
-	l.txNext = l.nextSeq // nothing was sent on the new connection: no RTT sample
+	// Nothing was sent on the new connection: with txNext at the first
+	// unacknowledged frame, ack takes no RTT sample (the time since a frame
+	// went out on the old connection includes the outage).
+	l.txNext = l.peerAck + 1
 	if err := l.ack(peerAck, now); err != nil {
 		return err
 	}
