@@ -1,0 +1,100 @@
+package codec
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// ErrPayload is wrapped by every error a payload [Codec] returns: the value
+// could not be encoded, or the bytes do not decode into the wanted type.
+// Test with errors.Is.
+var ErrPayload = errors.New("codec: bad payload")
+
+// Codec converts values of an application type T to message payloads and
+// back. It is what the typed helpers of package adapters use, so that
+// applications send and receive their own types. Implementations must be
+// safe for concurrent use, and Unmarshal must return an error (never panic)
+// for any input.
+type Codec[T any] interface {
+	// Marshal encodes v into a new slice.
+	Marshal(v T) ([]byte, error)
+	// Unmarshal decodes data into a new T. The result does not alias data.
+	Unmarshal(data []byte) (T, error)
+}
+
+var (
+	payloadEnc cbor.EncMode
+	payloadDec cbor.DecMode
+)
+
+func init() {
+	var err error
+	// Core deterministic encoding: the same value gives the same bytes.
+	payloadEnc, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic("codec: bug: " + err.Error())
+	}
+	// The payload is already bounded by the message size limit; these caps
+	// bound what a hostile payload can make the decoder build from it.
+	payloadDec, err = cbor.DecOptions{
+		MaxNestedLevels:  32,
+		MaxArrayElements: 1 << 16,
+		MaxMapPairs:      1 << 16,
+		IndefLength:      cbor.IndefLengthForbidden,
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+	}.DecMode()
+	if err != nil {
+		panic("codec: bug: " + err.Error())
+	}
+}
+
+// CBOR returns the default payload codec: CBOR (RFC 8949) with
+// deterministic encoding, through github.com/fxamacker/cbor/v2. Struct
+// fields follow that package's rules (the `cbor` tag, falling back to
+// `json`).
+func CBOR[T any]() Codec[T] { return cborCodec[T]{} }
+
+// JSON returns a payload codec using encoding/json, for peers that prefer
+// text (a browser, a debugging session).
+func JSON[T any]() Codec[T] { return jsonCodec[T]{} }
+
+type cborCodec[T any] struct{}
+
+func (cborCodec[T]) Marshal(v T) ([]byte, error) {
+	b, err := payloadEnc.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cbor: encoding %T: %w", ErrPayload, v, err)
+	}
+	return b, nil
+}
+
+func (cborCodec[T]) Unmarshal(data []byte) (T, error) {
+	var v T
+	if err := payloadDec.Unmarshal(data, &v); err != nil {
+		var zero T
+		return zero, fmt.Errorf("%w: cbor: decoding %T: %w", ErrPayload, zero, err)
+	}
+	return v, nil
+}
+
+type jsonCodec[T any] struct{}
+
+func (jsonCodec[T]) Marshal(v T) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: json: encoding %T: %w", ErrPayload, v, err)
+	}
+	return b, nil
+}
+
+func (jsonCodec[T]) Unmarshal(data []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		var zero T
+		return zero, fmt.Errorf("%w: json: decoding %T: %w", ErrPayload, zero, err)
+	}
+	return v, nil
+}
