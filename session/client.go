@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
@@ -188,8 +189,8 @@ func (c *Client) clock(now time.Time) time.Time {
 }
 
 func checkRoom(room string) error {
-	if room == "" || len(room) > proto.MaxRoomLen {
-		return fmt.Errorf("%w: room name must be 1..%d bytes", ErrInvalid, proto.MaxRoomLen)
+	if room == "" || len(room) > proto.MaxRoomLen || !utf8.ValidString(room) {
+		return fmt.Errorf("%w: room name must be 1..%d bytes of UTF-8", ErrInvalid, proto.MaxRoomLen)
 	}
 	return nil
 }
@@ -303,19 +304,7 @@ func (c *Client) violation(now time.Time, code proto.CloseCode, err error) {
 }
 
 // reason turns an error into a CLOSE reason within the protocol bound.
-func reason(err error) string {
-	s := err.Error()
-	if len(s) > proto.MaxReasonLen {
-		s = s[:proto.MaxReasonLen]
-		for len(s) > 0 && s[len(s)-1]&0xc0 == 0x80 { // do not split a UTF-8 sequence
-			s = s[:len(s)-1]
-		}
-		if len(s) > 0 && s[len(s)-1] >= 0xc0 {
-			s = s[:len(s)-1]
-		}
-	}
-	return s
-}
+func reason(err error) string { return wireText(err.Error()) }
 
 func (c *Client) frame(now time.Time, f proto.Frame) {
 	if c.state == clientHandshake {

@@ -1,6 +1,9 @@
 package session
 
 import (
+	"strings"
+	"unicode/utf8"
+
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 )
@@ -43,6 +46,9 @@ func (w *writer) end() {
 }
 
 func (w *writer) frame(f proto.Frame) {
+	if cl, ok := f.(*proto.Close); ok && wireText(cl.Reason) != cl.Reason {
+		f = &proto.Close{Code: cl.Code, Reason: wireText(cl.Reason)}
+	}
 	out, err := w.enc.Append(w.arena, f)
 	if err != nil {
 		panic("session: bug: " + err.Error())
@@ -67,6 +73,9 @@ func (w *writer) reliable(f *outFrame, ack uint64) {
 		w.frame(&w.request)
 	case proto.TypeResponse:
 		w.response = proto.Response{Seq: f.seq, Ack: ack, ID: f.id, Payload: f.payload, Error: f.err}
+		if f.err != nil && wireText(f.err.Message) != f.err.Message {
+			w.response.Error = &proto.Error{Code: f.err.Code, Message: wireText(f.err.Message)}
+		}
 		w.frame(&w.response)
 	case proto.TypeJoin:
 		w.join = proto.Join{Seq: f.seq, Ack: ack, ID: f.id, Room: f.room}
@@ -93,4 +102,22 @@ func (w *writer) heartbeat(ack, echo uint64) {
 func (w *writer) take() {
 	n := cap(w.arena)
 	w.arena = make([]byte, 0, max(256, min(n, 1<<20)))
+}
+
+// wireText makes s fit a CLOSE reason or an error message on the wire: valid
+// UTF-8 of at most proto.MaxReasonLen bytes. Applications may pass any
+// string (Close, Kick, Reply); sent as is, the peer's decoder would refuse
+// the whole frame and end the session with a protocol error.
+func wireText(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) > proto.MaxReasonLen {
+		i := proto.MaxReasonLen
+		for i > 0 && !utf8.RuneStart(s[i]) { // do not split a UTF-8 sequence
+			i--
+		}
+		s = s[:i]
+	}
+	return s
 }
