@@ -631,3 +631,48 @@ func (h *srv) accept(conn ConnID) *proto.Welcome {
 	}
 	return w
 }
+
+// cut kills pc's transport: both sides step Disconnected and what was in
+// flight on it is lost.
+func (p *pump) cut(pc *pclient) {
+	p.t.Helper()
+	p.ready()
+	conn := pc.conn
+	p.dropConn(pc, conn)
+	if err := pc.m.Step(p.now, Disconnected{Conn: conn, Err: errEOF}); err != nil {
+		p.t.Fatalf("%s: %v", pc.name, err)
+	}
+	if err := p.srv.Step(p.now, Disconnected{Conn: conn, Err: errEOF}); err != nil {
+		p.t.Fatalf("server: %v", err)
+	}
+	p.ready()
+	p.dropConn(pc, conn) // a hangup answering the disconnect
+}
+
+// cutClientSide kills pc's transport as only the client sees it: the server
+// keeps a half-open connection. In-flight messages are lost.
+func (p *pump) cutClientSide(pc *pclient) {
+	p.t.Helper()
+	p.ready()
+	conn := pc.conn
+	p.dropConn(pc, conn)
+	if err := pc.m.Step(p.now, Disconnected{Conn: conn, Err: errEOF}); err != nil {
+		p.t.Fatalf("%s: %v", pc.name, err)
+	}
+	p.ready()
+	p.dropConn(pc, conn)
+}
+
+// dropConn forgets every in-flight message of conn.
+func (p *pump) dropConn(pc *pclient, conn ConnID) {
+	keep := func(q []msg) []msg {
+		out := q[:0]
+		for _, m := range q {
+			if m.conn != conn {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	pc.up, pc.down = keep(pc.up), keep(pc.down)
+}

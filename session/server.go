@@ -248,8 +248,10 @@ func (s *Server) connected(now time.Time, id ConnID) error {
 	s.conns[id] = c
 	switch {
 	case s.shutdown:
+		c.state = connDone // never counted in pending: reject must not uncount it
 		s.reject(c, proto.CloseGoingAway, errors.New("server shutting down"))
 	case s.pending >= s.cfg.MaxPendingConns:
+		c.state = connDone
 		s.reject(c, proto.CloseOverloaded, fmt.Errorf("%w: %d connections awaiting HELLO", ErrOverloaded, s.pending))
 	default:
 		s.pending++
@@ -545,8 +547,8 @@ func (s *Server) frame(now time.Time, c *serverConn, f proto.Frame) {
 	case *proto.Close:
 		err := &CloseError{Code: f.Code, Reason: f.Reason, Remote: true}
 		if f.Code.Resumable() {
+			s.detach(now, sess, err) // first: Detached names the connection
 			s.finishConn(c, nil)
-			s.detach(now, sess, err)
 			return
 		}
 		s.endSession(now, sess, err, nil)
@@ -750,11 +752,10 @@ func (s *Server) shutdownAll(now time.Time, why string) {
 	slices.Sort(ids)
 	for _, id := range ids {
 		c := s.conns[id]
-		sess := c.sess
-		s.finishConn(c, &proto.Close{Code: proto.CloseGoingAway, Reason: why})
-		if sess != nil {
-			s.detach(now, sess, &CloseError{Code: proto.CloseGoingAway, Reason: why})
+		if sess := c.sess; sess != nil {
+			s.detach(now, sess, &CloseError{Code: proto.CloseGoingAway, Reason: why}) // first: Detached names the connection
 		}
+		s.finishConn(c, &proto.Close{Code: proto.CloseGoingAway, Reason: why})
 	}
 }
 
@@ -812,8 +813,8 @@ func (s *Server) sessionTimeout(now time.Time, sess *serverSession) {
 	}
 	if c := sess.conn; c != nil {
 		if !now.Before(sess.link.lastRecvAt.Add(s.cfg.IdleTimeout)) {
+			s.detach(now, sess, ErrIdleTimeout) // first: Detached names the connection
 			s.finishConn(c, &proto.Close{Code: proto.CloseIdleTimeout, Reason: "nothing received"})
-			s.detach(now, sess, ErrIdleTimeout)
 			return
 		}
 		before := sess.link.retxTo
