@@ -421,6 +421,7 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 		if err := sess.link.resume(h.Resume.Ack, now); err != nil {
 			panic("session: bug: resume ack validated above: " + err.Error())
 		}
+		sess.proven(h.Resume.Token)
 		sess.nextToken, sess.hasNext = sha256.Sum256(token), true
 		s.stats.Resumes++
 		s.add(&Resumed{Client: sess.id, Conn: c.id})
@@ -479,6 +480,17 @@ func (sess *serverSession) tokenMatches(token []byte) bool {
 		next = 0
 	}
 	return ok|next == 1
+}
+
+// proven is called when a resume presented token: if it is the token of
+// an unconfirmed WELCOME, the client evidently received that WELCOME (only
+// its confirmation was lost), so it becomes the current token. Otherwise the
+// next rotation would overwrite it while the client may still hold only it.
+func (sess *serverSession) proven(token []byte) {
+	h := sha256.Sum256(token)
+	if sess.hasNext && subtle.ConstantTimeCompare(h[:], sess.nextToken[:]) == 1 {
+		sess.token = sess.nextToken
+	}
 }
 
 // confirm is called on the first frame after WELCOME: the client has the
