@@ -135,11 +135,12 @@ func (s *Server) broadcast(now time.Time, b Broadcast) error {
 			}
 			continue
 		}
-		s.enqueue(now, m, f)
+		s.queue(m, f)
 	}
 	for _, m := range overloaded {
 		s.endSession(now, m, ErrOverloaded, &proto.Close{Code: proto.CloseOverloaded, Reason: "slow consumer"})
 	}
+	s.enforceDetachedBudget(now)
 	if len(skipped) > 0 {
 		return &BroadcastError{Room: b.Room, Skipped: skipped}
 	}

@@ -646,11 +646,20 @@ func (s *Server) admit(now time.Time, sess *serverSession, f *outFrame) error {
 
 // enqueue appends an admitted frame to sess's sequence.
 func (s *Server) enqueue(now time.Time, sess *serverSession, f outFrame) {
+	s.queue(sess, f)
+	if sess.inDetached {
+		s.enforceDetachedBudget(now)
+	}
+}
+
+// queue is enqueue without enforcing the detached budget: a caller that
+// walks a room's members enforces it once afterwards, because an eviction
+// removes a member from its rooms while the walk is under way.
+func (s *Server) queue(sess *serverSession, f outFrame) {
 	sess.link.push(f)
 	s.stats.Sent++
 	if sess.inDetached {
 		s.detachedBytes += f.size()
-		s.enforceDetachedBudget(now)
 	} else if sess.conn != nil {
 		s.markDirty(sess.conn)
 	}
