@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
@@ -19,6 +18,14 @@ import (
 // transport messages between them held in queues that a test delivers,
 // drops, duplicates or reorders by hand, under a fake clock. Everything is
 // deterministic: randomness comes from seeded ChaCha8 generators.
+
+// tester is what the pump and the helpers need of *testing.T, *testing.B
+// and *rapid.T.
+type tester interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // t0 is the start of every test's fake clock.
 var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -56,7 +63,7 @@ type pclient struct {
 }
 
 type pump struct {
-	t         testing.TB
+	t         tester
 	now       time.Time
 	srv       *Server
 	sevents   []Event
@@ -72,7 +79,7 @@ type pump struct {
 
 // newPump builds a server and n clients with seeded randomness. The client
 // configuration is copied for each client (with its own Rand).
-func newPump(t testing.TB, scfg ServerConfig, ccfg ClientConfig, n int) *pump {
+func newPump(t tester, scfg ServerConfig, ccfg ClientConfig, n int) *pump {
 	t.Helper()
 	if scfg.Rand == nil {
 		scfg.Rand = seeded(1)
@@ -380,7 +387,7 @@ func (p *pump) sendTo(pc *pclient, payload string) {
 // --- helpers shared by the tests of this package ---
 
 // framesOf decodes a transport message into frame strings.
-func framesOf(t testing.TB, data []byte) []string {
+func framesOf(t tester, data []byte) []string {
 	t.Helper()
 	var out []string
 	for _, f := range decodeAll(t, data) {
@@ -390,7 +397,7 @@ func framesOf(t testing.TB, data []byte) []string {
 }
 
 // decodeAll decodes a transport message into owned frames.
-func decodeAll(t testing.TB, data []byte) []proto.Frame {
+func decodeAll(t tester, data []byte) []proto.Frame {
 	t.Helper()
 	d := codec.NewDecoder(codec.Limits{MaxMessageSize: 1 << 30})
 	if err := d.Reset(data); err != nil {
@@ -410,7 +417,7 @@ func decodeAll(t testing.TB, data []byte) []proto.Frame {
 }
 
 // wireStrings decodes every message of a Transmit list into frame strings.
-func wireStrings(t testing.TB, msgs [][]byte) []string {
+func wireStrings(t tester, msgs [][]byte) []string {
 	t.Helper()
 	var out []string
 	for _, m := range msgs {
@@ -420,7 +427,7 @@ func wireStrings(t testing.TB, msgs [][]byte) []string {
 }
 
 // serverWire decodes a server's Transmit list into "conn: FRAME" strings.
-func serverWire(t testing.TB, out []Outgoing) []string {
+func serverWire(t tester, out []Outgoing) []string {
 	t.Helper()
 	var s []string
 	for _, o := range out {
@@ -432,7 +439,7 @@ func serverWire(t testing.TB, out []Outgoing) []string {
 }
 
 // encode builds one transport message from frames.
-func encode(t testing.TB, frames ...proto.Frame) []byte {
+func encode(t tester, frames ...proto.Frame) []byte {
 	t.Helper()
 	var e codec.Encoder
 	var b []byte
@@ -455,7 +462,7 @@ func eventStrings(evs []Event) []string {
 }
 
 // eq fails the test when got and want differ, showing both in full.
-func eq[T comparable](t testing.TB, what string, got, want []T) {
+func eq[T comparable](t tester, what string, got, want []T) {
 	t.Helper()
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s:\ngot:\n%s\nwant:\n%s", what, lines(got), lines(want))
@@ -474,7 +481,7 @@ func lines[T any](xs []T) string {
 }
 
 // must fails the test on a non-nil error.
-func must(t testing.TB, err error) {
+func must(t tester, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -508,13 +515,13 @@ func testWelcome(id byte) *proto.Welcome {
 
 // cli drives one Client against a scripted server.
 type cli struct {
-	t    testing.TB
+	t    tester
 	m    *Client
 	now  time.Time
 	conn ConnID
 }
 
-func newCli(t testing.TB, cfg ClientConfig) *cli {
+func newCli(t tester, cfg ClientConfig) *cli {
 	if cfg.Rand == nil {
 		cfg.Rand = seeded(7)
 	}
@@ -569,12 +576,12 @@ func (h *cli) open(w *proto.Welcome) {
 
 // srv drives one Server against scripted clients.
 type srv struct {
-	t   testing.TB
+	t   tester
 	s   *Server
 	now time.Time
 }
 
-func newSrv(t testing.TB, cfg ServerConfig) *srv {
+func newSrv(t tester, cfg ServerConfig) *srv {
 	if cfg.Rand == nil {
 		cfg.Rand = seeded(1)
 	}
