@@ -75,6 +75,8 @@ type pump struct {
 	trace     []string
 	alias     map[string]string // client ID string → readable name
 	aliasKeys []string
+	record    []string // with recording on: every output of every Ready, raw
+	recording bool
 }
 
 // newPump builds a server and n clients with seeded randomness. The client
@@ -135,6 +137,9 @@ func (p *pump) handshake(pc *pclient) {
 // ready drains every machine and queues what they transmit.
 func (p *pump) ready() {
 	rd := p.srv.Ready()
+	if p.recording {
+		p.recordServer(rd)
+	}
 	for _, o := range rd.Transmit {
 		pc := p.owner[o.Conn]
 		if pc == nil {
@@ -162,6 +167,9 @@ func (p *pump) ready() {
 	p.sdeadline = rd.Deadline
 	for _, pc := range p.clients {
 		crd := pc.m.Ready()
+		if p.recording {
+			p.recordClient(pc, crd)
+		}
 		for _, b := range crd.Transmit {
 			pc.up = append(pc.up, msg{conn: pc.conn, data: b})
 		}
@@ -682,4 +690,33 @@ func (p *pump) dropConn(pc *pclient, conn ConnID) {
 		return out
 	}
 	pc.up, pc.down = keep(pc.up), keep(pc.down)
+}
+
+// recordServer and recordClient log a Ready byte for byte: transmitted
+// messages in hex, hangups, event strings (with raw client IDs) and the
+// deadline.
+func (p *pump) recordServer(rd ServerReady) {
+	for _, o := range rd.Transmit {
+		p.record = append(p.record, fmt.Sprintf("s>%d %x", o.Conn, o.Data))
+	}
+	for _, id := range rd.Hangup {
+		p.record = append(p.record, fmt.Sprintf("s>%d hangup", id))
+	}
+	for _, ev := range rd.Events {
+		p.record = append(p.record, "s! "+ev.String())
+	}
+	p.record = append(p.record, "s@ "+rd.Deadline.Format(time.RFC3339Nano))
+}
+
+func (p *pump) recordClient(pc *pclient, rd Ready) {
+	for _, b := range rd.Transmit {
+		p.record = append(p.record, fmt.Sprintf("%s> %x", pc.name, b))
+	}
+	if rd.Hangup {
+		p.record = append(p.record, pc.name+"> hangup")
+	}
+	for _, ev := range rd.Events {
+		p.record = append(p.record, pc.name+"! "+ev.String())
+	}
+	p.record = append(p.record, pc.name+"@ "+rd.Deadline.Format(time.RFC3339Nano))
 }
