@@ -1,0 +1,234 @@
+package session
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// The benchmarks drive the machines directly, as an adapter would, with
+// no transport: what they measure is the machines' own cost (decoding,
+// bookkeeping, encoding, events).
+
+// benchPair is an established client and server over connection 1.
+func benchPair(b *testing.B) (*Client, *Server) {
+	c := NewClient(ClientConfig{Rand: seeded(2)})
+	s := NewServer(ServerConfig{Rand: seeded(1)})
+	must(b, c.Step(t0, Connected{Conn: 1}))
+	must(b, s.Step(t0, Connected{Conn: 1}))
+	for range 3 {
+		for _, m := range c.Ready().Transmit {
+			must(b, s.Step(t0, Recv{Conn: 1, Data: m}))
+		}
+		for _, o := range s.Ready().Transmit {
+			must(b, c.Step(t0, Recv{Conn: 1, Data: o.Data}))
+		}
+	}
+	if !c.Established() {
+		b.Fatal("handshake did not complete")
+	}
+	return c, s
+}
+
+// BenchmarkLoop is one message's full round: client Send → frame → server
+// Recv → Delivered → ACK back → client processes the ack. batch messages
+// are sent per Ready, as an adapter that drains a queue would; one op is
+// one message.
+func BenchmarkLoop(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			c, s := benchPair(b)
+			payload := make([]byte, 64)
+			delivered := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for sent := 0; sent < b.N; sent += batch {
+				for range min(batch, b.N-sent) {
+					if err := c.Step(t0, Send{Payload: payload}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, m := range c.Ready().Transmit {
+					if err := s.Step(t0, Recv{Conn: 1, Data: m}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				srd := s.Ready()
+				delivered += len(srd.Events)
+				for _, o := range srd.Transmit {
+					if err := c.Step(t0, Recv{Conn: 1, Data: o.Data}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c.Ready()
+			}
+			b.StopTimer()
+			if delivered != b.N || c.link.unacked() != 0 {
+				b.Fatalf("delivered %d of %d, %d unacked", delivered, b.N, c.link.unacked())
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+		})
+	}
+}
+
+// hub is a server with n established sessions on connections 1..n, each
+// past its handshake.
+func hub(b *testing.B, cfg ServerConfig, n int) (*Server, []proto.ClientID) {
+	if cfg.Rand == nil {
+		cfg.Rand = seeded(1)
+	}
+	s := NewServer(cfg)
+	hello := encode(b, &proto.Hello{Version: proto.Version})
+	ack := encode(b, &proto.Ack{Ack: 0})
+	ids := make([]proto.ClientID, n)
+	for i := range n {
+		conn := ConnID(i + 1)
+		must(b, s.Step(t0, Connected{Conn: conn}))
+		must(b, s.Step(t0, Recv{Conn: conn, Data: hello}))
+		rd := s.Ready()
+		ids[i] = rd.Events[0].(*SessionStarted).Client
+		must(b, s.Step(t0, Recv{Conn: conn, Data: ack}))
+	}
+	s.Ready()
+	return s, ids
+}
+
+// BenchmarkBroadcast10k is one 64-byte broadcast to a room of 10,000
+// attached sessions, including the server's Ready that encodes the 10,000
+// frames; reported per delivery. The members' acks are processed outside
+// the timed region every ackEvery broadcasts: 16 for prompt clients, 512
+// for lagging ones whose send buffers then hold hundreds of frames each.
+func BenchmarkBroadcast10k(b *testing.B) {
+	for _, ackEvery := range []int{16, 512} {
+		b.Run(fmt.Sprintf("ackEvery=%d", ackEvery), func(b *testing.B) {
+			benchBroadcast(b, 10_000, ackEvery)
+		})
+	}
+}
+
+func benchBroadcast(b *testing.B, members, ackEvery int) {
+	s, ids := hub(b, ServerConfig{}, members)
+	for _, id := range ids {
+		must(b, s.Step(t0, Join{Client: id, Room: "r"}))
+	}
+	payload := make([]byte, 64)
+	var before, after runtime.MemStats
+	var mallocs uint64
+	seq := uint64(0)
+	ackAll := func() {
+		a := encode(b, &proto.Ack{Ack: seq})
+		for i := range members {
+			must(b, s.Step(t0, Recv{Conn: ConnID(i + 1), Data: a}))
+		}
+		s.Ready()
+	}
+	b.ResetTimer()
+	runtime.ReadMemStats(&before)
+	for i := range b.N {
+		if err := s.Step(t0, Broadcast{Room: "r", Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+		rd := s.Ready()
+		seq++
+		if len(rd.Transmit) != members {
+			b.Fatalf("%d messages, want %d", len(rd.Transmit), members)
+		}
+		if (i+1)%ackEvery == 0 {
+			b.StopTimer()
+			runtime.ReadMemStats(&after)
+			mallocs += after.Mallocs - before.Mallocs
+			ackAll()
+			runtime.ReadMemStats(&before)
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	mallocs += after.Mallocs - before.Mallocs
+	deliveries := float64(b.N) * float64(members)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+	b.ReportMetric(float64(mallocs)/deliveries, "allocs/delivery")
+}
+
+// BenchmarkIdleSessionHeap measures the live heap of a server holding
+// 10,000 established idle sessions (each with its connection), after GC,
+// per session; and of one idle established client machine.
+func BenchmarkIdleSessionHeap(b *testing.B) {
+	const n = 10_000
+	var perSession, perClient float64
+	for range b.N {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		s, ids := hub(b, ServerConfig{}, n)
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		perSession = float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / n
+		runtime.KeepAlive(s)
+		runtime.KeepAlive(ids)
+
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		c, _ := benchPair(b)
+		c.Ready()
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		perClient = float64(int64(m1.HeapAlloc) - int64(m0.HeapAlloc))
+		runtime.KeepAlive(c)
+	}
+	b.ReportMetric(perSession, "bytes/session")
+	b.ReportMetric(perClient, "bytes/client+server-pair")
+}
+
+// BenchmarkTimeoutDue10 is the cost of one Timeout step (and the Ready that
+// reports it) on a server with N sessions of which 10 are due: each of the
+// 10 has a request that times out. It must not grow with N beyond the
+// logarithm of the timer heap.
+func BenchmarkTimeoutDue10(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			s, ids := hub(b, ServerConfig{HeartbeatInterval: 8 * time.Hour}, n)
+			seqs := make([]uint64, n)
+			now := t0
+			next := 0
+			var timed time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				// Ten sessions get a request due 1 ms from now; the clients'
+				// acks of earlier requests keep the windows open.
+				due := make([]int, 10)
+				for k := range due {
+					j := next % n
+					next++
+					due[k] = j
+					seqs[j]++
+					if err := s.Step(now, Call{To: ids[j], ID: uint64(i), Timeout: time.Millisecond}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s.Ready()
+				for _, j := range due {
+					if err := s.Step(now, Recv{Conn: ConnID(j + 1), Data: encode(b, &proto.Ack{Ack: seqs[j]})}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s.Ready()
+				now = now.Add(time.Millisecond)
+
+				start := time.Now()
+				if err := s.Step(now, Timeout{}); err != nil {
+					b.Fatal(err)
+				}
+				rd := s.Ready()
+				timed += time.Since(start)
+				if len(rd.Events) != 10 {
+					b.Fatalf("%d events, want 10 request timeouts", len(rd.Events))
+				}
+			}
+			b.ReportMetric(float64(timed.Nanoseconds())/float64(b.N), "ns/timeout-step")
+		})
+	}
+}
