@@ -2,6 +2,7 @@ package fuzz
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +15,9 @@ import (
 )
 
 // Checks shared by the machine targets.
+
+// trace logs every step of the machine targets: go test ./fuzz -run=X -trace.
+var trace = flag.Bool("trace", false, "log every step of the machine targets")
 
 // outDecoder decodes what a machine transmits, with no size limit of its
 // own: the size limits are checked separately.
