@@ -1,0 +1,288 @@
+package adapters
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// Client is one logical session with a server that survives transport
+// losses: it reconnects with backoff and resumes, and every message and
+// request keeps its exactly-once, in-order guarantee across reconnects.
+// Create one with a transport's Dial (gorilla.Dial, coder.Dial,
+// netconn.Dial) or with [Dial]. A Client is safe for concurrent use.
+type Client struct {
+	d   *driver
+	eng *clientEngine
+}
+
+// Peer is the side of a session an application talks to: a [*Client], or a
+// server's view of one client ([Server.Peer]). The typed helpers ([Send],
+// [Call]) take a Peer.
+type Peer interface {
+	// Send queues payload as one reliable message, waiting while the send
+	// window is full; see [Client.Send].
+	Send(ctx context.Context, payload []byte) error
+	// Request sends payload as a request and waits for its one outcome;
+	// see [Client.Request].
+	Request(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+type clientEngine struct {
+	d           *driver
+	m           *session.Client
+	cur         *conn
+	q           *eventQueue
+	established chan struct{}
+	started     bool
+	closed      *session.Closed // the machine's last event
+}
+
+// Dial connects to a server through dial and returns once the session is
+// established (the server's WELCOME arrived). The first connection is made
+// with ctx; if it fails, Dial returns the error and nothing keeps running.
+// Later connections (reconnects after a loss) are made by the Client on its
+// own, with the machine's backoff. When ctx ends before the session is
+// established, Dial gives up and returns ctx.Err().
+func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, error) {
+	t, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg := opts.Session
+	cfg.Mode = session.Stream
+	eng := &clientEngine{m: session.NewClient(cfg), established: make(chan struct{})}
+	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
+	d := newDriver(eng, h, withSide(opts.Logger, "client"), MaxMessageSize(cfg.LinkConfig), opts.MaxPendingEvents)
+	eng.d = d
+	eng.q = newEventQueue(d, d.qmax)
+	d.dial = dial
+	d.dialTimeout = opts.DialTimeout
+	if d.dialTimeout <= 0 {
+		d.dialTimeout = cfg.HandshakeTimeout
+		if d.dialTimeout <= 0 {
+			d.dialTimeout = session.DefaultHandshakeTimeout
+		}
+	}
+	c := &Client{d: d, eng: eng}
+	d.start()
+	d.post(netEvent{kind: evConnected, t: t})
+	select {
+	case <-eng.established:
+		return c, nil
+	case <-d.done:
+		d.wait(context.Background())
+		return nil, fmt.Errorf("adapters: dial: %w", c.Err())
+	case <-ctx.Done():
+		c.abort(context.Background())
+		return nil, ctx.Err()
+	}
+}
+
+// ID returns the client's current session ID, as of the loop's last cycle.
+// It changes when a session is lost and a new one starts.
+func (c *Client) ID() proto.ClientID {
+	_, id := c.d.snapshot()
+	return id
+}
+
+// Stats returns the machine's counters as of the loop's last cycle. It
+// never waits for the loop.
+func (c *Client) Stats() session.Stats {
+	st, _ := c.d.snapshot()
+	return st
+}
+
+// Done is closed when the client has ended: closed locally, closed by the
+// server, or failed for good. Err then says why.
+func (c *Client) Done() <-chan struct{} { return c.d.done }
+
+// Err returns why the client ended: nil while it runs and after a local
+// graceful close; the [*session.CloseError] when the server closed the
+// session; another error otherwise. It is valid once Done is closed.
+func (c *Client) Err() error {
+	select {
+	case <-c.d.done:
+	default:
+		return nil
+	}
+	if c.eng.closed == nil {
+		return session.ErrClosed
+	}
+	return c.eng.closed.Err
+}
+
+// Send queues payload as one reliable message to the server, to be
+// delivered exactly once and in order. It waits while the send window is
+// full, until acknowledgements make room or ctx ends. A nil error means
+// the message is queued (not yet acknowledged: a session that is lost later
+// reports it in [session.SessionLost]); ctx.Err() means it was not queued.
+// The client keeps its own copy of payload.
+func (c *Client) Send(ctx context.Context, payload []byte) error {
+	return c.sendOwned(ctx, bytes.Clone(payload))
+}
+
+func (c *Client) sendOwned(ctx context.Context, payload []byte) error {
+	o := newOp(session.Send{Payload: payload})
+	o.wait = true
+	return c.d.exec(ctx, o).err
+}
+
+// Request sends payload as a request and waits for its one outcome: the
+// response payload, or an error: a [*session.RemoteError] when the server
+// answered with an error, session.ErrRequestTimeout when no response came
+// within the request timeout (counted from when it was first sent),
+// session.ErrSessionLost when the session ended first, or ctx.Err() when
+// ctx ended first (the request may have been sent; its response is then
+// dropped). Like Send, it waits for room in the send window and for a free
+// request slot.
+func (c *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
+	return c.requestOwned(ctx, bytes.Clone(payload))
+}
+
+func (c *Client) requestOwned(ctx context.Context, payload []byte) ([]byte, error) {
+	o := newOp(session.Call{Payload: payload})
+	o.wait, o.call = true, true
+	r := c.d.exec(ctx, o)
+	return r.payload, r.err
+}
+
+// Join asks the server to add this session to room and waits for the
+// answer: nil, or a [*session.RemoteError] (proto.ErrCodeForbidden when the
+// server's AllowRoom hook refused). Membership survives reconnects.
+func (c *Client) Join(ctx context.Context, room string) error {
+	o := newOp(session.JoinRoom{Room: room})
+	o.wait, o.call = true, true
+	return c.d.exec(ctx, o).err
+}
+
+// Leave asks the server to remove this session from room, like Join.
+func (c *Client) Leave(ctx context.Context, room string) error {
+	o := newOp(session.LeaveRoom{Room: room})
+	o.wait, o.call = true, true
+	return c.d.exec(ctx, o).err
+}
+
+// Close ends the session gracefully: it stops accepting new messages,
+// waits (up to the machine's CloseTimeout, or until ctx ends) for the server
+// to acknowledge everything pending, sends CLOSE, and waits for every
+// goroutine of the client, handlers included, to finish. It returns nil
+// when nothing was lost, a [*LostError] listing what the server never
+// acknowledged, the error that ended the client if it had already ended, or
+// ctx.Err() when ctx ended first (the session is then aborted and its
+// connections closed at once). A handler that calls Close waits for itself:
+// do it from a new goroutine, or expect ctx.Err().
+func (c *Client) Close(ctx context.Context) error {
+	o := newOp(session.Close{Reason: "client closed"})
+	c.d.exec(ctx, o)
+	c.d.cancel()
+	select {
+	case <-c.d.done:
+	case <-ctx.Done():
+		return c.abort(ctx)
+	}
+	if err := c.d.wait(ctx); err != nil {
+		return err
+	}
+	return c.closeErr()
+}
+
+// abort ends the session at once and waits for the goroutines.
+func (c *Client) abort(ctx context.Context) error {
+	c.d.exec(context.Background(), newOp(session.Abort{Reason: "client aborted"}))
+	c.d.triggerKill()
+	err := c.d.wait(ctx)
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+func (c *Client) closeErr() error {
+	cl := c.eng.closed
+	if cl == nil {
+		return session.ErrClosed
+	}
+	if len(cl.Lost.Unacked) > 0 || len(cl.Lost.Requests) > 0 {
+		return &LostError{Cause: cl.Err, Lost: cl.Lost}
+	}
+	return cl.Err
+}
+
+func (e *clientEngine) step(now time.Time, in session.Input) error { return e.m.Step(now, in) }
+
+func (e *clientEngine) snapshot() (session.Stats, proto.ClientID) { return e.m.Stats(), e.m.ID() }
+
+func (e *clientEngine) connected(c *conn) {
+	e.cur = c
+	c.q.Store(e.q)
+}
+
+func (e *clientEngine) ready(now time.Time) time.Time {
+	rd := e.m.Ready()
+	if e.cur != nil {
+		if len(rd.Transmit) > 0 {
+			e.cur.write(rd.Transmit...)
+		}
+		if rd.Hangup {
+			var last []byte
+			if n := len(rd.Transmit); n > 0 {
+				last = rd.Transmit[n-1]
+			}
+			e.cur.close(closeCode(e.d.dec, last))
+			e.cur = nil
+		}
+	}
+	for _, ev := range rd.Events {
+		e.route(now, ev)
+	}
+	return rd.Deadline
+}
+
+func (e *clientEngine) route(now time.Time, ev session.Event) {
+	d := e.d
+	switch ev := ev.(type) {
+	case *session.Dial:
+		d.dialAt = ev.At
+		if !d.dialAt.After(now) {
+			d.dialAt = now
+		}
+		return
+	case *session.Response:
+		d.resolve(ev)
+		return
+	case *session.Delivered:
+		if d.h.msg != nil {
+			e.q.push(ev)
+		}
+		return
+	case *session.RequestReceived:
+		e.q.push(ev)
+		return
+	case *session.SessionStarted:
+		d.log.Info("session started", "client", ev.Client)
+		if !e.started {
+			e.started = true
+			close(e.established)
+		}
+	case *session.Resumed:
+		d.log.Info("session resumed", "client", ev.Client)
+	case *session.ConnectionLost:
+		d.log.Debug("connection lost", "err", ev.Err)
+	case *session.SessionLost:
+		d.log.Warn("session lost", "client", ev.Client, "err", ev.Err, "lost", ev.Lost.String())
+	case *session.Closed:
+		d.log.Info("session closed", "client", ev.Client, "err", ev.Err, "lost", ev.Lost.String())
+		e.closed = ev
+		d.exit = true
+	}
+	if d.h.ev != nil {
+		e.q.push(ev)
+	}
+}
+
+var _ Peer = (*Client)(nil)

@@ -1,0 +1,110 @@
+// Package coder runs better-socket over github.com/coder/websocket, which
+// also works in the browser (GOOS=js GOARCH=wasm) for clients. Each
+// transport message is one binary WebSocket message; the read limit is the
+// configured maximum message size, so an oversized message is refused by
+// coder/websocket (close status 1009) before it is read.
+//
+// A server is a [Server], an http.Handler (not in the browser); a client is
+// made by [Dial] (or [Dialer.Dial] with websocket.DialOptions). Everything
+// else is the API of package adapters.
+package coder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/coder/websocket"
+
+	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+type conn struct{ ws *websocket.Conn }
+
+// NewConn wraps ws as a transport connection whose incoming messages are
+// limited to max bytes (it sets ws's read limit). Servers and dialers of
+// this package call it.
+func NewConn(ws *websocket.Conn, max int) adapters.Conn {
+	ws.SetReadLimit(int64(max))
+	return conn{ws}
+}
+
+func (c conn) ReadMessage() ([]byte, error) {
+	_, b, err := c.ws.Read(context.Background())
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		return nil, fmt.Errorf("coder: %w: %w", codec.ErrTooLarge, err)
+	}
+	return b, err
+}
+
+func (c conn) WriteMessages(msgs [][]byte) error {
+	for _, m := range msgs {
+		if err := c.ws.Write(context.Background(), websocket.MessageBinary, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close runs the WebSocket close handshake with code as the status (the
+// protocol's close codes are valid WebSocket statuses).
+func (c conn) Close(code proto.CloseCode, reason string) error {
+	return c.ws.Close(websocket.StatusCode(code), adapters.CloseReason(reason))
+}
+
+// Server is an http.Handler that accepts WebSocket connections and serves
+// better-socket on them.
+type Server struct {
+	*adapters.Server
+	// AcceptOptions are passed to websocket.Accept (origin patterns,
+	// subprotocols). Set them before serving, not while.
+	AcceptOptions *websocket.AcceptOptions
+}
+
+// NewServer returns a running server; mount it on an http.ServeMux or pass
+// it to an http.Server, and stop it with Close.
+func NewServer(opts adapters.ServerOptions) *Server {
+	return &Server{Server: adapters.NewServer(opts)}
+}
+
+// ServeHTTP accepts the WebSocket and attaches the connection. A failed
+// handshake has already been answered by websocket.Accept.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ws, err := websocket.Accept(w, r, s.AcceptOptions)
+	if err != nil {
+		return
+	}
+	s.Attach(NewConn(ws, s.MaxMessageSize()))
+}
+
+// Dialer connects clients over WebSocket.
+type Dialer struct {
+	// Options are passed to websocket.Dial (HTTP client, headers,
+	// subprotocols) for the first connection and every reconnect.
+	Options *websocket.DialOptions
+}
+
+// Dial connects to the server at url ("ws://host/path" or "wss://...");
+// see adapters.Dial for what it waits for.
+func Dial(ctx context.Context, url string, opts adapters.ClientOptions) (*adapters.Client, error) {
+	return (&Dialer{}).Dial(ctx, url, opts)
+}
+
+// Dial connects to the server at url; reconnects use the same url and
+// options.
+func (d *Dialer) Dial(ctx context.Context, url string, opts adapters.ClientOptions) (*adapters.Client, error) {
+	max := adapters.MaxMessageSize(opts.Session.LinkConfig)
+	return adapters.Dial(ctx, func(ctx context.Context) (adapters.Conn, error) {
+		ws, resp, err := websocket.Dial(ctx, url, d.Options)
+		if err != nil {
+			return nil, fmt.Errorf("coder: dial %s: %w", url, err)
+		}
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return NewConn(ws, max), nil
+	}, opts)
+}

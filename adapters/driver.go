@@ -1,0 +1,376 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/proto"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// The driver runs one machine (a session.Client or a session.Server) over
+// real transports. It is the only code of the library with goroutines and
+// the wall clock:
+//
+//   - the loop goroutine owns the machine: every Step and Ready happens
+//     there. It wakes on a transport event, an application command or its
+//     timer; it then drains every input that is immediately available
+//     (up to maxBatch), steps a Timeout when the machine's deadline has
+//     passed, retries commands parked under backpressure when something
+//     arrived, and calls Ready once, so that acknowledgements coalesce and
+//     frames share transport messages;
+//   - one reader goroutine per connection feeds Recv and Disconnected;
+//   - one writer per connection, started when there is something to write
+//     and gone when there is not, writes what a Ready produced and closes
+//     the connection when the machine hangs it up;
+//   - one handler goroutine per session event queue, alive while events
+//     wait, calls the application's handlers in order;
+//   - the client's dials run on goroutines of their own.
+//
+// The loop never blocks on I/O or on the application: writers and handler
+// queues take what it gives them without waiting.
+type driver struct {
+	eng  engine
+	h    handlers
+	log  *slog.Logger
+	dec  *codec.Decoder // for the CLOSE code of hung-up connections
+	qmax int            // handler queue limit
+
+	netIn chan netEvent
+	cmds  chan *op
+	done  chan struct{} // closed when the loop has ended
+	kill  chan struct{} // closed to make the loop close every connection at once
+
+	killOnce sync.Once
+	ctx      context.Context // handlers' context; cancelled when closing begins
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // loop, readers, writers, dialers
+	hwg      sync.WaitGroup // handler goroutines
+
+	// Owned by the loop.
+	conns    map[session.ConnID]*conn
+	nextConn session.ConnID
+	nextCall uint64
+	calls    map[uint64]*op
+	parked   map[proto.ClientID][]*op
+	nparked  int
+	deadline time.Time
+	progress bool // something arrived or timed out: parked commands may fit now
+	exit     bool // leave the loop after this cycle
+	draining bool // server shutdown: leave once every connection is gone
+
+	// Client dialing, owned by the loop.
+	dial        DialFunc
+	dialTimeout time.Duration
+	dialAt      time.Time
+	dialing     bool
+
+	smu   sync.Mutex // guards the snapshot below
+	stats session.Stats
+	id    proto.ClientID
+}
+
+// engine is what differs between the client and the server.
+type engine interface {
+	step(now time.Time, in session.Input) error
+	// ready drains the machine's Ready, applies it and returns the deadline.
+	ready(now time.Time) time.Time
+	// connected learns about a connection the machine accepted.
+	connected(c *conn)
+	snapshot() (session.Stats, proto.ClientID)
+}
+
+// handlers are the application's callbacks.
+type handlers struct {
+	msg MessageHandler
+	req RequestHandler
+	ev  EventHandler
+}
+
+const (
+	maxBatch = 512 // inputs drained per loop cycle before Ready
+	cmdQueue = 256
+	netQueue = 256
+)
+
+type evKind uint8
+
+const (
+	evConnected  evKind = iota // t is a new connection
+	evRecv                     // c received data
+	evClosed                   // c's reader ended with err
+	evDialFailed               // a dial ended with err
+)
+
+type netEvent struct {
+	kind     evKind
+	fromDial bool
+	c        *conn
+	t        Conn
+	data     []byte
+	err      error
+}
+
+// withSide returns log (or a logger that discards everything, when nil)
+// with the side attribute.
+func withSide(log *slog.Logger, side string) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log.With("side", side)
+}
+
+func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driver {
+	if qmax <= 0 {
+		qmax = DefaultMaxPendingEvents
+	}
+	d := &driver{
+		eng:    eng,
+		h:      h,
+		log:    log,
+		dec:    codec.NewDecoder(codec.Limits{MaxMessageSize: maxMsg}),
+		qmax:   qmax,
+		netIn:  make(chan netEvent, netQueue),
+		cmds:   make(chan *op, cmdQueue),
+		done:   make(chan struct{}),
+		kill:   make(chan struct{}),
+		conns:  make(map[session.ConnID]*conn),
+		calls:  make(map[uint64]*op),
+		parked: make(map[proto.ClientID][]*op),
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	return d
+}
+
+func (d *driver) start() {
+	d.wg.Add(1)
+	go d.run()
+}
+
+// post hands a transport event to the loop; false once the loop has ended.
+func (d *driver) post(ev netEvent) bool {
+	select {
+	case d.netIn <- ev:
+		return true
+	case <-d.done:
+		return false
+	}
+}
+
+func (d *driver) run() {
+	defer d.wg.Done()
+	defer d.finish()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var wakeAt time.Time
+	kill := d.kill
+	for {
+		select {
+		case ev := <-d.netIn:
+			d.onNet(time.Now(), ev)
+		case o := <-d.cmds:
+			d.onOp(time.Now(), o)
+		case <-timer.C:
+			wakeAt = time.Time{}
+		case <-kill:
+			kill = nil
+			d.killAll()
+		}
+		now := time.Now()
+	drain:
+		for range maxBatch {
+			select {
+			case ev := <-d.netIn:
+				d.onNet(now, ev)
+			case o := <-d.cmds:
+				d.onOp(now, o)
+			default:
+				break drain
+			}
+		}
+		if !d.dialAt.IsZero() && !now.Before(d.dialAt) {
+			d.startDial()
+		}
+		if !d.deadline.IsZero() && !now.Before(d.deadline) {
+			d.eng.step(now, session.Timeout{})
+			d.progress = true
+		}
+		if d.progress && d.nparked > 0 {
+			d.retryParked(now)
+		}
+		d.progress = false
+		d.deadline = d.eng.ready(now)
+		st, id := d.eng.snapshot()
+		d.smu.Lock()
+		d.stats, d.id = st, id
+		d.smu.Unlock()
+		if d.exit || (d.draining && len(d.conns) == 0 && !d.dialing) {
+			return
+		}
+		next := d.deadline
+		if !d.dialAt.IsZero() && (next.IsZero() || d.dialAt.Before(next)) {
+			next = d.dialAt
+		}
+		if !next.Equal(wakeAt) {
+			wakeAt = next
+			if next.IsZero() {
+				timer.Stop()
+			} else {
+				timer.Reset(time.Until(next))
+			}
+		}
+	}
+}
+
+// finish runs when the loop ends: every connection is asked to close,
+// every waiting command and call gets its outcome, then done is closed.
+func (d *driver) finish() {
+	d.cancel()
+	for _, c := range d.conns {
+		c.close(proto.CloseGoingAway, "closed")
+	}
+	for _, q := range d.parked {
+		for _, o := range q {
+			o.finish(result{err: session.ErrClosed})
+		}
+	}
+	d.parked, d.nparked = nil, 0
+	for id, o := range d.calls {
+		delete(d.calls, id)
+		o.res <- result{err: session.ErrClosed}
+	}
+	close(d.done)
+}
+
+func (d *driver) onNet(now time.Time, ev netEvent) {
+	switch ev.kind {
+	case evConnected:
+		if ev.fromDial {
+			d.dialing = false
+		}
+		d.nextConn++
+		c := &conn{d: d, id: d.nextConn, t: ev.t}
+		d.conns[c.id] = c
+		if err := d.eng.step(now, session.Connected{Conn: c.id}); err != nil {
+			d.log.Debug("connection refused", "conn", c.id, "err", err)
+			c.close(proto.CloseGoingAway, "closed")
+		} else {
+			d.log.Debug("connected", "conn", c.id)
+			d.eng.connected(c)
+		}
+		d.wg.Add(1)
+		go c.read()
+	case evRecv:
+		if d.conns[ev.c.id] == ev.c {
+			d.eng.step(now, session.Recv{Conn: ev.c.id, Data: ev.data})
+			d.progress = true
+		}
+	case evClosed:
+		c := ev.c
+		if d.conns[c.id] != c {
+			return
+		}
+		delete(d.conns, c.id)
+		if errors.Is(ev.err, codec.ErrTooLarge) {
+			d.log.Warn("message over the size limit", "conn", c.id, "err", ev.err)
+			c.write(tooLarge)
+			c.close(proto.CloseTooLarge, tooLargeReason)
+		} else {
+			d.log.Debug("disconnected", "conn", c.id, "err", ev.err)
+			c.close(proto.CloseGoingAway, "")
+		}
+		d.eng.step(now, session.Disconnected{Conn: c.id, Err: ev.err})
+		d.progress = true
+	case evDialFailed:
+		d.dialing = false
+		d.log.Debug("dial failed", "err", ev.err)
+		d.eng.step(now, session.Disconnected{Err: ev.err})
+		d.progress = true
+	}
+}
+
+func (d *driver) startDial() {
+	d.dialAt = time.Time{}
+	if d.dial == nil || d.dialing || d.ctx.Err() != nil {
+		return
+	}
+	d.dialing = true
+	ctx, cancel := context.WithTimeout(d.ctx, d.dialTimeout)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		t, err := d.dial(ctx)
+		if err != nil {
+			d.post(netEvent{kind: evDialFailed, err: err})
+			return
+		}
+		if !d.post(netEvent{kind: evConnected, fromDial: true, t: t}) {
+			t.Close(proto.CloseGoingAway, "client closed")
+		}
+	}()
+}
+
+// killAll closes every connection at once, without waiting for writers.
+func (d *driver) killAll() {
+	for _, c := range d.conns {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			c.kill()
+		}()
+	}
+}
+
+// triggerKill makes the loop close every connection at once.
+func (d *driver) triggerKill() {
+	d.killOnce.Do(func() { close(d.kill) })
+}
+
+// wait waits for the loop to end, then for the transport goroutines, then
+// for the handlers. When ctx expires first, connections are killed and
+// ctx.Err() is returned; the handlers still running are not waited for.
+func (d *driver) wait(ctx context.Context) error {
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		d.triggerKill()
+		<-d.done
+	}
+	if err := waitGroup(ctx, &d.wg); err != nil {
+		var kills sync.WaitGroup
+		for _, c := range d.conns { // the loop has ended: the map is ours
+			kills.Go(c.kill)
+		}
+		kills.Wait()
+		d.wg.Wait()
+		return err
+	}
+	return waitGroup(ctx, &d.hwg)
+}
+
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	ch := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(ch)
+	}()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// snapshot returns the counters and session ID as of the last loop cycle.
+func (d *driver) snapshot() (session.Stats, proto.ClientID) {
+	d.smu.Lock()
+	defer d.smu.Unlock()
+	return d.stats, d.id
+}

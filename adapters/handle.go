@@ -1,0 +1,78 @@
+package adapters
+
+import (
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/bettersocket/bettersocket/proto"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// handle runs the application's handler for one event, on an event queue's
+// goroutine.
+func (d *driver) handle(ev session.Event) {
+	switch ev := ev.(type) {
+	case *session.Delivered:
+		if d.h.msg != nil {
+			d.h.msg(d.ctx, Message{Client: ev.Client, Room: ev.Room, Seq: ev.Seq, Payload: ev.Payload})
+		}
+	case *session.RequestReceived:
+		d.answer(ev)
+	default:
+		if d.h.ev != nil {
+			d.h.ev(d.ctx, ev)
+		}
+	}
+}
+
+// answer runs the request handler and sends its reply, waiting for room in
+// the send window if need be.
+func (d *driver) answer(ev *session.RequestReceived) {
+	rep := session.Reply{To: ev.Client, ID: ev.ID}
+	if d.h.req == nil {
+		rep.Err = &proto.Error{Code: proto.ErrCodeUnavailable, Message: "no request handler"}
+	} else {
+		payload, err := d.h.req(d.ctx, Request{Client: ev.Client, ID: ev.ID, Payload: ev.Payload})
+		if err != nil {
+			rep.Err = remoteError(err)
+		} else {
+			rep.Payload = payload
+		}
+	}
+	o := newOp(rep)
+	o.to, o.wait = ev.Client, true
+	err := d.exec(d.ctx, o).err
+	if errors.Is(err, session.ErrTooLarge) {
+		// The request still gets its one answer.
+		rep.Payload, rep.Err = nil, &proto.Error{Code: proto.ErrCodeInternal, Message: "response too large"}
+		o = newOp(rep)
+		o.to, o.wait = ev.Client, true
+		err = d.exec(d.ctx, o).err
+	}
+	if err != nil {
+		d.log.Debug("reply not sent", "client", ev.Client, "request", ev.ID, "err", err)
+	}
+}
+
+// remoteError turns a handler's error into the error response it sends.
+func remoteError(err error) *proto.Error {
+	var re *session.RemoteError
+	if errors.As(err, &re) {
+		return &proto.Error{Code: re.Code, Message: truncate(re.Message, proto.MaxReasonLen)}
+	}
+	return &proto.Error{Code: proto.ErrCodeInternal, Message: truncate(err.Error(), proto.MaxReasonLen)}
+}
+
+// truncate makes s valid UTF-8 of at most n bytes.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

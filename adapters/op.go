@@ -1,0 +1,191 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// An op is one application command on its way to the loop. It has exactly
+// one outcome: it is stepped once (and its result sent on res), or it is
+// cancelled before the loop took it (and never stepped). The mutex makes
+// "cancel" and "step" exclusive, so a Send that returns ctx.Err() was not
+// sent, and one that returns nil was.
+type op struct {
+	mu    sync.Mutex
+	state opState
+	in    session.Input
+	to    proto.ClientID // the session whose window it waits for
+	wait  bool           // park under backpressure instead of failing
+	call  bool           // a request: the loop assigns the ID, res gets the response
+	id    uint64
+	fn    func(now time.Time) error // run on the loop instead of a step
+	res   chan result               // buffered: the one outcome
+}
+
+type opState uint8
+
+const (
+	opPending opState = iota
+	opCancelled
+	opDone
+)
+
+type result struct {
+	payload []byte
+	err     error
+}
+
+func newOp(in session.Input) *op {
+	return &op{in: in, res: make(chan result, 1)}
+}
+
+// finish delivers the outcome of an op that is still pending.
+func (o *op) finish(r result) {
+	o.mu.Lock()
+	if o.state == opPending {
+		o.state = opDone
+		o.res <- r
+	}
+	o.mu.Unlock()
+}
+
+// exec submits o and waits for its outcome or for ctx.
+func (d *driver) exec(ctx context.Context, o *op) result {
+	select {
+	case d.cmds <- o:
+	case <-ctx.Done():
+		return result{err: ctx.Err()}
+	case <-d.done:
+		return result{err: session.ErrClosed}
+	}
+	var cause error
+	select {
+	case r := <-o.res:
+		return r
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-d.done:
+		cause = session.ErrClosed
+	}
+	o.mu.Lock()
+	if o.state == opPending {
+		o.state = opCancelled
+		o.mu.Unlock()
+		return result{err: cause}
+	}
+	o.mu.Unlock()
+	if o.call && errors.Is(cause, ctx.Err()) {
+		return result{err: cause} // sent; its response will be dropped
+	}
+	return <-o.res // stepped: the outcome is there or about to be
+}
+
+// onOp runs or steps a command that just arrived.
+func (d *driver) onOp(now time.Time, o *op) {
+	if o.fn != nil {
+		o.mu.Lock()
+		if o.state == opPending {
+			o.state = opDone
+			o.res <- result{err: o.fn(now)}
+		}
+		o.mu.Unlock()
+		return
+	}
+	if o.wait && len(d.parked[o.to]) > 0 {
+		d.park(o) // behind the others: first come, first sent
+		return
+	}
+	if !d.try(now, o) {
+		d.park(o)
+	}
+}
+
+// try steps o. It returns false, leaving o pending, when o must wait for
+// the window (or the request limit) to open.
+func (d *driver) try(now time.Time, o *op) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.state != opPending {
+		return true // cancelled by its caller: drop it
+	}
+	if o.call && o.id == 0 {
+		d.nextCall++
+		o.id = d.nextCall
+		switch in := o.in.(type) {
+		case session.Call:
+			in.ID = o.id
+			o.in = in
+		case session.JoinRoom:
+			in.ID = o.id
+			o.in = in
+		case session.LeaveRoom:
+			in.ID = o.id
+			o.in = in
+		}
+	}
+	err := d.eng.step(now, o.in)
+	if o.wait && (errors.Is(err, session.ErrBackpressure) || errors.Is(err, session.ErrTooManyRequests)) {
+		return false
+	}
+	o.state = opDone
+	if err != nil || !o.call {
+		o.res <- result{err: err}
+		return true
+	}
+	d.calls[o.id] = o
+	return true
+}
+
+func (d *driver) park(o *op) {
+	q := append(d.parked[o.to], o)
+	if n := len(q); n >= 64 && n&(n-1) == 0 {
+		// Callers that gave up leave their ops behind; sweep them out
+		// now and then so that the queue stays as long as the waiters.
+		live := q[:0]
+		for _, p := range q {
+			p.mu.Lock()
+			if p.state == opPending {
+				live = append(live, p)
+			}
+			p.mu.Unlock()
+		}
+		clear(q[len(live):])
+		d.nparked -= len(q) - len(live)
+		q = live
+	}
+	d.parked[o.to] = q
+	d.nparked++
+}
+
+// retryParked steps parked commands in order, per session, until one has
+// to wait again.
+func (d *driver) retryParked(now time.Time) {
+	for to, q := range d.parked {
+		i := 0
+		for i < len(q) && d.try(now, q[i]) {
+			i++
+		}
+		d.nparked -= i
+		if i == len(q) {
+			delete(d.parked, to)
+			continue
+		}
+		clear(q[:i])
+		d.parked[to] = q[i:]
+	}
+}
+
+// resolve delivers a request's outcome to its caller.
+func (d *driver) resolve(r *session.Response) {
+	o := d.calls[r.ID]
+	if o == nil {
+		return
+	}
+	delete(d.calls, r.ID)
+	o.res <- result{payload: r.Payload, err: r.Err}
+}

@@ -1,0 +1,100 @@
+package adapters
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// Message is one application message, delivered exactly once and in order.
+type Message struct {
+	// Client is the session it arrived on: on a server, the sender; on a
+	// client, this client's own session.
+	Client proto.ClientID
+	// Room is the room it was broadcast to, or "" for a direct message.
+	Room string
+	// Seq is its sequence number in the session's direction.
+	Seq uint64
+	// Payload is the message; the handler owns it.
+	Payload []byte
+}
+
+// Request is one request from the peer. The handler's return values are the
+// response.
+type Request struct {
+	// Client is the session it arrived on (see [Message.Client]).
+	Client proto.ClientID
+	// ID is the peer's request ID, unique among its pending requests.
+	ID uint64
+	// Payload is the request; the handler owns it.
+	Payload []byte
+}
+
+// MessageHandler handles one incoming message.
+type MessageHandler func(ctx context.Context, m Message)
+
+// RequestHandler answers one incoming request. A nil error sends payload as
+// the response. An error sends an error response instead: a
+// [*session.RemoteError] (found with errors.As) gives its code and message;
+// any other error is answered with proto.ErrCodeInternal and err.Error() as
+// the message.
+type RequestHandler func(ctx context.Context, r Request) (payload []byte, err error)
+
+// EventHandler is told about lifecycle events, as the machine reports them.
+// A client sees [*session.SessionStarted] (connected, new session),
+// [*session.Resumed], [*session.ConnectionLost] (reconnecting),
+// [*session.SessionLost] (with the list of what was lost) and, last,
+// [*session.Closed]. A server sees [*session.SessionStarted],
+// [*session.Resumed], [*session.Detached], [*session.SessionClosed] (with
+// what was lost) and [*session.ConnRejected].
+type EventHandler func(ctx context.Context, ev session.Event)
+
+// ClientOptions configure a [Client]. The zero value is usable.
+type ClientOptions struct {
+	// Session configures the machine: limits, timeouts, reconnect backoff,
+	// and the credentials (Auth) sent with every HELLO. Its Mode is always
+	// session.Stream over these transports.
+	Session session.ClientConfig
+	// OnMessage handles messages from the server. Nil drops them.
+	OnMessage MessageHandler
+	// OnRequest answers requests from the server. Nil answers each with
+	// proto.ErrCodeUnavailable.
+	OnRequest RequestHandler
+	// OnEvent is told about lifecycle events. Nil ignores them.
+	OnEvent EventHandler
+	// Logger receives structured logs. Nil logs nothing.
+	Logger *slog.Logger
+	// MaxPendingEvents bounds the events waiting for the handlers; beyond
+	// it the client stops reading from its connection until the handlers
+	// catch up. Default 1024.
+	MaxPendingEvents int
+	// DialTimeout bounds each reconnect attempt. Default: the machine's
+	// HandshakeTimeout (10 s).
+	DialTimeout time.Duration
+}
+
+// ServerOptions configure a [Server]. The zero value is usable.
+type ServerOptions struct {
+	// Session configures the machine: limits, timeouts, the resume window,
+	// and the hooks: Authorize (runs on every HELLO, for new sessions and
+	// resumes) and AllowRoom (decides clients' JOIN and LEAVE; nil refuses
+	// all). The hooks run on the server's loop goroutine: keep them fast
+	// and do not call the Server from them. Mode is always session.Stream.
+	Session session.ServerConfig
+	// OnMessage handles messages from clients. Nil drops them.
+	OnMessage MessageHandler
+	// OnRequest answers requests from clients. Nil answers each with
+	// proto.ErrCodeUnavailable.
+	OnRequest RequestHandler
+	// OnEvent is told about lifecycle events. Nil ignores them.
+	OnEvent EventHandler
+	// Logger receives structured logs. Nil logs nothing.
+	Logger *slog.Logger
+	// MaxPendingEvents bounds the events waiting for the handlers, per
+	// session; beyond it the server stops reading from that session's
+	// connection until its handlers catch up. Default 1024.
+	MaxPendingEvents int
+}

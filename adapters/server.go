@@ -1,0 +1,368 @@
+package adapters
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/bettersocket/bettersocket/proto"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// Server is the hub for many clients: it runs one session.Server over every
+// connection handed to it by a transport (gorilla.Server and coder.Server
+// are http.Handlers; netconn.Server serves a net.Listener). Sessions
+// survive reconnects within the resume window; rooms, requests and
+// broadcasts keep their exactly-once, in-order guarantee per session. A
+// Server is safe for concurrent use.
+type Server struct {
+	d      *driver
+	eng    *serverEngine
+	maxMsg int
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[Listener]struct{}
+}
+
+type serverEngine struct {
+	d      *driver
+	m      *session.Server
+	queues map[proto.ClientID]*eventQueue
+	connQ  *eventQueue // events of connections without a session
+}
+
+// NewServer returns a running Server with no connections. Hand it
+// connections with [Server.Attach] or [Server.Serve]; stop it with
+// [Server.Close].
+func NewServer(opts ServerOptions) *Server {
+	cfg := opts.Session
+	cfg.Mode = session.Stream
+	eng := &serverEngine{m: session.NewServer(cfg), queues: make(map[proto.ClientID]*eventQueue)}
+	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
+	maxMsg := MaxMessageSize(cfg.LinkConfig)
+	d := newDriver(eng, h, withSide(opts.Logger, "server"), maxMsg, opts.MaxPendingEvents)
+	eng.d = d
+	eng.connQ = newEventQueue(d, d.qmax)
+	s := &Server{d: d, eng: eng, maxMsg: maxMsg, listeners: make(map[Listener]struct{})}
+	d.start()
+	return s
+}
+
+// MaxMessageSize is the message size limit transports must enforce on
+// connections they attach.
+func (s *Server) MaxMessageSize() int { return s.maxMsg }
+
+// Attach hands the server a new transport connection; the server owns it
+// from then on. It does not wait for the handshake. After Close has begun
+// it closes t and returns ErrServerClosed.
+func (s *Server) Attach(t Conn) error {
+	if s.isClosing() || !s.d.post(netEvent{kind: evConnected, t: t}) {
+		t.Close(proto.CloseGoingAway, "server closed")
+		return ErrServerClosed
+	}
+	return nil
+}
+
+// Serve accepts connections from l and attaches them until l fails or the
+// server closes (then it returns ErrServerClosed). Close closes l.
+func (s *Server) Serve(l Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var pause time.Duration
+	for {
+		t, err := l.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if !temporary(err) {
+				return err
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.d.log.Warn("accept failed; retrying", "err", err, "in", pause)
+			select {
+			case <-time.After(pause):
+			case <-s.d.ctx.Done():
+				return ErrServerClosed
+			}
+			continue
+		}
+		pause = 0
+		if err := s.Attach(t); err != nil {
+			return err
+		}
+	}
+}
+
+func temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	var to interface{ Timeout() bool }
+	return errors.As(err, &to) && to.Timeout()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Send queues payload as one reliable message to the session client,
+// waiting while its send window is full (see [Client.Send]). It fails with
+// session.ErrUnknownClient when there is no such session. The server keeps
+// its own copy of payload.
+func (s *Server) Send(ctx context.Context, client proto.ClientID, payload []byte) error {
+	return s.sendOwned(ctx, client, bytes.Clone(payload))
+}
+
+func (s *Server) sendOwned(ctx context.Context, client proto.ClientID, payload []byte) error {
+	o := newOp(session.Send{To: client, Payload: payload})
+	o.to, o.wait = client, true
+	return s.d.exec(ctx, o).err
+}
+
+// Request sends payload as a request to the session client and waits for
+// its one outcome, like [Client.Request].
+func (s *Server) Request(ctx context.Context, client proto.ClientID, payload []byte) ([]byte, error) {
+	return s.requestOwned(ctx, client, bytes.Clone(payload))
+}
+
+func (s *Server) requestOwned(ctx context.Context, client proto.ClientID, payload []byte) ([]byte, error) {
+	o := newOp(session.Call{To: client, Payload: payload})
+	o.to, o.wait, o.call = client, true, true
+	r := s.d.exec(ctx, o)
+	return r.payload, r.err
+}
+
+// Broadcast queues payload as one message to every member of room, into
+// each member's own sequence: each gets it exactly once, a disconnected
+// member on resume. It does not wait for slow members: those whose send
+// window is full are skipped and listed in a [*session.BroadcastError]
+// (errors.Is(err, session.ErrBackpressure)), unless the server closes slow
+// consumers (session.ServerConfig.CloseSlowConsumers).
+func (s *Server) Broadcast(ctx context.Context, room string, payload []byte) error {
+	return s.broadcastOwned(ctx, room, proto.ClientID{}, bytes.Clone(payload))
+}
+
+// BroadcastExcept is Broadcast to every member but except (typically the
+// sender of a chat message).
+func (s *Server) BroadcastExcept(ctx context.Context, room string, except proto.ClientID, payload []byte) error {
+	return s.broadcastOwned(ctx, room, except, bytes.Clone(payload))
+}
+
+func (s *Server) broadcastOwned(ctx context.Context, room string, except proto.ClientID, payload []byte) error {
+	return s.d.exec(ctx, newOp(session.Broadcast{Room: room, Payload: payload, Except: except})).err
+}
+
+// Join adds the session client to room.
+func (s *Server) Join(ctx context.Context, client proto.ClientID, room string) error {
+	return s.d.exec(ctx, newOp(session.Join{Client: client, Room: room})).err
+}
+
+// Leave removes the session client from room.
+func (s *Server) Leave(ctx context.Context, client proto.ClientID, room string) error {
+	return s.d.exec(ctx, newOp(session.Leave{Client: client, Room: room})).err
+}
+
+// Kick ends the session client: it is sent CLOSE policy with reason, and the
+// OnEvent handler gets a [*session.SessionClosed] listing what it lost.
+func (s *Server) Kick(ctx context.Context, client proto.ClientID, reason string) error {
+	return s.d.exec(ctx, newOp(session.Kick{Client: client, Reason: reason})).err
+}
+
+// Members returns the sessions in room, in broadcast order.
+func (s *Server) Members(ctx context.Context, room string) ([]proto.ClientID, error) {
+	var ids []proto.ClientID
+	o := newOp(nil)
+	o.fn = func(time.Time) error {
+		ids = s.eng.m.Members(room)
+		return nil
+	}
+	err := s.d.exec(ctx, o).err
+	return ids, err
+}
+
+// Sessions returns the IDs of all live sessions (attached or waiting for a
+// resume), in ascending order.
+func (s *Server) Sessions(ctx context.Context) ([]proto.ClientID, error) {
+	var ids []proto.ClientID
+	o := newOp(nil)
+	o.fn = func(time.Time) error {
+		ids = s.eng.m.Sessions()
+		return nil
+	}
+	err := s.d.exec(ctx, o).err
+	return ids, err
+}
+
+// Stats returns the machine's counters as of the loop's last cycle. It
+// never waits for the loop.
+func (s *Server) Stats() session.Stats {
+	st, _ := s.d.snapshot()
+	return st
+}
+
+// Peer returns the server's view of the session client, for the typed
+// helpers: adapters.Call[Req, Resp](ctx, srv.Peer(id), req).
+func (s *Server) Peer(client proto.ClientID) Peer { return serverPeer{s, client} }
+
+type serverPeer struct {
+	s  *Server
+	id proto.ClientID
+}
+
+func (p serverPeer) Send(ctx context.Context, payload []byte) error {
+	return p.s.Send(ctx, p.id, payload)
+}
+
+func (p serverPeer) Request(ctx context.Context, payload []byte) ([]byte, error) {
+	return p.s.Request(ctx, p.id, payload)
+}
+
+func (p serverPeer) sendOwned(ctx context.Context, payload []byte) error {
+	return p.s.sendOwned(ctx, p.id, payload)
+}
+
+func (p serverPeer) requestOwned(ctx context.Context, payload []byte) ([]byte, error) {
+	return p.s.requestOwned(ctx, p.id, payload)
+}
+
+// Close shuts the server down: it stops accepting (listeners given to Serve
+// are closed, Attach refuses), sends CLOSE going-away on every connection
+// (clients will try to resume), waits for the connections to flush and
+// close, and for every goroutine of the server, handlers included, to
+// finish. When ctx ends first, the connections are closed at once and
+// ctx.Err() is returned. Sessions are not reported closed: they end with
+// the process.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	first := !s.closing
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	s.mu.Unlock()
+	if first {
+		o := newOp(nil)
+		o.fn = func(now time.Time) error {
+			s.d.draining = true
+			return s.eng.m.Step(now, session.Shutdown{Reason: "server shutting down"})
+		}
+		s.d.exec(ctx, o)
+		s.d.cancel()
+	}
+	return s.d.wait(ctx)
+}
+
+func (e *serverEngine) step(now time.Time, in session.Input) error { return e.m.Step(now, in) }
+
+func (e *serverEngine) snapshot() (session.Stats, proto.ClientID) {
+	return e.m.Stats(), proto.ClientID{}
+}
+
+func (e *serverEngine) connected(*conn) {}
+
+func (e *serverEngine) ready(now time.Time) time.Time {
+	d := e.d
+	rd := e.m.Ready()
+	// Messages of one connection are contiguous: hand each run over at once.
+	for i := 0; i < len(rd.Transmit); {
+		id := rd.Transmit[i].Conn
+		j := i + 1
+		for j < len(rd.Transmit) && rd.Transmit[j].Conn == id {
+			j++
+		}
+		if c := d.conns[id]; c != nil {
+			c.writeOutgoing(rd.Transmit[i:j])
+		}
+		i = j
+	}
+	for _, id := range rd.Hangup {
+		c := d.conns[id]
+		if c == nil {
+			continue
+		}
+		var last []byte
+		for i := len(rd.Transmit) - 1; i >= 0; i-- {
+			if rd.Transmit[i].Conn == id {
+				last = rd.Transmit[i].Data
+				break
+			}
+		}
+		c.close(closeCode(d.dec, last))
+	}
+	for _, ev := range rd.Events {
+		e.route(ev)
+	}
+	return rd.Deadline
+}
+
+func (e *serverEngine) queue(id proto.ClientID) *eventQueue {
+	q := e.queues[id]
+	if q == nil {
+		q = newEventQueue(e.d, e.d.qmax)
+		e.queues[id] = q
+	}
+	return q
+}
+
+func (e *serverEngine) route(ev session.Event) {
+	d := e.d
+	var q *eventQueue
+	switch ev := ev.(type) {
+	case *session.Response:
+		d.resolve(ev)
+		return
+	case *session.Delivered:
+		if d.h.msg != nil {
+			e.queue(ev.Client).push(ev)
+		}
+		return
+	case *session.RequestReceived:
+		e.queue(ev.Client).push(ev)
+		return
+	case *session.SessionStarted:
+		d.log.Info("session started", "client", ev.Client, "conn", ev.Conn)
+		q = e.queue(ev.Client)
+		if c := d.conns[ev.Conn]; c != nil {
+			c.q.Store(q)
+		}
+	case *session.Resumed:
+		d.log.Info("session resumed", "client", ev.Client, "conn", ev.Conn)
+		q = e.queue(ev.Client)
+		if c := d.conns[ev.Conn]; c != nil {
+			c.q.Store(q)
+		}
+	case *session.Detached:
+		d.log.Debug("session detached", "client", ev.Client, "conn", ev.Conn, "err", ev.Err)
+		q = e.queue(ev.Client)
+	case *session.SessionClosed:
+		d.log.Info("session closed", "client", ev.Client, "err", ev.Err, "lost", ev.Lost.String())
+		q = e.queue(ev.Client)
+		delete(e.queues, ev.Client)
+	case *session.ConnRejected:
+		d.log.Warn("connection rejected", "conn", ev.Conn, "err", ev.Err)
+		q = e.connQ
+	default:
+		return
+	}
+	if d.h.ev != nil {
+		q.push(ev)
+	}
+}
