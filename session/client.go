@@ -104,7 +104,7 @@ func (c *Client) ID() proto.ClientID { return c.id }
 // Stats returns a snapshot of the counters.
 func (c *Client) Stats() Stats {
 	s := c.stats
-	if c.have {
+	if c.have && c.state != clientClosed {
 		s.Sessions = 1
 	}
 	return s
@@ -431,6 +431,7 @@ func (c *Client) welcome(now time.Time, w *proto.Welcome) {
 	c.link.peerInflight = int(w.Limits.MaxInflight)
 	c.hbInterval, c.idleTimeout = w.Heartbeat, w.IdleTimeout
 	c.hbAt = now.Add(c.hbInterval)
+	c.link.lastRecvAt = now // a lost session's link was reset above: the WELCOME just arrived
 	c.state = clientOpen
 	c.sendHello = false
 	c.attempt = 0

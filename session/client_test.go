@@ -206,6 +206,9 @@ func TestClientGracefulCloseFlushesThenClosesNormal(t *testing.T) {
 	if err := h.m.Step(h.now, Send{Payload: []byte("d")}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after Closed: %v, want ErrClosed", err)
 	}
+	if st := h.m.Stats(); st.Sessions != 0 || st.SessionsStarted != 1 || st.SessionsLost != 0 {
+		t.Fatalf("stats after Closed: %+v", st)
+	}
 	if err := h.m.Step(h.now, Connected{Conn: 9}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Connected after Closed: %v, want ErrClosed", err)
 	}

@@ -145,7 +145,8 @@ type ClientConfig struct {
 	CloseTimeout time.Duration
 	// ReconnectMin and ReconnectMax bound the reconnect backoff: attempt n
 	// waits a uniformly random time in [0, min(ReconnectMax,
-	// ReconnectMin·2^n)) ("full jitter"). Defaults 250 ms and 30 s.
+	// ReconnectMin·2^(n-1))) ("full jitter"): the first retry waits less
+	// than ReconnectMin. Defaults 250 ms and 30 s.
 	ReconnectMin, ReconnectMax time.Duration
 }
 
