@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -378,4 +379,66 @@ func TestResumeAckOutOfRangeEndsSession(t *testing.T) {
 		"session-closed " + w.ID.String() + ": session: closed by local: protocol-error: session: protocol violation: resume ack 5 outside [0, 1] unacked=[1] requests=[] last=0",
 		"conn-rejected 2: session: protocol violation: resume ack 5 outside [0, 1]",
 	})
+}
+
+// The server's idle timeout detaches the session and keeps it for a
+// resume; the client that receives its CLOSE idle-timeout (its own
+// traffic was lost, the server's was not) reconnects and resumes instead of
+// ending the session.
+func TestServerIdleTimeoutCloseIsResumedByClient(t *testing.T) {
+	p := settled(t, ServerConfig{}, ClientConfig{}, 1)
+	c1 := p.c(1)
+	p.advance(50 * time.Second)
+	p.sendTo(c1, "x")
+	p.ready()
+	for len(c1.down) > 0 {
+		p.deliverDown(c1)
+	}
+	p.ready()
+	for len(c1.up) > 0 {
+		p.dropUp(c1) // the client's heartbeat and ack are lost
+	}
+	p.advance(25 * time.Second)
+	p.stabilize()
+	evs := c1.events
+	eq(t, "client events", p.takeEvents(c1)[:2], []string{
+		`delivered seq=1 "x"`,
+		`connection-lost: session: closed by peer: idle-timeout: nothing received`,
+	})
+	if d, ok := evs[2].(*Dial); !ok || d.Attempt != 1 {
+		t.Fatalf("no Dial after the server's idle timeout: %v", evs[2])
+	}
+	eq(t, "server events", p.takeServerEvents(), []string{"detached <c1>: session: idle timeout"})
+	p.takeTrace()
+	p.connect(c1)
+	p.stabilize()
+	eq(t, "resume", p.takeTrace(), []string{
+		"c1 -> s: HELLO v=1 resume=<c1> ack=1",
+		"s -> c1: WELCOME id=<c1> hb=30s idle=1m15s resumed=true seq=0 ack=0",
+		"c1 -> s: ACK 1",
+	})
+	eq(t, "client events", p.takeEvents(c1), []string{"resumed <c1>"})
+}
+
+// Likewise a connection the server closes for a slow handshake: the
+// session it would have resumed is still there.
+func TestServerHandshakeTimeoutCloseIsRetriedByClient(t *testing.T) {
+	p := settled(t, ServerConfig{HandshakeTimeout: time.Second}, ClientConfig{}, 1)
+	c1 := p.c(1)
+	p.cut(c1)
+	p.connect(c1)
+	p.dropUp(c1) // the HELLO is slow: lost here
+	p.advance(time.Second)
+	p.stabilize()
+	got := p.takeEvents(c1)
+	eq(t, "client events", []string{got[0], got[2]}, []string{
+		"connection-lost: EOF",
+		`connection-lost: session: closed by peer: handshake-timeout: session: handshake timeout`,
+	})
+	if !strings.HasPrefix(got[3], "dial attempt=2 ") || len(got) != 4 {
+		t.Fatalf("events %q, want a second Dial last", got)
+	}
+	p.connect(c1)
+	p.stabilize()
+	eq(t, "client events", p.takeEvents(c1), []string{"resumed <c1>"})
 }
