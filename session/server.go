@@ -317,6 +317,12 @@ func (s *Server) recv(now time.Time, c *serverConn, data []byte) {
 			return
 		}
 		if c.state == connAwaitHello {
+			if _, ok := f.(*proto.Close); ok {
+				// The client gave up before its HELLO arrived (Datagram:
+				// the HELLO was lost or overtaken): not a violation.
+				s.finishConn(c, nil)
+				return
+			}
 			h, ok := f.(*proto.Hello)
 			if !ok {
 				s.violation(now, c, proto.CloseProtocolError, protocolErr("%s before HELLO", f.Type()))
