@@ -75,6 +75,11 @@ type clientWorld struct {
 	m        clientModel
 	dec      *codec.Decoder
 	peerMax  int // the message size limit of the last accepted WELCOME
+
+	// For the corpus generator: tap sees every message between the two
+	// machines; srvReqs collects the requests the server received.
+	tap     func(toClient bool, msg []byte)
+	srvReqs []*session.RequestReceived
 }
 
 // clientModel is what the checker knows the application has seen.
@@ -361,6 +366,9 @@ func (w *clientWorld) ready(in session.Input) {
 	for _, msg := range rd.Transmit {
 		total += len(msg)
 		checkTransmit(t, w.dec, "client", msg, w.peerMax, true)
+		if w.tap != nil {
+			w.tap(false, msg)
+		}
 		if len(w.toServer) < 256 {
 			w.toServer = append(w.toServer, queued{w.conn, msg})
 		}
@@ -457,9 +465,17 @@ func (w *clientWorld) serverCommand(in session.Input) {
 // client's live connection arrive (in order, as on a stream).
 func (w *clientWorld) drainServer(deliver bool) bool {
 	rd := w.s.Ready()
+	for _, ev := range rd.Events {
+		if r, ok := ev.(*session.RequestReceived); ok && w.tap != nil {
+			w.srvReqs = append(w.srvReqs, r)
+		}
+	}
 	moved := false
 	for _, o := range rd.Transmit {
 		if deliver && o.Conn == w.conn && w.live {
+			if w.tap != nil {
+				w.tap(true, o.Data)
+			}
 			w.recv(o.Conn, o.Data)
 			moved = true
 		}
