@@ -86,14 +86,13 @@ type clientWorld struct {
 type clientModel struct {
 	closed     bool
 	id         proto.ClientID
-	lastSeq    uint64 // of the last Delivered in this session
-	wire       uint64 // events of this session that a reliable frame caused
-	wireTotal  uint64 // the same over all sessions
-	lateBase   uint64 // Stats.LateResponses before this session started
-	lateNow    uint64 // Stats.LateResponses after the previous Ready
+	lastSeq    uint64          // of the last Delivered in this session
+	wire       uint64          // events of this session that a reliable frame caused
+	wireTotal  uint64          // the same over all sessions
+	lateBase   uint64          // Stats.LateResponses before this session started
+	lateNow    uint64          // Stats.LateResponses after the previous Ready
 	pendingOut map[uint64]bool // our requests without an outcome
 	pendingIn  map[uint64]bool // the peer's requests we have not answered
-	lastDial   int
 }
 
 func fuzzClientConfig(mode session.Mode, seed uint64) session.ClientConfig {

@@ -248,7 +248,7 @@ func (g *serverGen) deliver() {
 		g.inbox = nil
 		for _, o := range in {
 			if pl := g.players[o.Conn]; pl != nil && pl.conn == o.Conn {
-				g.playerStep(pl, session.Recv{Conn: o.Conn, Data: o.Data})
+				g.playerStep(pl, session.Recv(o))
 			}
 		}
 	}
@@ -415,7 +415,7 @@ var serverScenarios = []struct {
 		pl := g.newPlayer(103)
 		g.connect(pl)
 		for what := range byte(5) {
-			g.op(new(prog).byte(sOpAttackerCmd).byte((what+1)%5).byte(0).blob([]byte("cmd")))
+			g.op(new(prog).byte(sOpAttackerCmd).byte((what + 1) % 5).byte(0).blob([]byte("cmd")))
 		}
 		g.advance(1000)
 	}},
