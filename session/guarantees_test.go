@@ -29,6 +29,8 @@ func (f *flow) addLost(frames []LostFrame) {
 
 type ledger struct {
 	up, down map[proto.ClientID]*flow
+	calls    map[uint64]bool // requests accepted by Step, by ID (unique across both sides)
+	outcomes map[uint64]int  // Response events, by request ID
 }
 
 func (l *ledger) flow(m map[proto.ClientID]*flow, id proto.ClientID) *flow {
@@ -52,6 +54,10 @@ func (l *ledger) collect(p *pump) {
 				l.flow(l.up, ev.Client).addLost(ev.Lost.Unacked)
 			case *Closed:
 				l.flow(l.up, ev.Client).addLost(ev.Lost.Unacked)
+			case *Response:
+				l.outcomes[ev.ID]++
+			case *RequestReceived:
+				_ = pc.m.Step(p.now, Reply{ID: ev.ID, Payload: []byte("r")}) // may meet backpressure: the caller then times out
 			}
 		}
 		pc.events, pc.dials = nil, nil
@@ -63,6 +69,10 @@ func (l *ledger) collect(p *pump) {
 			f.delivered = append(f.delivered, string(ev.Payload))
 		case *SessionClosed:
 			l.flow(l.down, ev.Client).addLost(ev.Lost.Unacked)
+		case *Response:
+			l.outcomes[ev.ID]++
+		case *RequestReceived:
+			_ = p.srv.Step(p.now, Reply{To: ev.Client, ID: ev.ID, Payload: []byte("r")})
 		}
 	}
 	p.sevents = nil
@@ -91,7 +101,8 @@ func (f *flow) check(t *rapid.T, what string, live bool) {
 // duplication, reordering (Datagram), cuts, half-open connections, expiry,
 // eviction and kicks, every message is delivered exactly once and in order,
 // or reported lost to its sender; after the network heals, live sessions
-// deliver everything.
+// deliver everything; and every request, either side's, ends in exactly
+// one outcome.
 func TestExactlyOnceOrReportedLost(t *testing.T) {
 	var total struct{ runs, steps, delivered, lost, resumes, retransmits int }
 	rapid.Check(t, func(t *rapid.T) {
@@ -105,7 +116,10 @@ func TestExactlyOnceOrReportedLost(t *testing.T) {
 			MaxDetached:  rapid.IntRange(1, 3).Draw(t, "maxDetached"),
 		}, ClientConfig{LinkConfig: link}, rapid.IntRange(1, 3).Draw(t, "clients"))
 		p.tracing = false
-		l := &ledger{up: map[proto.ClientID]*flow{}, down: map[proto.ClientID]*flow{}}
+		l := &ledger{up: map[proto.ClientID]*flow{}, down: map[proto.ClientID]*flow{}, calls: map[uint64]bool{}, outcomes: map[uint64]int{}}
+		timeout := func(t *rapid.T) time.Duration {
+			return time.Duration(rapid.IntRange(1, 30).Draw(t, "timeoutSeconds")) * time.Second
+		}
 		n := 0
 		pick := func(t *rapid.T) *pclient {
 			return p.clients[rapid.IntRange(0, len(p.clients)-1).Draw(t, "client")]
@@ -145,6 +159,20 @@ func TestExactlyOnceOrReportedLost(t *testing.T) {
 				if p.srv.Step(p.now, Send{To: id, Payload: []byte(payload)}) == nil {
 					f := l.flow(l.down, id)
 					f.sent = append(f.sent, payload)
+				}
+			},
+			"clientCall": func(t *rapid.T) {
+				pc := pick(t)
+				n++
+				if pc.m.Step(p.now, Call{ID: uint64(n), Payload: []byte("q"), Timeout: timeout(t)}) == nil {
+					l.calls[uint64(n)] = true
+				}
+			},
+			"serverCall": func(t *rapid.T) {
+				id := pick(t).m.ID()
+				n++
+				if p.srv.Step(p.now, Call{To: id, ID: uint64(n), Payload: []byte("q"), Timeout: timeout(t)}) == nil {
+					l.calls[uint64(n)] = true
 				}
 			},
 			"deliver": func(t *rapid.T) {
@@ -195,7 +223,7 @@ func TestExactlyOnceOrReportedLost(t *testing.T) {
 			},
 		}
 		weights := map[string]int{
-			"dial": 4, "clientSend": 6, "serverSend": 6, "deliver": 14, "ready": 3, "stabilize": 2,
+			"dial": 4, "clientSend": 6, "serverSend": 6, "clientCall": 2, "serverCall": 2, "deliver": 14, "ready": 3, "stabilize": 2,
 			"drop": 2, "duplicate": 1, "reorder": 1, "cut": 1, "halfOpen": 1, "advance": 3, "longAdvance": 1, "kick": 1,
 		}
 		var names []string
@@ -227,8 +255,22 @@ func TestExactlyOnceOrReportedLost(t *testing.T) {
 		// Sessions that ended on one side only (the other side's CLOSE was
 		// lost) end on the server when their resume window passes; live
 		// ones keep heartbeating meanwhile.
-		p.run(window + time.Second)
+		p.run(window + 31*time.Second) // past every request timeout too
 		l.collect(p)
+		p.stabilize() // the replies the last collect made
+		l.collect(p)
+
+		// G2: every request has exactly one outcome.
+		for id := range l.calls {
+			if l.outcomes[id] != 1 {
+				t.Fatalf("request %d has %d outcomes", id, l.outcomes[id])
+			}
+		}
+		for id, k := range l.outcomes {
+			if !l.calls[id] {
+				t.Fatalf("%d outcomes for request %d that was never made", k, id)
+			}
+		}
 
 		for _, pc := range p.clients {
 			if pc.m.state == clientOpen && pc.m.link.unacked() != 0 {
