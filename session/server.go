@@ -580,6 +580,10 @@ func (s *Server) ack(now time.Time, c *serverConn, a uint64) bool {
 		s.violation(now, c, proto.CloseProtocolError, err)
 		return false
 	}
+	if c.sess.link.txNext < c.sess.link.nextSeq {
+		// Frames held back by the peer's window may go out now.
+		s.markDirty(c)
+	}
 	return true
 }
 
