@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -175,6 +176,33 @@ func TestExactlyOnceOrReportedLost(t *testing.T) {
 					l.calls[uint64(n)] = true
 				}
 			},
+			"join": func(t *rapid.T) {
+				_ = p.srv.Step(p.now, Join{Client: pick(t).m.ID(), Room: "r"})
+			},
+			"broadcast": func(t *rapid.T) {
+				n++
+				payload := fmt.Sprintf("room%d", n)
+				err := p.srv.Step(p.now, Broadcast{Room: "r", Payload: []byte(payload)})
+				var be *BroadcastError
+				if err != nil && !errors.As(err, &be) {
+					t.Fatalf("broadcast: %v", err)
+				}
+				for _, id := range p.srv.Members("r") {
+					if be == nil || !slices.Contains(be.Skipped, id) {
+						f := l.flow(l.down, id)
+						f.sent = append(f.sent, payload)
+					}
+				}
+			},
+			"close": func(t *rapid.T) {
+				pc := pick(t)
+				switch rapid.IntRange(0, 7).Draw(t, "how") {
+				case 0:
+					_ = pc.m.Step(p.now, Close{Reason: "bye"})
+				case 1:
+					_ = pc.m.Step(p.now, Abort{Reason: "crash"})
+				}
+			},
 			"deliver": func(t *rapid.T) {
 				pc := pick(t)
 				if rapid.Bool().Draw(t, "up") {
@@ -223,7 +251,7 @@ func TestExactlyOnceOrReportedLost(t *testing.T) {
 			},
 		}
 		weights := map[string]int{
-			"dial": 4, "clientSend": 6, "serverSend": 6, "clientCall": 2, "serverCall": 2, "deliver": 14, "ready": 3, "stabilize": 2,
+			"dial": 4, "clientSend": 6, "serverSend": 6, "clientCall": 2, "serverCall": 2, "join": 1, "broadcast": 2, "close": 1, "deliver": 14, "ready": 3, "stabilize": 2,
 			"drop": 2, "duplicate": 1, "reorder": 1, "cut": 1, "halfOpen": 1, "advance": 3, "longAdvance": 1, "kick": 1,
 		}
 		var names []string
@@ -253,9 +281,10 @@ func TestExactlyOnceOrReportedLost(t *testing.T) {
 		}
 		p.stabilize()
 		// Sessions that ended on one side only (the other side's CLOSE was
-		// lost) end on the server when their resume window passes; live
-		// ones keep heartbeating meanwhile.
-		p.run(window + 31*time.Second) // past every request timeout too
+		// lost, or its connection is half-open) end on the server when the
+		// idle timeout and then the resume window pass; live ones keep
+		// heartbeating meanwhile. 31 s is past every request timeout.
+		p.run(75*time.Second + window + 31*time.Second)
 		l.collect(p)
 		p.stabilize() // the replies the last collect made
 		l.collect(p)
