@@ -116,7 +116,8 @@ func init() {
 //	join c1 id=N room=R / leave c1 id=N room=R  the client asks
 //	broadcast s room=R ["text"] [except=c1]
 //	advance D / settle / stabilize [bound=D]
-//	drop A->B [n=N] / dup A->B [n=N]     lose / duplicate the next messages
+//	drop A->B [n=N] / dup A->B [n=N]     lose / duplicate the next messages (a stream
+//	                                     loses one only by breaking; dup: datagram only)
 //	corrupt c1->s                        corrupt the token of the next resuming HELLO
 //	hold A->B / release A->B             stall a direction of the current connection
 //	                                     (with none: of the next one)
@@ -794,6 +795,9 @@ func (in *Interp) linkFault(a *args) (string, error) {
 		f[d].drop += n
 		s.count.Faults++
 	case "dup":
+		if s.opts.Mode != session.Datagram {
+			return "", fmt.Errorf("%w: a stream never duplicates a message: dup needs mode=datagram", ErrSyntax)
+		}
 		f[d].dup += n
 		s.count.Faults++
 	case "corrupt":
@@ -990,6 +994,7 @@ func (in *Interp) inject(a *args) (string, error) {
 	}
 	s := in.sim
 	s.resetBudget()
+	s.tainted = true
 	s.send(cn, d, msg)
 	s.settle()
 	return "", nil

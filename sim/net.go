@@ -110,7 +110,9 @@ func (s *Sim) arrival(c *conn, d int) time.Duration {
 	return at
 }
 
-// send puts one transport message on direction d of c, applying faults.
+// send puts one transport message on direction d of c, applying faults. In
+// Stream mode a dropped message also resets the connection, and messages
+// are never duplicated (a stream cannot do either).
 func (s *Sim) send(c *conn, d int, msg []byte) {
 	s.count.Messages++
 	s.oracle.messageSize(c, d, msg)
@@ -143,6 +145,12 @@ func (s *Sim) send(c *conn, d int, msg []byte) {
 	for range copies {
 		if lost {
 			s.q.push(event{at: s.arrival(c, d), kind: evMsg, dir: uint8(d), lost: true, conn: c, data: msg})
+			if !datagram && !c.broken {
+				// A stream cannot lose a message and go on: losing one
+				// breaks the connection (as a middlebox killing it would).
+				s.traceNote(c.peer, "s", fmt.Sprintf("the lost message breaks #%d", c.id))
+				s.reset(c)
+			}
 			continue
 		}
 		l := &c.dirs[d]

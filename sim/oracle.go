@@ -89,6 +89,16 @@ type record struct {
 	pending [2]map[uint64]bool
 	lostReq [2][]uint64     // requests that failed with ErrSessionLost
 	roomOps map[uint64]bool // the client's JOIN/LEAVE request IDs
+	asked   []uint64        // requests the client received and has not answered
+}
+
+// oldestReceived returns the oldest request the client received and has
+// not answered.
+func (r *record) oldestReceived() (uint64, bool) {
+	if len(r.asked) == 0 {
+		return 0, false
+	}
+	return r.asked[0], true
 }
 
 // flow is one direction of a session: the reliable frames queued, and how
@@ -221,6 +231,9 @@ func (o *Oracle) command(r *record, sd side, in session.Input) {
 		r.roomOps[in.ID] = true
 		count.Requests++
 	case session.Reply:
+		if sd == sideClient {
+			r.asked = slices.DeleteFunc(r.asked, func(id uint64) bool { return id == in.ID })
+		}
 		x := sent{typ: proto.TypeResponse, id: in.ID, payload: in.Payload}
 		if in.Err != nil {
 			x.payload, x.isErr, x.errCode = nil, true, in.Err.Code
@@ -291,15 +304,26 @@ func (o *Oracle) clientEvent(c *clientNode, ev session.Event) {
 	case *session.RequestReceived:
 		if o.own(c, ev.Client) {
 			o.deliver(r, toClient, sent{typ: proto.TypeRequest, id: ev.ID, payload: ev.Payload})
+			r.asked = append(r.asked, ev.ID)
 		}
 	case *session.Response:
 		o.outcome(r, sideClient, ev)
 	case *session.SessionLost:
+		o.honest(c.name, ev.Err)
 		o.ended(r, sideClient, ev.Client, ev.Lost)
 		c.rec = o.newRecord(c.name)
 	case *session.Closed:
+		o.honest(c.name, ev.Err)
 		o.ended(r, sideClient, ev.Client, ev.Lost)
 		c.rec = o.newRecord(c.name)
+	}
+}
+
+// honest checks that a session did not end in a protocol error while only
+// correct machines talked over the network (hand-made frames taint a run).
+func (o *Oracle) honest(who string, err error) {
+	if !o.sim.tainted && errors.Is(err, session.ErrProtocol) {
+		o.violate("protocol", "%s: protocol error between correct machines: %v", who, err)
 	}
 }
 
@@ -371,9 +395,12 @@ func (o *Oracle) serverEvent(ev session.Event) {
 			o.outcome(r, sideServer, ev)
 		}
 	case *session.SessionClosed:
+		o.honest("s", ev.Err)
 		if r := o.serverRec(ev.Client); r != nil {
 			o.ended(r, sideServer, ev.Client, ev.Lost)
 		}
+	case *session.ConnRejected:
+		o.honest("s", ev.Err)
 	}
 }
 

@@ -127,7 +127,8 @@ type Sim struct {
 	revoked  map[string]bool
 	dec      *codec.Decoder
 	payloadN uint64
-	budget   int // events left for the current verb
+	budget   int  // events left for the current verb
+	tainted  bool // hand-made frames were injected: protocol errors are expected
 }
 
 // New returns a simulation with a fresh server and no clients.
