@@ -451,3 +451,85 @@ func TestResumeAckGivesNoRTTSample(t *testing.T) {
 		t.Fatalf("txNext %d peerAck %d unacked %d, want 2 1 1", l.txNext, l.peerAck, l.unacked())
 	}
 }
+
+// A batch is cut into transport messages within the peer's size limit,
+// frames in order, each message as full as the limit allows.
+func TestWriterSplitsAtPeerMessageLimit(t *testing.T) {
+	h := newCli(t, ClientConfig{})
+	w := testWelcome(1)
+	w.Limits.MaxMessageSize = 300
+	h.open(w)
+	for i := range 5 {
+		p := make([]byte, 100)
+		p[0] = byte('a' + i)
+		h.step(Send{Payload: p})
+	}
+	_, rd := h.ready()
+	var sizes, counts []int
+	var seqs []uint64
+	for _, m := range rd.Transmit {
+		sizes = append(sizes, len(m))
+		fs := decodeAll(t, m)
+		counts = append(counts, len(fs))
+		for _, f := range fs {
+			d := f.(*proto.Data)
+			if d.Payload[0] != byte('a'+d.Seq-1) {
+				t.Fatalf("seq %d carries payload %q", d.Seq, d.Payload[0])
+			}
+			seqs = append(seqs, d.Seq)
+		}
+	}
+	eq(t, "frames per message", counts, []int{2, 2, 1})
+	eq(t, "seqs", seqs, []uint64{1, 2, 3, 4, 5})
+	for _, n := range sizes {
+		if n > 300 {
+			t.Fatalf("message sizes %v exceed the peer's 300", sizes)
+		}
+	}
+}
+
+// The sender never has more frames in flight than the receiver announced;
+// the rest waits in the send buffer for acks.
+func TestFlushRespectsPeerWindow(t *testing.T) {
+	h := newSrv(t, ServerConfig{})
+	h.step(Connected{Conn: 1})
+	h.recv(1, &proto.Hello{Version: proto.Version, Limits: proto.Limits{MaxInflight: 2}})
+	_, rd := h.ready()
+	id := rd.Events[0].(*SessionStarted).Client
+	h.recv(1, &proto.Ack{Ack: 0})
+	for _, p := range []string{"a", "b", "c", "d", "e"} {
+		h.step(Send{To: id, Payload: []byte(p)})
+	}
+	h.expect([]string{`1: DATA seq=1 ack=0 "a"`, `1: DATA seq=2 ack=0 "b"`}, nil, nil)
+	h.recv(1, &proto.Ack{Ack: 1})
+	h.expect([]string{`1: DATA seq=3 ack=0 "c"`}, nil, nil)
+	h.recv(1, &proto.Ack{Ack: 3})
+	h.expect([]string{`1: DATA seq=4 ack=0 "d"`, `1: DATA seq=5 ack=0 "e"`}, nil, nil)
+}
+
+// In Datagram mode a HELLO repeated before the client confirmed the
+// WELCOME gets the same WELCOME again; once confirmed, repeats are ignored.
+func TestDatagramServerRepeatsWelcomeForRepeatedHello(t *testing.T) {
+	h := newSrv(t, ServerConfig{LinkConfig: LinkConfig{Mode: Datagram}})
+	h.step(Connected{Conn: 1})
+	hello := &proto.Hello{Version: proto.Version}
+	h.recv(1, hello)
+	first, rd := h.ready()
+	if len(first) != 1 || len(rd.Events) != 1 {
+		t.Fatalf("frames %q events %q", first, eventStrings(rd.Events))
+	}
+	tok := decodeAll(t, rd.Transmit[0].Data)[0].(*proto.Welcome).Token
+	h.recv(1, hello)
+	again, rd := h.ready()
+	eq(t, "repeated WELCOME", again, first)
+	if tok2 := decodeAll(t, rd.Transmit[0].Data)[0].(*proto.Welcome).Token; string(tok2) != string(tok) {
+		t.Fatalf("the repeated WELCOME carries another token")
+	}
+	eq(t, "no new session", eventStrings(rd.Events), nil)
+	h.recv(1, &proto.Ack{Ack: 0})
+	h.recv(1, hello)
+	h.expect(nil, nil, nil)
+	if st := h.s.Stats(); st.Sessions != 1 || st.SessionsStarted != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
