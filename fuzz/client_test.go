@@ -124,8 +124,16 @@ func seedBytes(seed uint64) [32]byte {
 func allowOK(r session.RoomRequest) bool { return strings.HasPrefix(r.Room, "ok") }
 
 func newClientWorld(t testing.TB, mode session.Mode) *clientWorld {
+	return newBrokenClientWorld(t, mode, session.Breakage{})
+}
+
+// newBrokenClientWorld has a client with deliberate bugs, to prove that
+// the checks catch them.
+func newBrokenClientWorld(t testing.TB, mode session.Mode, broken session.Breakage) *clientWorld {
 	w := &clientWorld{t: t, now: t0, next: 1, dec: outDecoder(), peerMax: clientMaxMessage}
-	w.c = session.NewClient(fuzzClientConfig(mode, 1))
+	cfg := fuzzClientConfig(mode, 1)
+	cfg.Broken = broken
+	w.c = session.NewClient(cfg)
 	w.s = session.NewServer(session.ServerConfig{
 		LinkConfig: session.LinkConfig{
 			Mode: mode, MaxInflight: clientInflight, MaxUnackedBytes: clientUnackedBytes,

@@ -129,8 +129,16 @@ func fuzzServerConfig(mode session.Mode) session.ServerConfig {
 }
 
 func newServerWorld(t testing.TB, mode session.Mode) *serverWorld {
+	return newBrokenServerWorld(t, mode, session.Breakage{})
+}
+
+// newBrokenServerWorld has a server with deliberate bugs, to prove that
+// the checks catch them.
+func newBrokenServerWorld(t testing.TB, mode session.Mode, broken session.Breakage) *serverWorld {
+	cfg := fuzzServerConfig(mode)
+	cfg.Broken = broken
 	w := &serverWorld{
-		t: t, mode: mode, now: t0, next: 1, s: session.NewServer(fuzzServerConfig(mode)),
+		t: t, mode: mode, now: t0, next: 1, s: session.NewServer(cfg),
 		conns: map[session.ConnID]*connModel{}, sessions: map[proto.ClientID]*sessModel{},
 		dec: outDecoder(), nextCall: 1,
 	}
