@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"time"
 )
 
 // ChaosResult is the outcome of one chaos run.
@@ -10,6 +11,7 @@ type ChaosResult struct {
 	Script     []string // every verb executed: a replayable scenario
 	Counters   Counters
 	Violations []Violation
+	Elapsed    time.Duration // virtual time the run covered
 }
 
 // Chaos runs one randomized run: the options (swarm) and the workload are
@@ -51,5 +53,6 @@ func Chaos(seed uint64, sw Swarm, steps int) (*ChaosResult, error) {
 		Script:     in.Script(),
 		Counters:   s.Counters(),
 		Violations: s.oracle.Violations(),
+		Elapsed:    s.Elapsed(),
 	}, nil
 }

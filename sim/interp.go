@@ -106,7 +106,8 @@ func init() {
 //	new c1 [auth=X] [maxmsg=N]  create a client without connecting it
 //	connect c1 [auth=X] [maxmsg=N] [config options, before the start]
 //	dial x1                     open a raw connection (no machine behind it)
-//	send c1 ["text"] [size=N] [n=N]      the client sends (no text: a generated payload)
+//	send c1 ["text"] [size=N] [n=N]      the client sends (no text: a generated payload;
+//	                                     n messages are one burst: one Ready)
 //	send s c1 ["text"] [size=N] [n=N]    the server sends to c1's session
 //	call c1 id=N ["text"] [timeout=D]    request from the client
 //	call s c1 id=N ["text"] [timeout=D]  request from the server
@@ -437,8 +438,9 @@ func (in *Interp) send(a *args) (string, error) {
 			return "", err
 		}
 		for _, p := range ps {
-			s.serverCommand(session.Send{To: c.m.ID(), Payload: p})
+			s.serverStep(session.Send{To: c.m.ID(), Payload: p})
 		}
+		s.drainServer()
 	} else {
 		c, err := in.client(a, 0)
 		if err != nil {
@@ -452,8 +454,9 @@ func (in *Interp) send(a *args) (string, error) {
 			return "", err
 		}
 		for _, p := range ps {
-			s.clientCommand(c, session.Send{Payload: p})
+			s.clientStep(c, session.Send{Payload: p})
 		}
+		s.drainClient(c)
 	}
 	s.settle()
 	return "", nil

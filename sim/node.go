@@ -149,9 +149,19 @@ func (s *Sim) clientEvent(c *clientNode, ev session.Event) {
 	}
 }
 
-// clientCommand steps an application command into c and tells the oracle
-// when the machine accepted it. It returns the machine's error.
+// clientCommand steps an application command into c, tells the oracle
+// when the machine accepted it, and drains c. It returns the machine's
+// error.
 func (s *Sim) clientCommand(c *clientNode, in session.Input) error {
+	err := s.clientStep(c, in)
+	s.drainClient(c)
+	return err
+}
+
+// clientStep steps a command without draining: a batch of steps followed by
+// one drain shares transport messages, as an application sending a burst
+// would.
+func (s *Sim) clientStep(c *clientNode, in session.Input) error {
 	s.count.Steps++
 	err := c.m.Step(s.Now(), in)
 	if err != nil {
@@ -159,7 +169,6 @@ func (s *Sim) clientCommand(c *clientNode, in session.Input) error {
 	} else {
 		s.oracle.command(c.rec, sideClient, in)
 	}
-	s.drainClient(c)
 	return err
 }
 
@@ -298,9 +307,16 @@ func (s *Sim) serverEventText(ev session.Event) string {
 	return ev.String()
 }
 
-// serverCommand steps an application command into the server and tells the
-// oracle when the machine accepted it.
+// serverCommand steps an application command into the server, tells the
+// oracle when the machine accepted it, and drains the server.
 func (s *Sim) serverCommand(in session.Input) error {
+	err := s.serverStep(in)
+	s.drainServer()
+	return err
+}
+
+// serverStep steps a command without draining (see clientStep).
+func (s *Sim) serverStep(in session.Input) error {
 	var rec *record
 	var members, skipped []proto.ClientID
 	var except proto.ClientID
@@ -335,7 +351,6 @@ func (s *Sim) serverCommand(in session.Input) error {
 	if err != nil {
 		s.traceEvent("s", fmt.Sprintf("%s error: %v", commandName(in), err))
 	}
-	s.drainServer()
 	return err
 }
 

@@ -39,12 +39,12 @@ func TestQueueOrdersByTimeThenInsertion(t *testing.T) {
 	}
 }
 
-// TestDatagramJitterReorders: with a jitter larger than the gap between
-// messages, they arrive out of order, and the machine still delivers them
-// in order, exactly once.
+// TestDatagramJitterReorders: twenty messages released at once with a 50 ms
+// jitter arrive out of order, and the machine still delivers them in order,
+// exactly once.
 func TestDatagramJitterReorders(t *testing.T) {
 	in := NewInterp(Options{Trace: true})
-	out, err := in.Run("config mode=datagram jitter=50ms\nconnect c1\nsend c1 n=20\nadvance 2s")
+	out, err := in.Run("config mode=datagram jitter=50ms\nconnect c1\nhold c1->s\n" + strings.Repeat("send c1\n", 20) + "release c1->s\nadvance 2s")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDefaultRunShape runs the command as with no flags, on fewer chaos
+// runs: the spec scenarios all match and the summary table is printed.
+func TestDefaultRunShape(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"-runs", "20"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	s := out.String()
+	if n := strings.Count(s, "transcript matches"); n != 7 {
+		t.Errorf("%d spec scenarios match, want 7:\n%s", n, s)
+	}
+	for _, row := range []string{"runs", "messages", "requests", "faults injected", "retransmissions",
+		"duplicates suppressed", "resumes", "sessions lost", "invariant violations"} {
+		if !strings.Contains(s, "\n  "+row+" ") {
+			t.Errorf("summary has no %q row:\n%s", row, s)
+		}
+	}
+	if !strings.Contains(s, "  invariant violations                  0\n") {
+		t.Errorf("violations reported:\n%s", s)
+	}
+	if !strings.Contains(errb.String(), "chaos: 100% 20/20 runs, 0 violations\n") {
+		t.Errorf("no progress on stderr:\n%s", errb.String())
+	}
+}
+
+// TestDiagramFlagWritesTheGoldenFiles: -diagram writes exactly the files
+// checked in under sim/testdata/diagrams.
+func TestDiagramFlagWritesTheGoldenFiles(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"-diagram", dir, "-runs", "0"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	golden, err := filepath.Glob("../../testdata/diagrams/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(golden) != 14 {
+		t.Fatalf("%d golden diagrams, want 14 (7 scenarios × .puml, .mmd)", len(golden))
+	}
+	for _, g := range golden {
+		want, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, filepath.Base(g)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s", filepath.Base(g), g)
+		}
+	}
+}
+
+// TestSeedReplays: -seed prints the run's script, the same each time.
+func TestSeedReplays(t *testing.T) {
+	var a, b, errb bytes.Buffer
+	if code := run([]string{"-seed", "3", "-steps", "50"}, &a, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	run([]string{"-seed", "3", "-steps", "50"}, &b, &errb)
+	if a.String() != b.String() || !strings.HasPrefix(a.String(), "config seed=3 ") {
+		t.Fatalf("replays differ or do not start with the config:\n%s\n----\n%s", a.String(), b.String())
+	}
+}
+
+// TestScriptFlag runs a scenario file (checking its transcript) and a
+// plain verb script.
+func TestScriptFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"-script", "../../testdata/scenarios/spec-2-basic-messages.txt"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), `c1: delivered seq=1 "restart in 5 minutes"`) {
+		t.Fatalf("trace lacks the delivery:\n%s", out.String())
+	}
+	path := filepath.Join(t.TempDir(), "s.txt")
+	if err := os.WriteFile(path, []byte("connect c1\nsend c1 \"hi\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"-script", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	want := "> send c1 \"hi\"\n    c1 -> s: DATA seq=1 ack=0 \"hi\"\n    s: delivered seq=1 \"hi\" from c1\n    s --> c1: ACK 1\n"
+	if !strings.HasSuffix(out.String(), want) {
+		t.Fatalf("got\n%s\nwant suffix\n%s", out.String(), want)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"-mode", "carrier-pigeon"}, &out, &errb); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errb.String(), `-mode "carrier-pigeon": want stream or datagram`) {
+		t.Fatalf("stderr: %s", errb.String())
+	}
+}
