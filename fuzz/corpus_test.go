@@ -83,6 +83,7 @@ func TestWriteCorpus(t *testing.T) {
 	}
 	decodeSeeds(&c)
 	netconnSeeds(&c)
+	simSeeds(&c)
 	for target, seeds := range c.entries {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
