@@ -373,7 +373,7 @@ func TestServerHeartbeatGapResendsInDatagramMode(t *testing.T) {
 
 func TestServerDuplicateDroppedAndReacked(t *testing.T) {
 	h := newSrv(t, ServerConfig{})
-	w := h.accept(1)
+	h.accept(1)
 	d := &proto.Data{Seq: 1, Ack: 0, Payload: []byte("a")}
 	h.recv(1, d)
 	h.expect([]string{"1: ACK 1"}, nil, []string{`delivered seq=1 "a"`})
@@ -382,7 +382,6 @@ func TestServerDuplicateDroppedAndReacked(t *testing.T) {
 	if st := h.s.Stats(); st.DuplicatesDropped != 1 || st.Delivered != 1 {
 		t.Fatalf("DuplicatesDropped %d Delivered %d, want 1 1", st.DuplicatesDropped, st.Delivered)
 	}
-	_ = w
 }
 
 func TestServerReorderHoldsAndDrains(t *testing.T) {
