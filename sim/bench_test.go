@@ -16,8 +16,8 @@ func BenchmarkSimDeliveries(b *testing.B) {
 	const clients, burst = 4, 128
 	s := New(Options{})
 	for i := range clients {
-		c := s.Client(clientName(i+1), ClientOptions{})
-		if err := s.Connect(c); err != nil {
+		c := s.addClient(clientName(i+1), ClientOptions{})
+		if err := s.connect(c); err != nil {
 			b.Fatal(err)
 		}
 	}

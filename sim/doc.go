@@ -28,16 +28,20 @@
 //
 // Links. A connection has two directions. In [session.Stream] mode a
 // direction is a FIFO with a fixed delay, reliable while the connection
-// lasts. In [session.Datagram] mode each message may be lost, duplicated or
-// delayed by a random jitter (which reorders). Manual faults act on top:
-// drop or duplicate the next message of a direction, corrupt the resume token
-// of the next HELLO, hold a direction of the current connection (its
-// messages queue until released), partition a client from the server (one
-// way or both; a stream queues like TCP, a datagram link loses, dials fail),
-// reset a connection (everything in flight is lost; both ends, or only one,
-// are told), crash a client (a fresh machine replaces it) and restart the
-// server (a fresh machine: every session is gone). A hangup is graceful:
-// what the closing end wrote before arrives first, then the close notice.
+// lasts: a stream never duplicates, and loses a message only by breaking.
+// In [session.Datagram] mode each message may be lost, duplicated or delayed
+// by a random jitter (which reorders). Manual faults act on top: drop or
+// duplicate the next messages of a direction, corrupt the resume token of
+// the next HELLO, hold a direction of a connection (its messages queue until
+// released), partition a client from the server (one way or both; a stream
+// queues like TCP, a datagram link loses, dials fail), reset a connection
+// (everything in flight is lost, both ends are told), let one end's socket
+// die silently (the other end stays half-open), crash a client (a fresh
+// machine replaces it) and restart the server (a fresh machine: every
+// session is gone). A hangup is graceful: what the closing end wrote before
+// arrives first, then the close notice. Messages that reach an end after it
+// closed are shown lost, or (Options.LateInputs) handed to its machine,
+// which must ignore them.
 //
 // Verbs. [Interp] runs the verbs that scenario files, property tests and
 // the bsim command share ("connect c1", "send c1 \"hi\"", "advance 30s",

@@ -303,7 +303,7 @@ func (in *Interp) newClient(a *args) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	in.sim.Client(name, o)
+	in.sim.addClient(name, o)
 	return "", a.done(1)
 }
 
@@ -322,7 +322,7 @@ func (in *Interp) connect(a *args) (string, error) {
 	s := in.sim
 	c := s.findClient(name)
 	if c == nil {
-		c = s.Client(name, o)
+		c = s.addClient(name, o)
 	} else if a.has("auth") || a.has("maxmsg") {
 		c.opts = o
 	}
@@ -330,7 +330,7 @@ func (in *Interp) connect(a *args) (string, error) {
 		return "", err
 	}
 	s.resetBudget()
-	if err := s.Connect(c); err != nil {
+	if err := s.connect(c); err != nil {
 		return "", err
 	}
 	s.settle()
@@ -947,7 +947,7 @@ func (in *Interp) crash(a *args) (string, error) {
 	}
 	s := in.sim
 	s.resetBudget()
-	s.Crash(c)
+	s.crash(c)
 	s.settle()
 	return "", nil
 }

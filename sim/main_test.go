@@ -9,16 +9,16 @@ import (
 )
 
 // Generated runs per property test. go test ./sim/... runs the two rapid
-// properties (stream, datagram) and the seeded chaos runs: 1000 + 1000 +
-// 500 = 2,500 runs. Under -race (about ten times slower) they are cut by
-// raceDivisor, with -short rapid divides its checks by 5 and the chaos runs
+// properties (stream, datagram) and the seeded chaos runs: 2000 + 2000 +
+// 1000 = 5,000 runs. Under -race (about ten times slower) they are cut by
+// raceDivisor; with -short rapid divides its checks by 5 and the chaos runs
 // are cut the same way. BSIM_SOAK=N multiplies them all by N.
 const (
-	propertyChecks = 1000
+	propertyChecks = 2000
 	propertySteps  = 200 // average actions per rapid run (rapid's default is 30)
-	chaosRuns      = 500
+	chaosRuns      = 1000
 	chaosSteps     = 300 // actions per chaos run
-	raceDivisor    = 10
+	raceDivisor    = 4
 )
 
 // soak is the BSIM_SOAK multiplier (1 when unset).

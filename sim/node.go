@@ -47,8 +47,8 @@ type rawNode struct {
 	faults [2]faults
 }
 
-// Client returns the client named name, creating it (idle) if needed.
-func (s *Sim) Client(name string, opts ClientOptions) *clientNode {
+// addClient returns the client named name, creating it (idle) if needed.
+func (s *Sim) addClient(name string, opts ClientOptions) *clientNode {
 	for _, c := range s.clients {
 		if c.name == name {
 			return c
@@ -199,10 +199,10 @@ func (s *Sim) dial(c *clientNode) {
 	}
 }
 
-// Connect dials for the client now (the first connection is the driver's
+// connect dials for the client now (the first connection is the driver's
 // own initiative). A client whose machine ended is replaced by a fresh one
 // first, as an application would start a new client.
-func (s *Sim) Connect(c *clientNode) error {
+func (s *Sim) connect(c *clientNode) error {
 	if c.ended {
 		s.replaceClient(c)
 	}
@@ -373,9 +373,9 @@ func (s *Sim) Restart() {
 	s.oracle.serverRestarted()
 }
 
-// Crash replaces c's machine with a fresh one, as when the client process
+// crash replaces c's machine with a fresh one, as when the client process
 // dies: its connection closes (the server hears of it), its state is gone.
-func (s *Sim) Crash(c *clientNode) {
+func (s *Sim) crash(c *clientNode) {
 	s.traceNote(c.name, "", "crash")
 	s.count.Faults++
 	if c.conn != nil {

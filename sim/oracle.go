@@ -50,6 +50,7 @@ type Violation struct {
 	Text string
 }
 
+// String renders the violation as "G1 at +1.5s: ...".
 func (v Violation) String() string {
 	return fmt.Sprintf("%s at +%s: %s", v.Rule, v.At, v.Text)
 }
@@ -124,6 +125,7 @@ func (f *flow) push(x sent)           { f.sent = append(f.sent, x) }
 func (f *flow) outstanding() int      { return f.len() - f.next }
 func (f *flow) describe(i int) string { return f.at(i).String() }
 
+// String renders the frame for violation messages.
 func (x *sent) String() string {
 	switch x.typ {
 	case proto.TypeData:

@@ -152,8 +152,8 @@ func TestOracleBounds(t *testing.T) {
 
 func TestOracleWrongSession(t *testing.T) {
 	s := New(Options{Trace: true})
-	c := s.Client("c1", ClientOptions{})
-	s.Connect(c)
+	c := s.addClient("c1", ClientOptions{})
+	s.connect(c)
 	s.Settle()
 	other := proto.ClientID{9}
 	s.oracle.clientEvent(c, &session.Delivered{Client: other, Seq: 1, Payload: []byte("x")})
