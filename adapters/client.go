@@ -224,6 +224,7 @@ func (e *clientEngine) connected(c *conn) {
 
 func (e *clientEngine) ready(now time.Time) time.Time {
 	rd := e.m.Ready()
+	e.d.publish()
 	if e.cur != nil {
 		if len(rd.Transmit) > 0 {
 			e.cur.write(rd.Transmit...)
@@ -264,19 +265,19 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		e.q.push(ev)
 		return
 	case *session.SessionStarted:
-		d.log.Info("session started", "client", ev.Client)
+		d.log.Info("session started", "client", ev.Client.String())
 		if !e.started {
 			e.started = true
 			close(e.established)
 		}
 	case *session.Resumed:
-		d.log.Info("session resumed", "client", ev.Client)
+		d.log.Info("session resumed", "client", ev.Client.String())
 	case *session.ConnectionLost:
 		d.log.Debug("connection lost", "err", ev.Err)
 	case *session.SessionLost:
-		d.log.Warn("session lost", "client", ev.Client, "err", ev.Err, "lost", ev.Lost.String())
+		d.log.Warn("session lost", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 	case *session.Closed:
-		d.log.Info("session closed", "client", ev.Client, "err", ev.Err, "lost", ev.Lost.String())
+		d.log.Info("session closed", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 		e.closed = ev
 		d.exit = true
 	}

@@ -205,10 +205,6 @@ func (d *driver) run() {
 		}
 		d.progress = false
 		d.deadline = d.eng.ready(now)
-		st, id := d.eng.snapshot()
-		d.smu.Lock()
-		d.stats, d.id = st, id
-		d.smu.Unlock()
 		if d.exit || (d.draining && len(d.conns) == 0 && !d.dialing) {
 			return
 		}
@@ -366,6 +362,16 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// publish copies the machine's counters and session ID out of the loop.
+// Engines call it right after Ready, before they hand out events, so that
+// whoever learns of an event sees counters at least that recent.
+func (d *driver) publish() {
+	st, id := d.eng.snapshot()
+	d.smu.Lock()
+	d.stats, d.id = st, id
+	d.smu.Unlock()
 }
 
 // snapshot returns the counters and session ID as of the last loop cycle.

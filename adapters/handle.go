@@ -51,7 +51,7 @@ func (d *driver) answer(ev *session.RequestReceived) {
 		err = d.exec(d.ctx, o).err
 	}
 	if err != nil {
-		d.log.Debug("reply not sent", "client", ev.Client, "request", ev.ID, "err", err)
+		d.log.Debug("reply not sent", "client", ev.Client.String(), "request", ev.ID, "err", err)
 	}
 }
 

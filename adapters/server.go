@@ -281,6 +281,7 @@ func (e *serverEngine) connected(*conn) {}
 func (e *serverEngine) ready(now time.Time) time.Time {
 	d := e.d
 	rd := e.m.Ready()
+	e.d.publish()
 	// Messages of one connection are contiguous: hand each run over at once.
 	for i := 0; i < len(rd.Transmit); {
 		id := rd.Transmit[i].Conn
@@ -338,22 +339,22 @@ func (e *serverEngine) route(ev session.Event) {
 		e.queue(ev.Client).push(ev)
 		return
 	case *session.SessionStarted:
-		d.log.Info("session started", "client", ev.Client, "conn", ev.Conn)
+		d.log.Info("session started", "client", ev.Client.String(), "conn", ev.Conn)
 		q = e.queue(ev.Client)
 		if c := d.conns[ev.Conn]; c != nil {
 			c.q.Store(q)
 		}
 	case *session.Resumed:
-		d.log.Info("session resumed", "client", ev.Client, "conn", ev.Conn)
+		d.log.Info("session resumed", "client", ev.Client.String(), "conn", ev.Conn)
 		q = e.queue(ev.Client)
 		if c := d.conns[ev.Conn]; c != nil {
 			c.q.Store(q)
 		}
 	case *session.Detached:
-		d.log.Debug("session detached", "client", ev.Client, "conn", ev.Conn, "err", ev.Err)
+		d.log.Debug("session detached", "client", ev.Client.String(), "conn", ev.Conn, "err", ev.Err)
 		q = e.queue(ev.Client)
 	case *session.SessionClosed:
-		d.log.Info("session closed", "client", ev.Client, "err", ev.Err, "lost", ev.Lost.String())
+		d.log.Info("session closed", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 		q = e.queue(ev.Client)
 		delete(e.queues, ev.Client)
 	case *session.ConnRejected:

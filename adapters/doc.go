@@ -1,0 +1,78 @@
+// Package adapters runs the better-socket machines over real transports and
+// gives applications a blocking, context-aware, goroutine-safe API: a
+// [Client] that dials, reconnects and resumes on its own, and a [Server]
+// hub. The transports are thin packages beside this one: gorilla and coder
+// (WebSocket, each an http.Handler plus a dialer) and netconn (any
+// net.Conn: TCP, Unix sockets, TLS). Your own transport needs only a [Conn].
+//
+// A server and a client, over gorilla/websocket:
+//
+//	srv := gorilla.NewServer(adapters.ServerOptions{
+//		OnRequest: func(ctx context.Context, r adapters.Request) ([]byte, error) {
+//			return bytes.ToUpper(r.Payload), nil
+//		},
+//	})
+//	http.Handle("/ws", srv)
+//	defer srv.Close(ctx)
+//
+//	c, err := gorilla.Dial(ctx, "ws://localhost:8080/ws", adapters.ClientOptions{
+//		OnMessage: func(ctx context.Context, m adapters.Message) { fmt.Printf("%s\n", m.Payload) },
+//	})
+//	resp, err := c.Request(ctx, []byte("hello"))
+//	err = c.Send(ctx, []byte("fire and forget, exactly once"))
+//	err = c.Close(ctx)
+//
+// And with your own types (CBOR by default, codec.JSON on request):
+//
+//	price, err := adapters.Call[Quote, Price](ctx, c, Quote{Symbol: "BTC"})
+//	OnRequest: adapters.HandleRequest(nil, nil, func(ctx context.Context, r adapters.Request, q Quote) (Price, error) { ... })
+//
+// # Guarantees
+//
+// Every message and request is delivered exactly once and in order per
+// session and direction, across reconnects, while the session is resumed
+// within its window; a session that ends reports what it lost
+// ([session.SessionLost], [session.SessionClosed], [LostError]); every
+// request ends in exactly one outcome (a response, a [*session.RemoteError],
+// session.ErrRequestTimeout or session.ErrSessionLost; a caller whose ctx
+// ends gets ctx.Err()). Send and Request wait while the send window is full
+// (backpressure) until acknowledgements make room or their ctx ends; a call
+// that returns ctx.Err() before it was sent has not been sent.
+//
+// # Concurrency
+//
+// Client and Server are safe for concurrent use. Each runs its machine on
+// one loop goroutine; every method hands the loop a command and waits for
+// its outcome, so calls from many goroutines are serialized there in the
+// order they arrive, and calls that wait under backpressure are served first
+// come, first sent. Handlers (OnMessage, OnRequest, OnEvent) never run on
+// the loop: each session has an ordered queue served by a goroutine of its
+// own, so one session's handlers run one at a time in delivery order,
+// different sessions' handlers run concurrently, and a handler may call any
+// method — Send, Request, Broadcast, even Close — without deadlocking. A
+// handler that blocks delays only its own session's later events; once
+// MaxPendingEvents are waiting, that session's connection is no longer read,
+// which pushes back on the peer. Handlers get a context that is cancelled
+// when Close begins. The server's Authorize and AllowRoom hooks are the
+// exception: they run on the loop, so they must be fast and must not call
+// the Server. Stats and Client.ID read a snapshot and never wait for the loop.
+//
+// # Close codes
+//
+// The protocol's CLOSE frame is the authority on why a connection ended,
+// and it travels in-band before the transport is closed. Over WebSocket the
+// same code is also the close status of the WebSocket close frame: the
+// protocol's codes were chosen so that this works (1000, 1001, 1002, 1008
+// and 1009 mean the same in RFC 6455, and 4000–4005 are in its private-use
+// range). A message over the size limit is refused by the WebSocket library
+// itself, with status 1009, before it is read; over netconn the driver
+// sends a CLOSE too-large frame without reading the message.
+//
+// # Observability
+//
+// Set ClientOptions.Logger or ServerOptions.Logger to a *slog.Logger for
+// structured logs of connections and sessions (nothing is logged per
+// message). Stats returns the machine's counters (sessions, resumes,
+// retransmissions, duplicates dropped, bytes, sessions lost), copied out of
+// the loop after every cycle.
+package adapters

@@ -1,0 +1,174 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errPipeClosed = errors.New("pipe closed")
+
+// pipe is an in-memory transport: two ends, a bounded queue each way (a
+// full queue blocks the writer, as a socket buffer does), and a gate that
+// lets a test stop one end from reading.
+type pipe struct {
+	closed   chan struct{}
+	once     sync.Once
+	code     proto.CloseCode // the code Close was first called with
+	codeOnce sync.Once
+}
+
+type pipeEnd struct {
+	p    *pipe
+	in   chan []byte
+	peer *pipeEnd
+	gate *gate
+}
+
+// gate holds a reader while shut; release lets it through.
+type gate struct {
+	mu   sync.Mutex
+	open chan struct{}
+}
+
+func newGate(open bool) *gate {
+	g := &gate{open: make(chan struct{})}
+	if open {
+		close(g.open)
+	}
+	return g
+}
+
+func (g *gate) wait(done <-chan struct{}) bool {
+	g.mu.Lock()
+	ch := g.open
+	g.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	default:
+	}
+	select {
+	case <-ch:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+func (g *gate) shut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+		g.open = make(chan struct{})
+	default:
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+	default:
+		close(g.open)
+	}
+}
+
+func newPipe(serverGate *gate) (client, server *pipeEnd) {
+	p := &pipe{closed: make(chan struct{})}
+	client = &pipeEnd{p: p, in: make(chan []byte, 64), gate: newGate(true)}
+	server = &pipeEnd{p: p, in: make(chan []byte, 64), gate: serverGate}
+	client.peer, server.peer = server, client
+	return client, server
+}
+
+// ReadMessage takes the next message, then waits at the gate: a message
+// that arrives while the gate is shut is held, not delivered (and lost if
+// the pipe closes meanwhile). Messages written before the pipe closed are
+// still delivered, as a socket delivers its buffer before the end of the
+// stream.
+func (e *pipeEnd) ReadMessage() ([]byte, error) {
+	var m []byte
+	select {
+	case m = <-e.in:
+	default:
+		select {
+		case m = <-e.in:
+		case <-e.p.closed:
+			return nil, errPipeClosed
+		}
+	}
+	if !e.gate.wait(e.p.closed) {
+		return nil, errPipeClosed
+	}
+	return m, nil
+}
+
+func (e *pipeEnd) WriteMessages(msgs [][]byte) error {
+	for _, m := range msgs {
+		select {
+		case e.peer.in <- m:
+		case <-e.p.closed:
+			return errPipeClosed
+		}
+	}
+	return nil
+}
+
+func (e *pipeEnd) Close(code proto.CloseCode, _ string) error {
+	e.p.codeOnce.Do(func() { e.p.code = code })
+	e.p.once.Do(func() { close(e.p.closed) })
+	return nil
+}
+
+// harness is a Server and a way to dial Clients to it over pipes.
+type harness struct {
+	t     *testing.T
+	srv   *Server
+	mu    sync.Mutex
+	pipes []*pipe
+	gate  *gate // server-side read gate of the next pipes
+}
+
+func newHarness(t *testing.T, opts ServerOptions) *harness {
+	return &harness{t: t, srv: NewServer(opts), gate: newGate(true)}
+}
+
+func (h *harness) dialFunc() DialFunc {
+	return func(ctx context.Context) (Conn, error) {
+		h.mu.Lock()
+		c, s := newPipe(h.gate)
+		h.pipes = append(h.pipes, c.p)
+		h.mu.Unlock()
+		if err := h.srv.Attach(s); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+func (h *harness) dial(ctx context.Context, opts ClientOptions) *Client {
+	h.t.Helper()
+	c, err := Dial(ctx, h.dialFunc(), opts)
+	if err != nil {
+		h.t.Fatalf("dial: %v", err)
+	}
+	return c
+}
+
+// cut closes the newest pipe, as a network failure would.
+func (h *harness) cut() {
+	h.mu.Lock()
+	p := h.pipes[len(h.pipes)-1]
+	h.mu.Unlock()
+	p.once.Do(func() { close(p.closed) })
+}
