@@ -6,8 +6,8 @@ import "strconv"
 // do next. Values are frozen: they are part of wire protocol version 1.
 type CloseCode uint16
 
-// Close codes. Only [CloseGoingAway] invites the client to reconnect and
-// resume; every other code ends the session.
+// Close codes. [CloseCode.Resumable] tells which end only the connection
+// (the client reconnects and resumes) and which end the session.
 const (
 	// CloseNormal: the session is over, by the application's wish.
 	CloseNormal CloseCode = 1000
@@ -61,8 +61,19 @@ func (c CloseCode) String() string {
 }
 
 // Resumable reports whether a client receiving this code should reconnect
-// and resume its session.
-func (c CloseCode) Resumable() bool { return c == CloseGoingAway }
+// (with backoff) and try to resume its session: the connection ended, but
+// the server may still hold the session. That is the case for going-away,
+// idle and handshake timeouts, and overloaded (a server at its session or
+// connection limit; if it dropped the session itself, the resume is refused
+// and the client reports the session lost). Every other code ends the
+// session.
+func (c CloseCode) Resumable() bool {
+	switch c {
+	case CloseGoingAway, CloseIdleTimeout, CloseHandshakeTimeout, CloseOverloaded:
+		return true
+	}
+	return false
+}
 
 // ErrorCode classifies an error [Response]. Values are frozen: they are part
 // of wire protocol version 1. Applications may use codes from

@@ -454,11 +454,9 @@ func (c *Client) loseSession(now time.Time, cause error) {
 
 func (c *Client) peerClosed(now time.Time, f *proto.Close) {
 	err := &CloseError{Code: f.Code, Reason: f.Reason, Remote: true}
-	// Besides going-away, the server's idle and handshake timeouts end only
-	// the connection: it keeps the session for a resume, so the client
-	// reconnects instead of giving the session up.
-	connOnly := f.Code == proto.CloseIdleTimeout || f.Code == proto.CloseHandshakeTimeout
-	if (f.Code.Resumable() || connOnly) && !c.closing {
+	// A resumable code ends only the connection: the server may still hold
+	// the session, so the client reconnects instead of giving it up.
+	if f.Code.Resumable() && !c.closing {
 		c.hangup = true
 		c.transportLost(now, err)
 		return

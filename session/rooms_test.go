@@ -233,12 +233,15 @@ func TestSlowConsumerClosed(t *testing.T) {
 		t.Fatalf("SessionClosed %+v", sc)
 	}
 	cevs := c1.events
+	// Overloaded is resumable (a server at its limits may still hold the
+	// session): the client reconnects, and its resume will be refused.
 	eq(t, "c1", p.takeEvents(c1), []string{
 		`delivered seq=1 "1"`, `delivered seq=2 "2"`,
-		`closed: session: closed by peer: overloaded: slow consumer unacked=[] requests=[] last=2`,
+		`connection-lost: session: closed by peer: overloaded: slow consumer`,
+		`dial attempt=1 at=2025-01-01T00:00:00.144590175Z`,
 	})
-	if err := cevs[2].(*Closed).Err; !errors.Is(err, ErrOverloaded) {
-		t.Fatalf("client Closed.Err %v, want ErrOverloaded", err)
+	if err := cevs[2].(*ConnectionLost).Err; !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("client ConnectionLost.Err %v, want ErrOverloaded", err)
 	}
 	eq(t, "members", p.srv.Members("r"), ids(c3, c2))
 
