@@ -373,7 +373,7 @@ func (in *Interp) dialRaw(a *args) (string, error) {
 	s.nextConn++
 	c := &conn{id: s.nextConn, raw: r, peer: name, srvInc: s.server.inc, open: [2]bool{true, true}}
 	s.conns = append(s.conns, c)
-	r.conn = c
+	r.conn, r.greeted = c, false
 	s.count.Connections++
 	s.srvOpen++
 	s.traceArrow(name, "s", fmt.Sprintf("(connect #%d)", c.id), false, false)
@@ -997,7 +997,13 @@ func (in *Interp) inject(a *args) (string, error) {
 	}
 	s := in.sim
 	s.resetBudget()
-	s.tainted = true
+	if _, hello := f.(*proto.Hello); !hello {
+		// A hand-made frame may break the protocol on purpose; a HELLO
+		// (an impostor's resume) may not.
+		s.tainted = true
+	} else if r := s.findRaw(name); r != nil {
+		r.greeted = true
+	}
 	s.send(cn, d, msg)
 	s.settle()
 	return "", nil

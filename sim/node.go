@@ -42,9 +42,10 @@ type clientNode struct {
 // rawNode is a bare connection to the server with no machine behind it
 // (x1, x2, ...): frames are injected by hand, what arrives is only shown.
 type rawNode struct {
-	name   string
-	conn   *conn
-	faults [2]faults
+	name    string
+	conn    *conn
+	faults  [2]faults
+	greeted bool // a HELLO was injected on conn
 }
 
 // addClient returns the client named name, creating it (idle) if needed.

@@ -301,6 +301,7 @@ func (o *Oracle) clientEvent(c *clientNode, ev session.Event) {
 		}
 	case *session.Delivered:
 		if o.own(c, ev.Client) {
+			o.addressed("s", c.name, ev.Payload, ev.Room)
 			o.deliver(r, toClient, sent{typ: proto.TypeData, payload: ev.Payload, room: ev.Room})
 		}
 	case *session.RequestReceived:
@@ -326,6 +327,29 @@ func (o *Oracle) clientEvent(c *clientNode, ev session.Event) {
 func (o *Oracle) honest(who string, err error) {
 	if !o.sim.tainted && errors.Is(err, session.ErrProtocol) {
 		o.violate("protocol", "%s: protocol error between correct machines: %v", who, err)
+	}
+}
+
+// addressed checks a generated payload ("from>to#N", "s>room:R#N")
+// against who sent it and who got it: a message must reach only the
+// client it was addressed to (or a member of the room it was broadcast to).
+// Payloads written by hand are not checked here (the flows check them).
+func (o *Oracle) addressed(from, to string, payload []byte, room string) {
+	p := string(payload)
+	head, _, ok := strings.Cut(p, "#")
+	if !ok {
+		return
+	}
+	src, dst, ok := strings.Cut(head, ">")
+	if !ok || !validName(src, 'c') && src != "s" {
+		return
+	}
+	want := to
+	if room != "" {
+		want = "room:" + room
+	}
+	if src != from || dst != want {
+		o.violate("G3", "%s got %q from %s: it was addressed to %s by %s", to, p, from, dst, src)
 	}
 }
 
@@ -378,14 +402,20 @@ func (o *Oracle) serverEvent(ev session.Event) {
 		r.alive[sideServer] = true
 		o.recs[ev.Client] = r
 	case *session.Resumed:
-		if r := o.recs[ev.Client]; r == nil || !r.alive[sideServer] {
+		r := o.recs[ev.Client]
+		if r == nil || !r.alive[sideServer] {
 			o.violate("G3", "server resumed session %s that it does not have", ev.Client)
+			return
+		}
+		if c := o.sim.connByID(ev.Conn); c != nil && c.peer != r.name {
+			o.violate("G3", "server resumed %s's session %s on a connection of %s", r.name, r.id, c.peer)
 		}
 	case *session.Delivered:
 		if r := o.serverRec(ev.Client); r != nil {
 			if ev.Room != "" {
 				o.violate("G3", "server delivered a DATA tagged with room %q", ev.Room)
 			}
+			o.addressed(r.name, "s", ev.Payload, "")
 			o.deliver(r, toServer, sent{typ: proto.TypeData, payload: ev.Payload})
 		}
 	case *session.RequestReceived:

@@ -64,7 +64,7 @@ var Actions = []ActionKind{
 	{"advance", 14}, {"drop", 3}, {"dup", 2}, {"hold", 2}, {"release", 3},
 	{"partition", 1}, {"heal", 2}, {"disconnect", 3}, {"halfopen", 1},
 	{"crash", 1}, {"restart", 1}, {"close", 1}, {"abort", 1}, {"reconnect", 3},
-	{"kick", 1}, {"corrupt", 1}, {"cleave", 1},
+	{"kick", 1}, {"corrupt", 1}, {"cleave", 1}, {"impostor", 1},
 }
 
 func pick[T any](ch Chooser, label string, xs ...T) T { return xs[ch.Intn(len(xs), label)] }
@@ -239,6 +239,16 @@ func (w *Workload) Line(ch Chooser, kind string, s *Sim) string {
 		return "connect " + c
 	case "kick":
 		return "kick s " + c
+	case "impostor":
+		// A raw peer that knows c's ID but not its token asks to resume
+		// c's session (first it has to connect).
+		switch x := s.findRaw("x1"); {
+		case x == nil || x.conn == nil || !x.conn.open[endClient]:
+			return "dial x1"
+		case x.greeted || x.conn.broken:
+			return "disconnect x1"
+		}
+		return "inject x1->s hello resume=" + c
 	}
 	panic("sim: bug: unknown action kind " + kind)
 }
