@@ -382,7 +382,7 @@ func (c *Client) reliable(now time.Time, f inFrame) {
 	case acceptHold:
 		c.link.hold(f)
 	case acceptOverflow:
-		c.violation(now, proto.CloseProtocolError, protocolErr("seq %d beyond the window of %d after %d", f.seq, c.cfg.MaxInflight, c.link.recvAck))
+		c.violation(now, proto.CloseProtocolError, c.link.overflow(f.seq))
 	case acceptDup:
 	}
 }

@@ -48,9 +48,10 @@ const (
 	DefaultReconnectMax      = 30 * time.Second
 )
 
-// frameOverhead bounds the bytes a reliable frame adds around its payload
-// and room name: array header, type, three uint64 and two string headers.
-const frameOverhead = 1 + 1 + 3*9 + 2*9
+// frameOverhead bounds the bytes a reliable frame adds around its
+// variable-length fields: array header, type, three uint64, two string
+// headers, and an error's array header, code and message header.
+const frameOverhead = 1 + 1 + 3*9 + 2*9 + 1 + 5 + 2
 
 // LinkConfig holds the reliability settings shared by both machines.
 type LinkConfig struct {
@@ -60,7 +61,8 @@ type LinkConfig struct {
 	// unacknowledged (its send window), and the most out-of-order frames it
 	// holds from the peer (announced to the peer). Default 1024.
 	MaxInflight int
-	// MaxUnackedBytes is the most payload bytes kept unacknowledged.
+	// MaxUnackedBytes is the most payload bytes kept unacknowledged, and
+	// the most bytes held out of order from the peer (Datagram mode).
 	// Default 4 MiB on the client, 1 MiB per session on the server.
 	MaxUnackedBytes int
 	// MaxMessageSize is the largest transport message this side accepts,

@@ -39,7 +39,17 @@ type outFrame struct {
 	retx    bool // retransmitted at least once: no RTT sample (Karn)
 }
 
-func (f *outFrame) size() int { return len(f.payload) + len(f.room) }
+// size is what the frame costs against the byte window: its variable-length
+// fields.
+func (f *outFrame) size() int {
+	n := len(f.payload) + len(f.room)
+	if f.err != nil {
+		n += len(f.err.Message)
+	}
+	return n
+}
+
+func (f *inFrame) size() int { return len(f.payload) + len(f.room) }
 
 // inFrame is a received reliable frame, held for in-order delivery.
 type inFrame struct {
@@ -57,7 +67,7 @@ const (
 	acceptDeliver  acceptResult = iota // deliver now, then drain held frames
 	acceptDup                          // already received: drop
 	acceptHold                         // ahead of a gap: hold it
-	acceptOverflow                     // beyond the window: protocol violation
+	acceptOverflow                     // beyond the window, or a gap in a stream: protocol violation
 )
 
 type link struct {
@@ -75,9 +85,10 @@ type link struct {
 	peerInflight int // announced by the peer; 0 until known
 
 	// receive side
-	recvAck uint64
-	held    map[uint64]inFrame
-	ackDue  bool
+	recvAck   uint64
+	held      map[uint64]inFrame
+	heldBytes int
+	ackDue    bool
 
 	// timing
 	srtt, rttvar time.Duration
@@ -201,7 +212,7 @@ func (l *link) accept(seq uint64) acceptResult {
 	case seq == l.recvAck+1:
 		l.recvAck = seq
 		return acceptDeliver
-	case seq-l.recvAck > uint64(l.cfg.MaxInflight):
+	case seq-l.recvAck > uint64(l.cfg.MaxInflight), l.cfg.Mode == Stream:
 		return acceptOverflow
 	}
 	if _, ok := l.held[seq]; ok {
@@ -211,11 +222,28 @@ func (l *link) accept(seq uint64) acceptResult {
 	return acceptHold
 }
 
+// hold keeps an early frame until the gap before it fills. The bytes held
+// are bounded by MaxUnackedBytes: a frame beyond that is dropped unacked, as
+// if the datagram had been lost, and the sender's retransmission brings it
+// again once the gap has drained.
 func (l *link) hold(f inFrame) {
+	if len(l.held) > 0 && l.heldBytes+f.size() > l.cfg.MaxUnackedBytes {
+		l.stats.ReorderDropped++
+		return
+	}
 	if l.held == nil {
 		l.held = make(map[uint64]inFrame)
 	}
 	l.held[f.seq] = f
+	l.heldBytes += f.size()
+}
+
+// overflow describes why accept refused seq.
+func (l *link) overflow(seq uint64) error {
+	if l.cfg.Mode == Stream {
+		return protocolErr("seq %d after %d: a gap in a stream transport", seq, l.recvAck)
+	}
+	return protocolErr("seq %d beyond the window of %d after %d", seq, l.cfg.MaxInflight, l.recvAck)
 }
 
 // popHeld returns the held frame that is next in order, if any.
@@ -223,6 +251,7 @@ func (l *link) popHeld() (inFrame, bool) {
 	f, ok := l.held[l.recvAck+1]
 	if ok {
 		delete(l.held, f.seq)
+		l.heldBytes -= f.size()
 		l.recvAck = f.seq
 	}
 	return f, ok

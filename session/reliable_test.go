@@ -51,7 +51,7 @@ func TestLinkDuplicateDroppedAndReacked(t *testing.T) {
 }
 
 func TestLinkReorderHoldAndDrain(t *testing.T) {
-	l, st := newTestLink(Stream, 8)
+	l, st := newTestLink(Datagram, 8)
 	for _, seq := range []uint64{4, 2} {
 		if got := l.accept(seq); got != acceptHold {
 			t.Fatalf("accept(%d) = %d, want hold", seq, got)
@@ -86,8 +86,39 @@ func TestLinkReorderHoldAndDrain(t *testing.T) {
 	}
 }
 
-func TestLinkOverflowBeyondWindow(t *testing.T) {
+func TestLinkStreamGapIsOverflow(t *testing.T) {
 	l, _ := newTestLink(Stream, 4)
+	if got := l.accept(2); got != acceptOverflow {
+		t.Fatalf("accept(2) after 0 in Stream mode = %d, want overflow (a stream cannot lose frames)", got)
+	}
+	if err := l.overflow(2); err.Error() != "session: protocol violation: seq 2 after 0: a gap in a stream transport" {
+		t.Fatalf("overflow(2) = %q", err)
+	}
+}
+
+func TestLinkDatagramHeldBytesBounded(t *testing.T) {
+	l, st := newTestLink(Datagram, 8)
+	l.cfg.MaxUnackedBytes = 10
+	for seq, n := range map[uint64]int{2: 6, 3: 6} {
+		if got := l.accept(seq); got != acceptHold {
+			t.Fatalf("accept(%d) = %d, want hold", seq, got)
+		}
+		l.hold(inFrame{seq: seq, typ: proto.TypeData, payload: make([]byte, n)})
+	}
+	// The first early frame is always held; the second would exceed the
+	// 10-byte budget and is dropped as if lost.
+	if len(l.held) != 1 || l.heldBytes != 6 || st.ReorderDropped != 1 {
+		t.Fatalf("held %d (%d bytes), ReorderDropped %d; want 1 (6 bytes), 1", len(l.held), l.heldBytes, st.ReorderDropped)
+	}
+	l.accept(1)
+	f, ok := l.popHeld()
+	if !ok || l.heldBytes != 0 || l.recvAck != f.seq {
+		t.Fatalf("popHeld = %+v %t, heldBytes %d, recvAck %d", f, ok, l.heldBytes, l.recvAck)
+	}
+}
+
+func TestLinkOverflowBeyondWindow(t *testing.T) {
+	l, _ := newTestLink(Datagram, 4)
 	if got := l.accept(5); got != acceptOverflow {
 		t.Fatalf("accept(5) with window 4 after 0 = %d, want overflow", got)
 	}
@@ -385,7 +416,7 @@ func TestServerDuplicateDroppedAndReacked(t *testing.T) {
 }
 
 func TestServerReorderHoldsAndDrains(t *testing.T) {
-	h := newSrv(t, ServerConfig{})
+	h := newSrv(t, ServerConfig{LinkConfig: LinkConfig{Mode: Datagram}})
 	h.accept(1)
 	h.recv(1, &proto.Data{Seq: 3, Payload: []byte("c")})
 	h.recv(1, &proto.Data{Seq: 2, Payload: []byte("b")})
@@ -396,7 +427,7 @@ func TestServerReorderHoldsAndDrains(t *testing.T) {
 }
 
 func TestServerOverflowClosesWithProtocolError(t *testing.T) {
-	h := newSrv(t, ServerConfig{LinkConfig: LinkConfig{MaxInflight: 4}})
+	h := newSrv(t, ServerConfig{LinkConfig: LinkConfig{Mode: Datagram, MaxInflight: 4}})
 	w := h.accept(1)
 	h.recv(1, &proto.Data{Seq: 5, Payload: []byte("e")})
 	rd := h.expect(

@@ -603,7 +603,7 @@ func (s *Server) reliable(now time.Time, c *serverConn, f inFrame) {
 	case acceptHold:
 		sess.link.hold(f)
 	case acceptOverflow:
-		s.violation(now, c, proto.CloseProtocolError, protocolErr("seq %d beyond the window of %d after %d", f.seq, s.cfg.MaxInflight, sess.link.recvAck))
+		s.violation(now, c, proto.CloseProtocolError, sess.link.overflow(f.seq))
 	case acceptDup:
 	}
 }
