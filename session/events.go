@@ -108,8 +108,9 @@ type SessionLost struct {
 }
 
 // Closed is the client machine's last event. Err is nil after a local
-// graceful close with nothing lost, a [*CloseError] when the peer closed,
-// or the reason otherwise.
+// Close or Abort, a [*CloseError] when the peer closed or broke the
+// protocol, or the transport's error when it failed during a graceful
+// close. Whatever the cause, Lost lists exactly what was not acknowledged.
 type Closed struct {
 	Client proto.ClientID
 	Err    error

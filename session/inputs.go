@@ -87,8 +87,11 @@ type (
 		Timeout time.Duration
 	}
 	// Close ends the session gracefully: no new messages are accepted, what
-	// is pending is flushed (up to CloseTimeout), then CLOSE normal is sent
-	// and the machine ends with a [Closed] event.
+	// is pending is flushed (until acknowledged and every request answered,
+	// or CloseTimeout), then CLOSE normal is sent and the machine ends with a
+	// [Closed] event. Without a live connection (between reconnects) there is
+	// nothing to flush over: the machine ends at once and Closed.Lost reports
+	// what was pending.
 	Close struct{ Reason string }
 	// Abort ends the session at once; everything unacknowledged is reported
 	// lost in the [Closed] event.
