@@ -116,7 +116,9 @@ func init() {
 //	join s c1 room=R / leave s c1 room=R       server-side membership
 //	join c1 id=N room=R / leave c1 id=N room=R  the client asks
 //	broadcast s room=R ["text"] [except=c1]
-//	advance D / settle / stabilize [bound=D]
+//	advance D                            move the clock, then let the network settle
+//	settle                               run until no traffic is in flight
+//	stabilize [bound=1s]                 run until only timers at least bound ahead remain
 //	drop A->B [n=N] / dup A->B [n=N]     lose / duplicate the next messages (a stream
 //	                                     loses one only by breaking; dup: datagram only)
 //	corrupt c1->s                        corrupt the token of the next resuming HELLO
@@ -722,7 +724,7 @@ func (in *Interp) settle(a *args) (string, error) {
 }
 
 func (in *Interp) stabilize(a *args) (string, error) {
-	bound, err := a.dur("bound", 5*time.Second)
+	bound, err := a.dur("bound", time.Second)
 	if err != nil {
 		return "", err
 	}

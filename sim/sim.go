@@ -215,6 +215,9 @@ func (s *Sim) clientConfig(c *clientNode) session.ClientConfig {
 // next processes the earliest event.
 func (s *Sim) next() {
 	e := s.q.pop()
+	if s.stale(&e) {
+		return // a superseded timer or dial: it does not even move the clock
+	}
 	if e.at > s.now {
 		s.now = e.at
 	}
@@ -283,10 +286,11 @@ func (s *Sim) Settle() {
 }
 
 // Stabilize processes events until nothing is queued but timers and dials
-// more than bound ahead.
+// at least bound ahead (a bound no shorter than the heartbeat interval never
+// stabilizes: heartbeats go on forever).
 func (s *Sim) Stabilize(bound time.Duration) {
 	s.resetBudget()
-	for s.q.len() > 0 && (s.q.net > 0 || s.q.peek().at <= s.now+bound) && !s.exhausted() {
+	for s.q.len() > 0 && (s.q.net > 0 || s.q.peek().at < s.now+bound) && !s.exhausted() {
 		s.next()
 	}
 }
@@ -329,29 +333,36 @@ func (s *Sim) deadline(t *timer, node int32, d time.Time) {
 	s.arm(t, evTimer, node, d.Sub(Epoch))
 }
 
+// stale reports whether e is a timer or dial that was re-armed or
+// disarmed since it was queued.
+func (s *Sim) stale(e *event) bool {
+	var t *timer
+	switch {
+	case e.kind == evTimer && e.node < 0:
+		t = &s.server.timer
+	case e.kind == evTimer:
+		t = &s.clients[e.node].timer
+	case e.kind == evDial:
+		t = &s.clients[e.node].dial
+	default:
+		return false
+	}
+	return t.gen != e.gen || !t.set
+}
+
 func (s *Sim) timerFire(e *event) {
 	if e.node < 0 {
-		sv := s.server
-		if sv.timer.gen != e.gen || !sv.timer.set {
-			return
-		}
-		sv.timer.set = false
+		s.server.timer.set = false
 		s.stepServer(session.Timeout{})
 		return
 	}
 	c := s.clients[e.node]
-	if c.timer.gen != e.gen || !c.timer.set {
-		return
-	}
 	c.timer.set = false
 	s.stepClient(c, session.Timeout{})
 }
 
 func (s *Sim) dialFire(e *event) {
 	c := s.clients[e.node]
-	if c.dial.gen != e.gen || !c.dial.set {
-		return
-	}
 	c.dial.set = false
 	if c.conn != nil || c.ended {
 		return

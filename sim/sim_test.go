@@ -124,3 +124,23 @@ func TestVerbErrors(t *testing.T) {
 		t.Errorf("dup on a stream: %v", err)
 	}
 }
+
+// TestStabilizeRunsShortTimers: stabilize runs the retransmission timer
+// (1 s) that resends a lost DATA, and stops before the heartbeat (30 s).
+func TestStabilizeRunsShortTimers(t *testing.T) {
+	in := NewInterp(Options{Trace: true})
+	if _, err := in.Run("config mode=datagram\nconnect c1\ndrop c1->s\nsend c1 \"x\""); err != nil {
+		t.Fatal(err)
+	}
+	out, err := in.Exec("stabilize bound=5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "c1 -> s: DATA seq=1 ack=0 \"x\"\ns: delivered seq=1 \"x\" from c1\ns --> c1: ACK 1\n"
+	if out != want {
+		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+	if e := in.Sim().Elapsed(); e != 1050*time.Millisecond {
+		t.Fatalf("stabilized at +%s, want +1.05s (the RTO 1 s after the send at +30ms, then 2 × 10 ms)", e)
+	}
+}
