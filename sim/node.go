@@ -127,10 +127,10 @@ func (s *Sim) drainClient(c *clientNode) {
 }
 
 func (s *Sim) clientEvent(c *clientNode, ev session.Event) {
-	if d, ok := ev.(*session.Dial); ok {
+	if d, ok := ev.(*session.Dial); ok && s.opts.Trace {
 		// Show the dial time relative to now rather than as a date.
 		s.traceEvent(c.name, fmt.Sprintf("dial attempt=%d in %s", d.Attempt, d.At.Sub(s.Now()).Round(time.Microsecond)))
-	} else {
+	} else if s.opts.Trace {
 		s.traceEvent(c.name, ev.String())
 	}
 	s.count.event(ev)
@@ -275,7 +275,9 @@ func (s *Sim) serverEvent(ev session.Event) {
 			s.names[ev.Client] = c.peer
 		}
 	}
-	s.traceEvent("s", s.serverEventText(ev))
+	if s.opts.Trace {
+		s.traceEvent("s", s.serverEventText(ev))
+	}
 	s.count.event(ev)
 	switch ev := ev.(type) {
 	case *session.RequestReceived:

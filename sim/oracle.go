@@ -335,21 +335,22 @@ func (o *Oracle) honest(who string, err error) {
 // client it was addressed to (or a member of the room it was broadcast to).
 // Payloads written by hand are not checked here (the flows check them).
 func (o *Oracle) addressed(from, to string, payload []byte, room string) {
-	p := string(payload)
-	head, _, ok := strings.Cut(p, "#")
+	head, _, ok := bytes.Cut(payload, []byte("#"))
 	if !ok {
 		return
 	}
-	src, dst, ok := strings.Cut(head, ">")
-	if !ok || !validName(src, 'c') && src != "s" {
+	src, dst, ok := bytes.Cut(head, []byte(">"))
+	if !ok || !validName(string(src), 'c') && string(src) != "s" {
 		return
 	}
-	want := to
+	var good bool
 	if room != "" {
-		want = "room:" + room
+		good = string(dst) == "room:"+room
+	} else {
+		good = string(dst) == to
 	}
-	if src != from || dst != want {
-		o.violate("G3", "%s got %q from %s: it was addressed to %s by %s", to, p, from, dst, src)
+	if !good || string(src) != from {
+		o.violate("G3", "%s got %q from %s: it was addressed to %s by %s", to, payload, from, dst, src)
 	}
 }
 
