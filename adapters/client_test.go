@@ -24,16 +24,16 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// inbox collects payloads from handlers.
-type inbox struct {
+// collector collects payloads from handlers.
+type collector struct {
 	mu   sync.Mutex
 	got  []string
 	more chan struct{}
 }
 
-func newInbox() *inbox { return &inbox{more: make(chan struct{}, 1)} }
+func newCollector() *collector { return &collector{more: make(chan struct{}, 1)} }
 
-func (b *inbox) add(s string) {
+func (b *collector) add(s string) {
 	b.mu.Lock()
 	b.got = append(b.got, s)
 	b.mu.Unlock()
@@ -44,7 +44,7 @@ func (b *inbox) add(s string) {
 }
 
 // wait returns the payloads once there are n of them.
-func (b *inbox) wait(ctx context.Context, t *testing.T, n int) []string {
+func (b *collector) wait(ctx context.Context, t *testing.T, n int) []string {
 	t.Helper()
 	for {
 		b.mu.Lock()
@@ -61,7 +61,7 @@ func (b *inbox) wait(ctx context.Context, t *testing.T, n int) []string {
 	}
 }
 
-func (b *inbox) onMessage(_ context.Context, m Message) { b.add(string(m.Payload)) }
+func (b *collector) onMessage(_ context.Context, m Message) { b.add(string(m.Payload)) }
 
 // probe runs fn on d's loop and returns its result.
 func probe[T any](ctx context.Context, d *driver, fn func() T) T {
@@ -97,12 +97,12 @@ func closeAll(ctx context.Context, t *testing.T, h *harness, clients ...*Client)
 
 func TestSendAndRequestBothWays(t *testing.T) {
 	ctx := testCtx(t)
-	fromClient := newInbox()
+	fromClient := newCollector()
 	h := newHarness(t, ServerOptions{
 		OnMessage: fromClient.onMessage,
 		OnRequest: func(_ context.Context, r Request) ([]byte, error) { return bytes.ToUpper(r.Payload), nil },
 	})
-	fromServer := newInbox()
+	fromServer := newCollector()
 	c := h.dial(ctx, ClientOptions{
 		OnMessage: fromServer.onMessage,
 		OnRequest: func(_ context.Context, r Request) ([]byte, error) { return append(r.Payload, '!'), nil },
@@ -138,7 +138,7 @@ func TestSendAndRequestBothWays(t *testing.T) {
 
 func TestSendKeepsItsOwnCopy(t *testing.T) {
 	ctx := testCtx(t)
-	got := newInbox()
+	got := newCollector()
 	h := newHarness(t, ServerOptions{OnMessage: got.onMessage})
 	c := h.dial(ctx, ClientOptions{})
 	buf := []byte("first")
@@ -160,7 +160,7 @@ func TestSendKeepsItsOwnCopy(t *testing.T) {
 func TestHandlersMayCallBack(t *testing.T) {
 	ctx := testCtx(t)
 	var srv *Server
-	done := newInbox()
+	done := newCollector()
 	h := newHarness(t, ServerOptions{
 		OnMessage: func(ctx context.Context, m Message) {
 			switch string(m.Payload) {
@@ -227,7 +227,7 @@ func TestHandlersMayCallBack(t *testing.T) {
 func TestServerQueuesBeyondTheClientsWindow(t *testing.T) {
 	ctx := testCtx(t)
 	h := newHarness(t, ServerOptions{})
-	got := newInbox()
+	got := newCollector()
 	c := h.dial(ctx, ClientOptions{
 		Session:   session.ClientConfig{LinkConfig: session.LinkConfig{MaxInflight: 4}},
 		OnMessage: got.onMessage,
@@ -255,7 +255,7 @@ func TestServerQueuesBeyondTheClientsWindow(t *testing.T) {
 
 func TestSendWaitsForTheWindow(t *testing.T) {
 	ctx := testCtx(t)
-	got := newInbox()
+	got := newCollector()
 	h := newHarness(t, ServerOptions{OnMessage: got.onMessage})
 	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{LinkConfig: session.LinkConfig{MaxInflight: 4}}})
 	h.gate.shut() // the server reads nothing more, so acknowledges nothing
@@ -297,7 +297,7 @@ func TestSendWaitsForTheWindow(t *testing.T) {
 func TestSlowHandlerPushesBack(t *testing.T) {
 	ctx := testCtx(t)
 	release := make(chan struct{})
-	got := newInbox()
+	got := newCollector()
 	h := newHarness(t, ServerOptions{
 		MaxPendingEvents: 1,
 		OnMessage: func(_ context.Context, m Message) {
@@ -317,23 +317,21 @@ func TestSlowHandlerPushesBack(t *testing.T) {
 		}
 		sent <- nil
 	}()
-	// Wait until the server's reader has paused and the loop has taken in
-	// everything it read: from then on the backlog cannot change.
+	// Wait until the server's reader has paused with nothing left in the
+	// loop's inbox; one more probe then runs after whatever was taken in the
+	// same batch. From then on the backlog cannot change.
 	id := c.ID()
-	var backlog int64 = -1
-	for backlog < 0 {
-		backlog = probe(ctx, h.srv.d, func() int64 {
-			q := h.srv.eng.queues[id]
-			if !q.waiter.Load() || len(h.srv.d.netIn) > 0 {
-				return -1
-			}
-			return q.backlog.Load()
-		})
+	for !probe(ctx, h.srv.d, func() bool {
+		h.srv.d.in.mu.Lock()
+		defer h.srv.d.in.mu.Unlock()
+		return h.srv.eng.queues[id].waiter.Load() && h.srv.d.in.nNet == 0
+	}) {
 		if ctx.Err() != nil {
 			t.Fatal("the server never stopped reading")
 		}
 		runtime.Gosched()
 	}
+	backlog := probe(ctx, h.srv.d, func() int64 { return h.srv.eng.queues[id].backlog.Load() })
 	// Reading stops once the backlog passes the limit of 1. Past the last
 	// check that let it read, at most a window (4 frames) was read but not
 	// yet handed to the queue, and acknowledging those let the client send
@@ -450,7 +448,7 @@ func TestCloseReportsWhatWasLost(t *testing.T) {
 func TestKickEndsTheClient(t *testing.T) {
 	ctx := testCtx(t)
 	h := newHarness(t, ServerOptions{})
-	events := newInbox()
+	events := newCollector()
 	c := h.dial(ctx, ClientOptions{OnEvent: func(_ context.Context, ev session.Event) {
 		events.add(fmt.Sprintf("%T", ev))
 	}})
@@ -483,9 +481,9 @@ func TestKickEndsTheClient(t *testing.T) {
 
 func TestResumeAfterCut(t *testing.T) {
 	ctx := testCtx(t)
-	got := newInbox()
+	got := newCollector()
 	h := newHarness(t, ServerOptions{OnMessage: got.onMessage})
-	events := newInbox()
+	events := newCollector()
 	c := h.dial(ctx, ClientOptions{
 		Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: 5 * time.Millisecond},
 		OnEvent: func(_ context.Context, ev session.Event) { events.add(fmt.Sprintf("%T", ev)) },

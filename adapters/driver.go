@@ -34,16 +34,16 @@ import (
 // The loop never blocks on I/O or on the application: writers and handler
 // queues take what it gives them without waiting.
 type driver struct {
-	eng  engine
-	h    handlers
-	log  *slog.Logger
-	dec  *codec.Decoder // for the CLOSE code of hung-up connections
-	qmax int            // handler queue limit
+	eng    engine
+	h      handlers
+	log    *slog.Logger
+	dec    *codec.Decoder // for CLOSE codes and limits in the messages it looks at
+	maxMsg int            // this side's message size limit
+	qmax   int            // handler queue limit
 
-	netIn chan netEvent
-	cmds  chan *op
-	done  chan struct{} // closed when the loop has ended
-	kill  chan struct{} // closed to make the loop close every connection at once
+	in   inbox
+	done chan struct{} // closed when the loop has ended
+	kill chan struct{} // closed to make the loop close every connection at once
 
 	killOnce sync.Once
 	ctx      context.Context // handlers' context; cancelled when closing begins
@@ -52,16 +52,19 @@ type driver struct {
 	hwg      sync.WaitGroup // handler goroutines
 
 	// Owned by the loop.
-	conns    map[session.ConnID]*conn
-	nextConn session.ConnID
-	nextCall uint64
-	calls    map[uint64]*op
-	parked   map[proto.ClientID][]*op
-	nparked  int
-	deadline time.Time
-	progress bool // something arrived or timed out: parked commands may fit now
-	exit     bool // leave the loop after this cycle
-	draining bool // server shutdown: leave once every connection is gone
+	conns     map[session.ConnID]*conn
+	nextConn  session.ConnID
+	nextCall  uint64
+	calls     map[uint64]*op
+	replies   []reply // outcomes to hand over at the end of the cycle
+	bgReplies []reply // the same, for handlers
+	wakeups   []*conn // writers to wake at the end of the cycle
+	parked    map[proto.ClientID][]*op
+	nparked   int
+	deadline  time.Time
+	progress  bool // something arrived or timed out: parked commands may fit now
+	exit      bool // leave the loop after this cycle
+	draining  bool // server shutdown: leave once every connection is gone
 
 	// Client dialing, owned by the loop.
 	dial        DialFunc
@@ -91,11 +94,8 @@ type handlers struct {
 	ev  EventHandler
 }
 
-const (
-	maxBatch = 512 // inputs drained per loop cycle before Ready
-	cmdQueue = 256
-	netQueue = 256
-)
+// netQueue bounds the transport events waiting for the loop.
+const netQueue = 256
 
 type evKind uint8
 
@@ -133,9 +133,9 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 		h:      h,
 		log:    log,
 		dec:    codec.NewDecoder(codec.Limits{MaxMessageSize: maxMsg}),
+		maxMsg: maxMsg,
 		qmax:   qmax,
-		netIn:  make(chan netEvent, netQueue),
-		cmds:   make(chan *op, cmdQueue),
+		in:     newInbox(),
 		done:   make(chan struct{}),
 		kill:   make(chan struct{}),
 		conns:  make(map[session.ConnID]*conn),
@@ -152,14 +152,7 @@ func (d *driver) start() {
 }
 
 // post hands a transport event to the loop; false once the loop has ended.
-func (d *driver) post(ev netEvent) bool {
-	select {
-	case d.netIn <- ev:
-		return true
-	case <-d.done:
-		return false
-	}
-}
+func (d *driver) post(ev netEvent) bool { return d.in.push(input{ev: ev}, d.done) }
 
 func (d *driver) run() {
 	defer d.wg.Done()
@@ -170,27 +163,24 @@ func (d *driver) run() {
 	var wakeAt time.Time
 	kill := d.kill
 	for {
-		select {
-		case ev := <-d.netIn:
-			d.onNet(time.Now(), ev)
-		case o := <-d.cmds:
-			d.onOp(time.Now(), o)
-		case <-timer.C:
-			wakeAt = time.Time{}
-		case <-kill:
-			kill = nil
-			d.killAll()
+		items := d.in.take()
+		if items == nil {
+			select {
+			case <-d.in.wake:
+				items = d.in.take()
+			case <-timer.C:
+				wakeAt = time.Time{}
+			case <-kill:
+				kill = nil
+				d.killAll()
+			}
 		}
 		now := time.Now()
-	drain:
-		for range maxBatch {
-			select {
-			case ev := <-d.netIn:
-				d.onNet(now, ev)
-			case o := <-d.cmds:
-				d.onOp(now, o)
-			default:
-				break drain
+		for _, in := range items {
+			if in.o != nil {
+				d.onOp(now, in.o)
+			} else {
+				d.onNet(now, in.ev)
 			}
 		}
 		if !d.dialAt.IsZero() && !now.Before(d.dialAt) {
@@ -205,6 +195,7 @@ func (d *driver) run() {
 		}
 		d.progress = false
 		d.deadline = d.eng.ready(now)
+		d.endCycle()
 		if d.exit || (d.draining && len(d.conns) == 0 && !d.dialing) {
 			return
 		}
@@ -217,7 +208,7 @@ func (d *driver) run() {
 			if next.IsZero() {
 				timer.Stop()
 			} else {
-				timer.Reset(time.Until(next))
+				timer.Reset(next.Sub(now))
 			}
 		}
 	}
@@ -226,10 +217,12 @@ func (d *driver) run() {
 // finish runs when the loop ends: every connection is asked to close,
 // every waiting command and call gets its outcome, then done is closed.
 func (d *driver) finish() {
+	d.in.close()
 	d.cancel()
 	for _, c := range d.conns {
 		c.close(proto.CloseGoingAway, "closed")
 	}
+	d.endCycle()
 	for _, q := range d.parked {
 		for _, o := range q {
 			o.finish(result{err: session.ErrClosed})
@@ -250,8 +243,10 @@ func (d *driver) onNet(now time.Time, ev netEvent) {
 			d.dialing = false
 		}
 		d.nextConn++
-		c := &conn{d: d, id: d.nextConn, t: ev.t}
+		c := &conn{d: d, id: d.nextConn, t: ev.t, wake: make(chan struct{}, 1)}
 		d.conns[c.id] = c
+		d.wg.Add(1)
+		go c.writeLoop()
 		if err := d.eng.step(now, session.Connected{Conn: c.id}); err != nil {
 			d.log.Debug("connection refused", "conn", c.id, "err", err)
 			c.close(proto.CloseGoingAway, "closed")
@@ -263,6 +258,9 @@ func (d *driver) onNet(now time.Time, ev netEvent) {
 		go c.read()
 	case evRecv:
 		if d.conns[ev.c.id] == ev.c {
+			if !ev.c.first {
+				ev.c.learn(d.dec, ev.data, d.maxMsg)
+			}
 			d.eng.step(now, session.Recv{Conn: ev.c.id, Data: ev.data})
 			d.progress = true
 		}

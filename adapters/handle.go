@@ -41,13 +41,13 @@ func (d *driver) answer(ev *session.RequestReceived) {
 		}
 	}
 	o := newOp(rep)
-	o.to, o.wait = ev.Client, true
+	o.to, o.wait, o.bg = ev.Client, true, true
 	err := d.exec(d.ctx, o).err
 	if errors.Is(err, session.ErrTooLarge) {
 		// The request still gets its one answer.
 		rep.Payload, rep.Err = nil, &proto.Error{Code: proto.ErrCodeInternal, Message: "response too large"}
 		o = newOp(rep)
-		o.to, o.wait = ev.Client, true
+		o.to, o.wait, o.bg = ev.Client, true, true
 		err = d.exec(d.ctx, o).err
 	}
 	if err != nil {

@@ -22,6 +22,7 @@ type op struct {
 	to    proto.ClientID // the session whose window it waits for
 	wait  bool           // park under backpressure instead of failing
 	call  bool           // a request: the loop assigns the ID, res gets the response
+	bg    bool           // from a handler: nobody waits for the outcome in a hurry
 	id    uint64
 	fn    func(now time.Time) error // run on the loop instead of a step
 	res   chan result               // buffered: the one outcome
@@ -54,33 +55,34 @@ func (o *op) finish(r result) {
 	o.mu.Unlock()
 }
 
-// exec submits o and waits for its outcome or for ctx.
+// exec submits o and waits for its outcome or for ctx. Every op that was
+// submitted gets its outcome: the loop steps it (or runs it), or answers
+// it with session.ErrClosed when it ends first.
 func (d *driver) exec(ctx context.Context, o *op) result {
-	select {
-	case d.cmds <- o:
-	case <-ctx.Done():
-		return result{err: ctx.Err()}
-	case <-d.done:
+	if err := ctx.Err(); err != nil {
+		return result{err: err}
+	}
+	if !d.in.push(input{o: o}, d.done) {
 		return result{err: session.ErrClosed}
 	}
-	var cause error
+	done := ctx.Done()
+	if done == nil {
+		return <-o.res
+	}
 	select {
 	case r := <-o.res:
 		return r
-	case <-ctx.Done():
-		cause = ctx.Err()
-	case <-d.done:
-		cause = session.ErrClosed
+	case <-done:
 	}
 	o.mu.Lock()
 	if o.state == opPending {
 		o.state = opCancelled
 		o.mu.Unlock()
-		return result{err: cause}
+		return result{err: ctx.Err()}
 	}
 	o.mu.Unlock()
-	if o.call && errors.Is(cause, ctx.Err()) {
-		return result{err: cause} // sent; its response will be dropped
+	if o.call {
+		return result{err: ctx.Err()} // sent; its response will be dropped
 	}
 	return <-o.res // stepped: the outcome is there or about to be
 }
@@ -91,7 +93,7 @@ func (d *driver) onOp(now time.Time, o *op) {
 		o.mu.Lock()
 		if o.state == opPending {
 			o.state = opDone
-			o.res <- result{err: o.fn(now)}
+			d.reply(o, result{err: o.fn(now)})
 		}
 		o.mu.Unlock()
 		return
@@ -134,7 +136,7 @@ func (d *driver) try(now time.Time, o *op) bool {
 	}
 	o.state = opDone
 	if err != nil || !o.call {
-		o.res <- result{err: err}
+		d.reply(o, result{err: err})
 		return true
 	}
 	d.calls[o.id] = o
@@ -187,5 +189,46 @@ func (d *driver) resolve(r *session.Response) {
 		return
 	}
 	delete(d.calls, r.ID)
-	o.res <- result{payload: r.Payload, err: r.Err}
+	d.reply(o, result{payload: r.Payload, err: r.Err})
+}
+
+// reply queues the outcome of a stepped op, to be handed over at the end of
+// the loop cycle (see driver.endCycle).
+func (d *driver) reply(o *op, r result) {
+	if o.bg {
+		d.bgReplies = append(d.bgReplies, reply{o, r})
+	} else {
+		d.replies = append(d.replies, reply{o, r})
+	}
+}
+
+type reply struct {
+	o *op
+	r result
+}
+
+// endCycle hands over what the cycle produced, in the order in which the
+// woken goroutines should run: the Go scheduler runs the one woken last
+// first. Handlers waiting for their replies come first (nothing waits for
+// them), then the writers (a response is on its way), then the
+// application's callers, woken last so that they run at once and hand the
+// loop their next command while the writers are busy — which is how
+// consecutive Sends end up in one transport message.
+func (d *driver) endCycle() {
+	sendReplies(d.bgReplies)
+	d.bgReplies = d.bgReplies[:0]
+	for i, c := range d.wakeups {
+		c.wakeWriter()
+		d.wakeups[i] = nil
+	}
+	d.wakeups = d.wakeups[:0]
+	sendReplies(d.replies)
+	d.replies = d.replies[:0]
+}
+
+func sendReplies(rs []reply) {
+	for i, rp := range rs {
+		rp.o.res <- rp.r
+		rs[i] = reply{}
+	}
 }

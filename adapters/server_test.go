@@ -17,10 +17,10 @@ func TestRooms(t *testing.T) {
 	h := newHarness(t, ServerOptions{Session: session.ServerConfig{
 		AllowRoom: func(r session.RoomRequest) bool { return r.Room != "vip" },
 	}})
-	var inboxes [3]*inbox
+	var inboxes [3]*collector
 	var clients [3]*Client
 	for i := range clients {
-		inboxes[i] = newInbox()
+		inboxes[i] = newCollector()
 		in := inboxes[i]
 		clients[i] = h.dial(ctx, ClientOptions{OnMessage: func(_ context.Context, m Message) {
 			in.add(m.Room + ":" + string(m.Payload))
@@ -105,7 +105,7 @@ func TestUnknownClient(t *testing.T) {
 
 func TestServerEvents(t *testing.T) {
 	ctx := testCtx(t)
-	events := newInbox()
+	events := newCollector()
 	h := newHarness(t, ServerOptions{OnEvent: func(_ context.Context, ev session.Event) {
 		events.add(fmt.Sprintf("%T", ev))
 	}})
@@ -133,7 +133,7 @@ func TestServerEvents(t *testing.T) {
 func TestServerCloseRefusesNewConnections(t *testing.T) {
 	ctx := testCtx(t)
 	h := newHarness(t, ServerOptions{})
-	events := newInbox()
+	events := newCollector()
 	c := h.dial(ctx, ClientOptions{
 		Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: time.Millisecond},
 		OnEvent: func(_ context.Context, ev session.Event) {

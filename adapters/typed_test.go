@@ -59,7 +59,7 @@ func TestTypedCall(t *testing.T) {
 
 func TestTypedJSONBothWays(t *testing.T) {
 	ctx := testCtx(t)
-	got := newInbox()
+	got := newCollector()
 	h := newHarness(t, ServerOptions{
 		OnMessage: HandleMessage(codec.JSON[quote](), func(_ context.Context, m Message, q quote, err error) {
 			if err != nil {
@@ -97,7 +97,7 @@ func TestTypedJSONBothWays(t *testing.T) {
 func TestTypedSendAndBroadcast(t *testing.T) {
 	ctx := testCtx(t)
 	h := newHarness(t, ServerOptions{Session: session.ServerConfig{AllowRoom: func(session.RoomRequest) bool { return true }}})
-	got := newInbox()
+	got := newCollector()
 	c := h.dial(ctx, ClientOptions{OnMessage: HandleMessage(nil, func(_ context.Context, m Message, q quote, err error) {
 		got.add(fmt.Sprintf("%q %s %d %v", m.Room, q.Symbol, q.Qty, err))
 	})})
