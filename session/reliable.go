@@ -283,16 +283,7 @@ func (l *link) resume(peerAck uint64, now time.Time) error {
 		l.txNext++
 	}
 	l.retxTo, l.rtoAt, l.backoff = 0, time.Time{}, 0
-	l.stats.Retransmits += l.txNext64()
 	return nil
-}
-
-// txNext64 counts the frames a resume will send again.
-func (l *link) txNext64() uint64 {
-	if l.nextSeq > l.txNext {
-		return l.nextSeq - l.txNext
-	}
-	return 0
 }
 
 // detach forgets the connection: nothing is in flight any more.
@@ -356,6 +347,10 @@ func (l *link) flush(w *writer, now time.Time) {
 	l.retxTo = 0
 	for l.txNext < l.nextSeq && l.txNext <= limit {
 		f := l.frame(l.txNext)
+		if !f.sentAt.IsZero() { // sent on an earlier connection: resent after a resume
+			f.retx = true
+			l.stats.Retransmits++
+		}
 		f.sentAt = now
 		w.reliable(f, l.ackValue())
 		l.txNext++
