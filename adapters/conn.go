@@ -37,18 +37,22 @@ type conn struct {
 	// first is false until the loop has seen the first message, which
 	// carries the peer's limits (HELLO or WELCOME). Loop only.
 	first bool
+	// held is a standalone ACK waiting to be carried by a later frame, held
+	// since heldAt; inHeld says c is in the loop's list of such conns. Loop
+	// only.
+	held   []byte
+	heldAt time.Time
+	inHeld bool
 
 	wake    chan struct{}
 	mu      sync.Mutex
 	out     [][]byte
 	spare   [][]byte
-	held    []byte      // a standalone ACK waiting to be carried by a later frame
-	timer   *time.Timer // releases held
-	peerMax int         // the peer's message size limit; 0 until known
-	running bool        // a writer goroutine is active
-	hangup  bool        // close after writing out
-	closed  bool        // Close was called (or is being called)
-	failed  bool        // a write failed: drop further messages
+	peerMax int  // the peer's message size limit; 0 until known
+	running bool // a writer goroutine is active
+	hangup  bool // close after writing out
+	closed  bool // Close was called (or is being called)
+	failed  bool // a write failed: drop further messages
 	code    proto.CloseCode
 	reason  string
 }
@@ -130,10 +134,10 @@ func (c *conn) writeOutgoing(run []session.Outgoing) {
 func (c *conn) queueLocked(m []byte) {
 	if ackOnly(m) {
 		if c.held == nil {
-			if c.timer == nil {
-				c.timer = time.AfterFunc(ackDelay, c.releaseAck)
-			} else {
-				c.timer.Reset(ackDelay)
+			c.heldAt = c.d.now
+			if !c.inHeld {
+				c.inHeld = true
+				c.d.held = append(c.d.held, c)
 			}
 		}
 		c.held = m // a newer ACK supersedes the held one, which keeps its deadline
@@ -144,24 +148,19 @@ func (c *conn) queueLocked(m []byte) {
 			c.out = append(c.out, c.held)
 		}
 		c.held = nil
-		c.timer.Stop()
 	}
 	c.out = append(c.out, m)
 }
 
-// releaseAck runs when a held ACK has waited long enough.
+// releaseAck writes the held ACK; called by the loop when it is due.
 func (c *conn) releaseAck() {
 	c.mu.Lock()
-	wake := c.held != nil && !c.hangup && !c.failed && !c.running
-	if c.held != nil && !c.hangup && !c.failed {
+	if !c.hangup && !c.failed {
 		c.out = append(c.out, c.held)
-		c.held = nil
-		c.running = true
+		c.startLocked()
 	}
 	c.mu.Unlock()
-	if wake {
-		c.wakeWriter()
-	}
+	c.held = nil
 }
 
 // close asks the writer to close the connection after what is queued.
@@ -171,7 +170,6 @@ func (c *conn) close(code proto.CloseCode, reason string) {
 		if c.held != nil {
 			c.out = append(c.out, c.held)
 			c.held = nil
-			c.timer.Stop()
 		}
 		c.hangup, c.code, c.reason = true, code, reason
 		c.startLocked()
@@ -231,9 +229,6 @@ func (c *conn) flush() bool {
 		c.out = c.out[:0]
 		if c.hangup && !c.closed {
 			c.closed = true
-			if c.timer != nil {
-				c.timer.Stop()
-			}
 			code, reason := c.code, c.reason
 			c.mu.Unlock()
 			c.t.Close(code, reason)
@@ -251,9 +246,6 @@ func (c *conn) flush() bool {
 func (c *conn) kill() {
 	c.mu.Lock()
 	c.hangup, c.failed, c.closed = true, true, true
-	if c.timer != nil {
-		c.timer.Stop()
-	}
 	c.mu.Unlock()
 	c.wakeWriter() // it notices it is closed and ends
 	c.t.Close(proto.CloseGoingAway, "shutting down")

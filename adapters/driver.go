@@ -52,19 +52,21 @@ type driver struct {
 	hwg      sync.WaitGroup // handler goroutines
 
 	// Owned by the loop.
-	conns     map[session.ConnID]*conn
-	nextConn  session.ConnID
-	nextCall  uint64
-	calls     map[uint64]*op
-	replies   []reply // outcomes to hand over at the end of the cycle
-	bgReplies []reply // the same, for handlers
-	wakeups   []*conn // writers to wake at the end of the cycle
-	parked    map[proto.ClientID][]*op
-	nparked   int
-	deadline  time.Time
-	progress  bool // something arrived or timed out: parked commands may fit now
-	exit      bool // leave the loop after this cycle
-	draining  bool // server shutdown: leave once every connection is gone
+	conns    map[session.ConnID]*conn
+	nextConn session.ConnID
+	nextCall uint64
+	calls    map[uint64]*op
+	replies  []reply // outcomes to hand over at the end of the cycle
+	async    []reply // outcomes of ops nobody waits for
+	wakeups  []*conn // writers to wake at the end of the cycle
+	parked   map[proto.ClientID][]*op
+	nparked  int
+	now      time.Time // of the current cycle
+	held     []*conn   // connections holding back a standalone ACK
+	deadline time.Time
+	progress bool // something arrived or timed out: parked commands may fit now
+	exit     bool // leave the loop after this cycle
+	draining bool // server shutdown: leave once every connection is gone
 
 	// Client dialing, owned by the loop.
 	dial        DialFunc
@@ -176,6 +178,7 @@ func (d *driver) run() {
 			}
 		}
 		now := time.Now()
+		d.now = now
 		for _, in := range items {
 			if in.o != nil {
 				d.onOp(now, in.o)
@@ -195,23 +198,52 @@ func (d *driver) run() {
 		}
 		d.progress = false
 		d.deadline = d.eng.ready(now)
-		d.endCycle()
 		if d.exit || (d.draining && len(d.conns) == 0 && !d.dialing) {
-			return
+			return // finish ends the cycle
 		}
-		next := d.deadline
-		if !d.dialAt.IsZero() && (next.IsZero() || d.dialAt.Before(next)) {
-			next = d.dialAt
-		}
-		if !next.Equal(wakeAt) {
+		// The timer is moved earlier when needed, never later: a timer
+		// that fires early costs one idle cycle, which is cheaper than
+		// resetting it on every message (each one moves the idle deadline).
+		next := earliest(earliest(d.deadline, d.dialAt), d.releaseAcks(now))
+		if !next.IsZero() && (wakeAt.IsZero() || next.Before(wakeAt)) {
 			wakeAt = next
-			if next.IsZero() {
-				timer.Stop()
-			} else {
-				timer.Reset(next.Sub(now))
-			}
+			timer.Reset(next.Sub(now))
 		}
+		// Last, so that the goroutines it wakes run as soon as the loop
+		// waits again.
+		d.endCycle()
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// releaseAcks writes the held ACKs that are due and returns when the next
+// one is.
+func (d *driver) releaseAcks(now time.Time) time.Time {
+	var next time.Time
+	live := d.held[:0]
+	for _, c := range d.held {
+		if c.held == nil {
+			c.inHeld = false
+			continue
+		}
+		due := c.heldAt.Add(ackDelay)
+		if !now.Before(due) {
+			c.releaseAck()
+			c.inHeld = false
+			continue
+		}
+		live = append(live, c)
+		next = earliest(next, due)
+	}
+	clear(d.held[len(live):])
+	d.held = live
+	return next
 }
 
 // finish runs when the loop ends: every connection is asked to close,

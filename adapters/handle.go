@@ -26,8 +26,11 @@ func (d *driver) handle(ev session.Event) {
 	}
 }
 
-// answer runs the request handler and sends its reply, waiting for room in
-// the send window if need be.
+// answer runs the request handler and hands its reply to the loop, which
+// waits for room in the send window if need be. Nothing waits for the
+// outcome: the loop replaces a response too large for the peer with an
+// error response, and logs a reply that could not be sent (the session
+// ended meanwhile).
 func (d *driver) answer(ev *session.RequestReceived) {
 	rep := session.Reply{To: ev.Client, ID: ev.ID}
 	if d.h.req == nil {
@@ -41,17 +44,9 @@ func (d *driver) answer(ev *session.RequestReceived) {
 		}
 	}
 	o := newOp(rep)
-	o.to, o.wait, o.bg = ev.Client, true, true
-	err := d.exec(d.ctx, o).err
-	if errors.Is(err, session.ErrTooLarge) {
-		// The request still gets its one answer.
-		rep.Payload, rep.Err = nil, &proto.Error{Code: proto.ErrCodeInternal, Message: "response too large"}
-		o = newOp(rep)
-		o.to, o.wait, o.bg = ev.Client, true, true
-		err = d.exec(d.ctx, o).err
-	}
-	if err != nil {
-		d.log.Debug("reply not sent", "client", ev.Client.String(), "request", ev.ID, "err", err)
+	o.to, o.wait, o.async = ev.Client, true, true
+	if !d.in.push(input{o: o}, d.done) {
+		d.log.Debug("reply not sent", "client", ev.Client.String(), "request", ev.ID, "err", session.ErrClosed)
 	}
 }
 

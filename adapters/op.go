@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ type op struct {
 	to    proto.ClientID // the session whose window it waits for
 	wait  bool           // park under backpressure instead of failing
 	call  bool           // a request: the loop assigns the ID, res gets the response
-	bg    bool           // from a handler: nobody waits for the outcome in a hurry
+	async bool           // nobody waits for the outcome: the loop logs a failure
 	id    uint64
 	fn    func(now time.Time) error // run on the loop instead of a step
 	res   chan result               // buffered: the one outcome
@@ -41,18 +42,40 @@ type result struct {
 	err     error
 }
 
+// ops recycles ops whose outcome their caller has received: the loop is
+// then done with them. Ops given up on (ctx ended) are left to the GC.
+var ops = sync.Pool{New: func() any { return &op{res: make(chan result, 1)} }}
+
 func newOp(in session.Input) *op {
-	return &op{in: in, res: make(chan result, 1)}
+	o := ops.Get().(*op)
+	o.in = in
+	return o
+}
+
+// recycle returns o, whose outcome has been received, to the pool.
+func recycle(o *op) {
+	res := o.res
+	*o = op{res: res}
+	ops.Put(o)
+}
+
+// received is the outcome of o taken from o.res; o is recycled.
+func received(o *op, r result) result {
+	recycle(o)
+	return r
 }
 
 // finish delivers the outcome of an op that is still pending.
 func (o *op) finish(r result) {
 	o.mu.Lock()
-	if o.state == opPending {
+	pending := o.state == opPending
+	if pending {
 		o.state = opDone
-		o.res <- r
 	}
 	o.mu.Unlock()
+	if pending {
+		o.res <- r // the last touch: the caller may recycle o at once
+	}
 }
 
 // exec submits o and waits for its outcome or for ctx. Every op that was
@@ -67,11 +90,11 @@ func (d *driver) exec(ctx context.Context, o *op) result {
 	}
 	done := ctx.Done()
 	if done == nil {
-		return <-o.res
+		return received(o, <-o.res)
 	}
 	select {
 	case r := <-o.res:
-		return r
+		return received(o, r)
 	case <-done:
 	}
 	o.mu.Lock()
@@ -84,7 +107,7 @@ func (d *driver) exec(ctx context.Context, o *op) result {
 	if o.call {
 		return result{err: ctx.Err()} // sent; its response will be dropped
 	}
-	return <-o.res // stepped: the outcome is there or about to be
+	return received(o, <-o.res) // stepped: the outcome is there or about to be
 }
 
 // onOp runs or steps a command that just arrived.
@@ -131,6 +154,12 @@ func (d *driver) try(now time.Time, o *op) bool {
 		}
 	}
 	err := d.eng.step(now, o.in)
+	if rep, ok := o.in.(session.Reply); ok && o.async && errors.Is(err, session.ErrTooLarge) {
+		// The request still gets its one answer.
+		rep.Payload, rep.Err = nil, &proto.Error{Code: proto.ErrCodeInternal, Message: "response too large"}
+		o.in = rep
+		err = d.eng.step(now, o.in)
+	}
 	if o.wait && (errors.Is(err, session.ErrBackpressure) || errors.Is(err, session.ErrTooManyRequests)) {
 		return false
 	}
@@ -195,8 +224,8 @@ func (d *driver) resolve(r *session.Response) {
 // reply queues the outcome of a stepped op, to be handed over at the end of
 // the loop cycle (see driver.endCycle).
 func (d *driver) reply(o *op, r result) {
-	if o.bg {
-		d.bgReplies = append(d.bgReplies, reply{o, r})
+	if o.async {
+		d.async = append(d.async, reply{o, r})
 	} else {
 		d.replies = append(d.replies, reply{o, r})
 	}
@@ -207,16 +236,20 @@ type reply struct {
 	r result
 }
 
-// endCycle hands over what the cycle produced, in the order in which the
-// woken goroutines should run: the Go scheduler runs the one woken last
-// first. Handlers waiting for their replies come first (nothing waits for
-// them), then the writers (a response is on its way), then the
-// application's callers, woken last so that they run at once and hand the
-// loop their next command while the writers are busy — which is how
-// consecutive Sends end up in one transport message.
+// endCycle hands over what the cycle produced: first the writers are woken
+// (a response may be on its way), then the application's callers. The Go
+// scheduler runs the goroutine woken last first, so the callers run at once
+// and hand the loop their next command while the writers are busy — which
+// is how consecutive Sends end up in one transport message.
 func (d *driver) endCycle() {
-	sendReplies(d.bgReplies)
-	d.bgReplies = d.bgReplies[:0]
+	for i, rp := range d.async {
+		if rp.r.err != nil {
+			d.log.Debug("command failed", "input", fmt.Sprintf("%T", rp.o.in), "err", rp.r.err)
+		}
+		recycle(rp.o)
+		d.async[i] = reply{}
+	}
+	d.async = d.async[:0]
 	for i, c := range d.wakeups {
 		c.wakeWriter()
 		d.wakeups[i] = nil

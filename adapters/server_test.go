@@ -246,3 +246,19 @@ func TestServeListenerFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A response that would exceed the requester's message size limit is
+// replaced by an error response: the request still gets its one answer.
+func TestResponseTooLarge(t *testing.T) {
+	ctx := testCtx(t)
+	h := newHarness(t, ServerOptions{OnRequest: func(_ context.Context, r Request) ([]byte, error) {
+		return make([]byte, 2000), nil
+	}})
+	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{LinkConfig: session.LinkConfig{MaxMessageSize: 1024}}})
+	_, err := c.Request(ctx, []byte("big one"))
+	var re *session.RemoteError
+	if !errors.As(err, &re) || re.Code != proto.ErrCodeInternal || re.Message != "response too large" {
+		t.Fatalf("request: %v, want an internal error response", err)
+	}
+	closeAll(ctx, t, h, c)
+}

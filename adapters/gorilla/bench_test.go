@@ -1,10 +1,18 @@
 package gorilla_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,4 +170,154 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		}
 	})
+}
+
+// idleServerEnv switches the test binary into an idle-benchmark server:
+// "raw" or "bettersocket". It prints its address, then answers each line
+// on stdin with its heap, stack and connection count after a GC.
+const idleServerEnv = "BETTERSOCKET_IDLE_SERVER"
+
+const idleClients = 1000
+
+// idleServer runs in the subprocess of BenchmarkIdleClients.
+func idleServer(mode string) {
+	var conns atomic.Int64
+	var h http.Handler
+	var srv *gorilla.Server
+	switch mode {
+	case "raw":
+		up := websocket.Upgrader{WriteBufferPool: &sync.Pool{}}
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					ws.Close()
+					return
+				}
+			}
+		})
+	default:
+		srv = gorilla.NewServer(adapters.ServerOptions{})
+		h = srv
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go http.Serve(ln, h)
+	fmt.Printf("addr %s\n", ln.Addr())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		n := conns.Load()
+		if srv != nil {
+			n = int64(srv.Stats().Sessions)
+		}
+		fmt.Printf("%d %d %d\n", ms.HeapAlloc, ms.StackInuse, n)
+	}
+	os.Exit(0)
+}
+
+type idleProc struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func (p *idleProc) query(b *testing.B) (heap, stack uint64, conns int64) {
+	if _, err := fmt.Fprintln(p.in, "stats"); err != nil {
+		b.Fatal(err)
+	}
+	if !p.out.Scan() {
+		b.Fatal("idle server ended")
+	}
+	if _, err := fmt.Sscan(p.out.Text(), &heap, &stack, &conns); err != nil {
+		b.Fatal(err)
+	}
+	return heap, stack, conns
+}
+
+// BenchmarkIdleClients measures the server's heap (and goroutine stacks)
+// per idle connected client, with 1,000 clients, in a server subprocess so
+// that the clients' own memory is not counted.
+func BenchmarkIdleClients(b *testing.B) {
+	for _, mode := range []string{"raw", "bettersocket"} {
+		b.Run(mode, func(b *testing.B) {
+			var heapSum, stackSum float64
+			for range b.N {
+				heap, stack := idleOnce(b, mode)
+				heapSum += heap
+				stackSum += stack
+			}
+			b.ReportMetric(heapSum/float64(b.N), "heap-B/client")
+			b.ReportMetric(stackSum/float64(b.N), "stack-B/client")
+		})
+	}
+}
+
+func idleOnce(b *testing.B, mode string) (heap, stack float64) {
+	ctx := benchCtx(b)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), idleServerEnv+"="+mode)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	p := &idleProc{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	defer func() {
+		in.Close()
+		cmd.Wait()
+	}()
+	var addr string
+	if !p.out.Scan() {
+		b.Fatal("idle server did not start")
+	}
+	fmt.Sscanf(p.out.Text(), "addr %s", &addr)
+	url := "ws://" + addr + "/"
+
+	heap0, stack0, _ := p.query(b)
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	for range idleClients {
+		if mode == "raw" {
+			ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			closers = append(closers, func() { ws.Close() })
+			continue
+		}
+		c, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		closers = append(closers, func() { c.Close(ctx) })
+	}
+	for {
+		heap1, stack1, n := p.query(b)
+		if n == idleClients {
+			return (float64(heap1) - float64(heap0)) / idleClients, (float64(stack1) - float64(stack0)) / idleClients
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("%d of %d clients connected", n, idleClients)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -14,7 +15,12 @@ import (
 	"github.com/bettersocket/bettersocket/adapters/internal/e2etest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(idleServerEnv); mode != "" {
+		idleServer(mode)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 var transport = e2etest.Transport{
 	Serve: func(t *testing.T, ln net.Listener, opts adapters.ServerOptions) (*adapters.Server, string, func(context.Context) error) {
