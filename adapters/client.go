@@ -217,6 +217,8 @@ func (e *clientEngine) step(now time.Time, in session.Input) error { return e.m.
 
 func (e *clientEngine) snapshot() (session.Stats, proto.ClientID) { return e.m.Stats(), e.m.ID() }
 
+func (e *clientEngine) canDefer() bool { return e.cur != nil && e.cur.busy() }
+
 func (e *clientEngine) connected(c *conn) {
 	e.cur = c
 	c.q.Store(e.q)

@@ -50,11 +50,14 @@ type conn struct {
 	spare   [][]byte
 	peerMax int  // the peer's message size limit; 0 until known
 	running bool // a writer goroutine is active
-	hangup  bool // close after writing out
-	closed  bool // Close was called (or is being called)
-	failed  bool // a write failed: drop further messages
-	code    proto.CloseCode
-	reason  string
+	// notifyIdle asks the writer to post evWritten when it has written
+	// everything (the client defers Ready while its writer is busy).
+	notifyIdle bool
+	hangup     bool // close after writing out
+	closed     bool // Close was called (or is being called)
+	failed     bool // a write failed: drop further messages
+	code       proto.CloseCode
+	reason     string
 }
 
 // read is the reader goroutine: one message at a time into the loop.
@@ -236,9 +239,26 @@ func (c *conn) flush() bool {
 		}
 		c.running = false
 		closed := c.closed
+		notify := c.notifyIdle && !closed
+		c.notifyIdle = false
 		c.mu.Unlock()
+		if notify {
+			c.d.post(netEvent{kind: evWritten, c: c})
+		}
 		return closed
 	}
+}
+
+// busy reports whether the writer is still writing, and if so asks it to
+// tell the loop when it is done; called by the loop.
+func (c *conn) busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running && !c.closed {
+		c.notifyIdle = true
+		return true
+	}
+	return false
 }
 
 // kill closes the transport at once, from any goroutine, without waiting

@@ -65,8 +65,10 @@ type driver struct {
 	held     []*conn   // connections holding back a standalone ACK
 	deadline time.Time
 	progress bool // something arrived or timed out: parked commands may fit now
-	exit     bool // leave the loop after this cycle
-	draining bool // server shutdown: leave once every connection is gone
+	// mustReady: the cycle stepped something that may produce events.
+	mustReady bool
+	exit      bool // leave the loop after this cycle
+	draining  bool // server shutdown: leave once every connection is gone
 
 	// Client dialing, owned by the loop.
 	dial        DialFunc
@@ -86,6 +88,10 @@ type engine interface {
 	ready(now time.Time) time.Time
 	// connected learns about a connection the machine accepted.
 	connected(c *conn)
+	// canDefer reports whether Ready may wait until the writer has
+	// written what it has: true when output is all that Ready would
+	// produce and the writer would only queue it.
+	canDefer() bool
 	snapshot() (session.Stats, proto.ClientID)
 }
 
@@ -106,6 +112,7 @@ const (
 	evRecv                     // c received data
 	evClosed                   // c's reader ended with err
 	evDialFailed               // a dial ended with err
+	evWritten                  // c's writer has written everything it had
 )
 
 type netEvent struct {
@@ -196,8 +203,13 @@ func (d *driver) run() {
 		if d.progress && d.nparked > 0 {
 			d.retryParked(now)
 		}
-		d.progress = false
-		d.deadline = d.eng.ready(now)
+		if d.progress || d.mustReady || !d.eng.canDefer() {
+			// Otherwise only Sends and Calls were stepped, and the writer
+			// is busy: their frames wait in the machine and go out in one
+			// message when the writer is done (it posts evWritten).
+			d.deadline = d.eng.ready(now)
+		}
+		d.progress, d.mustReady = false, false
 		if d.exit || (d.draining && len(d.conns) == 0 && !d.dialing) {
 			return // finish ends the cycle
 		}
@@ -269,6 +281,7 @@ func (d *driver) finish() {
 }
 
 func (d *driver) onNet(now time.Time, ev netEvent) {
+	d.mustReady = true
 	switch ev.kind {
 	case evConnected:
 		if ev.fromDial {
@@ -317,6 +330,8 @@ func (d *driver) onNet(now time.Time, ev netEvent) {
 		d.log.Debug("dial failed", "err", ev.err)
 		d.eng.step(now, session.Disconnected{Err: ev.err})
 		d.progress = true
+	case evWritten:
+		// Ready runs this cycle.
 	}
 }
 

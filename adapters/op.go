@@ -112,6 +112,11 @@ func (d *driver) exec(ctx context.Context, o *op) result {
 
 // onOp runs or steps a command that just arrived.
 func (d *driver) onOp(now time.Time, o *op) {
+	switch o.in.(type) {
+	case session.Send, session.Call:
+	default:
+		d.mustReady = true
+	}
 	if o.fn != nil {
 		o.mu.Lock()
 		if o.state == opPending {

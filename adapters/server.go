@@ -278,6 +278,8 @@ func (e *serverEngine) snapshot() (session.Stats, proto.ClientID) {
 
 func (e *serverEngine) connected(*conn) {}
 
+func (e *serverEngine) canDefer() bool { return false }
+
 func (e *serverEngine) ready(now time.Time) time.Time {
 	d := e.d
 	rd := e.m.Ready()
