@@ -606,3 +606,91 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+func TestRequestFailsWhenTheSessionEnds(t *testing.T) {
+	ctx := testCtx(t)
+	started := make(chan proto.ClientID, 1)
+	release := make(chan struct{})
+	h := newHarness(t, ServerOptions{OnRequest: func(_ context.Context, r Request) ([]byte, error) {
+		started <- r.Client
+		<-release
+		return nil, nil
+	}})
+	c := h.dial(ctx, ClientOptions{})
+	result := make(chan error, 1)
+	go func() {
+		_, err := c.Request(ctx, []byte("slow"))
+		result <- err
+	}()
+	if err := h.srv.Kick(ctx, <-started, "enough"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-result; !errors.Is(err, session.ErrSessionLost) {
+		t.Fatalf("request: %v, want ErrSessionLost", err)
+	}
+	close(release)
+	var ce *session.CloseError
+	if err := c.Close(ctx); !errors.As(err, &ce) || ce.Code != proto.ClosePolicy {
+		t.Fatalf("close: %v, want the CLOSE policy that ended the client", err)
+	}
+	if err := h.srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// When the server no longer knows the session (it restarted), the client
+// starts a new one and reports the old one lost, naming what was never
+// acknowledged.
+func TestSessionLostAfterServerRestart(t *testing.T) {
+	ctx := testCtx(t)
+	h := newHarness(t, ServerOptions{})
+	lost := make(chan *session.SessionLost, 1)
+	c := h.dial(ctx, ClientOptions{
+		Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: time.Millisecond},
+		OnEvent: func(_ context.Context, ev session.Event) {
+			if sl, ok := ev.(*session.SessionLost); ok {
+				lost <- sl
+			}
+		},
+	})
+	old := c.ID()
+	h.gate.shut()
+	for _, s := range []string{"a", "b"} {
+		if err := c.Send(ctx, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := h.srv
+	got := newCollector()
+	h.mu.Lock()
+	h.srv = NewServer(ServerOptions{OnMessage: got.onMessage}) // the restarted server
+	h.gate = newGate(true)
+	h.mu.Unlock()
+	h.cut()
+	var sl *session.SessionLost
+	select {
+	case sl = <-lost:
+	case <-ctx.Done():
+		t.Fatal("no SessionLost")
+	}
+	var payloads []string
+	for _, f := range sl.Lost.Unacked {
+		payloads = append(payloads, fmt.Sprintf("%d:%s", f.Seq, f.Payload))
+	}
+	if sl.Client != old || !errors.Is(sl.Err, session.ErrResumeRefused) || !slices.Equal(payloads, []string{"1:a", "2:b"}) {
+		t.Fatalf("session lost: client %s err %v unacked %q; want %s, ErrResumeRefused, [1:a 2:b]", sl.Client, sl.Err, payloads, old)
+	}
+	if err := c.Send(ctx, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := got.wait(ctx, t, 1); !slices.Equal(msgs, []string{"after"}) {
+		t.Fatalf("new server got %q", msgs)
+	}
+	if c.ID() == old || c.ID().IsZero() {
+		t.Fatalf("client ID %s after the loss, want a new one", c.ID())
+	}
+	closeAll(ctx, t, h, c)
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

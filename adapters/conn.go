@@ -14,9 +14,8 @@ import (
 const ackDelay = time.Millisecond
 
 // conn is the driver's side of one transport connection: the reader
-// goroutine feeding the loop, and a writer that drains a queue filled by the
-// loop. The writer goroutine exists only while there is something to write,
-// so an idle connection costs one goroutine (the reader).
+// goroutine feeding the loop, and the writer goroutine draining a queue
+// filled by the loop. Both live as long as the connection.
 //
 // The writer batches. Messages queued while it was busy are written as one
 // transport message as far as the peer's size limit allows (a message is a

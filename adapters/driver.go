@@ -18,21 +18,24 @@ import (
 //
 //   - the loop goroutine owns the machine: every Step and Ready happens
 //     there. It wakes on a transport event, an application command or its
-//     timer; it then drains every input that is immediately available
-//     (up to maxBatch), steps a Timeout when the machine's deadline has
-//     passed, retries commands parked under backpressure when something
-//     arrived, and calls Ready once, so that acknowledgements coalesce and
-//     frames share transport messages;
+//     timer; it then takes every input that has arrived (inbox.go), steps a
+//     Timeout when the machine's deadline has passed, retries commands
+//     parked under backpressure when something arrived, and calls Ready
+//     once, so that acknowledgements coalesce and frames share transport
+//     messages. Outcomes and writer wake-ups are handed over last
+//     (endCycle);
 //   - one reader goroutine per connection feeds Recv and Disconnected;
-//   - one writer per connection, started when there is something to write
-//     and gone when there is not, writes what a Ready produced and closes
-//     the connection when the machine hangs it up;
+//   - one writer goroutine per connection, the only one that writes to it,
+//     writes what the Readys produced (batched, see conn) and closes the
+//     connection when the machine hangs it up;
 //   - one handler goroutine per session event queue, alive while events
 //     wait, calls the application's handlers in order;
 //   - the client's dials run on goroutines of their own.
 //
 // The loop never blocks on I/O or on the application: writers and handler
-// queues take what it gives them without waiting.
+// queues take what it gives them without waiting, and what they hold is
+// bounded by the machine's windows (writers) and by pausing the reader of a
+// session whose handlers fall behind (queues).
 type driver struct {
 	eng    engine
 	h      handlers

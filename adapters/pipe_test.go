@@ -148,8 +148,9 @@ func (h *harness) dialFunc() DialFunc {
 		h.mu.Lock()
 		c, s := newPipe(h.gate)
 		h.pipes = append(h.pipes, c.p)
+		srv := h.srv
 		h.mu.Unlock()
-		if err := h.srv.Attach(s); err != nil {
+		if err := srv.Attach(s); err != nil {
 			return nil, err
 		}
 		return c, nil
