@@ -74,5 +74,15 @@
 // structured logs of connections and sessions (nothing is logged per
 // message). Stats returns the machine's counters (sessions, resumes,
 // retransmissions, duplicates dropped, bytes, sessions lost), copied out of
-// the loop after every cycle.
+// the loop after every Ready, so reading them never waits for the loop.
+//
+// # Batching
+//
+// Throughput comes from batching. The loop takes every input that has
+// arrived before it calls Ready once, so frames share transport messages and
+// acknowledgements coalesce; each connection's writer joins the messages
+// queued while it was busy into one transport message within the peer's
+// size limit; a standalone ACK waits up to a millisecond for a frame that
+// can carry it (a response, usually), so a request and its response cost one
+// message each way.
 package adapters

@@ -44,6 +44,23 @@ func benchCtx(b *testing.B) context.Context {
 	return ctx
 }
 
+// pair starts a better-socket server with opts and connects a client; both
+// are closed when b ends.
+func pair(ctx context.Context, b *testing.B, opts adapters.ServerOptions) *adapters.Client {
+	srv := gorilla.NewServer(opts)
+	s := httptest.NewServer(srv)
+	c, err := gorilla.Dial(ctx, wsURL(s), adapters.ClientOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		c.Close(ctx)
+		srv.Close(ctx)
+		s.Close()
+	})
+	return c
+}
+
 func reportRate(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
@@ -95,19 +112,11 @@ func BenchmarkThroughput(b *testing.B) {
 		var got atomic.Int64
 		done := make(chan struct{})
 		n := int64(b.N)
-		srv := gorilla.NewServer(adapters.ServerOptions{OnMessage: func(context.Context, adapters.Message) {
+		c := pair(ctx, b, adapters.ServerOptions{OnMessage: func(context.Context, adapters.Message) {
 			if got.Add(1) == n {
 				close(done)
 			}
 		}})
-		s := httptest.NewServer(srv)
-		defer s.Close()
-		defer srv.Close(ctx)
-		c, err := gorilla.Dial(ctx, wsURL(s), adapters.ClientOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close(ctx)
 		b.SetBytes(int64(len(msg64)))
 		b.ResetTimer()
 		for range b.N {
@@ -152,17 +161,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 	})
 	b.Run("bettersocket", func(b *testing.B) {
 		ctx := benchCtx(b)
-		srv := gorilla.NewServer(adapters.ServerOptions{OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) {
+		c := pair(ctx, b, adapters.ServerOptions{OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) {
 			return r.Payload, nil
 		}})
-		s := httptest.NewServer(srv)
-		defer s.Close()
-		defer srv.Close(ctx)
-		c, err := gorilla.Dial(ctx, wsURL(s), adapters.ClientOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close(ctx)
 		b.ResetTimer()
 		for range b.N {
 			if _, err := c.Request(ctx, msg64); err != nil {

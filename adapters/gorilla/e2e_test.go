@@ -1,9 +1,6 @@
 package gorilla_test
 
 import (
-	"context"
-	"errors"
-	"net"
 	"net/http"
 	"os"
 	"testing"
@@ -22,23 +19,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var transport = e2etest.Transport{
-	Serve: func(t *testing.T, ln net.Listener, opts adapters.ServerOptions) (*adapters.Server, string, func(context.Context) error) {
-		srv := gorilla.NewServer(opts)
-		hs := &http.Server{Handler: srv}
-		done := make(chan error, 1)
-		go func() { done <- hs.Serve(ln) }()
-		return srv.Server, "ws://" + ln.Addr().String() + "/", func(ctx context.Context) error {
-			hs.Close()
-			if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-				t.Errorf("http.Server.Serve returned %v", err)
-			}
-			return srv.Close(ctx)
-		}
-	},
-	Dial: gorilla.Dial,
-	Raw:  e2etest.DialWebSocket,
-}
+var transport = e2etest.WebSocket(func(opts adapters.ServerOptions) (*adapters.Server, http.Handler) {
+	s := gorilla.NewServer(opts)
+	return s.Server, s
+}, gorilla.Dial)
 
 func TestChaos(t *testing.T) { e2etest.Chaos(t, transport, e2etest.DefaultChaos) }
 
