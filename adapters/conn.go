@@ -267,6 +267,10 @@ func (c *conn) kill() {
 	c.hangup, c.failed, c.closed = true, true, true
 	c.mu.Unlock()
 	c.wakeWriter() // it notices it is closed and ends
+	if n, ok := c.t.(closerNow); ok {
+		n.CloseNow()
+		return
+	}
 	c.t.Close(proto.CloseGoingAway, "shutting down")
 }
 

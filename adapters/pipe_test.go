@@ -84,9 +84,15 @@ func (g *gate) release() {
 }
 
 func newPipe(serverGate *gate) (client, server *pipeEnd) {
+	return newPipeWith(newGate(true), serverGate, 64)
+}
+
+// newPipeWith makes a pipe with the given gates and room for buffer
+// messages each way.
+func newPipeWith(clientGate, serverGate *gate, buffer int) (client, server *pipeEnd) {
 	p := &pipe{closed: make(chan struct{})}
-	client = &pipeEnd{p: p, in: make(chan []byte, 64), gate: newGate(true)}
-	server = &pipeEnd{p: p, in: make(chan []byte, 64), gate: serverGate}
+	client = &pipeEnd{p: p, in: make(chan []byte, buffer), gate: clientGate}
+	server = &pipeEnd{p: p, in: make(chan []byte, buffer), gate: serverGate}
 	client.peer, server.peer = server, client
 	return client, server
 }
@@ -136,17 +142,23 @@ type harness struct {
 	srv   *Server
 	mu    sync.Mutex
 	pipes []*pipe
-	gate  *gate // server-side read gate of the next pipes
+	// The next pipes' read gates and buffer size (0: 64).
+	gate, clientGate *gate
+	buffer           int
 }
 
 func newHarness(t *testing.T, opts ServerOptions) *harness {
-	return &harness{t: t, srv: NewServer(opts), gate: newGate(true)}
+	return &harness{t: t, srv: NewServer(opts), gate: newGate(true), clientGate: newGate(true)}
 }
 
 func (h *harness) dialFunc() DialFunc {
 	return func(ctx context.Context) (Conn, error) {
 		h.mu.Lock()
-		c, s := newPipe(h.gate)
+		buffer := h.buffer
+		if buffer == 0 {
+			buffer = 64
+		}
+		c, s := newPipeWith(h.clientGate, h.gate, buffer)
 		h.pipes = append(h.pipes, c.p)
 		srv := h.srv
 		h.mu.Unlock()

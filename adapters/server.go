@@ -264,7 +264,8 @@ func (s *Server) Close(ctx context.Context) error {
 			s.d.draining = true
 			return s.eng.m.Step(now, session.Shutdown{Reason: "server shutting down"})
 		}
-		s.d.exec(ctx, o)
+		// Submitted whatever ctx says: only the waiting below gives up.
+		s.d.exec(context.Background(), o)
 		s.d.cancel()
 	}
 	return s.d.wait(ctx)

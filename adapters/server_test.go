@@ -262,3 +262,28 @@ func TestResponseTooLarge(t *testing.T) {
 	}
 	closeAll(ctx, t, h, c)
 }
+
+// Close with a context that has already ended does not flush: it closes
+// every connection at once (a writer may be stuck on a peer that does not
+// read) and still ends every goroutine.
+func TestServerCloseGivesUpWithItsContext(t *testing.T) {
+	ctx := testCtx(t)
+	h := newHarness(t, ServerOptions{})
+	h.buffer = 1
+	c := h.dial(ctx, ClientOptions{})
+	h.clientGate.shut() // the client stops reading
+	for i := range 200 {
+		if err := h.srv.Send(ctx, c.ID(), fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := h.srv.Close(done); !errors.Is(err, context.Canceled) {
+		t.Fatalf("close: %v, want context.Canceled", err)
+	}
+	h.clientGate.release()
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("client close: %v", err)
+	}
+}

@@ -23,10 +23,16 @@ type Conn interface {
 	WriteMessages(msgs [][]byte) error
 	// Close closes the connection, telling the peer code and reason where
 	// the transport has a way to (the WebSocket close status), and unblocks
-	// ReadMessage and WriteMessages. It may wait briefly for a close
-	// handshake.
+	// ReadMessage and WriteMessages. It may wait for a close handshake;
+	// such a transport should also have a CloseNow() error method, which
+	// the driver calls instead when it must close at once.
 	Close(code proto.CloseCode, reason string) error
 }
+
+// closerNow is implemented by transports whose Close may wait for a close
+// handshake: CloseNow closes at once, and is what the driver uses when it
+// must not wait (a Close whose context ended).
+type closerNow interface{ CloseNow() error }
 
 // DialFunc opens a new transport connection to the server. The client calls
 // it for its first connection and for every reconnect.

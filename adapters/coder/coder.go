@@ -55,6 +55,10 @@ func (c conn) Close(code proto.CloseCode, reason string) error {
 	return c.ws.Close(websocket.StatusCode(code), adapters.CloseReason(reason))
 }
 
+// CloseNow closes the connection without the close handshake; the driver
+// uses it when it must not wait.
+func (c conn) CloseNow() error { return c.ws.CloseNow() }
+
 // Server is an http.Handler that accepts WebSocket connections and serves
 // better-socket on them.
 type Server struct {
