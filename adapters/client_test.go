@@ -694,3 +694,33 @@ func TestSessionLostAfterServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Close with a context that has already ended aborts at once.
+func TestClientCloseGivesUpWithItsContext(t *testing.T) {
+	ctx := testCtx(t)
+	events := newCollector()
+	h := newHarness(t, ServerOptions{})
+	c := h.dial(ctx, ClientOptions{OnEvent: func(_ context.Context, ev session.Event) {
+		if cl, ok := ev.(*session.Closed); ok {
+			events.add(fmt.Sprint(cl.Lost))
+		}
+	}})
+	h.gate.shut()
+	if err := c.Send(ctx, []byte("never acknowledged")); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := c.Close(done); !errors.Is(err, context.Canceled) {
+		t.Fatalf("close: %v, want context.Canceled", err)
+	}
+	h.gate.release()
+	if err := h.srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The abort reported what it lost; Close did not wait for the handler
+	// that hears of it, so wait here.
+	if got := events.wait(ctx, t, 1); got[0] != "unacked=[1] requests=[] last=0" {
+		t.Fatalf("closed event: %q", got)
+	}
+}
