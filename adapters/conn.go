@@ -237,6 +237,9 @@ func (c *conn) flush() bool {
 			return true
 		}
 		c.running = false
+		if cap(c.spare) > idleCap || cap(c.out) > idleCap {
+			c.out, c.spare = nil, nil // an idle connection keeps no burst's buffer
+		}
 		closed := c.closed
 		notify := c.notifyIdle && !closed
 		c.notifyIdle = false

@@ -65,9 +65,15 @@ func (q *eventQueue) run() {
 		q.spare = batch[:0]
 	}
 	q.running = false
+	if cap(q.spare) > idleCap || cap(q.items) > idleCap {
+		q.items, q.spare = nil, nil // an idle session keeps no burst's buffer
+	}
 	q.wakeLocked()
 	q.mu.Unlock()
 }
+
+// idleCap is the largest buffer an idle queue or writer keeps.
+const idleCap = 256
 
 func (q *eventQueue) wake() {
 	q.mu.Lock()
