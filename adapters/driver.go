@@ -207,9 +207,9 @@ func (d *driver) run() {
 			d.retryParked(now)
 		}
 		if d.progress || d.mustReady || !d.eng.canDefer() {
-			// Otherwise only Sends and Calls were stepped, and the writer
-			// is busy: their frames wait in the machine and go out in one
-			// message when the writer is done (it posts evWritten).
+			// Otherwise only Sends were stepped, and the writer is busy:
+			// their frames wait in the machine and go out in one message
+			// when the writer is done (it posts evWritten).
 			d.deadline = d.eng.ready(now)
 		}
 		d.progress, d.mustReady = false, false

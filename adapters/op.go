@@ -112,10 +112,8 @@ func (d *driver) exec(ctx context.Context, o *op) result {
 
 // onOp runs or steps a command that just arrived.
 func (d *driver) onOp(now time.Time, o *op) {
-	switch o.in.(type) {
-	case session.Send, session.Call:
-	default:
-		d.mustReady = true
+	if _, ok := o.in.(session.Send); !ok {
+		d.mustReady = true // a Call, for one, sets a timeout: Deadline moves
 	}
 	if o.fn != nil {
 		o.mu.Lock()
