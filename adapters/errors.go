@@ -21,6 +21,7 @@ type LostError struct {
 	Lost  session.Lost
 }
 
+// Error says why the session ended and what it lost.
 func (e *LostError) Error() string {
 	if e.Cause == nil {
 		return fmt.Sprintf("adapters: session closed with unacknowledged messages: %s", e.Lost)
