@@ -80,6 +80,7 @@ func TestWriteCorpus(t *testing.T) {
 	for _, mode := range []session.Mode{session.Stream, session.Datagram} {
 		clientSeeds(t, &c, mode)
 		serverSeeds(t, &c, mode)
+		hostileSeeds(&c, mode)
 	}
 	decodeSeeds(&c)
 	netconnSeeds(&c)
@@ -423,6 +424,88 @@ var serverScenarios = []struct {
 }
 
 // --- FuzzDecode ---
+
+// --- hostile seeds ---
+
+// hostile are messages a misbehaving peer sends, one protocol violation or
+// edge each, so that the corpus replayed by go test covers the error paths
+// and not only the conversations.
+func hostile() []struct {
+	name string
+	msg  []byte
+} {
+	id := proto.ClientID{0xee, 1}
+	frames := func(fs ...proto.Frame) []byte {
+		var enc codec.Encoder
+		var b []byte
+		for _, f := range fs {
+			b, _ = enc.Append(b, f)
+		}
+		return b
+	}
+	welcome := func(v uint64, id proto.ClientID, resumed bool, ack uint64) *proto.Welcome {
+		return &proto.Welcome{Version: v, ID: id, Token: []byte("tok"), Heartbeat: time.Second,
+			IdleTimeout: 3 * time.Second, Resumed: resumed, Ack: ack, Limits: proto.Limits{MaxMessageSize: 300, MaxInflight: 2, MaxRequests: 1}}
+	}
+	return []struct {
+		name string
+		msg  []byte
+	}{
+		{"garbage", []byte{0xff, 0x00, 0x13}},
+		{"empty", []byte{}},
+		{"truncated", frames(&proto.Data{Seq: 1, Payload: []byte("abcdef")})[:6]},
+		{"unknown-type", []byte{0x82, 0x0b, 0x00}},
+		{"welcome-v2", frames(welcome(2, id, false, 0))},
+		{"welcome-new", frames(welcome(1, id, false, 0))},
+		{"welcome-resumed-other", frames(welcome(1, id, true, 0))},
+		{"welcome-twice", frames(welcome(1, id, false, 0), welcome(1, id, false, 0))},
+		{"ack-unsent", frames(&proto.Ack{Ack: 200})},
+		{"ack-max", frames(&proto.Heartbeat{Ack: 1<<64 - 1, Echo: 1})},
+		{"heartbeat-echo", frames(&proto.Heartbeat{Ack: 0, Echo: 1000})},
+		{"data-beyond-window", frames(&proto.Data{Seq: 5000, Payload: []byte("far")})},
+		{"data-gap-then-fill", frames(&proto.Data{Seq: 3, Payload: []byte("3")}, &proto.Data{Seq: 2, Payload: []byte("2")}, &proto.Data{Seq: 1, Payload: []byte("1")})},
+		{"data-duplicate", frames(&proto.Data{Seq: 1, Payload: []byte("a")}, &proto.Data{Seq: 1, Payload: []byte("a")})},
+		{"data-room", frames(&proto.Data{Seq: 1, Payload: []byte("r"), Room: "ok-room"})},
+		{"request-duplicate-id", frames(&proto.Request{Seq: 1, ID: 9}, &proto.Request{Seq: 2, ID: 9})},
+		{"requests-flood", frames(&proto.Request{Seq: 1, ID: 1}, &proto.Request{Seq: 2, ID: 2}, &proto.Request{Seq: 3, ID: 3},
+			&proto.Request{Seq: 4, ID: 4}, &proto.Request{Seq: 5, ID: 5}, &proto.Request{Seq: 6, ID: 6}, &proto.Request{Seq: 7, ID: 7},
+			&proto.Request{Seq: 8, ID: 8}, &proto.Request{Seq: 9, ID: 9}, &proto.Request{Seq: 10, ID: 10})},
+		{"response-unknown", frames(&proto.Response{Seq: 1, ID: 12345, Payload: []byte("late")})},
+		{"response-error", frames(&proto.Response{Seq: 1, ID: 1, Error: &proto.Error{Code: proto.ErrCodeForbidden, Message: "no"}})},
+		{"hello", frames(&proto.Hello{Version: 1, Resume: &proto.Resume{ID: id, Token: []byte("x")}})},
+		{"hello-v9", frames(&proto.Hello{Version: 9})},
+		{"hello-deny", frames(&proto.Hello{Version: 1, Auth: []byte("deny")})},
+		{"hello-tiny-limits", frames(&proto.Hello{Version: 1, Limits: proto.Limits{MaxMessageSize: 1, MaxInflight: 1, MaxRequests: 1}})},
+		{"join", frames(&proto.Join{Seq: 1, ID: 1, Room: "ok-j"}, &proto.Leave{Seq: 2, ID: 2, Room: "ok-j"}, &proto.Join{Seq: 3, ID: 3, Room: "nope"})},
+		{"close-going-away", frames(&proto.Close{Code: proto.CloseGoingAway, Reason: "restart"})},
+		{"close-overloaded", frames(&proto.Close{Code: proto.CloseOverloaded})},
+		{"close-policy", frames(&proto.Close{Code: proto.ClosePolicy, Reason: "banned"})},
+		{"close-unknown-code", frames(&proto.Close{Code: 4999})},
+		{"too-large", bytes.Repeat([]byte{0x80}, srvMaxMessage+1)},
+	}
+}
+
+// hostileSeeds puts each hostile message in front of the client in its
+// main states, and on an attacker connection before and after its HELLO.
+func hostileSeeds(c *corpus, mode session.Mode) {
+	var dgram byte
+	if mode == session.Datagram {
+		dgram = 8
+	}
+	for _, h := range hostile() {
+		if mode == session.Stream {
+			c.add("FuzzDecode", "hostile-"+h.name, h.msg)
+		}
+		for _, start := range []byte{startHandshake, startTraffic, startResuming, startClosing} {
+			p := new(prog).byte(cOpRecv).blob(h.msg).byte(cOpDeadline)
+			c.add("FuzzClient", fmt.Sprintf("%s-hostile-%s-start%d", mode, h.name, start), start|dgram, p.b)
+		}
+		hello, _ := codec.Encode(&proto.Hello{Version: proto.Version})
+		p := new(prog).byte(sOpConnect).byte(sOpRaw).byte(0).blob(h.msg)
+		p.byte(sOpConnect).byte(sOpRaw).byte(1).blob(hello).byte(sOpRaw).byte(1).blob(h.msg).byte(sOpDeadline)
+		c.add("FuzzServer", fmt.Sprintf("%s-hostile-%s", mode, h.name), dgram, p.b)
+	}
+}
 
 // decodeSeeds: every message of the conversations above, and each frame
 // type on its own with fields at the edges of their encodings.

@@ -259,3 +259,39 @@ func TestMemoryHalfOpen(t *testing.T) {
 	within(t, "left after all are closed", left, 1<<20)
 	runtime.KeepAlive(s)
 }
+
+// TestMemoryPayloadAmplification: the typed payload codecs decode what
+// peers send. A payload is bounded by the message size limit, so the worst
+// a hostile payload can do is a constant factor: this measures that factor
+// for 1 MiB payloads of the smallest possible elements, decoded into any.
+func TestMemoryPayloadAmplification(t *testing.T) {
+	const size = 1 << 20
+	// CBOR: arrays of 65,535 zeros (the decoder's element cap is 65,536),
+	// back to back inside one outer array: 16 x 65,536 one-byte items.
+	var cb []byte
+	cb = append(cb, 0x90) // array(16)
+	for range 16 {
+		cb = append(cb, 0x99, 0xff, 0xff) // array(65535)
+		cb = append(cb, make([]byte, 65535)...)
+	}
+	// JSON: [0,0,0,...] of 1 MiB.
+	js := append([]byte{'['}, bytes.Repeat([]byte("0,"), size/2-1)...)
+	js = append(js, '0', ']')
+	for _, tc := range []struct {
+		name string
+		data []byte
+		dec  func([]byte) error
+	}{
+		{"cbor", cb, func(b []byte) error { _, err := codec.CBOR[any]().Unmarshal(b); return err }},
+		{"json", js, func(b []byte) error { _, err := codec.JSON[any]().Unmarshal(b); return err }},
+	} {
+		u := measure(t, tc.name+" payload of "+kib(int64(len(tc.data)))+" of zeros into any", func() {
+			if err := tc.dec(tc.data); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+		})
+		factor := u.allocated / int64(len(tc.data))
+		t.Logf("%s: %d bytes allocated per payload byte", tc.name, factor)
+		within(t, tc.name+" payload: allocated", u.allocated, 64*int64(len(tc.data)))
+	}
+}
