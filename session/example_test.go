@@ -41,7 +41,7 @@ func (w *wire) settle() {
 		}
 		for _, o := range srd.Transmit {
 			show("server -> client", o.Data)
-			if err := w.cli.Step(w.now, session.Recv{Conn: o.Conn, Data: o.Data}); err != nil {
+			if err := w.cli.Step(w.now, session.Recv(o)); err != nil {
 				panic(err)
 			}
 			moved = true
@@ -168,7 +168,7 @@ func (w *wire) quiet() {
 			moved = true
 		}
 		for _, o := range w.srv.Ready().Transmit {
-			_ = w.cli.Step(w.now, session.Recv{Conn: o.Conn, Data: o.Data})
+			_ = w.cli.Step(w.now, session.Recv(o))
 			moved = true
 		}
 	}

@@ -119,11 +119,10 @@ type sent struct {
 	isErr   bool
 }
 
-func (f *flow) len() int              { return f.base + len(f.sent) }
-func (f *flow) at(i int) *sent        { return &f.sent[i-f.base] }
-func (f *flow) push(x sent)           { f.sent = append(f.sent, x) }
-func (f *flow) outstanding() int      { return f.len() - f.next }
-func (f *flow) describe(i int) string { return f.at(i).String() }
+func (f *flow) len() int         { return f.base + len(f.sent) }
+func (f *flow) at(i int) *sent   { return &f.sent[i-f.base] }
+func (f *flow) push(x sent)      { f.sent = append(f.sent, x) }
+func (f *flow) outstanding() int { return f.len() - f.next }
 
 // String renders the frame for violation messages.
 func (x *sent) String() string {
