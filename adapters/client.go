@@ -70,7 +70,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	}
 	c := &Client{d: d, eng: eng}
 	d.start()
-	d.post(netEvent{kind: evConnected, t: t})
+	d.attach(t, false)
 	select {
 	case <-eng.established:
 		return c, nil
@@ -83,15 +83,15 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	}
 }
 
-// ID returns the client's current session ID, as of the loop's last cycle.
-// It changes when a session is lost and a new one starts.
+// ID returns the client's current session ID. It changes when a session is
+// lost and a new one starts.
 func (c *Client) ID() proto.ClientID {
 	_, id := c.d.snapshot()
 	return id
 }
 
-// Stats returns the machine's counters as of the loop's last cycle. It
-// never waits for the loop.
+// Stats returns the machine's counters as of its last Ready. It never
+// waits for the machine.
 func (c *Client) Stats() session.Stats {
 	st, _ := c.d.snapshot()
 	return st
@@ -127,9 +127,7 @@ func (c *Client) Send(ctx context.Context, payload []byte) error {
 }
 
 func (c *Client) sendOwned(ctx context.Context, payload []byte) error {
-	o := newOp(session.Send{Payload: payload})
-	o.wait = true
-	return c.d.exec(ctx, o).err
+	return c.d.send(ctx, proto.ClientID{}, session.Send{Payload: payload})
 }
 
 // Request sends payload as a request and waits for its one outcome: the
@@ -145,9 +143,7 @@ func (c *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 }
 
 func (c *Client) requestOwned(ctx context.Context, payload []byte) ([]byte, error) {
-	o := newOp(session.Call{Payload: payload})
-	o.wait, o.call = true, true
-	r := c.d.exec(ctx, o)
+	r := c.d.request(ctx, proto.ClientID{}, session.Call{Payload: payload})
 	return r.payload, r.err
 }
 
@@ -155,16 +151,12 @@ func (c *Client) requestOwned(ctx context.Context, payload []byte) ([]byte, erro
 // answer: nil, or a [*session.RemoteError] (proto.ErrCodeForbidden when the
 // server's AllowRoom hook refused). Membership survives reconnects.
 func (c *Client) Join(ctx context.Context, room string) error {
-	o := newOp(session.JoinRoom{Room: room})
-	o.wait, o.call = true, true
-	return c.d.exec(ctx, o).err
+	return c.d.request(ctx, proto.ClientID{}, session.JoinRoom{Room: room}).err
 }
 
 // Leave asks the server to remove this session from room, like Join.
 func (c *Client) Leave(ctx context.Context, room string) error {
-	o := newOp(session.LeaveRoom{Room: room})
-	o.wait, o.call = true, true
-	return c.d.exec(ctx, o).err
+	return c.d.request(ctx, proto.ClientID{}, session.LeaveRoom{Room: room}).err
 }
 
 // Close ends the session gracefully: it stops accepting new messages,
@@ -177,8 +169,7 @@ func (c *Client) Leave(ctx context.Context, room string) error {
 // connections closed at once). A handler that calls Close waits for itself:
 // do it from a new goroutine, or expect ctx.Err().
 func (c *Client) Close(ctx context.Context) error {
-	o := newOp(session.Close{Reason: "client closed"})
-	c.d.exec(ctx, o)
+	c.d.do(ctx, session.Close{Reason: "client closed"})
 	c.d.cancel()
 	select {
 	case <-c.d.done:
@@ -193,7 +184,7 @@ func (c *Client) Close(ctx context.Context) error {
 
 // abort ends the session at once and waits for the goroutines.
 func (c *Client) abort(ctx context.Context) error {
-	c.d.exec(context.Background(), newOp(session.Abort{Reason: "client aborted"}))
+	c.d.do(context.Background(), session.Abort{Reason: "client aborted"})
 	c.d.triggerKill()
 	err := c.d.wait(ctx)
 	if err == nil {
@@ -217,7 +208,7 @@ func (e *clientEngine) step(now time.Time, in session.Input) error { return e.m.
 
 func (e *clientEngine) snapshot() (session.Stats, proto.ClientID) { return e.m.Stats(), e.m.ID() }
 
-func (e *clientEngine) canDefer() bool { return e.cur != nil && e.cur.busy() }
+func (e *clientEngine) canDefer() bool { return e.cur != nil && e.cur.deferReady() }
 
 func (e *clientEngine) connected(c *conn) {
 	e.cur = c

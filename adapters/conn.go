@@ -13,15 +13,24 @@ import (
 // ackDelay is how long a standalone ACK may wait for a frame to carry it.
 const ackDelay = time.Millisecond
 
-// conn is the driver's side of one transport connection: the reader
-// goroutine feeding the loop, and the writer goroutine draining a queue
-// filled by the loop. Both live as long as the connection.
+// conn is the driver's side of one transport connection: a reader goroutine
+// that steps what arrives, and an ordered write queue filled under the
+// driver's lock and drained by whoever claims the connection's writer.
 //
-// The writer batches. Messages queued while it was busy are written as one
-// transport message as far as the peer's size limit allows (a message is a
-// CBOR sequence of frames, so concatenating messages concatenates their
-// frames). A message that holds nothing but an ACK frame is held back for up
-// to ackDelay: when any frame that carries an acknowledgement follows (a
+// Writing is flat-combined. Exactly one goroutine at a time is the writer:
+// the one that queued messages and found no writer (an application caller
+// about to wait for an answer writes itself; a reader, the timer or a Send
+// starts a writer goroutine for it). The writer writes everything queued
+// as one batch, then looks again: messages queued meanwhile, by anyone, go
+// out in its next write. A batch is joined into as few transport messages
+// as the peer's size limit allows (a message is a CBOR sequence of frames,
+// so concatenating messages concatenates their frames). On the client,
+// Sends stepped while the writer is busy do not even call Ready: the
+// writer does, once per write, so that their frames share one message from
+// the start (see pending).
+//
+// A message that holds nothing but an ACK frame is held back for up to
+// ackDelay: when any frame that carries an acknowledgement follows (a
 // response, a message, a newer ACK), the held ACK is redundant and dropped,
 // as TCP's delayed ACK does. A request and its response thus cost one
 // transport message each way, not two.
@@ -33,54 +42,59 @@ type conn struct {
 	// pauses while that queue is over its limit, so slow handlers push back
 	// on the peer instead of buffering without bound.
 	q atomic.Pointer[eventQueue]
-	// first is false until the loop has seen the first message, which
-	// carries the peer's limits (HELLO or WELCOME). Loop only.
+
+	// Guarded by the driver's lock.
+	//
+	// first is false until the first message, which carries the peer's
+	// limits (HELLO or WELCOME), has been seen.
 	first bool
 	// held is a standalone ACK waiting to be carried by a later frame, held
-	// since heldAt; inHeld says c is in the loop's list of such conns. Loop
-	// only.
+	// since heldAt; inHeld says c is in the driver's list of such conns.
 	held   []byte
 	heldAt time.Time
 	inHeld bool
 
-	wake    chan struct{}
+	// Guarded by mu (taken after the driver's lock, never before it).
 	mu      sync.Mutex
 	out     [][]byte
 	spare   [][]byte
 	peerMax int  // the peer's message size limit; 0 until known
-	running bool // a writer goroutine is active
-	// notifyIdle asks the writer to post evWritten when it has written
-	// everything (the client defers Ready while its writer is busy).
-	notifyIdle bool
-	hangup     bool // close after writing out
-	closed     bool // Close was called (or is being called)
-	failed     bool // a write failed: drop further messages
-	code       proto.CloseCode
-	reason     string
+	writing bool // a goroutine is the writer
+	// pending: a Step's frames for this connection wait in the machine for
+	// a Ready, which the writer calls before it goes idle.
+	pending bool
+	hangup  bool // close after writing out
+	closed  bool // Close was called (or is being called)
+	failed  bool // a write failed: drop further messages
+	code    proto.CloseCode
+	reason  string
 }
 
-// read is the reader goroutine: one message at a time into the loop.
+// read is the reader goroutine: it steps each message as it arrives. It
+// never writes to a transport (two peers blocked writing while neither
+// reads would be a deadlock): what its steps produce is queued, and a
+// writer goroutine is started when none is running.
 func (c *conn) read() {
-	defer c.d.wg.Done()
+	d := c.d
+	defer d.wg.Done()
 	for {
-		if q := c.q.Load(); q != nil && !q.waitSpace(c.d.done) {
+		if q := c.q.Load(); q != nil && !q.waitSpace(d.done, d.kill) {
+			d.closed(c, session.ErrClosed)
 			return
 		}
 		msg, err := c.t.ReadMessage()
 		if err != nil {
-			c.d.post(netEvent{kind: evClosed, c: c, err: err})
+			d.closed(c, err)
 			return
 		}
-		if !c.d.post(netEvent{kind: evRecv, c: c, data: msg}) {
-			return
-		}
+		d.recv(c, msg)
 	}
 }
 
 // learn records the peer's message size limit from the first message of the
-// connection (the HELLO or WELCOME that opens it); called by the loop. The
-// rule is the machines': the peer's announced limit, or this side's own
-// when it announced none.
+// connection (the HELLO or WELCOME that opens it). The rule is the
+// machines': the peer's announced limit, or this side's own when it
+// announced none. Driver lock held.
 func (c *conn) learn(dec *codec.Decoder, msg []byte, own int) {
 	c.first = true
 	if dec.Reset(msg) != nil {
@@ -108,7 +122,7 @@ func (c *conn) learn(dec *codec.Decoder, msg []byte, own int) {
 	c.mu.Unlock()
 }
 
-// write queues messages for the writer; called by the loop only.
+// write queues messages; driver lock held.
 func (c *conn) write(msgs ...[]byte) {
 	c.mu.Lock()
 	if !c.failed && !c.hangup {
@@ -121,7 +135,7 @@ func (c *conn) write(msgs ...[]byte) {
 }
 
 // writeOutgoing queues the messages of one connection's run in a
-// ServerReady; called by the loop only.
+// ServerReady; driver lock held.
 func (c *conn) writeOutgoing(run []session.Outgoing) {
 	c.mu.Lock()
 	if !c.failed && !c.hangup {
@@ -137,6 +151,7 @@ func (c *conn) queueLocked(m []byte) {
 	if ackOnly(m) {
 		if c.held == nil {
 			c.heldAt = c.d.now
+			c.d.ackAt = earliest(c.d.ackAt, c.heldAt.Add(ackDelay))
 			if !c.inHeld {
 				c.inHeld = true
 				c.d.held = append(c.d.held, c)
@@ -154,7 +169,7 @@ func (c *conn) queueLocked(m []byte) {
 	c.out = append(c.out, m)
 }
 
-// releaseAck writes the held ACK; called by the loop when it is due.
+// releaseAck queues the held ACK; driver lock held, when it is due.
 func (c *conn) releaseAck() {
 	c.mu.Lock()
 	if !c.hangup && !c.failed {
@@ -165,7 +180,8 @@ func (c *conn) releaseAck() {
 	c.held = nil
 }
 
-// close asks the writer to close the connection after what is queued.
+// close asks the writer to close the connection after what is queued;
+// driver lock held.
 func (c *conn) close(code proto.CloseCode, reason string) {
 	c.mu.Lock()
 	if !c.hangup {
@@ -179,37 +195,49 @@ func (c *conn) close(code proto.CloseCode, reason string) {
 	c.mu.Unlock()
 }
 
-// startLocked makes the writer run when it has work. The loop defers the
-// wake-up to the end of its cycle (see driver.wakeWriters); others wake it
-// at once.
+// startLocked claims the writer for the driver's lock holder when there is
+// work and no writer (see driver.claimed).
 func (c *conn) startLocked() {
-	if !c.running && (len(c.out) > 0 || c.hangup) {
-		c.running = true
-		c.d.wakeups = append(c.d.wakeups, c)
+	if !c.writing && (len(c.out) > 0 || c.hangup) {
+		c.writing = true
+		c.d.claimed(c)
 	}
 }
 
-func (c *conn) wakeWriter() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+// deferReady reports whether the writer is busy, and if so makes it call
+// Ready before it goes idle; driver lock held. The Sends stepped meanwhile
+// then share its next write.
+func (c *conn) deferReady() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writing && !c.hangup && !c.failed {
+		c.pending = true
+		return true
 	}
+	return false
 }
 
-// writeLoop is the writer goroutine: the single writer of this connection.
+// writeLoop is a writer goroutine; it ends when the queue is empty.
 func (c *conn) writeLoop() {
 	defer c.d.wg.Done()
-	for range c.wake {
-		if c.flush() {
-			return
-		}
-	}
+	c.flush()
 }
 
-// flush writes what is queued; true once the connection is closed.
-func (c *conn) flush() bool {
+// flush writes until nothing is queued, then gives up the writer; the
+// caller has claimed it. It takes the driver's lock only for a deferred
+// Ready, never while writing.
+func (c *conn) flush() {
 	c.mu.Lock()
 	for {
+		if c.pending {
+			c.pending = false
+			if !c.failed && !c.hangup {
+				c.mu.Unlock()
+				c.d.readyDeferred()
+				c.mu.Lock()
+				continue
+			}
+		}
 		if len(c.out) > 0 && !c.failed {
 			batch := c.out
 			c.out, c.spare = c.spare[:0], nil
@@ -228,48 +256,33 @@ func (c *conn) flush() bool {
 			}
 			continue
 		}
+		clear(c.out)
 		c.out = c.out[:0]
 		if c.hangup && !c.closed {
 			c.closed = true
 			code, reason := c.code, c.reason
 			c.mu.Unlock()
 			c.t.Close(code, reason)
-			return true
+			c.mu.Lock()
+			continue // writing stays claimed: nothing more is written
 		}
-		c.running = false
+		if !c.closed {
+			c.writing = false
+		}
 		if cap(c.spare) > idleCap || cap(c.out) > idleCap {
 			c.out, c.spare = nil, nil // an idle connection keeps no burst's buffer
 		}
-		closed := c.closed
-		notify := c.notifyIdle && !closed
-		c.notifyIdle = false
 		c.mu.Unlock()
-		if notify {
-			c.d.post(netEvent{kind: evWritten, c: c})
-		}
-		return closed
+		return
 	}
-}
-
-// busy reports whether the writer is still writing, and if so asks it to
-// tell the loop when it is done; called by the loop.
-func (c *conn) busy() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.running && !c.closed {
-		c.notifyIdle = true
-		return true
-	}
-	return false
 }
 
 // kill closes the transport at once, from any goroutine, without waiting
-// for the writer.
+// for the writer (a write blocked on a peer that does not read fails).
 func (c *conn) kill() {
 	c.mu.Lock()
-	c.hangup, c.failed, c.closed = true, true, true
+	c.hangup, c.failed, c.closed, c.writing = true, true, true, true
 	c.mu.Unlock()
-	c.wakeWriter() // it notices it is closed and ends
 	if n, ok := c.t.(closerNow); ok {
 		n.CloseNow()
 		return

@@ -41,21 +41,34 @@
 //
 // # Concurrency
 //
-// Client and Server are safe for concurrent use. Each runs its machine on
-// one loop goroutine; every method hands the loop a command and waits for
-// its outcome, so calls from many goroutines are serialized there in the
-// order they arrive, and calls that wait under backpressure are served first
-// come, first sent. Handlers (OnMessage, OnRequest, OnEvent) never run on
-// the loop: each session has an ordered queue served by a goroutine of its
-// own, so one session's handlers run one at a time in delivery order,
-// different sessions' handlers run concurrently, and a handler may call any
-// method — Send, Request, Broadcast, even Close — without deadlocking. A
-// handler that blocks delays only its own session's later events; once
-// MaxPendingEvents are waiting, that session's connection is no longer read,
-// which pushes back on the peer. Handlers get a context that is cancelled
-// when Close begins. The server's Authorize and AllowRoom hooks are the
-// exception: they run on the loop, so they must be fast and must not call
-// the Server. Stats and Client.ID read a snapshot and never wait for the loop.
+// Client and Server are safe for concurrent use. The machine is guarded by
+// a mutex rather than owned by a goroutine: a method locks it, steps its
+// command, dispatches what the step produced and unlocks, so Send and
+// Request learn the machine's verdict without handing anything to another
+// goroutine. Commands that find the send window full (or all request slots
+// taken) wait in a queue per session and are stepped first come, first
+// sent as acknowledgements make room, or return ctx.Err() unsent. Each
+// connection has a reader goroutine, which steps what arrives and never
+// writes; writes happen outside the lock, by one writer at a time per
+// connection: a goroutine started when there is something to write and no
+// writer, or, for a Request and for a request handler's reply, the calling
+// goroutine itself (it would wait anyway). Such a caller may therefore
+// block while the transport does not take more data, as a plain socket
+// write does.
+//
+// Handlers (OnMessage, OnRequest, OnEvent) never run under the lock nor on
+// a reader: each session has an ordered queue, served by one worker
+// goroutine at a time, so one session's handlers run one at a time in
+// delivery order, different sessions' handlers run concurrently, and a
+// handler may call any method — Send, Request, Broadcast, even Close —
+// without deadlocking. A handler that blocks delays only its own session's
+// later events; once MaxPendingEvents are waiting, that session's
+// connection is no longer read, which pushes back on the peer. Handlers get
+// a context that is cancelled when Close begins. The server's Authorize and
+// AllowRoom hooks are the exception: they run inside the machine's Step,
+// under the lock, so they must be fast and must not call the Server. Stats
+// and Client.ID read a snapshot taken at the machine's last Ready and never
+// wait for the machine.
 //
 // # Close codes
 //
@@ -73,16 +86,20 @@
 // Set ClientOptions.Logger or ServerOptions.Logger to a *slog.Logger for
 // structured logs of connections and sessions (nothing is logged per
 // message). Stats returns the machine's counters (sessions, resumes,
-// retransmissions, duplicates dropped, bytes, sessions lost), copied out of
-// the loop after every Ready, so reading them never waits for the loop.
+// retransmissions, duplicates dropped, bytes, sessions lost), copied out
+// after every Ready, so reading them never waits for the machine.
 //
 // # Batching
 //
-// Throughput comes from batching. The loop takes every input that has
-// arrived before it calls Ready once, so frames share transport messages and
-// acknowledgements coalesce; each connection's writer joins the messages
-// queued while it was busy into one transport message within the peer's
-// size limit; a standalone ACK waits up to a millisecond for a frame that
-// can carry it (a response, usually), so a request and its response cost one
-// message each way.
+// Throughput comes from batching. While a connection's writer is writing,
+// whatever is stepped meanwhile queues behind it, and its next write takes
+// everything queued, joined into as few transport messages as the peer's
+// size limit allows. On the client, Sends stepped while the writer is busy
+// do not even call the machine's Ready: the writer calls it once before
+// its next write, so their frames are packed together and their
+// acknowledgements coalesce. A caller that sends in a loop thus keeps
+// stepping while the writer writes, and each write carries many messages.
+// A standalone ACK waits up to a millisecond for a frame that can carry it
+// (a response, usually), so a request and its response cost one message
+// each way.
 package adapters

@@ -14,28 +14,35 @@ import (
 
 // The driver runs one machine (a session.Client or a session.Server) over
 // real transports. It is the only code of the library with goroutines and
-// the wall clock:
+// the wall clock.
 //
-//   - the loop goroutine owns the machine: every Step and Ready happens
-//     there. It wakes on a transport event, an application command or its
-//     timer; it then takes every input that has arrived (inbox.go), steps a
-//     Timeout when the machine's deadline has passed, retries commands
-//     parked under backpressure when something arrived, and calls Ready
-//     once, so that acknowledgements coalesce and frames share transport
-//     messages. Outcomes and writer wake-ups are handed over last
-//     (endCycle);
-//   - one reader goroutine per connection feeds Recv and Disconnected;
-//   - one writer goroutine per connection, the only one that writes to it,
-//     writes what the Readys produced (batched, see conn) and closes the
-//     connection when the machine hangs it up;
-//   - one handler goroutine per session event queue, alive while events
-//     wait, calls the application's handlers in order;
-//   - the client's dials run on goroutines of their own.
+// The machine is owned by a mutex, not by a goroutine: whoever has an input
+// for it locks, steps, and dispatches what the step produced, so that most
+// work needs no hand-off between goroutines:
 //
-// The loop never blocks on I/O or on the application: writers and handler
-// queues take what it gives them without waiting, and what they hold is
-// bounded by the machine's windows (writers) and by pausing the reader of a
-// session whose handlers fall behind (queues).
+//   - an application caller (Send, Request, Reply from a request handler,
+//     Close ...) steps its own command and learns its error at once; under
+//     backpressure it parks in a FIFO per session and waits (see op.go);
+//   - one reader goroutine per connection steps Recv and Disconnected;
+//   - one timer goroutine steps Timeout at the machine's deadline, releases
+//     held ACKs and starts dials;
+//   - dispatching (driver.settle, under the lock): retry parked commands
+//     when something arrived, call Ready (on the client, not after a Send
+//     while the writer is busy: the writer will), queue transport messages
+//     on their connections, push events onto the per-session handler queues,
+//     resolve requests, rearm the one timer;
+//   - after unlocking (driver.unlock), the holder hands over what it owes
+//     others: outcomes to parked callers, and goroutines to start — writers
+//     for connections with output and no writer, handler goroutines for
+//     queues with events and none running. An application caller about to
+//     wait (Request, a handler's last Reply) writes its connection itself
+//     instead (see conn).
+//
+// The lock is never held during I/O or while application code runs (except
+// the server's Authorize and AllowRoom hooks, which run inside Step).
+// Readers never write and never wait for a writer; what they queue is
+// bounded by the machine's windows, and what they push to handler queues by
+// pausing the reader of a session whose handlers fall behind.
 type driver struct {
 	eng    engine
 	h      handlers
@@ -44,36 +51,39 @@ type driver struct {
 	maxMsg int            // this side's message size limit
 	qmax   int            // handler queue limit
 
-	in   inbox
-	done chan struct{} // closed when the loop has ended
-	kill chan struct{} // closed to make the loop close every connection at once
-
+	done     chan struct{} // closed when the driver has ended
+	kill     chan struct{} // closed when every connection is being killed
 	killOnce sync.Once
 	ctx      context.Context // handlers' context; cancelled when closing begins
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup // loop, readers, writers, dialers
-	hwg      sync.WaitGroup // handler goroutines
+	wg       sync.WaitGroup // timer, readers, writers, dialers
+	hwg      sync.WaitGroup // handler workers
+	workers  workers
+	timer    *time.Timer
 
-	// Owned by the loop.
+	mu       sync.Mutex // owns the machine and everything below
+	now      time.Time  // of the current holder
+	ended    bool       // done is closed: nothing is stepped any more
+	draining bool       // server shutdown: end once every connection is gone
+	exit     bool       // the client machine has closed: end now
+	progress bool       // something arrived or timed out: parked commands may fit now
 	conns    map[session.ConnID]*conn
 	nextConn session.ConnID
 	nextCall uint64
-	calls    map[uint64]*op
-	replies  []reply // outcomes to hand over at the end of the cycle
-	async    []reply // outcomes of ops nobody waits for
-	wakeups  []*conn // writers to wake at the end of the cycle
+	calls    map[uint64]*op // requests waiting for their response
 	parked   map[proto.ClientID][]*op
 	nparked  int
-	now      time.Time // of the current cycle
 	held     []*conn   // connections holding back a standalone ACK
-	deadline time.Time
-	progress bool // something arrived or timed out: parked commands may fit now
-	// mustReady: the cycle stepped something that may produce events.
-	mustReady bool
-	exit      bool // leave the loop after this cycle
-	draining  bool // server shutdown: leave once every connection is gone
+	ackAt    time.Time // when the earliest held ACK is due
+	deadline time.Time // the machine's
+	timerAt  time.Time // when the timer fires; zero: stopped
+	// direct: the holder writes the first connection it claims itself
+	// (directConn) instead of starting a writer goroutine.
+	direct     bool
+	directConn *conn
+	sig        []signal // handed over by unlock
 
-	// Client dialing, owned by the loop.
+	// Client dialing, under mu.
 	dial        DialFunc
 	dialTimeout time.Duration
 	dialAt      time.Time
@@ -84,16 +94,16 @@ type driver struct {
 	id    proto.ClientID
 }
 
-// engine is what differs between the client and the server.
+// engine is what differs between the client and the server. Its methods
+// run under the driver's lock.
 type engine interface {
 	step(now time.Time, in session.Input) error
 	// ready drains the machine's Ready, applies it and returns the deadline.
 	ready(now time.Time) time.Time
 	// connected learns about a connection the machine accepted.
 	connected(c *conn)
-	// canDefer reports whether Ready may wait until the writer has
-	// written what it has: true when output is all that Ready would
-	// produce and the writer would only queue it.
+	// canDefer reports whether Ready may wait for the busy writer, which
+	// will call it: true when the frames of Sends are all it would produce.
 	canDefer() bool
 	snapshot() (session.Stats, proto.ClientID)
 }
@@ -105,26 +115,13 @@ type handlers struct {
 	ev  EventHandler
 }
 
-// netQueue bounds the transport events waiting for the loop.
-const netQueue = 256
-
-type evKind uint8
-
-const (
-	evConnected  evKind = iota // t is a new connection
-	evRecv                     // c received data
-	evClosed                   // c's reader ended with err
-	evDialFailed               // a dial ended with err
-	evWritten                  // c's writer has written everything it had
-)
-
-type netEvent struct {
-	kind     evKind
-	fromDial bool
-	c        *conn
-	t        Conn
-	data     []byte
-	err      error
+// signal is something the lock holder hands over after unlocking: an
+// outcome to a parked caller, or a goroutine to start.
+type signal struct {
+	o *op
+	r result
+	c *conn       // start a writer
+	q *eventQueue // start a handler goroutine
 }
 
 // withSide returns log (or a logger that discards everything, when nil)
@@ -147,7 +144,6 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 		dec:    codec.NewDecoder(codec.Limits{MaxMessageSize: maxMsg}),
 		maxMsg: maxMsg,
 		qmax:   qmax,
-		in:     newInbox(),
 		done:   make(chan struct{}),
 		kill:   make(chan struct{}),
 		conns:  make(map[session.ConnID]*conn),
@@ -155,79 +151,106 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 		parked: make(map[proto.ClientID][]*op),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.timer = time.NewTimer(time.Hour)
+	d.timer.Stop()
 	return d
 }
 
+// start starts the timer goroutine.
 func (d *driver) start() {
 	d.wg.Add(1)
-	go d.run()
+	go d.timerLoop()
 }
 
-// post hands a transport event to the loop; false once the loop has ended.
-func (d *driver) post(ev netEvent) bool { return d.in.push(input{ev: ev}, d.done) }
+// lock takes the machine and returns the time of what follows.
+func (d *driver) lock() time.Time {
+	d.mu.Lock()
+	d.now = time.Now()
+	return d.now
+}
 
-func (d *driver) run() {
-	defer d.wg.Done()
-	defer d.finish()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var wakeAt time.Time
-	kill := d.kill
-	for {
-		items := d.in.take()
-		if items == nil {
-			select {
-			case <-d.in.wake:
-				items = d.in.take()
-			case <-timer.C:
-				wakeAt = time.Time{}
-			case <-kill:
-				kill = nil
-				d.killAll()
-			}
-		}
-		now := time.Now()
-		d.now = now
-		for _, in := range items {
-			if in.o != nil {
-				d.onOp(now, in.o)
-			} else {
-				d.onNet(now, in.ev)
-			}
-		}
-		if !d.dialAt.IsZero() && !now.Before(d.dialAt) {
-			d.startDial()
-		}
-		if !d.deadline.IsZero() && !now.Before(d.deadline) {
-			d.eng.step(now, session.Timeout{})
-			d.progress = true
-		}
-		if d.progress && d.nparked > 0 {
-			d.retryParked(now)
-		}
-		if d.progress || d.mustReady || !d.eng.canDefer() {
-			// Otherwise only Sends were stepped, and the writer is busy:
-			// their frames wait in the machine and go out in one message
-			// when the writer is done (it posts evWritten).
-			d.deadline = d.eng.ready(now)
-		}
-		d.progress, d.mustReady = false, false
-		if d.exit || (d.draining && len(d.conns) == 0 && !d.dialing) {
-			return // finish ends the cycle
-		}
-		// The timer is moved earlier when needed, never later: a timer
-		// that fires early costs one idle cycle, which is cheaper than
-		// resetting it on every message (each one moves the idle deadline).
-		next := earliest(earliest(d.deadline, d.dialAt), d.releaseAcks(now))
-		if !next.IsZero() && (wakeAt.IsZero() || next.Before(wakeAt)) {
-			wakeAt = next
-			timer.Reset(next.Sub(now))
-		}
-		// Last, so that the goroutines it wakes run as soon as the loop
-		// waits again.
-		d.endCycle()
+// unlock releases the machine, then hands over what the holder owes others.
+func (d *driver) unlock() {
+	if len(d.sig) == 0 {
+		d.mu.Unlock()
+		return
 	}
+	var buf [8]signal
+	sig := buf[:0]
+	if len(d.sig) > len(buf) {
+		sig = make([]signal, 0, len(d.sig))
+	}
+	sig = append(sig, d.sig...)
+	clear(d.sig)
+	d.sig = d.sig[:0]
+	d.mu.Unlock()
+	for _, s := range sig {
+		switch {
+		case s.o != nil:
+			s.o.res <- s.r // buffered; the last touch: the caller may recycle o
+		case s.c != nil:
+			go s.c.writeLoop()
+		case s.q != nil:
+			d.startQueue(s.q)
+		}
+	}
+}
+
+// claimed is told that the lock holder has claimed c's writer: the holder
+// writes c itself after unlocking when it asked to (direct), or a writer
+// goroutine is started.
+func (d *driver) claimed(c *conn) {
+	if d.direct && d.directConn == nil {
+		d.directConn = c
+		return
+	}
+	d.wg.Add(1)
+	d.sig = append(d.sig, signal{c: c})
+}
+
+// takeDirect returns the connection the holder claimed to write itself.
+func (d *driver) takeDirect() *conn {
+	c := d.directConn
+	d.direct, d.directConn = false, nil
+	return c
+}
+
+// settle finishes a turn with the machine; lock held. It retries parked
+// commands when something arrived, calls Ready unless the holder stepped
+// only Sends (deferrable) and the writer will, starts a due dial, ends the
+// driver when the machine is done, and rearms the timer.
+func (d *driver) settle(deferrable bool) {
+	if d.progress && d.nparked > 0 {
+		d.retryParked()
+	}
+	if d.progress || !deferrable || !d.eng.canDefer() {
+		d.deadline = d.eng.ready(d.now)
+	}
+	d.progress = false
+	if !d.dialAt.IsZero() && !d.now.Before(d.dialAt) {
+		d.startDial()
+	}
+	if d.exit || (d.draining && len(d.conns) == 0 && !d.dialing) {
+		d.end()
+		return
+	}
+	// The timer is moved earlier when needed, never later: a timer that
+	// fires early costs one idle turn, which is cheaper than resetting it
+	// on every message (each one moves the idle deadline).
+	next := earliest(earliest(d.deadline, d.dialAt), d.ackAt)
+	if !next.IsZero() && (d.timerAt.IsZero() || next.Before(d.timerAt)) {
+		d.timerAt = next
+		d.timer.Reset(next.Sub(d.now))
+	}
+}
+
+// readyDeferred calls the Ready that Sends left to the writer.
+func (d *driver) readyDeferred() {
+	d.lock()
+	if !d.ended {
+		d.settle(false)
+	}
+	d.unlock()
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -237,9 +260,32 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// releaseAcks writes the held ACKs that are due and returns when the next
+// timerLoop is the timer goroutine.
+func (d *driver) timerLoop() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.timer.C:
+		case <-d.done:
+			return
+		}
+		now := d.lock()
+		d.timerAt = time.Time{}
+		if !d.ended {
+			if !d.deadline.IsZero() && !now.Before(d.deadline) {
+				d.eng.step(now, session.Timeout{})
+				d.progress = true
+			}
+			d.releaseAcks(now)
+			d.settle(false)
+		}
+		d.unlock()
+	}
+}
+
+// releaseAcks queues the held ACKs that are due and notes when the next
 // one is.
-func (d *driver) releaseAcks(now time.Time) time.Time {
+func (d *driver) releaseAcks(now time.Time) {
 	var next time.Time
 	live := d.held[:0]
 	for _, c := range d.held {
@@ -258,89 +304,105 @@ func (d *driver) releaseAcks(now time.Time) time.Time {
 	}
 	clear(d.held[len(live):])
 	d.held = live
-	return next
+	d.ackAt = next
 }
 
-// finish runs when the loop ends: every connection is asked to close,
-// every waiting command and call gets its outcome, then done is closed.
-func (d *driver) finish() {
-	d.in.close()
+// end ends the driver; lock held. Every connection is asked to close,
+// every parked command and pending request gets its outcome, and done is
+// closed.
+func (d *driver) end() {
+	d.ended = true
 	d.cancel()
 	for _, c := range d.conns {
 		c.close(proto.CloseGoingAway, "closed")
 	}
-	d.endCycle()
 	for _, q := range d.parked {
 		for _, o := range q {
-			o.finish(result{err: session.ErrClosed})
+			d.outcome(o, result{err: session.ErrClosed})
 		}
 	}
 	d.parked, d.nparked = nil, 0
 	for id, o := range d.calls {
 		delete(d.calls, id)
-		o.res <- result{err: session.ErrClosed}
+		d.outcome(o, result{err: session.ErrClosed})
 	}
+	d.timer.Stop()
+	d.timerAt = time.Time{}
 	close(d.done)
 }
 
-func (d *driver) onNet(now time.Time, ev netEvent) {
-	d.mustReady = true
-	switch ev.kind {
-	case evConnected:
-		if ev.fromDial {
-			d.dialing = false
+// attach steps a new connection; false (and t closed) once the driver has
+// ended or is draining.
+func (d *driver) attach(t Conn, fromDial bool) bool {
+	now := d.lock()
+	if fromDial {
+		d.dialing = false
+	}
+	if d.ended || d.draining {
+		if !d.ended {
+			d.settle(false) // the last dial may have been what draining waited for
 		}
-		d.nextConn++
-		c := &conn{d: d, id: d.nextConn, t: ev.t, wake: make(chan struct{}, 1)}
-		d.conns[c.id] = c
-		d.wg.Add(1)
-		go c.writeLoop()
-		if err := d.eng.step(now, session.Connected{Conn: c.id}); err != nil {
-			d.log.Debug("connection refused", "conn", c.id, "err", err)
-			c.close(proto.CloseGoingAway, "closed")
-		} else {
-			d.log.Debug("connected", "conn", c.id)
-			d.eng.connected(c)
+		d.unlock()
+		t.Close(proto.CloseGoingAway, "closed")
+		return false
+	}
+	d.nextConn++
+	c := &conn{d: d, id: d.nextConn, t: t}
+	d.conns[c.id] = c
+	if err := d.eng.step(now, session.Connected{Conn: c.id}); err != nil {
+		d.log.Debug("connection refused", "conn", c.id, "err", err)
+		c.close(proto.CloseGoingAway, "closed")
+	} else {
+		d.log.Debug("connected", "conn", c.id)
+		d.eng.connected(c)
+	}
+	d.wg.Add(1)
+	go c.read()
+	d.settle(false)
+	d.unlock()
+	return true
+}
+
+// recv steps a message that arrived on c; called by c's reader.
+func (d *driver) recv(c *conn, msg []byte) {
+	now := d.lock()
+	if !d.ended && d.conns[c.id] == c {
+		if !c.first {
+			c.learn(d.dec, msg, d.maxMsg)
 		}
-		d.wg.Add(1)
-		go c.read()
-	case evRecv:
-		if d.conns[ev.c.id] == ev.c {
-			if !ev.c.first {
-				ev.c.learn(d.dec, ev.data, d.maxMsg)
-			}
-			d.eng.step(now, session.Recv{Conn: ev.c.id, Data: ev.data})
-			d.progress = true
-		}
-	case evClosed:
-		c := ev.c
-		if d.conns[c.id] != c {
-			return
-		}
+		d.eng.step(now, session.Recv{Conn: c.id, Data: msg})
+		d.progress = true
+		d.settle(false)
+	}
+	d.unlock()
+}
+
+// closed steps the end of c; called by c's reader as it ends.
+func (d *driver) closed(c *conn, err error) {
+	now := d.lock()
+	if d.conns[c.id] == c {
 		delete(d.conns, c.id)
-		if errors.Is(ev.err, codec.ErrTooLarge) {
-			d.log.Warn("message over the size limit", "conn", c.id, "err", ev.err)
+		if errors.Is(err, codec.ErrTooLarge) {
+			d.log.Warn("message over the size limit", "conn", c.id, "err", err)
 			c.write(tooLarge)
 			c.close(proto.CloseTooLarge, tooLargeReason)
 		} else {
-			d.log.Debug("disconnected", "conn", c.id, "err", ev.err)
+			d.log.Debug("disconnected", "conn", c.id, "err", err)
 			c.close(proto.CloseGoingAway, "")
 		}
-		d.eng.step(now, session.Disconnected{Conn: c.id, Err: ev.err})
-		d.progress = true
-	case evDialFailed:
-		d.dialing = false
-		d.log.Debug("dial failed", "err", ev.err)
-		d.eng.step(now, session.Disconnected{Err: ev.err})
-		d.progress = true
-	case evWritten:
-		// Ready runs this cycle.
+		if !d.ended {
+			d.eng.step(now, session.Disconnected{Conn: c.id, Err: err})
+			d.progress = true
+			d.settle(false)
+		}
 	}
+	d.unlock()
 }
 
+// startDial starts the dial the client machine asked for; lock held.
 func (d *driver) startDial() {
 	d.dialAt = time.Time{}
-	if d.dial == nil || d.dialing || d.ctx.Err() != nil {
+	if d.dial == nil || d.dialing || d.ended || d.ctx.Err() != nil {
 		return
 	}
 	d.dialing = true
@@ -351,19 +413,41 @@ func (d *driver) startDial() {
 		defer cancel()
 		t, err := d.dial(ctx)
 		if err != nil {
-			d.post(netEvent{kind: evDialFailed, err: err})
+			d.dialFailed(err)
 			return
 		}
-		if !d.post(netEvent{kind: evConnected, fromDial: true, t: t}) {
-			t.Close(proto.CloseGoingAway, "client closed")
-		}
+		d.attach(t, true)
 	}()
 }
 
-// killAll closes every connection at once, without waiting for writers.
-func (d *driver) killAll() {
+func (d *driver) dialFailed(err error) {
+	now := d.lock()
+	d.dialing = false
+	if !d.ended {
+		d.log.Debug("dial failed", "err", err)
+		d.eng.step(now, session.Disconnected{Err: err})
+		d.progress = true
+		d.settle(false)
+	}
+	d.unlock()
+}
+
+// triggerKill closes every connection at once, without waiting for writers
+// (one may be stuck on a peer that does not read), and makes paused readers
+// give up.
+func (d *driver) triggerKill() {
+	d.killOnce.Do(func() {
+		close(d.kill)
+		d.killConns()
+	})
+}
+
+// killConns kills every live connection, each on a goroutine of its own.
+func (d *driver) killConns() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, c := range d.conns {
-		d.wg.Add(1)
+		d.wg.Add(1) // c's reader is still counted: wg is not at zero
 		go func() {
 			defer d.wg.Done()
 			c.kill()
@@ -371,12 +455,7 @@ func (d *driver) killAll() {
 	}
 }
 
-// triggerKill makes the loop close every connection at once.
-func (d *driver) triggerKill() {
-	d.killOnce.Do(func() { close(d.kill) })
-}
-
-// wait waits for the loop to end, then for the transport goroutines, then
+// wait waits for the driver to end, then for the transport goroutines, then
 // for the handlers. When ctx expires first, connections are killed and
 // ctx.Err() is returned; the handlers still running are not waited for.
 func (d *driver) wait(ctx context.Context) error {
@@ -387,11 +466,8 @@ func (d *driver) wait(ctx context.Context) error {
 		<-d.done
 	}
 	if err := waitGroup(ctx, &d.wg); err != nil {
-		var kills sync.WaitGroup
-		for _, c := range d.conns { // the loop has ended: the map is ours
-			kills.Go(c.kill)
-		}
-		kills.Wait()
+		d.triggerKill()
+		d.killConns()
 		d.wg.Wait()
 		return err
 	}
@@ -412,7 +488,7 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 }
 
-// publish copies the machine's counters and session ID out of the loop.
+// publish copies the machine's counters and session ID out; lock held.
 // Engines call it right after Ready, before they hand out events, so that
 // whoever learns of an event sees counters at least that recent.
 func (d *driver) publish() {
@@ -422,7 +498,8 @@ func (d *driver) publish() {
 	d.smu.Unlock()
 }
 
-// snapshot returns the counters and session ID as of the last loop cycle.
+// snapshot returns the counters and session ID as of the last Ready. It
+// never waits for the machine.
 func (d *driver) snapshot() (session.Stats, proto.ClientID) {
 	d.smu.Lock()
 	defer d.smu.Unlock()

@@ -10,15 +10,15 @@ import (
 )
 
 // handle runs the application's handler for one event, on an event queue's
-// goroutine.
-func (d *driver) handle(ev session.Event) {
+// goroutine; last says no other event of the queue is waiting.
+func (d *driver) handle(ev session.Event, last bool) {
 	switch ev := ev.(type) {
 	case *session.Delivered:
 		if d.h.msg != nil {
 			d.h.msg(d.ctx, Message{Client: ev.Client, Room: ev.Room, Seq: ev.Seq, Payload: ev.Payload})
 		}
 	case *session.RequestReceived:
-		d.answer(ev)
+		d.answer(ev, last)
 	default:
 		if d.h.ev != nil {
 			d.h.ev(d.ctx, ev)
@@ -26,12 +26,8 @@ func (d *driver) handle(ev session.Event) {
 	}
 }
 
-// answer runs the request handler and hands its reply to the loop, which
-// waits for room in the send window if need be. Nothing waits for the
-// outcome: the loop replaces a response too large for the peer with an
-// error response, and logs a reply that could not be sent (the session
-// ended meanwhile).
-func (d *driver) answer(ev *session.RequestReceived) {
+// answer runs the request handler and steps its reply (see driver.reply).
+func (d *driver) answer(ev *session.RequestReceived, last bool) {
 	rep := session.Reply{To: ev.Client, ID: ev.ID}
 	if d.h.req == nil {
 		rep.Err = &proto.Error{Code: proto.ErrCodeUnavailable, Message: "no request handler"}
@@ -43,11 +39,7 @@ func (d *driver) answer(ev *session.RequestReceived) {
 			rep.Payload = payload
 		}
 	}
-	o := newOp(rep)
-	o.to, o.wait, o.async = ev.Client, true, true
-	if !d.in.push(input{o: o}, d.done) {
-		d.log.Debug("reply not sent", "client", ev.Client.String(), "request", ev.ID, "err", session.ErrClosed)
-	}
+	d.reply(rep, last)
 }
 
 // remoteError turns a handler's error into the error response it sends.

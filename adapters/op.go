@@ -4,37 +4,47 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
-	"time"
 
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
 
-// An op is one application command on its way to the loop. It has exactly
-// one outcome: it is stepped once (and its result sent on res), or it is
-// cancelled before the loop took it (and never stepped). The mutex makes
-// "cancel" and "step" exclusive, so a Send that returns ctx.Err() was not
-// sent, and one that returns nil was.
+// Application commands are stepped by their caller under the driver's lock
+// and return the machine's error at once. Two kinds need an op, the record
+// of a caller that waits:
+//
+//   - a command the send window (or the request limit) cannot take yet is
+//     parked in a FIFO per session; whoever steps something that may open
+//     the window (a Recv, a Timeout, a Disconnected) retries the parked
+//     commands in order, each session's until one must wait again, and
+//     hands their outcomes over. A command that finds others parked for its
+//     session parks behind them: first come, first sent;
+//   - a request waits for its response, which the reader that steps it
+//     resolves.
+//
+// Every op has exactly one outcome, decided under the lock: it is stepped
+// (and its result or response handed over on res), or its caller gives up
+// while it is parked (and it is never stepped). So a Send that returns
+// ctx.Err() was not sent, and one that returns nil was.
 type op struct {
-	mu    sync.Mutex
 	state opState
 	in    session.Input
 	to    proto.ClientID // the session whose window it waits for
-	wait  bool           // park under backpressure instead of failing
-	call  bool           // a request: the loop assigns the ID, res gets the response
-	async bool           // nobody waits for the outcome: the loop logs a failure
+	call  bool           // a request: the driver assigns the ID, res gets the response
+	async bool           // nobody waits for the outcome: a failure is logged
 	id    uint64
-	fn    func(now time.Time) error // run on the loop instead of a step
-	res   chan result               // buffered: the one outcome
+	res   chan result // buffered: the one outcome
 }
 
 type opState uint8
 
 const (
-	opPending opState = iota
-	opCancelled
-	opDone
+	opNew     opState = iota
+	opParked          // in d.parked
+	opCalling         // in d.calls, waiting for its response
+	opDone            // its outcome is decided
 )
 
 type result struct {
@@ -42,105 +52,145 @@ type result struct {
 	err     error
 }
 
-// ops recycles ops whose outcome their caller has received: the loop is
-// then done with them. Ops given up on (ctx ended) are left to the GC.
+// ops recycles ops whose outcome their caller has received, or that no one
+// else refers to any more. Others are left to the GC.
 var ops = sync.Pool{New: func() any { return &op{res: make(chan result, 1)} }}
 
-func newOp(in session.Input) *op {
+func newOp(in session.Input, to proto.ClientID) *op {
 	o := ops.Get().(*op)
-	o.in = in
+	o.in, o.to = in, to
 	return o
 }
 
-// recycle returns o, whose outcome has been received, to the pool.
 func recycle(o *op) {
 	res := o.res
 	*o = op{res: res}
 	ops.Put(o)
 }
 
-// received is the outcome of o taken from o.res; o is recycled.
-func received(o *op, r result) result {
-	recycle(o)
-	return r
+// waitable reports whether a command that failed with err should wait for
+// room instead.
+func waitable(err error) bool {
+	return err != nil && (errors.Is(err, session.ErrBackpressure) || errors.Is(err, session.ErrTooManyRequests))
 }
 
-// finish delivers the outcome of an op that is still pending.
-func (o *op) finish(r result) {
-	o.mu.Lock()
-	pending := o.state == opPending
-	if pending {
-		o.state = opDone
+// send steps a Send for an application caller and waits while the window
+// is full. Its frames are written by a writer goroutine, so that a caller
+// that sends many keeps stepping while the writer writes; on the client,
+// while the writer is busy, even Ready is left to it.
+func (d *driver) send(ctx context.Context, to proto.ClientID, in session.Send) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	o.mu.Unlock()
-	if pending {
-		o.res <- r // the last touch: the caller may recycle o at once
+	now := d.lock()
+	if d.ended {
+		d.unlock()
+		return session.ErrClosed
 	}
+	if len(d.parked[to]) == 0 {
+		err := d.eng.step(now, in)
+		if !waitable(err) {
+			d.settle(true)
+			d.unlock()
+			return err
+		}
+	}
+	o := newOp(in, to)
+	d.park(o)
+	d.unlock()
+	return d.await(ctx, o).err
 }
 
-// exec submits o and waits for its outcome or for ctx. Every op that was
-// submitted gets its outcome: the loop steps it (or runs it), or answers
-// it with session.ErrClosed when it ends first.
-func (d *driver) exec(ctx context.Context, o *op) result {
+// do steps a command that never waits (Broadcast, Join, Kick ...).
+func (d *driver) do(ctx context.Context, in session.Input) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := d.lock()
+	if d.ended {
+		d.unlock()
+		return session.ErrClosed
+	}
+	err := d.eng.step(now, in)
+	d.settle(false)
+	d.unlock()
+	return err
+}
+
+// request steps a request (Call, JoinRoom, LeaveRoom) and waits for its
+// outcome. The caller writes the request itself when the connection has
+// no writer: it waits anyway, and a hand-off would delay the request.
+func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Input) result {
 	if err := ctx.Err(); err != nil {
 		return result{err: err}
 	}
-	if !d.in.push(input{o: o}, d.done) {
+	d.lock()
+	if d.ended {
+		d.unlock()
 		return result{err: session.ErrClosed}
 	}
-	done := ctx.Done()
-	if done == nil {
-		return received(o, <-o.res)
-	}
-	select {
-	case r := <-o.res:
-		return received(o, r)
-	case <-done:
-	}
-	o.mu.Lock()
-	if o.state == opPending {
-		o.state = opCancelled
-		o.mu.Unlock()
-		return result{err: ctx.Err()}
-	}
-	o.mu.Unlock()
-	if o.call {
-		return result{err: ctx.Err()} // sent; its response will be dropped
-	}
-	return received(o, <-o.res) // stepped: the outcome is there or about to be
-}
-
-// onOp runs or steps a command that just arrived.
-func (d *driver) onOp(now time.Time, o *op) {
-	if _, ok := o.in.(session.Send); !ok {
-		d.mustReady = true // a Call, for one, sets a timeout: Deadline moves
-	}
-	if o.fn != nil {
-		o.mu.Lock()
-		if o.state == opPending {
-			o.state = opDone
-			d.reply(o, result{err: o.fn(now)})
+	o := newOp(in, to)
+	o.call = true
+	if len(d.parked[to]) == 0 {
+		if ok, err := d.try(o); ok {
+			if err != nil {
+				d.settle(false) // a failed step may still have changed the machine (slow consumers)
+				d.unlock()
+				recycle(o)
+				return result{err: err}
+			}
+			d.direct = true
+			d.settle(false) // a request has a timeout: the deadline moves
+			c := d.takeDirect()
+			d.unlock()
+			if c != nil {
+				c.flush()
+			}
+			return d.await(ctx, o)
 		}
-		o.mu.Unlock()
-		return
 	}
-	if o.wait && len(d.parked[o.to]) > 0 {
-		d.park(o) // behind the others: first come, first sent
-		return
-	}
-	if !d.try(now, o) {
-		d.park(o)
-	}
+	d.park(o)
+	d.unlock()
+	return d.await(ctx, o)
 }
 
-// try steps o. It returns false, leaving o pending, when o must wait for
-// the window (or the request limit) to open.
-func (d *driver) try(now time.Time, o *op) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.state != opPending {
-		return true // cancelled by its caller: drop it
+// reply steps a request handler's answer. Nobody waits for its outcome: a
+// reply that must wait for the window is parked and stepped later, and one
+// that cannot be sent (the session ended meanwhile) is logged. The handler
+// writes the reply itself when it has nothing else to handle (last).
+func (d *driver) reply(rep session.Reply, last bool) {
+	d.lock()
+	if d.ended {
+		d.unlock()
+		d.log.Debug("reply not sent", "client", rep.To.String(), "request", rep.ID, "err", session.ErrClosed)
+		return
 	}
+	o := newOp(rep, rep.To)
+	o.async = true
+	if len(d.parked[rep.To]) == 0 {
+		if ok, err := d.try(o); ok {
+			if err != nil {
+				d.log.Debug("reply not sent", "client", rep.To.String(), "request", rep.ID, "err", err)
+			}
+			recycle(o)
+			d.direct = last
+			d.settle(true)
+			c := d.takeDirect()
+			d.unlock()
+			if c != nil {
+				c.flush()
+			}
+			return
+		}
+	}
+	d.park(o)
+	d.unlock()
+}
+
+// try steps o; lock held. It returns false, leaving o as it was, when o
+// must wait for the window (or the request limit) to open; otherwise the
+// step's error. A request that was sent waits in d.calls for its response.
+func (d *driver) try(o *op) (bool, error) {
 	if o.call && o.id == 0 {
 		d.nextCall++
 		o.id = d.nextCall
@@ -156,53 +206,58 @@ func (d *driver) try(now time.Time, o *op) bool {
 			o.in = in
 		}
 	}
-	err := d.eng.step(now, o.in)
-	if rep, ok := o.in.(session.Reply); ok && o.async && errors.Is(err, session.ErrTooLarge) {
+	err := d.eng.step(d.now, o.in)
+	if rep, ok := o.in.(session.Reply); ok && errors.Is(err, session.ErrTooLarge) {
 		// The request still gets its one answer.
 		rep.Payload, rep.Err = nil, &proto.Error{Code: proto.ErrCodeInternal, Message: "response too large"}
 		o.in = rep
-		err = d.eng.step(now, o.in)
+		err = d.eng.step(d.now, o.in)
 	}
-	if o.wait && (errors.Is(err, session.ErrBackpressure) || errors.Is(err, session.ErrTooManyRequests)) {
-		return false
+	if waitable(err) {
+		return false, nil
 	}
-	o.state = opDone
-	if err != nil || !o.call {
-		d.reply(o, result{err: err})
-		return true
+	if err == nil && o.call {
+		o.state = opCalling
+		d.calls[o.id] = o
 	}
-	d.calls[o.id] = o
-	return true
+	return true, err
 }
 
+// park queues o behind the commands waiting for the window of its session.
 func (d *driver) park(o *op) {
-	q := append(d.parked[o.to], o)
-	if n := len(q); n >= 64 && n&(n-1) == 0 {
-		// Callers that gave up leave their ops behind; sweep them out
-		// now and then so that the queue stays as long as the waiters.
-		live := q[:0]
-		for _, p := range q {
-			p.mu.Lock()
-			if p.state == opPending {
-				live = append(live, p)
-			}
-			p.mu.Unlock()
-		}
-		clear(q[len(live):])
-		d.nparked -= len(q) - len(live)
-		q = live
-	}
-	d.parked[o.to] = q
+	o.state = opParked
+	d.parked[o.to] = append(d.parked[o.to], o)
 	d.nparked++
 }
 
+// unpark removes o, whose caller gave up, from its session's queue.
+func (d *driver) unpark(o *op) {
+	q := d.parked[o.to]
+	if i := slices.Index(q, o); i >= 0 {
+		q = slices.Delete(q, i, i+1)
+		d.nparked--
+	}
+	if len(q) == 0 {
+		delete(d.parked, o.to)
+	} else {
+		d.parked[o.to] = q
+	}
+}
+
 // retryParked steps parked commands in order, per session, until one has
-// to wait again.
-func (d *driver) retryParked(now time.Time) {
+// to wait again; lock held.
+func (d *driver) retryParked() {
 	for to, q := range d.parked {
 		i := 0
-		for i < len(q) && d.try(now, q[i]) {
-			i++
+		for ; i < len(q); i++ {
+			o := q[i]
+			ok, err := d.try(o)
+			if !ok {
+				break
+			}
+			if err != nil || !o.call {
+				d.outcome(o, result{err: err})
+			}
 		}
 		d.nparked -= i
 		if i == len(q) {
@@ -214,57 +269,64 @@ func (d *driver) retryParked(now time.Time) {
 	}
 }
 
-// resolve delivers a request's outcome to its caller.
+// outcome decides o's outcome and hands it over after unlocking; lock held.
+func (d *driver) outcome(o *op, r result) {
+	o.state = opDone
+	if o.async {
+		if r.err != nil {
+			d.log.Debug("command failed", "input", fmt.Sprintf("%T", o.in), "err", r.err)
+		}
+		recycle(o)
+		return
+	}
+	d.sig = append(d.sig, signal{o: o, r: r})
+}
+
+// resolve hands a request's outcome to its caller; lock held.
 func (d *driver) resolve(r *session.Response) {
 	o := d.calls[r.ID]
 	if o == nil {
 		return
 	}
 	delete(d.calls, r.ID)
-	d.reply(o, result{payload: r.Payload, err: r.Err})
+	d.outcome(o, result{payload: r.Payload, err: r.Err})
 }
 
-// reply queues the outcome of a stepped op, to be handed over at the end of
-// the loop cycle (see driver.endCycle).
-func (d *driver) reply(o *op, r result) {
-	if o.async {
-		d.async = append(d.async, reply{o, r})
-	} else {
-		d.replies = append(d.replies, reply{o, r})
+// await waits for o's outcome or for ctx. A caller that gives up while o
+// is parked takes it back unsent; a request already sent is forgotten (its
+// response will be dropped); a command already stepped returns its outcome.
+func (d *driver) await(ctx context.Context, o *op) result {
+	done := ctx.Done()
+	if done == nil {
+		return received(o, <-o.res)
 	}
+	select {
+	case r := <-o.res:
+		return received(o, r)
+	case <-done:
+	}
+	d.mu.Lock()
+	switch o.state {
+	case opParked:
+		d.unpark(o)
+		d.mu.Unlock()
+		recycle(o)
+		return result{err: ctx.Err()}
+	case opCalling:
+		delete(d.calls, o.id)
+		d.mu.Unlock()
+		recycle(o)
+		return result{err: ctx.Err()}
+	}
+	d.mu.Unlock()
+	if o.call {
+		return result{err: ctx.Err()} // o is left to the GC: its outcome is on its way
+	}
+	return received(o, <-o.res) // stepped: the outcome is there or about to be
 }
 
-type reply struct {
-	o *op
-	r result
-}
-
-// endCycle hands over what the cycle produced: first the writers are woken
-// (a response may be on its way), then the application's callers. The Go
-// scheduler runs the goroutine woken last first, so the callers run at once
-// and hand the loop their next command while the writers are busy — which
-// is how consecutive Sends end up in one transport message.
-func (d *driver) endCycle() {
-	for i, rp := range d.async {
-		if rp.r.err != nil {
-			d.log.Debug("command failed", "input", fmt.Sprintf("%T", rp.o.in), "err", rp.r.err)
-		}
-		recycle(rp.o)
-		d.async[i] = reply{}
-	}
-	d.async = d.async[:0]
-	for i, c := range d.wakeups {
-		c.wakeWriter()
-		d.wakeups[i] = nil
-	}
-	d.wakeups = d.wakeups[:0]
-	sendReplies(d.replies)
-	d.replies = d.replies[:0]
-}
-
-func sendReplies(rs []reply) {
-	for i, rp := range rs {
-		rp.o.res <- rp.r
-		rs[i] = reply{}
-	}
+// received is the outcome of o taken from o.res; o is recycled.
+func received(o *op, r result) result {
+	recycle(o)
+	return r
 }

@@ -81,8 +81,9 @@ type ServerOptions struct {
 	// Session configures the machine: limits, timeouts, the resume window,
 	// and the hooks: Authorize (runs on every HELLO, for new sessions and
 	// resumes) and AllowRoom (decides clients' JOIN and LEAVE; nil refuses
-	// all). The hooks run on the server's loop goroutine: keep them fast
-	// and do not call the Server from them. Mode is always session.Stream.
+	// all). The hooks run inside the machine's Step, under the server's
+	// lock: keep them fast and do not call the Server from them. Mode is
+	// always session.Stream.
 	Session session.ServerConfig
 	// OnMessage handles messages from clients. Nil drops them.
 	OnMessage MessageHandler

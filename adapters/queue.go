@@ -12,11 +12,12 @@ import (
 const DefaultMaxPendingEvents = 1024
 
 // eventQueue hands the events of one session to the application's handlers,
-// in order, on a goroutine of its own: never on the loop, so a handler may
-// call back into the Client or Server (Send, Request, Close) without
-// deadlocking. The goroutine exists only while events are waiting. The loop
-// never blocks on a queue; instead the connection's reader pauses while the
-// backlog is over the limit (see waitSpace).
+// in order, one at a time, on a worker goroutine: never under the driver's
+// lock nor on a reader, so a handler may call back into the Client or
+// Server (Send, Request, Close) without deadlocking. A queue has a worker
+// only while events are waiting. Pushing never blocks; instead the
+// connection's reader pauses while the backlog is over the limit (see
+// waitSpace).
 type eventQueue struct {
 	d       *driver
 	limit   int64
@@ -34,28 +35,34 @@ func newEventQueue(d *driver, limit int) *eventQueue {
 	return &eventQueue{d: d, limit: int64(limit)}
 }
 
-// push appends ev; called by the loop only.
+// push appends ev; driver lock held. When the queue was idle, the lock
+// holder hands it to a worker after unlocking (startQueue).
 func (q *eventQueue) push(ev session.Event) {
 	q.backlog.Add(1)
 	q.mu.Lock()
 	q.items = append(q.items, ev)
-	if !q.running {
-		q.running = true
-		q.d.hwg.Add(1)
-		go q.run()
-	}
+	start := !q.running
+	q.running = true
 	q.mu.Unlock()
+	if start {
+		// A worker is counted before the driver can end (end runs under
+		// the lock), so that waiting for the handlers cannot miss it.
+		q.d.hwg.Add(1)
+		q.d.sig = append(q.d.sig, signal{q: q})
+	}
 }
 
+// run handles the queue's events until there are none; on a worker.
 func (q *eventQueue) run() {
-	defer q.d.hwg.Done()
 	q.mu.Lock()
 	for len(q.items) > 0 {
 		batch := q.items
 		q.items, q.spare = q.spare[:0], nil
 		q.mu.Unlock()
 		for i, ev := range batch {
-			q.d.handle(ev)
+			// last: nothing else waits, so a reply may be written by
+			// this goroutine rather than handed to a writer.
+			q.d.handle(ev, q.backlog.Load() == 1)
 			batch[i] = nil
 			if q.backlog.Add(-1) <= q.limit/2 && q.waiter.Load() {
 				q.wake()
@@ -90,8 +97,8 @@ func (q *eventQueue) wakeLocked() {
 }
 
 // waitSpace blocks while the backlog is over the limit. It returns false
-// when done is closed first.
-func (q *eventQueue) waitSpace(done <-chan struct{}) bool {
+// when done or kill is closed first.
+func (q *eventQueue) waitSpace(done, kill <-chan struct{}) bool {
 	for q.backlog.Load() > q.limit {
 		q.mu.Lock()
 		if q.backlog.Load() <= q.limit {
@@ -108,7 +115,97 @@ func (q *eventQueue) waitSpace(done <-chan struct{}) bool {
 		case <-ch:
 		case <-done:
 			return false
+		case <-kill:
+			return false
 		}
 	}
 	return true
+}
+
+// workers are the goroutines that run event queues. One that has emptied
+// its queue waits, idle, for the next queue that needs a worker, so that a
+// queue that starts (on a server: often, for every request of a client that
+// waits for each response) neither creates a goroutine nor grows a fresh
+// stack (handlers, and the writes they make, run deep). At most
+// maxIdleWorkers wait; the others end, and all end with the driver.
+type workers struct {
+	mu   sync.Mutex
+	idle []*worker
+}
+
+type worker struct{ next chan *eventQueue } // buffered: handing over never blocks
+
+const maxIdleWorkers = 4
+
+// startQueue runs q on an idle worker or on a new one; called after
+// unlocking, with a worker counted in hwg (see push).
+func (d *driver) startQueue(q *eventQueue) {
+	p := &d.workers
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		w.next <- q
+		d.hwg.Done() // the idle worker is counted already
+		return
+	}
+	p.mu.Unlock()
+	go d.work(q)
+}
+
+// work is a worker goroutine.
+func (d *driver) work(q *eventQueue) {
+	defer d.hwg.Done()
+	var w *worker
+	for {
+		q.run()
+		if w == nil {
+			w = &worker{next: make(chan *eventQueue, 1)}
+		}
+		if !d.idle(w) {
+			return
+		}
+		select {
+		case q = <-w.next:
+		case <-d.done:
+			if d.retire(w) {
+				return
+			}
+			q = <-w.next // taken meanwhile: its queue is on its way
+		}
+	}
+}
+
+// idle adds w to the idle workers; false when it should end instead.
+func (d *driver) idle(w *worker) bool {
+	p := &d.workers
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-d.done:
+		return false
+	default:
+	}
+	if len(p.idle) >= maxIdleWorkers {
+		return false
+	}
+	p.idle = append(p.idle, w)
+	return true
+}
+
+// retire removes w from the idle workers; false when someone took it.
+func (d *driver) retire(w *worker) bool {
+	p := &d.workers
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.idle {
+		if x == w {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			p.idle = p.idle[:len(p.idle):len(p.idle)]
+			return true
+		}
+	}
+	return false
 }

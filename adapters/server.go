@@ -59,8 +59,11 @@ func (s *Server) MaxMessageSize() int { return s.maxMsg }
 // from then on. It does not wait for the handshake. After Close has begun
 // it closes t and returns ErrServerClosed.
 func (s *Server) Attach(t Conn) error {
-	if s.isClosing() || !s.d.post(netEvent{kind: evConnected, t: t}) {
+	if s.isClosing() {
 		t.Close(proto.CloseGoingAway, "server closed")
+		return ErrServerClosed
+	}
+	if !s.d.attach(t, false) {
 		return ErrServerClosed
 	}
 	return nil
@@ -132,9 +135,7 @@ func (s *Server) Send(ctx context.Context, client proto.ClientID, payload []byte
 }
 
 func (s *Server) sendOwned(ctx context.Context, client proto.ClientID, payload []byte) error {
-	o := newOp(session.Send{To: client, Payload: payload})
-	o.to, o.wait = client, true
-	return s.d.exec(ctx, o).err
+	return s.d.send(ctx, client, session.Send{To: client, Payload: payload})
 }
 
 // Request sends payload as a request to the session client and waits for
@@ -144,9 +145,7 @@ func (s *Server) Request(ctx context.Context, client proto.ClientID, payload []b
 }
 
 func (s *Server) requestOwned(ctx context.Context, client proto.ClientID, payload []byte) ([]byte, error) {
-	o := newOp(session.Call{To: client, Payload: payload})
-	o.to, o.wait, o.call = client, true, true
-	r := s.d.exec(ctx, o)
+	r := s.d.request(ctx, client, session.Call{To: client, Payload: payload})
 	return r.payload, r.err
 }
 
@@ -167,52 +166,48 @@ func (s *Server) BroadcastExcept(ctx context.Context, room string, except proto.
 }
 
 func (s *Server) broadcastOwned(ctx context.Context, room string, except proto.ClientID, payload []byte) error {
-	return s.d.exec(ctx, newOp(session.Broadcast{Room: room, Payload: payload, Except: except})).err
+	return s.d.do(ctx, session.Broadcast{Room: room, Payload: payload, Except: except})
 }
 
 // Join adds the session client to room.
 func (s *Server) Join(ctx context.Context, client proto.ClientID, room string) error {
-	return s.d.exec(ctx, newOp(session.Join{Client: client, Room: room})).err
+	return s.d.do(ctx, session.Join{Client: client, Room: room})
 }
 
 // Leave removes the session client from room.
 func (s *Server) Leave(ctx context.Context, client proto.ClientID, room string) error {
-	return s.d.exec(ctx, newOp(session.Leave{Client: client, Room: room})).err
+	return s.d.do(ctx, session.Leave{Client: client, Room: room})
 }
 
 // Kick ends the session client: it is sent CLOSE policy with reason, and the
 // OnEvent handler gets a [*session.SessionClosed] listing what it lost.
 func (s *Server) Kick(ctx context.Context, client proto.ClientID, reason string) error {
-	return s.d.exec(ctx, newOp(session.Kick{Client: client, Reason: reason})).err
+	return s.d.do(ctx, session.Kick{Client: client, Reason: reason})
 }
 
 // Members returns the sessions in room, in broadcast order.
 func (s *Server) Members(ctx context.Context, room string) ([]proto.ClientID, error) {
-	var ids []proto.ClientID
-	o := newOp(nil)
-	o.fn = func(time.Time) error {
-		ids = s.eng.m.Members(room)
-		return nil
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	err := s.d.exec(ctx, o).err
-	return ids, err
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.eng.m.Members(room), nil
 }
 
 // Sessions returns the IDs of all live sessions (attached or waiting for a
 // resume), in ascending order.
 func (s *Server) Sessions(ctx context.Context) ([]proto.ClientID, error) {
-	var ids []proto.ClientID
-	o := newOp(nil)
-	o.fn = func(time.Time) error {
-		ids = s.eng.m.Sessions()
-		return nil
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	err := s.d.exec(ctx, o).err
-	return ids, err
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.eng.m.Sessions(), nil
 }
 
-// Stats returns the machine's counters as of the loop's last cycle. It
-// never waits for the loop.
+// Stats returns the machine's counters as of its last Ready. It never
+// waits for the machine.
 func (s *Server) Stats() session.Stats {
 	st, _ := s.d.snapshot()
 	return st
@@ -259,14 +254,16 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	if first {
-		o := newOp(nil)
-		o.fn = func(now time.Time) error {
-			s.d.draining = true
-			return s.eng.m.Step(now, session.Shutdown{Reason: "server shutting down"})
+		// Stepped whatever ctx says: only the waiting below gives up.
+		d := s.d
+		now := d.lock()
+		if !d.ended {
+			d.draining = true
+			d.eng.step(now, session.Shutdown{Reason: "server shutting down"})
+			d.settle(false)
 		}
-		// Submitted whatever ctx says: only the waiting below gives up.
-		s.d.exec(context.Background(), o)
-		s.d.cancel()
+		d.unlock()
+		d.cancel()
 	}
 	return s.d.wait(ctx)
 }
