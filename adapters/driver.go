@@ -328,6 +328,7 @@ func (d *driver) end() {
 	}
 	d.timer.Stop()
 	d.timerAt = time.Time{}
+	d.retireWorkers()
 	close(d.done)
 }
 

@@ -165,14 +165,12 @@ func (d *driver) reply(rep session.Reply, last bool) {
 		d.log.Debug("reply not sent", "client", rep.To.String(), "request", rep.ID, "err", session.ErrClosed)
 		return
 	}
-	o := newOp(rep, rep.To)
-	o.async = true
 	if len(d.parked[rep.To]) == 0 {
-		if ok, err := d.try(o); ok {
+		err := d.stepReply(rep)
+		if !waitable(err) {
 			if err != nil {
 				d.log.Debug("reply not sent", "client", rep.To.String(), "request", rep.ID, "err", err)
 			}
-			recycle(o)
 			d.direct = last
 			d.settle(true)
 			c := d.takeDirect()
@@ -183,8 +181,21 @@ func (d *driver) reply(rep session.Reply, last bool) {
 			return
 		}
 	}
+	o := newOp(rep, rep.To)
+	o.async = true
 	d.park(o)
 	d.unlock()
+}
+
+// stepReply steps a reply; one too large for the peer is replaced by an
+// error response, so that the request still gets its one answer.
+func (d *driver) stepReply(rep session.Reply) error {
+	err := d.eng.step(d.now, rep)
+	if errors.Is(err, session.ErrTooLarge) {
+		rep.Payload, rep.Err = nil, &proto.Error{Code: proto.ErrCodeInternal, Message: "response too large"}
+		err = d.eng.step(d.now, rep)
+	}
+	return err
 }
 
 // try steps o; lock held. It returns false, leaving o as it was, when o
@@ -206,11 +217,10 @@ func (d *driver) try(o *op) (bool, error) {
 			o.in = in
 		}
 	}
-	err := d.eng.step(d.now, o.in)
-	if rep, ok := o.in.(session.Reply); ok && errors.Is(err, session.ErrTooLarge) {
-		// The request still gets its one answer.
-		rep.Payload, rep.Err = nil, &proto.Error{Code: proto.ErrCodeInternal, Message: "response too large"}
-		o.in = rep
+	var err error
+	if rep, ok := o.in.(session.Reply); ok {
+		err = d.stepReply(rep)
+	} else {
 		err = d.eng.step(d.now, o.in)
 	}
 	if waitable(err) {

@@ -129,8 +129,9 @@ func (q *eventQueue) waitSpace(done, kill <-chan struct{}) bool {
 // stack (handlers, and the writes they make, run deep). At most
 // maxIdleWorkers wait; the others end, and all end with the driver.
 type workers struct {
-	mu   sync.Mutex
-	idle []*worker
+	mu      sync.Mutex
+	idle    []*worker
+	retired bool // the driver has ended
 }
 
 type worker struct{ next chan *eventQueue } // buffered: handing over never blocks
@@ -142,7 +143,7 @@ const maxIdleWorkers = 4
 func (d *driver) startQueue(q *eventQueue) {
 	p := &d.workers
 	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
+	if n := len(p.idle); n > 0 { // none once retired
 		w := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
@@ -155,11 +156,12 @@ func (d *driver) startQueue(q *eventQueue) {
 	go d.work(q)
 }
 
-// work is a worker goroutine.
+// work is a worker goroutine. An idle worker waits for its next queue, or
+// for nil: the driver has ended (see retireWorkers).
 func (d *driver) work(q *eventQueue) {
 	defer d.hwg.Done()
 	var w *worker
-	for {
+	for q != nil {
 		q.run()
 		if w == nil {
 			w = &worker{next: make(chan *eventQueue, 1)}
@@ -167,14 +169,7 @@ func (d *driver) work(q *eventQueue) {
 		if !d.idle(w) {
 			return
 		}
-		select {
-		case q = <-w.next:
-		case <-d.done:
-			if d.retire(w) {
-				return
-			}
-			q = <-w.next // taken meanwhile: its queue is on its way
-		}
+		q = <-w.next
 	}
 }
 
@@ -183,29 +178,23 @@ func (d *driver) idle(w *worker) bool {
 	p := &d.workers
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	select {
-	case <-d.done:
-		return false
-	default:
-	}
-	if len(p.idle) >= maxIdleWorkers {
+	if p.retired || len(p.idle) >= maxIdleWorkers {
 		return false
 	}
 	p.idle = append(p.idle, w)
 	return true
 }
 
-// retire removes w from the idle workers; false when someone took it.
-func (d *driver) retire(w *worker) bool {
+// retireWorkers ends the idle workers, and makes the busy ones end when
+// their queue is empty; the driver has ended.
+func (d *driver) retireWorkers() {
 	p := &d.workers
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, x := range p.idle {
-		if x == w {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			p.idle = p.idle[:len(p.idle):len(p.idle)]
-			return true
-		}
+	p.retired = true
+	for i, w := range p.idle {
+		w.next <- nil
+		p.idle[i] = nil
 	}
-	return false
+	p.idle = nil
 }
