@@ -527,7 +527,7 @@ func (w *clientWorld) run(s *script) {
 		case cOpRecv:
 			w.recv(w.conn, s.blob())
 		case cOpFrames:
-			w.recv(w.conn, w.frames(s))
+			w.recv(w.conn, s.message(&w.k))
 		case cOpAdvance:
 			w.now = w.now.Add(time.Duration(s.u16()) * time.Millisecond)
 			mustStep(w.t, "client", session.Timeout{}, w.step(session.Timeout{}))
@@ -580,7 +580,7 @@ func (w *clientWorld) run(s *script) {
 				mustStep(w.t, "client", in, w.step(in))
 			}
 		case cOpStale:
-			msg := w.frames(s)
+			msg := s.message(&w.k)
 			if len(w.old) == 0 {
 				continue
 			}
@@ -596,16 +596,6 @@ func (w *clientWorld) run(s *script) {
 			w.pump()
 		}
 	}
-}
-
-// frames reads a few frames and packs them into one message.
-func (w *clientWorld) frames(s *script) []byte {
-	var enc codec.Encoder
-	var msg []byte
-	for range s.byte()%8 + 1 {
-		msg, _ = enc.Append(msg, s.frame(&w.k))
-	}
-	return msg
 }
 
 func (w *clientWorld) reply(s *script) {

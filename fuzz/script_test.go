@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 )
 
@@ -190,6 +191,17 @@ func (s *script) frame(k *known) proto.Frame {
 	default:
 		return &proto.Leave{Seq: s.u64(), Ack: s.u64(), ID: s.u64(), Room: string(s.blob())}
 	}
+}
+
+// message reads a few frames (1 to 8) and packs them into one transport
+// message.
+func (s *script) message(k *known) []byte {
+	var enc codec.Encoder
+	var msg []byte
+	for range s.byte()%8 + 1 {
+		msg, _ = enc.Append(msg, s.frame(k))
+	}
+	return msg
 }
 
 // prog writes programs in the encoding script reads.

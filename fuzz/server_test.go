@@ -628,15 +628,6 @@ func (w *serverWorld) attackerRecv(conn session.ConnID, msg []byte) {
 	mustStep(w.t, "server", in, w.step(in))
 }
 
-func (w *serverWorld) frames(s *script) []byte {
-	var enc codec.Encoder
-	var msg []byte
-	for range s.byte()%8 + 1 {
-		msg, _ = enc.Append(msg, s.frame(&w.k))
-	}
-	return msg
-}
-
 // attackerSession picks a live session that is not honest.
 func (w *serverWorld) attackerSession(b byte) (proto.ClientID, bool) {
 	var ids []proto.ClientID
@@ -669,7 +660,7 @@ func (w *serverWorld) run(s *script) {
 			}
 		case sOpFrames:
 			if c, ok := w.attacker(s); ok {
-				w.attackerRecv(c, w.frames(s))
+				w.attackerRecv(c, s.message(&w.k))
 			}
 		case sOpDisconnect:
 			if c, ok := w.attacker(s); ok {
