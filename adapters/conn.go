@@ -13,21 +13,31 @@ import (
 // ackDelay is how long a standalone ACK may wait for a frame to carry it.
 const ackDelay = time.Millisecond
 
+// closeGrace is how long a connection the machine has hung up may take to
+// write what is queued (its CLOSE frame, usually) before it is killed: a
+// writer stuck on a peer that does not read must not hold anything up.
+const closeGrace = 2 * time.Second
+
 // conn is the driver's side of one transport connection: a reader goroutine
 // that steps what arrives, and an ordered write queue filled under the
 // driver's lock and drained by whoever claims the connection's writer.
 //
 // Writing is flat-combined. Exactly one goroutine at a time is the writer:
-// the one that queued messages and found no writer (an application caller
-// about to wait for an answer writes itself; a reader, the timer or a Send
-// starts a writer goroutine for it). The writer writes everything queued
-// as one batch, then looks again: messages queued meanwhile, by anyone, go
-// out in its next write. A batch is joined into as few transport messages
+// a writer goroutine started by whoever queued messages and found no
+// writer, or a request handler with nothing else to handle, which writes
+// its reply itself. Readers never write, and neither do application
+// callers, whose ctx a blocked write could not honour. The writer writes
+// everything queued as one batch, then looks again: messages queued
+// meanwhile, by anyone, go out in its next write. A batch is joined into as few transport messages
 // as the peer's size limit allows (a message is a CBOR sequence of frames,
 // so concatenating messages concatenates their frames). On the client,
 // Sends stepped while the writer is busy do not even call Ready: the
 // writer does, once per write, so that their frames share one message from
 // the start (see pending).
+//
+// A connection the machine hangs up is closed by its writer once the queue
+// is written, or killed by the timer when that takes longer than
+// closeGrace (a peer that does not read).
 //
 // A message that holds nothing but an ACK frame is held back for up to
 // ackDelay: when any frame that carries an acknowledgement follows (a
@@ -53,6 +63,9 @@ type conn struct {
 	held   []byte
 	heldAt time.Time
 	inHeld bool
+	// killAt is when c, hung up, is killed if its writer has not closed
+	// it by then.
+	killAt time.Time
 
 	// Guarded by mu (taken after the driver's lock, never before it).
 	mu      sync.Mutex
@@ -151,7 +164,7 @@ func (c *conn) queueLocked(m []byte) {
 	if ackOnly(m) {
 		if c.held == nil {
 			c.heldAt = c.d.now
-			c.d.ackAt = earliest(c.d.ackAt, c.heldAt.Add(ackDelay))
+			c.d.ackAt = earliest(c.d.ackAt, c.heldAt.Add(c.d.ackDelay))
 			if !c.inHeld {
 				c.inHeld = true
 				c.d.held = append(c.d.held, c)
@@ -180,11 +193,13 @@ func (c *conn) releaseAck() {
 	c.held = nil
 }
 
-// close asks the writer to close the connection after what is queued;
-// driver lock held.
+// close asks the writer to close the connection after what is queued, and
+// the driver to kill it if that takes longer than closeGrace; driver lock
+// held.
 func (c *conn) close(code proto.CloseCode, reason string) {
 	c.mu.Lock()
-	if !c.hangup {
+	first := !c.hangup
+	if first {
 		if c.held != nil {
 			c.out = append(c.out, c.held)
 			c.held = nil
@@ -193,6 +208,11 @@ func (c *conn) close(code proto.CloseCode, reason string) {
 		c.startLocked()
 	}
 	c.mu.Unlock()
+	if first {
+		c.killAt = c.d.now.Add(c.d.closeGrace)
+		c.d.closing = append(c.d.closing, c)
+		c.d.killAt = earliest(c.d.killAt, c.killAt)
+	}
 }
 
 // startLocked claims the writer for the driver's lock holder when there is

@@ -49,12 +49,13 @@
 // taken) wait in a queue per session and are stepped first come, first
 // sent as acknowledgements make room, or return ctx.Err() unsent. Each
 // connection has a reader goroutine, which steps what arrives and never
-// writes; writes happen outside the lock, by one writer at a time per
+// writes. Writes happen outside the lock, by one writer at a time per
 // connection: a goroutine started when there is something to write and no
-// writer, or, for a Request and for a request handler's reply, the calling
-// goroutine itself (it would wait anyway). Such a caller may therefore
-// block while the transport does not take more data, as a plain socket
-// write does.
+// writer, or a request handler with no other event waiting, which writes
+// its reply itself (so a request costs no extra goroutine hand-off). No
+// application call blocks on a transport write. A connection the machine
+// has given up is closed once its queue is written, or killed two seconds
+// later when the peer does not read.
 //
 // Handlers (OnMessage, OnRequest, OnEvent) never run under the lock nor on
 // a reader: each session has an ordered queue, served by one worker

@@ -25,7 +25,8 @@ import (
 //     backpressure it parks in a FIFO per session and waits (see op.go);
 //   - one reader goroutine per connection steps Recv and Disconnected;
 //   - one timer goroutine steps Timeout at the machine's deadline, releases
-//     held ACKs and starts dials;
+//     held ACKs, starts dials and kills connections that take too long to
+//     close;
 //   - dispatching (driver.settle, under the lock): retry parked commands
 //     when something arrived, call Ready (on the client, not after a Send
 //     while the writer is busy: the writer will), queue transport messages
@@ -33,10 +34,9 @@ import (
 //     resolve requests, rearm the one timer;
 //   - after unlocking (driver.unlock), the holder hands over what it owes
 //     others: outcomes to parked callers, and goroutines to start — writers
-//     for connections with output and no writer, handler goroutines for
-//     queues with events and none running. An application caller about to
-//     wait (Request, a handler's last Reply) writes its connection itself
-//     instead (see conn).
+//     for connections with output and no writer, workers for handler queues
+//     with events and none (queue.go). A request handler with nothing else
+//     to handle writes its reply itself instead (see conn).
 //
 // The lock is never held during I/O or while application code runs (except
 // the server's Authorize and AllowRoom hooks, which run inside Step).
@@ -75,8 +75,13 @@ type driver struct {
 	nparked  int
 	held     []*conn   // connections holding back a standalone ACK
 	ackAt    time.Time // when the earliest held ACK is due
-	deadline time.Time // the machine's
-	timerAt  time.Time // when the timer fires; zero: stopped
+	closing  []*conn   // connections hung up, to be killed if their writer does not close them
+	killAt   time.Time // when the earliest of those is due
+	// ackDelay and closeGrace are the constants of the same names; tests
+	// change them.
+	ackDelay, closeGrace time.Duration
+	deadline             time.Time // the machine's
+	timerAt              time.Time // when the timer fires; zero: stopped
 	// direct: the holder writes the first connection it claims itself
 	// (directConn) instead of starting a writer goroutine.
 	direct     bool
@@ -150,6 +155,7 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 		calls:  make(map[uint64]*op),
 		parked: make(map[proto.ClientID][]*op),
 	}
+	d.ackDelay, d.closeGrace = ackDelay, closeGrace
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.timer = time.NewTimer(time.Hour)
 	d.timer.Stop()
@@ -237,7 +243,7 @@ func (d *driver) settle(deferrable bool) {
 	// The timer is moved earlier when needed, never later: a timer that
 	// fires early costs one idle turn, which is cheaper than resetting it
 	// on every message (each one moves the idle deadline).
-	next := earliest(earliest(d.deadline, d.dialAt), d.ackAt)
+	next := earliest(earliest(d.deadline, d.dialAt), earliest(d.ackAt, d.killAt))
 	if !next.IsZero() && (d.timerAt.IsZero() || next.Before(d.timerAt)) {
 		d.timerAt = next
 		d.timer.Reset(next.Sub(d.now))
@@ -277,6 +283,7 @@ func (d *driver) timerLoop() {
 				d.progress = true
 			}
 			d.releaseAcks(now)
+			d.killStuck(now)
 			d.settle(false)
 		}
 		d.unlock()
@@ -293,7 +300,7 @@ func (d *driver) releaseAcks(now time.Time) {
 			c.inHeld = false
 			continue
 		}
-		due := c.heldAt.Add(ackDelay)
+		due := c.heldAt.Add(d.ackDelay)
 		if !now.Before(due) {
 			c.releaseAck()
 			c.inHeld = false
@@ -305,6 +312,34 @@ func (d *driver) releaseAcks(now time.Time) {
 	clear(d.held[len(live):])
 	d.held = live
 	d.ackAt = next
+}
+
+// killStuck kills the hung-up connections whose writer has not closed
+// them within the grace period, and notes when the next one is due.
+func (d *driver) killStuck(now time.Time) {
+	var next time.Time
+	live := d.closing[:0]
+	for _, c := range d.closing {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		switch {
+		case closed:
+		case !now.Before(c.killAt):
+			d.log.Debug("closing took too long; killed", "conn", c.id)
+			d.wg.Add(1) // the timer goroutine is counted: wg is not at zero
+			go func() {
+				defer d.wg.Done()
+				c.kill()
+			}()
+		default:
+			live = append(live, c)
+			next = earliest(next, c.killAt)
+		}
+	}
+	clear(d.closing[len(live):])
+	d.closing = live
+	d.killAt = next
 }
 
 // end ends the driver; lock held. Every connection is asked to close,

@@ -338,3 +338,90 @@ func TestStatsDoNotWaitForTheMachine(t *testing.T) {
 	}
 	closeAll(ctx, t, h, c)
 }
+
+// A request handler writes its reply itself; when the client does not
+// read, it blocks. Once the machine gives up the connection (here: a
+// kick), the connection is killed after the grace period, the handler's
+// write fails, and the session's later events are handled.
+func TestStuckReplyIsFreedWhenTheConnectionIsGivenUp(t *testing.T) {
+	ctx := testCtx(t)
+	answering := make(chan struct{}, 1)
+	closed := make(chan struct{})
+	h := newHarness(t, ServerOptions{
+		OnRequest: func(_ context.Context, r Request) ([]byte, error) {
+			answering <- struct{}{}
+			return []byte(strings.Repeat("r", 600)), nil
+		},
+		OnEvent: func(_ context.Context, ev session.Event) {
+			if _, ok := ev.(*session.SessionClosed); ok {
+				close(closed)
+			}
+		},
+	})
+	d := h.srv.d
+	d.mu.Lock()
+	// The ACK of the request stays held, so the reply carries it and the
+	// handler, with nothing else to do, writes it itself.
+	d.ackDelay, d.closeGrace = time.Hour, 10*time.Millisecond
+	d.mu.Unlock()
+	h.buffer = 1
+	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{
+		LinkConfig:   session.LinkConfig{MaxMessageSize: 1024},
+		ReconnectMin: time.Hour, // no resume: the test ends the session
+	}})
+	writing := func() bool {
+		for _, c := range d.conns {
+			c.mu.Lock()
+			w := c.writing
+			c.mu.Unlock()
+			if w {
+				return true
+			}
+		}
+		return false
+	}
+	h.clientGate.shut()
+	// Fill the pipe: the client's reader holds one message, the pipe the
+	// other; they are too large to be joined into one.
+	for range 2 {
+		if err := h.srv.Send(ctx, c.ID(), []byte(strings.Repeat("x", 600))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for probe(ctx, d, writing) {
+		if ctx.Err() != nil {
+			t.Fatal("the server's writer never finished")
+		}
+		runtime.Gosched()
+	}
+	requested := make(chan error, 1)
+	go func() {
+		_, err := c.Request(ctx, []byte("q"))
+		requested <- err
+	}()
+	<-answering
+	for !probe(ctx, d, writing) {
+		if ctx.Err() != nil {
+			t.Fatal("the reply was never written")
+		}
+		runtime.Gosched()
+	}
+	if err := h.srv.Kick(ctx, c.ID(), "enough"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		t.Fatal("the session's events are stuck behind the reply")
+	}
+	h.clientGate.release()
+	// The client learns of the kick only when it reconnects: its request
+	// is pending until it closes.
+	c.Close(ctx)
+	if err := <-requested; err == nil {
+		t.Fatal("the request succeeded on a kicked session")
+	}
+	if err := h.srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

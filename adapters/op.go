@@ -118,8 +118,8 @@ func (d *driver) do(ctx context.Context, in session.Input) error {
 }
 
 // request steps a request (Call, JoinRoom, LeaveRoom) and waits for its
-// outcome. The caller writes the request itself when the connection has
-// no writer: it waits anyway, and a hand-off would delay the request.
+// outcome. A writer goroutine writes it: the caller, blocked in a write to
+// a peer that does not read, could not honour its ctx.
 func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Input) result {
 	if err := ctx.Err(); err != nil {
 		return result{err: err}
@@ -139,13 +139,8 @@ func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Inpu
 				recycle(o)
 				return result{err: err}
 			}
-			d.direct = true
 			d.settle(false) // a request has a timeout: the deadline moves
-			c := d.takeDirect()
 			d.unlock()
-			if c != nil {
-				c.flush()
-			}
 			return d.await(ctx, o)
 		}
 	}
@@ -157,7 +152,10 @@ func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Inpu
 // reply steps a request handler's answer. Nobody waits for its outcome: a
 // reply that must wait for the window is parked and stepped later, and one
 // that cannot be sent (the session ended meanwhile) is logged. The handler
-// writes the reply itself when it has nothing else to handle (last).
+// writes the reply itself when it has nothing else to handle (last): a
+// round trip then needs no writer goroutine. While the peer does not read,
+// that delays only this session's later events, as a slow handler does,
+// and no longer than the connection lasts (closeGrace).
 func (d *driver) reply(rep session.Reply, last bool) {
 	d.lock()
 	if d.ended {
