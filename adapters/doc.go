@@ -44,8 +44,9 @@
 // Client and Server are safe for concurrent use. The machine is guarded by
 // a mutex rather than owned by a goroutine: a method locks it, steps its
 // command, dispatches what the step produced and unlocks, so Send and
-// Request learn the machine's verdict without handing anything to another
-// goroutine. Commands that find the send window full (or all request slots
+// Request learn the machine's verdict at once, not through another
+// goroutine (a Request's response is handed over by the reader that steps
+// it). Commands that find the send window full (or all request slots
 // taken) wait in a queue per session and are stepped first come, first
 // sent as acknowledgements make room, or return ctx.Err() unsent. Each
 // connection has a reader goroutine, which steps what arrives and never
@@ -92,7 +93,8 @@
 //
 // # Batching
 //
-// Throughput comes from batching. While a connection's writer is writing,
+// Throughput comes from batching. Send never waits for a write: a writer
+// goroutine writes, and while a connection's writer is writing,
 // whatever is stepped meanwhile queues behind it, and its next write takes
 // everything queued, joined into as few transport messages as the peer's
 // size limit allows. On the client, Sends stepped while the writer is busy
