@@ -538,7 +538,8 @@ func TestFlushRespectsPeerWindow(t *testing.T) {
 }
 
 // In Datagram mode a HELLO repeated before the client confirmed the
-// WELCOME gets the same WELCOME again; once confirmed, repeats are ignored.
+// WELCOME gets the same WELCOME again, at most once per MinRTO (a flood of
+// duplicates must not be amplified); once confirmed, repeats are ignored.
 func TestDatagramServerRepeatsWelcomeForRepeatedHello(t *testing.T) {
 	h := newSrv(t, ServerConfig{LinkConfig: LinkConfig{Mode: Datagram}})
 	h.step(Connected{Conn: 1})
@@ -549,6 +550,10 @@ func TestDatagramServerRepeatsWelcomeForRepeatedHello(t *testing.T) {
 		t.Fatalf("frames %q events %q", first, eventStrings(rd.Events))
 	}
 	tok := decodeAll(t, rd.Transmit[0].Data)[0].(*proto.Welcome).Token
+	h.at(DefaultMinRTO - time.Millisecond)
+	h.recv(1, hello)
+	h.expect(nil, nil, nil) // too soon after the first WELCOME
+	h.at(DefaultMinRTO)
 	h.recv(1, hello)
 	again, rd := h.ready()
 	eq(t, "repeated WELCOME", again, first)

@@ -61,6 +61,7 @@ type serverConn struct {
 	dirty   bool
 	welcome *proto.Welcome // set until the client confirms it
 	resend  bool           // write welcome in the next Ready
+	sentAt  time.Time      // when welcome was last written
 	hbDue   bool
 	hbEcho  uint64
 	close   *proto.Close
@@ -518,7 +519,10 @@ func (s *Server) frame(now time.Time, c *serverConn, f proto.Frame) {
 	sess := c.sess
 	if _, isHello := f.(*proto.Hello); isHello {
 		if s.cfg.Mode == Datagram {
-			if c.welcome != nil { // our WELCOME may be lost: send it again
+			// Our WELCOME may be lost: send it again, but at most once per
+			// MinRTO, so that a flood of duplicate HELLOs cannot make the
+			// server amplify traffic.
+			if c.welcome != nil && !now.Before(c.sentAt.Add(s.cfg.MinRTO)) {
 				c.resend = true
 				s.markDirty(c)
 			}
@@ -882,7 +886,7 @@ func (s *Server) Ready() ServerReady {
 		s.w.begin(max, s.emitFn)
 		if c.resend && c.welcome != nil {
 			s.w.frame(c.welcome)
-			c.resend = false
+			c.resend, c.sentAt = false, s.now
 		}
 		if sess != nil && c.state == connOpen {
 			sess.link.flush(&s.w, s.now)
