@@ -173,7 +173,7 @@ func (c *Client) Step(now time.Time, in Input) error {
 		c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: in.Reason}, nil)
 		return nil
 	}
-	return fmt.Errorf("%w: %T is not a client input", ErrInvalid, in)
+	return fmt.Errorf("%w: %s is not a client input", ErrInvalid, inputName(in))
 }
 
 // clock clamps time so that it never goes backwards.

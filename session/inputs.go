@@ -146,3 +146,45 @@ func (Leave) isInput()        {}
 func (Broadcast) isInput()    {}
 func (Kick) isInput()         {}
 func (Shutdown) isInput()     {}
+
+// inputName names an input's type as %T would, without letting the input
+// escape to the heap (a %T argument would make every Step allocate).
+func inputName(in Input) string {
+	switch in.(type) {
+	case Connected:
+		return "session.Connected"
+	case Recv:
+		return "session.Recv"
+	case Disconnected:
+		return "session.Disconnected"
+	case Timeout:
+		return "session.Timeout"
+	case Send:
+		return "session.Send"
+	case Call:
+		return "session.Call"
+	case Reply:
+		return "session.Reply"
+	case JoinRoom:
+		return "session.JoinRoom"
+	case LeaveRoom:
+		return "session.LeaveRoom"
+	case Close:
+		return "session.Close"
+	case Abort:
+		return "session.Abort"
+	case Join:
+		return "session.Join"
+	case Leave:
+		return "session.Leave"
+	case Broadcast:
+		return "session.Broadcast"
+	case Kick:
+		return "session.Kick"
+	case Shutdown:
+		return "session.Shutdown"
+	case nil:
+		return "<nil>"
+	}
+	return "an unknown input"
+}

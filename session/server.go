@@ -227,7 +227,7 @@ func (s *Server) Step(now time.Time, in Input) error {
 		s.shutdownAll(now, in.Reason)
 		return nil
 	}
-	return fmt.Errorf("%w: %T is not a server input", ErrInvalid, in)
+	return fmt.Errorf("%w: %s is not a server input", ErrInvalid, inputName(in))
 }
 
 func (s *Server) session(id proto.ClientID) (*serverSession, error) {
