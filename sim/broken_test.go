@@ -76,7 +76,7 @@ func TestOracleCatchesBrokenMachines(t *testing.T) {
 			restore := setFlag(t, "rapid.nofailfile", "true") // keep testdata/rapid clean
 			defer restore()
 			rec := &recordingTB{name: t.Name()}
-			rapid.Check(rec, func(rt *rapid.T) { property(rt, Swarm{Mode: tc.mode, Broken: tc.broken}) })
+			rapid.Check(rec, func(rt *rapid.T) { Property(rt, PropertyOptions{Swarm: Swarm{Mode: tc.mode, Broken: tc.broken}}) })
 			out := rec.out.String()
 			if !rec.failed {
 				t.Fatalf("the oracle did not catch broken=%s in %s mode:\n%s", tc.broken, tc.mode, out)
