@@ -94,6 +94,12 @@ type driver struct {
 	dialAt      time.Time
 	dialing     bool
 
+	// Messages read and not yet stepped, in the order they were read
+	// (see recv); guarded by rmu, taken alone or after mu.
+	rmu     sync.Mutex
+	rq      []inbound
+	rqSpare []inbound
+
 	smu   sync.Mutex // guards the snapshot below
 	stats session.Stats
 	id    proto.ClientID
@@ -400,17 +406,54 @@ func (d *driver) attach(t Conn, fromDial bool) bool {
 }
 
 // recv steps a message that arrived on c; called by c's reader.
+//
+// Messages are stepped in the order their readers read them, whichever
+// reader gets the lock first: a reader queues its message, then steps
+// every queued message under the lock. The mutex is not first come, first
+// served, and the order matters across connections too: a client's HELLO
+// on a connection it has given up must not be stepped after the HELLO on
+// its next connection.
 func (d *driver) recv(c *conn, msg []byte) {
+	d.rmu.Lock()
+	d.rq = append(d.rq, inbound{c, msg})
+	d.rmu.Unlock()
 	now := d.lock()
-	if !d.ended && d.conns[c.id] == c {
-		if !c.first {
-			c.learn(d.dec, msg, d.maxMsg)
-		}
-		d.eng.step(now, session.Recv{Conn: c.id, Data: msg})
+	if d.stepReceived(now) {
 		d.progress = true
 		d.settle(false)
 	}
 	d.unlock()
+}
+
+type inbound struct {
+	c   *conn
+	msg []byte
+}
+
+// stepReceived steps the queued messages, in order; lock held. It reports
+// whether it stepped any.
+func (d *driver) stepReceived(now time.Time) bool {
+	d.rmu.Lock()
+	rq := d.rq
+	d.rq, d.rqSpare = d.rqSpare[:0], nil
+	d.rmu.Unlock()
+	stepped := false
+	for _, r := range rq {
+		if !d.ended && d.conns[r.c.id] == r.c {
+			if !r.c.first {
+				r.c.learn(d.dec, r.msg, d.maxMsg)
+			}
+			d.eng.step(now, session.Recv{Conn: r.c.id, Data: r.msg})
+			stepped = true
+		}
+	}
+	clear(rq)
+	d.rmu.Lock()
+	if d.rqSpare == nil && cap(rq) <= idleCap {
+		d.rqSpare = rq[:0]
+	}
+	d.rmu.Unlock()
+	return stepped
 }
 
 // closed steps the end of c; called by c's reader as it ends.

@@ -425,3 +425,44 @@ func TestStuckReplyIsFreedWhenTheConnectionIsGivenUp(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// recorder is an engine that records what is stepped.
+type recorder struct{ steps []string }
+
+func (r *recorder) step(_ time.Time, in session.Input) error {
+	if rv, ok := in.(session.Recv); ok {
+		r.steps = append(r.steps, fmt.Sprintf("recv %d %s", rv.Conn, rv.Data))
+	}
+	return nil
+}
+func (r *recorder) ready(time.Time) time.Time { return time.Time{} }
+func (r *recorder) connected(*conn)           {}
+func (r *recorder) canDefer() bool            { return false }
+func (r *recorder) snapshot() (session.Stats, proto.ClientID) {
+	return session.Stats{}, proto.ClientID{}
+}
+
+// Messages are stepped in the order they were read, even when a later
+// reader takes the lock first: a client's HELLO on a connection it gave up
+// must not overtake the HELLO on its next one.
+func TestMessagesAreSteppedInTheOrderTheyWereRead(t *testing.T) {
+	rec := &recorder{}
+	d := newDriver(rec, handlers{}, withSide(nil, "test"), 1<<20, 0)
+	older := &conn{d: d, id: 1, first: true}
+	newer := &conn{d: d, id: 2, first: true}
+	d.conns[older.id], d.conns[newer.id] = older, newer
+	// The older connection's reader has read its message and waits for
+	// the lock; the newer one's reader gets it first.
+	d.rmu.Lock()
+	d.rq = append(d.rq, inbound{older, []byte("hello-1")})
+	d.rmu.Unlock()
+	d.recv(newer, []byte("hello-2"))
+	want := []string{"recv 1 hello-1", "recv 2 hello-2"}
+	if !slices.Equal(rec.steps, want) {
+		t.Fatalf("stepped %q, want %q", rec.steps, want)
+	}
+	d.recv(older, []byte("late"))
+	if got := rec.steps[len(rec.steps)-1]; got != "recv 1 late" || len(rec.steps) != 3 {
+		t.Fatalf("stepped %q", rec.steps)
+	}
+}
