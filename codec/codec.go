@@ -115,7 +115,7 @@ func (e *Encoder) Append(dst []byte, f proto.Frame) ([]byte, error) {
 	case *proto.Hello:
 		e.hello = wireHello{T: proto.TypeHello, Version: f.Version, Auth: f.Auth, Limits: toWireLimits(f.Limits)}
 		if f.Resume != nil {
-			e.resume = wireResume{ID: f.Resume.ID[:], Token: f.Resume.Token, Ack: f.Resume.Ack}
+			e.resume = wireResume{ID: f.Resume.ID[:], Token: f.Resume.Token, Ack: f.Resume.Ack, Attempt: f.Resume.Attempt}
 			e.hello.Resume = &e.resume
 		}
 		v = &e.hello
@@ -343,7 +343,7 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 			if len(h.Resume.ID) != len(proto.ClientID{}) {
 				return fail(fmt.Errorf("client id of %d bytes, want 16", len(h.Resume.ID)))
 			}
-			fr.resume = proto.Resume{Token: h.Resume.Token, Ack: h.Resume.Ack}
+			fr.resume = proto.Resume{Token: h.Resume.Token, Ack: h.Resume.Ack, Attempt: h.Resume.Attempt}
 			copy(fr.resume.ID[:], h.Resume.ID)
 			fr.hello.Resume = &fr.resume
 		}

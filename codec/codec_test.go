@@ -186,10 +186,10 @@ func TestLayout(t *testing.T) {
 		{&proto.Leave{Seq: 1, ID: 2, Room: "r"}, "85 0a 01 00 02 61 72"},
 		// [1, 1, null, null, [0, 0, 0]]
 		{&proto.Hello{Version: 1}, "85 01 01 f6 f6 83 00 00 00"},
-		// [1, 1, [h'00..0f', null, 5], h'', [1, 2, 3]]
+		// [1, 1, [h'00..0f', null, 5, 0], h'', [1, 2, 3]]
 		{
 			&proto.Hello{Version: 1, Resume: &proto.Resume{ID: testID, Ack: 5}, Auth: []byte{}, Limits: proto.Limits{MaxMessageSize: 1, MaxInflight: 2, MaxRequests: 3}},
-			"85 01 01 83 50 000102030405060708090a0b0c0d0e0f f6 05 40 83 01 02 03",
+			"85 01 01 84 50 000102030405060708090a0b0c0d0e0f f6 05 00 40 83 01 02 03",
 		},
 		// [2, 1, h'00..0f', null, 1500, 60000, false, 0, [0, 0, 0]]: durations in ms.
 		{
@@ -668,8 +668,8 @@ func TestWrongFieldTypes(t *testing.T) {
 		{"HELLO resume int", wire(1, 1, 5, nil, limits)},
 		{"HELLO resume bytes", wire(1, 1, []byte{}, nil, limits)},
 		{"HELLO resume id text", wire(1, 1, []any{string(id), nil, 0}, nil, limits)},
-		{"HELLO resume token text", wire(1, 1, []any{id, "tok", 0}, nil, limits)},
-		{"HELLO resume ack negative", wire(1, 1, []any{id, nil, -1}, nil, limits)},
+		{"HELLO resume token text", wire(1, 1, []any{id, "tok", 0, 0}, nil, limits)},
+		{"HELLO resume ack negative", wire(1, 1, []any{id, nil, -1, 0}, nil, limits)},
 		{"HELLO auth text", wire(1, 1, nil, "secret", limits)},
 		{"HELLO limits int", wire(1, 1, nil, nil, 0)},
 		{"HELLO limits map", wire(1, 1, nil, nil, map[int]int{0: 1})},
@@ -693,7 +693,7 @@ func TestWrongFieldTypes(t *testing.T) {
 		wire(5, 1, 0, []byte{}, ""),
 		wire(7, 1, 0, 7, nil, []any{2, "no"}),
 		wire(8, 1000, "bye"),
-		wire(1, 1, []any{id, nil, 0}, nil, limits),
+		wire(1, 1, []any{id, nil, 0, 0}, nil, limits),
 		wire(2, 1, id, nil, 30000, 90000, false, 0, limits),
 	} {
 		if _, err := codec.Decode(msg, codec.Limits{}); err != nil {
@@ -729,8 +729,8 @@ func TestWrongElementCount(t *testing.T) {
 		{"LEAVE 6", wire(10, 1, 0, 2, "r", "r")},
 		{"HELLO 4", wire(1, 1, nil, nil)},
 		{"HELLO 6", wire(1, 1, nil, nil, limits, nil)},
-		{"HELLO resume 2", wire(1, 1, []any{id, nil}, nil, limits)},
-		{"HELLO resume 4", wire(1, 1, []any{id, nil, 0, 0}, nil, limits)},
+		{"HELLO resume 3", wire(1, 1, []any{id, nil, 0}, nil, limits)},
+		{"HELLO resume 5", wire(1, 1, []any{id, nil, 0, 0, 0}, nil, limits)},
 		{"HELLO limits 2", wire(1, 1, nil, nil, []any{0, 0})},
 		{"HELLO limits 4", wire(1, 1, nil, nil, []any{0, 0, 0, 0})},
 		{"HELLO limits 0", wire(1, 1, nil, nil, []any{})},
@@ -852,7 +852,7 @@ func TestClientIDLength(t *testing.T) {
 	for _, n := range []int{0, 1, 15, 17, 32} {
 		id := seqBytes(1, n)
 		t.Run(fmt.Sprintf("HELLO %d bytes", n), func(t *testing.T) {
-			expect(t, wire(1, 1, []any{id, nil, 0}, nil, limits), codec.ErrMalformed)
+			expect(t, wire(1, 1, []any{id, nil, 0, 0}, nil, limits), codec.ErrMalformed)
 		})
 		t.Run(fmt.Sprintf("WELCOME %d bytes", n), func(t *testing.T) {
 			expect(t, wire(2, 1, id, nil, 30000, 90000, false, 0, limits), codec.ErrMalformed)
@@ -898,7 +898,7 @@ func TestInvalidFrames(t *testing.T) {
 		{"JOIN empty room", wire(9, 1, 0, 1, ""), proto.TypeJoin},
 		{"LEAVE empty room", wire(10, 1, 0, 1, ""), proto.TypeLeave},
 		{"LEAVE room too long", wire(10, 1, 0, 1, long), proto.TypeLeave},
-		{"HELLO token too long", wire(1, 1, []any{id, make([]byte, 65), 0}, nil, limits), proto.TypeHello},
+		{"HELLO token too long", wire(1, 1, []any{id, make([]byte, 65), 0, 0}, nil, limits), proto.TypeHello},
 		{"HELLO auth too long", wire(1, 1, nil, make([]byte, proto.MaxAuthLen+1), limits), proto.TypeHello},
 		{"WELCOME zero id", wire(2, 1, make([]byte, 16), nil, 30000, 90000, false, 0, limits), proto.TypeWelcome},
 		{"WELCOME token too long", wire(2, 1, id, make([]byte, 65), 30000, 90000, false, 0, limits), proto.TypeWelcome},

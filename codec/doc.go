@@ -18,7 +18,7 @@
 // The field layouts (after the type):
 //
 //	HELLO      [1, version, resume|null, auth|null, limits]
-//	           resume = [id(16 bytes), token, ack]; limits = [max message, max inflight, max requests]
+//	           resume = [id(16 bytes), token, ack, attempt]; limits = [max message, max inflight, max requests]
 //	WELCOME    [2, version, id, token, heartbeat ms, idle ms, resumed, ack, limits]
 //	ACK        [3, ack]
 //	HEARTBEAT  [4, ack, echo]

@@ -14,7 +14,7 @@ import (
 // exactly the major type the layout in doc.go gives it.
 //
 // Schema letters: u unsigned integer, b byte string, B byte string or null,
-// t text string, f boolean, L limits [u u u], R resume [b B u] or null,
+// t text string, f boolean, L limits [u u u], R resume [b B u u] or null,
 // E error [u t] or null.
 var shapes = [...]string{
 	proto.TypeHello:     "uuRBL",
@@ -117,7 +117,7 @@ func checkItem(b []byte, off int, kind byte, i int) (int, error) {
 		sub := "uuu"
 		switch kind {
 		case 'R':
-			sub = "bBu"
+			sub = "bBuu"
 		case 'E':
 			sub = "ut"
 		}

@@ -18,10 +18,11 @@ type wireLimits struct {
 }
 
 type wireResume struct {
-	_     struct{} `cbor:",toarray"`
-	ID    []byte
-	Token []byte
-	Ack   uint64
+	_       struct{} `cbor:",toarray"`
+	ID      []byte
+	Token   []byte
+	Ack     uint64
+	Attempt uint64
 }
 
 type wireHello struct {

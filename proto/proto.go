@@ -124,6 +124,12 @@ type Resume struct {
 	ID    ClientID
 	Token []byte // the secret resume token from the last WELCOME
 	Ack   uint64 // the last server sequence number received in order
+	// Attempt numbers the client's connections for this session, rising
+	// with each one. The server refuses a resume whose Attempt is not above
+	// the last one it accepted: a HELLO that arrives late on a connection
+	// the client already gave up cannot take the session from the newer
+	// one.
+	Attempt uint64
 }
 
 // Hello is the first frame of every connection, sent by the client.
@@ -269,7 +275,7 @@ func (f *Leave) Header() (seq, ack uint64) { return f.Seq, f.Ack }
 func (f *Hello) String() string {
 	s := "HELLO v=" + strconv.FormatUint(f.Version, 10)
 	if f.Resume != nil {
-		s += fmt.Sprintf(" resume=%s ack=%d", f.Resume.ID, f.Resume.Ack)
+		s += fmt.Sprintf(" resume=%s ack=%d attempt=%d", f.Resume.ID, f.Resume.Ack, f.Resume.Attempt)
 	}
 	if f.Auth != nil {
 		s += " auth=" + strconv.Itoa(len(f.Auth)) + "B"

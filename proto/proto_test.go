@@ -22,7 +22,7 @@ func TestFrameString(t *testing.T) {
 		{&proto.Hello{Version: 1, Auth: []byte{}}, "HELLO v=1 auth=0B"},
 		{
 			&proto.Hello{Version: 1, Resume: &proto.Resume{ID: testID, Token: []byte("secret"), Ack: 7}, Auth: []byte("abc")},
-			"HELLO v=1 resume=00010203-0405-0607-0809-0a0b0c0d0e0f ack=7 auth=3B",
+			"HELLO v=1 resume=00010203-0405-0607-0809-0a0b0c0d0e0f ack=7 attempt=0 auth=3B",
 		},
 		{
 			&proto.Welcome{Version: 1, ID: testID, Token: []byte("t"), Heartbeat: 30 * time.Second, IdleTimeout: 90 * time.Second, Resumed: true, Ack: 5},

@@ -71,7 +71,8 @@ type Client struct {
 	sendHello   bool
 	sendClose   *proto.Close
 	hangup      bool
-	attempt     int
+	attempt     int    // dial attempts since the last established connection
+	connects    uint64 // connections so far: HELLO's resume attempt number
 
 	// graceful close
 	closing     bool
@@ -246,6 +247,7 @@ func (c *Client) connected(now time.Time, conn ConnID) error {
 	case clientHandshake, clientOpen:
 		return fmt.Errorf("%w: Connected while a connection is live", ErrInvalid)
 	}
+	c.connects++
 	c.state = clientHandshake
 	c.conn = conn
 	c.hangup = false
@@ -260,7 +262,7 @@ func (c *Client) connected(now time.Time, conn ConnID) error {
 func (c *Client) hello() *proto.Hello {
 	h := &proto.Hello{Version: proto.Version, Auth: c.cfg.Auth, Limits: c.cfg.limits()}
 	if c.have {
-		h.Resume = &proto.Resume{ID: c.id, Token: c.token, Ack: c.link.recvAck}
+		h.Resume = &proto.Resume{ID: c.id, Token: c.token, Ack: c.link.recvAck, Attempt: c.connects}
 	}
 	return h
 }

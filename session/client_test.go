@@ -146,7 +146,7 @@ func TestClientIdleTimeoutThenJitteredCappedBackoff(t *testing.T) {
 	// A successful handshake resets the backoff.
 	h.conn = 5
 	h.step(Connected{Conn: 5})
-	h.expect([]string{"HELLO v=1 resume=" + testID(1).String() + " ack=0"}, nil)
+	h.expect([]string{"HELLO v=1 resume=" + testID(1).String() + " ack=0 attempt=2"}, nil)
 	w.Resumed = true
 	h.recv(w)
 	h.expect([]string{"ACK 0"}, []string{"resumed " + testID(1).String()})
@@ -440,7 +440,7 @@ func TestClientIgnoresOtherConnections(t *testing.T) {
 
 	h.conn = 2
 	h.step(Connected{Conn: 2})
-	h.expect([]string{"HELLO v=1 resume=" + testID(1).String() + " ack=0"}, nil)
+	h.expect([]string{"HELLO v=1 resume=" + testID(1).String() + " ack=0 attempt=2"}, nil)
 	// Late input of connection 1 cannot touch connection 2.
 	h.step(Recv{Conn: 1, Data: encode(t, &proto.Data{Seq: 1, Payload: []byte("stale")})})
 	h.step(Recv{Conn: 1, Data: []byte{0xff}})

@@ -150,7 +150,7 @@ func Example_resume() {
 	// client event: connection-lost: EOF
 	// client event: dial, attempt 1
 	// server event: detached 6ae6783f-4fbd-491b-aeb8-8b73a48ed247: EOF
-	// client -> server: HELLO v=1 resume=6ae6783f-4fbd-491b-aeb8-8b73a48ed247 ack=0
+	// client -> server: HELLO v=1 resume=6ae6783f-4fbd-491b-aeb8-8b73a48ed247 ack=0 attempt=2
 	// server event: resumed 6ae6783f-4fbd-491b-aeb8-8b73a48ed247
 	// server -> client: WELCOME id=6ae6783f-4fbd-491b-aeb8-8b73a48ed247 hb=30s idle=1m15s resumed=true seq=0 ack=0
 	// server -> client: DATA seq=1 ack=0 "while you were away"

@@ -44,7 +44,7 @@ func TestResumeRetransmitsBothDirectionsExactlyOnce(t *testing.T) {
 	p.connect(c1)
 	p.stabilize()
 	eq(t, "resume", p.takeTrace(), []string{
-		"c1 -> s: HELLO v=1 resume=<c1> ack=0",
+		"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=2",
 		"s -> c1: WELCOME id=<c1> hb=30s idle=1m15s resumed=true seq=0 ack=3",
 		`s -> c1: DATA seq=1 ack=3 "x"`,
 		`s -> c1: DATA seq=2 ack=3 "y"`,
@@ -78,7 +78,7 @@ func TestResumeWrongTokenStartsNewSession(t *testing.T) {
 	p.connect(mallory)
 	p.stabilize()
 	eq(t, "mallory's handshake", p.takeTrace(), []string{
-		"c2 -> s: HELLO v=1 resume=<c1> ack=0",
+		"c2 -> s: HELLO v=1 resume=<c1> ack=0 attempt=1",
 		"s -> c2: WELCOME id=<c2> hb=30s idle=1m15s resumed=false seq=0 ack=0",
 		"c2 -> s: ACK 0",
 	})
@@ -103,16 +103,17 @@ func TestResumeWrongTokenStartsNewSession(t *testing.T) {
 	}
 }
 
-// resumeHello is the HELLO of a scripted client resuming id with token.
-func resumeHello(id proto.ClientID, token []byte, ack uint64) *proto.Hello {
-	return &proto.Hello{Version: proto.Version, Resume: &proto.Resume{ID: id, Token: token, Ack: ack}}
+// resumeHello is the HELLO of a scripted client resuming id with token on
+// its connection attempt n (scripted clients number attempts by ConnID).
+func resumeHello(id proto.ClientID, token []byte, ack uint64, n ConnID) *proto.Hello {
+	return &proto.Hello{Version: proto.Version, Resume: &proto.Resume{ID: id, Token: token, Ack: ack, Attempt: uint64(n)}}
 }
 
 // tryResume connects conn, presents token and returns the WELCOME.
 func (h *srv) tryResume(conn ConnID, id proto.ClientID, token []byte) *proto.Welcome {
 	h.t.Helper()
 	h.step(Connected{Conn: conn})
-	h.recv(conn, resumeHello(id, token, 0))
+	h.recv(conn, resumeHello(id, token, 0, conn))
 	rd := h.s.Ready()
 	w, ok := decodeAll(h.t, rd.Transmit[0].Data)[0].(*proto.Welcome)
 	if !ok {
@@ -223,7 +224,7 @@ func TestResumeAfterWindowLosesSessionOnBothSides(t *testing.T) {
 	p.connect(c1)
 	p.stabilize()
 	eq(t, "trace", p.takeTrace(), []string{
-		"c1 -> s: HELLO v=1 resume=<c1> ack=1",
+		"c1 -> s: HELLO v=1 resume=<c1> ack=1 attempt=2",
 		"s -> c1: WELCOME id=<c1#2> hb=30s idle=1m15s resumed=false seq=0 ack=0",
 		"c1 -> s: ACK 0",
 	})
@@ -341,7 +342,7 @@ func TestResumeOverHalfOpenConnection(t *testing.T) {
 	}
 	p.stabilize()
 	eq(t, "resume", p.takeTrace(), []string{
-		"c1 -> s: HELLO v=1 resume=<c1> ack=0",
+		"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=2",
 		"s -> c1: WELCOME id=<c1> hb=30s idle=1m15s resumed=true seq=0 ack=0",
 		`c1 -> s: DATA seq=1 ack=0 "a"`,
 		"s -> c1: ACK 1",
@@ -374,7 +375,7 @@ func TestResumeAckOutOfRangeEndsSession(t *testing.T) {
 	h.step(Disconnected{Conn: 1})
 	h.ready()
 	h.step(Connected{Conn: 2})
-	h.recv(2, resumeHello(w.ID, w.Token, 5))
+	h.recv(2, resumeHello(w.ID, w.Token, 5, 2))
 	h.expect([]string{`2: CLOSE protocol-error "session: protocol violation: resume ack 5 outside [0, 1]"`}, []ConnID{2}, []string{
 		"session-closed " + w.ID.String() + ": session: closed by local: protocol-error: session: protocol violation: resume ack 5 outside [0, 1] unacked=[1] requests=[] last=0",
 		"conn-rejected 2: session: protocol violation: resume ack 5 outside [0, 1]",
@@ -413,7 +414,7 @@ func TestServerIdleTimeoutCloseIsResumedByClient(t *testing.T) {
 	p.connect(c1)
 	p.stabilize()
 	eq(t, "resume", p.takeTrace(), []string{
-		"c1 -> s: HELLO v=1 resume=<c1> ack=1",
+		"c1 -> s: HELLO v=1 resume=<c1> ack=1 attempt=2",
 		"s -> c1: WELCOME id=<c1> hb=30s idle=1m15s resumed=true seq=0 ack=0",
 		"c1 -> s: ACK 1",
 	})
@@ -441,4 +442,27 @@ func TestServerHandshakeTimeoutCloseIsRetriedByClient(t *testing.T) {
 	p.connect(c1)
 	p.stabilize()
 	eq(t, "client events", p.takeEvents(c1), []string{"resumed <c1>"})
+}
+
+// A HELLO read late from a connection the client already replaced carries an
+// older attempt number. Its token is still valid (the newer WELCOME is not
+// confirmed yet), but it must not take the session from the newer
+// connection: it is refused and the session stays where it is.
+func TestServerRefusesStaleResumeAttempt(t *testing.T) {
+	h := newSrv(t, ServerConfig{})
+	w := h.accept(1)
+	h.step(Disconnected{Conn: 1})
+	h.ready()
+	h.step(Connected{Conn: 2})
+	h.step(Connected{Conn: 3})
+	h.recv(2, resumeHello(w.ID, w.Token, 0, 2))
+	h.ready()
+	h.recv(3, resumeHello(w.ID, w.Token, 0, 1))
+	const why = "session: protocol violation: stale resume attempt 1, session is at 2"
+	h.expect([]string{`3: CLOSE superseded "` + why + `"`}, []ConnID{3}, []string{"conn-rejected 3: " + why})
+	must(t, h.s.Step(h.now, Send{To: w.ID, Payload: []byte("x")}))
+	h.expect([]string{`2: DATA seq=1 ack=0 "x"`}, nil, nil)
+	if st := h.s.Stats(); st.Sessions != 1 || st.Resumes != 1 {
+		t.Fatalf("stats %+v", st)
+	}
 }

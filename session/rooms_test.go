@@ -165,7 +165,7 @@ func TestRoomMembershipAcrossResumeAndEnd(t *testing.T) {
 	p.connect(c1)
 	p.stabilize()
 	eq(t, "resume", p.takeTrace(), []string{
-		"c1 -> s: HELLO v=1 resume=<c1> ack=0",
+		"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=2",
 		"s -> c1: WELCOME id=<c1> hb=30s idle=1m15s resumed=true seq=0 ack=0",
 		`s -> c1: DATA seq=1 ack=0 "while away" room="r"`,
 		"c1 -> s: ACK 1",

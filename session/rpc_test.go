@@ -94,7 +94,7 @@ func TestRequestTimeoutCountsFromFirstSend(t *testing.T) {
 	p.stabilize() // the REQUEST is retransmitted on the new connection at 3 s
 	eq(t, "trace", p.takeTrace(), []string{
 		`c1 ->x s: REQUEST seq=1 ack=0 id=1 "slow"`,
-		"c1 -> s: HELLO v=1 resume=<c1> ack=0",
+		"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=2",
 		"s -> c1: WELCOME id=<c1> hb=30s idle=1m15s resumed=true seq=0 ack=0",
 		`c1 -> s: REQUEST seq=1 ack=0 id=1 "slow"`,
 		"s -> c1: ACK 1",
@@ -235,7 +235,7 @@ func TestRequestAnsweredOnceAcrossReconnect(t *testing.T) {
 	p.connect(c1)
 	p.stabilize()
 	eq(t, "trace", p.takeTrace()[1:], []string{
-		"c1 -> s: HELLO v=1 resume=<c1> ack=0",
+		"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=2",
 		"s -> c1: WELCOME id=<c1> hb=30s idle=1m15s resumed=true seq=0 ack=1",
 		`s -> c1: RESPONSE seq=1 ack=1 id=1 "a"`,
 		"c1 -> s: ACK 1",

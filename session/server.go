@@ -74,6 +74,7 @@ type serverSession struct {
 	token     [32]byte // SHA-256 of the current resume token
 	nextToken [32]byte // SHA-256 of the token in an unconfirmed WELCOME
 	hasNext   bool
+	attempt   uint64      // the client's connection attempt of the last accepted HELLO
 	conn      *serverConn // nil while detached
 	epoch     uint64
 	peer      proto.Limits
@@ -367,6 +368,13 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 	var sess *serverSession
 	if h.Resume != nil {
 		if old := s.sessions[h.Resume.ID]; old != nil && old.tokenMatches(h.Resume.Token) {
+			if h.Resume.Attempt <= old.attempt {
+				// A HELLO from a connection the client already replaced
+				// (read late): it must not take the session from the newer
+				// connection, nor start a session nobody will use.
+				s.reject(c, proto.CloseSuperseded, fmt.Errorf("%w: stale resume attempt %d, session is at %d", ErrProtocol, h.Resume.Attempt, old.attempt))
+				return
+			}
 			if err := s.authorize(c, h, old.id, true); err != nil {
 				cl := &proto.Close{Code: proto.ClosePolicy, Reason: reason(err)}
 				s.endSession(now, old, &CloseError{Code: proto.ClosePolicy, Reason: reason(err)}, nil)
@@ -429,11 +437,15 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 			panic("session: bug: resume ack validated above: " + err.Error())
 		}
 		sess.proven(h.Resume.Token)
+		sess.attempt = h.Resume.Attempt
 		sess.nextToken, sess.hasNext = sha256.Sum256(token), true
 		s.stats.Resumes++
 		s.add(&Resumed{Client: sess.id, Conn: c.id})
 	} else {
 		sess.token = sha256.Sum256(token)
+		if h.Resume != nil { // its next resume comes from a later connection
+			sess.attempt = h.Resume.Attempt
+		}
 		s.stats.SessionsStarted++
 		s.add(&SessionStarted{Client: sess.id, Conn: c.id, Auth: h.Auth})
 	}

@@ -75,7 +75,7 @@ func TestServerMaxSessions(t *testing.T) {
 	h.step(Disconnected{Conn: 1})
 	h.ready()
 	h.step(Connected{Conn: 3})
-	h.recv(3, &proto.Hello{Version: proto.Version, Resume: &proto.Resume{ID: w.ID, Token: w.Token}})
+	h.recv(3, &proto.Hello{Version: proto.Version, Resume: &proto.Resume{ID: w.ID, Token: w.Token, Attempt: 3}})
 	_, rd = h.ready()
 	eq(t, "events", eventStrings(rd.Events), []string{"resumed " + w.ID.String()})
 	// Once the session ends, a new one fits.
@@ -144,7 +144,7 @@ func TestServerAuthorizeRefusesResume(t *testing.T) {
 	p.connect(c1)
 	p.stabilize()
 	eq(t, "trace", p.takeTrace(), []string{
-		"c1 -> s: HELLO v=1 resume=<c1> ack=0 auth=3B",
+		"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=2 auth=3B",
 		`s -> c1: CLOSE policy "session: unauthorized: revoked"`,
 		"s -> c1: FIN",
 		"c1 -> s: FIN",
@@ -280,7 +280,7 @@ func TestServerClientGoingAwayDetaches(t *testing.T) {
 		t.Fatalf("Detached.Conn = %d, want 1", d.Conn)
 	}
 	h.step(Connected{Conn: 2})
-	h.recv(2, &proto.Hello{Version: proto.Version, Resume: &proto.Resume{ID: w.ID, Token: w.Token}})
+	h.recv(2, &proto.Hello{Version: proto.Version, Resume: &proto.Resume{ID: w.ID, Token: w.Token, Attempt: 2}})
 	_, rd = h.ready()
 	eq(t, "events", eventStrings(rd.Events), []string{"resumed " + w.ID.String()})
 }
@@ -345,7 +345,7 @@ func TestServerShutdown(t *testing.T) {
 	eq(t, "trace", p.takeTrace(), []string{
 		`s -> c1: CLOSE going-away "server shutting down"`,
 		"s -> c1: FIN",
-		"c1 -> s: HELLO v=1 resume=<c1> ack=0",
+		"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=2",
 		"c1 -> s: FIN",
 	})
 	if got := p.takeEvents(c1); len(got) != 2 || got[0] != "connection-lost: session: closed by peer: going-away: server shutting down" {
@@ -357,7 +357,7 @@ func TestServerShutdown(t *testing.T) {
 	p.connect(c1)
 	p.stabilize()
 	tr := p.takeTrace()
-	eq(t, "trace", tr[:1], []string{"c1 -> s: HELLO v=1 resume=<c1> ack=0"})
+	eq(t, "trace", tr[:1], []string{"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=3"})
 	evs := c1.events
 	eq(t, "c1 events", p.takeEvents(c1), []string{
 		`session-lost <c1>: session: resume refused unacked=[1] requests=[] last=0`,
