@@ -278,6 +278,18 @@ func clientOptions(a *args) (ClientOptions, error) {
 }
 
 // client returns the client named by positional i.
+// soleClient is the client named by a verb's only positional argument.
+func (in *Interp) soleClient(a *args) (*clientNode, error) {
+	c, err := in.client(a, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.done(1); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 func (in *Interp) client(a *args, i int) (*clientNode, error) {
 	name, err := a.arg(i, "client")
 	if err != nil {
@@ -489,11 +501,8 @@ func (in *Interp) call(a *args) (string, error) {
 		p := s.payload(a.text, a.hasText, "s", c.name+"?", 0)
 		s.serverCommand(session.Call{To: c.m.ID(), ID: id, Payload: p, Timeout: timeout})
 	} else {
-		c, err := in.client(a, 0)
+		c, err := in.soleClient(a)
 		if err != nil {
-			return "", err
-		}
-		if err := a.done(1); err != nil {
 			return "", err
 		}
 		p := s.payload(a.text, a.hasText, c.name, "s?", 0)
@@ -532,11 +541,8 @@ func (in *Interp) reply(a *args) (string, error) {
 		r.To = c.m.ID()
 		s.serverCommand(r)
 	} else {
-		c, err := in.client(a, 0)
+		c, err := in.soleClient(a)
 		if err != nil {
-			return "", err
-		}
-		if err := a.done(1); err != nil {
 			return "", err
 		}
 		s.clientCommand(c, r)
@@ -637,11 +643,8 @@ func (in *Interp) broadcast(a *args) (string, error) {
 }
 
 func (in *Interp) closeClient(a *args) (string, error) {
-	c, err := in.client(a, 0)
+	c, err := in.soleClient(a)
 	if err != nil {
-		return "", err
-	}
-	if err := a.done(1); err != nil {
 		return "", err
 	}
 	s := in.sim
@@ -940,11 +943,8 @@ func (in *Interp) disconnect(a *args) (string, error) {
 }
 
 func (in *Interp) crash(a *args) (string, error) {
-	c, err := in.client(a, 0)
+	c, err := in.soleClient(a)
 	if err != nil {
-		return "", err
-	}
-	if err := a.done(1); err != nil {
 		return "", err
 	}
 	s := in.sim
