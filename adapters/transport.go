@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"time"
 
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
@@ -33,6 +34,22 @@ type Conn interface {
 // handshake: CloseNow closes at once, and is what the driver uses when it
 // must not wait (a Close whose context ended).
 type closerNow interface{ CloseNow() error }
+
+// ReadInterrupter is implemented by transport connections whose reads can
+// be interrupted and resumed: after SetReadDeadline with a time in the past
+// (called from any goroutine), a ReadMessage that is blocked, or the next
+// one, returns an error wrapping os.ErrDeadlineExceeded without having
+// consumed any part of a message, and the connection stays usable: once the
+// deadline is cleared (the zero time), ReadMessage returns the next message
+// as if nothing had happened.
+//
+// A client whose connection implements it lets the goroutine that waits
+// for a response read it itself, instead of a reader goroutine that would
+// have to hand it over (see Client.Request); the deadline is how the driver
+// takes the read back from a caller whose ctx ends.
+type ReadInterrupter interface {
+	SetReadDeadline(t time.Time) error
+}
 
 // DialFunc opens a new transport connection to the server. The client calls
 // it for its first connection and for every reconnect.
