@@ -13,10 +13,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
+	"time"
 
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/codec"
@@ -24,45 +27,142 @@ import (
 )
 
 // Reader reads length-prefixed messages from a byte stream.
+//
+// A Reader is resumable across timeouts: when the underlying Read fails
+// with an error that is a timeout (one that wraps os.ErrDeadlineExceeded,
+// or a net.Error whose Timeout reports true), ReadMessage returns that
+// error and keeps whatever part of the length prefix and body it already
+// has, and the next call continues from there. A read deadline set in the
+// past can therefore take a blocked ReadMessage back from its goroutine
+// without losing a byte, which is what adapters.ReadInterrupter promises.
+// This relies on the stream keeping its own position across a timeout, as
+// net.Conns (TCP, Unix, net.Pipe, *tls.Conn) and bufio.Reader do. Any
+// other error ends the stream: the partial message is dropped, and the
+// Reader should not be used again.
+//
+// A Reader is not safe for concurrent use; one goroutine at a time may
+// call ReadMessage.
 type Reader struct {
 	r   io.Reader
 	max int
-	hdr [4]byte
+	// hdr holds the length prefix of the message being read, of which
+	// the first nhdr bytes have arrived. They live in the Reader, not
+	// on ReadMessage's stack, so a timeout inside the prefix keeps them.
+	hdr  [4]byte
+	nhdr int
+	// n is the body length announced by a complete prefix, and msg the
+	// part of the body that has arrived; msg is nil until the prefix is
+	// complete and accepted.
+	n   int
+	msg []byte
 }
 
 // NewReader returns a Reader of messages of at most max bytes from r. Give
 // it a buffered reader: it reads the prefix and the body separately.
 func NewReader(r io.Reader, max int) *Reader { return &Reader{r: r, max: max} }
 
+// chunk bounds how far ahead of the bytes that arrived a message's buffer
+// grows, so a peer that announces a large message and sends little of it
+// costs little memory.
+const chunk = 64 << 10
+
 // ReadMessage reads one message. A length prefix over the maximum gives an
 // error wrapping codec.ErrTooLarge, before anything is allocated; memory
 // then grows with the bytes that actually arrive, never past the length. A
 // stream that ends inside a message gives io.ErrUnexpectedEOF; one that ends
-// between messages gives io.EOF.
+// between messages gives io.EOF. A timeout from the stream is returned as
+// is and the message read so far is kept for the next call (see [Reader]).
 func (r *Reader) ReadMessage() ([]byte, error) {
-	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
-		return nil, err
+	for r.nhdr < len(r.hdr) {
+		m, err := r.r.Read(r.hdr[r.nhdr:])
+		r.nhdr += m
+		if r.nhdr == len(r.hdr) {
+			// The size is judged as soon as the prefix is whole, ahead of
+			// an error that came with its last bytes, so that an oversized
+			// prefix is always reported as such.
+			if terr := r.begin(); terr != nil {
+				return nil, terr
+			}
+			if r.n == 0 {
+				// An empty message is complete with its prefix; an error
+				// that came along belongs to the stream after it, where
+				// the next call meets it again (a deadline or the end of
+				// a stream persists).
+				return r.finish(), nil
+			}
+		}
+		if err != nil {
+			return nil, r.fail(err)
+		}
 	}
+	for len(r.msg) < r.n {
+		if len(r.msg) == cap(r.msg) {
+			// Doubling, capped by the length: a slice grows with what
+			// arrived rather than with what was announced.
+			r.msg = slices.Grow(r.msg, min(r.n-len(r.msg), cap(r.msg)))
+		}
+		m, err := r.r.Read(r.msg[len(r.msg):min(cap(r.msg), r.n)])
+		r.msg = r.msg[:len(r.msg)+m]
+		// An error with the message's last bytes is left for the next
+		// call, like the one after an empty message's prefix above.
+		if err != nil && len(r.msg) < r.n {
+			return nil, r.fail(err)
+		}
+	}
+	return r.finish(), nil
+}
+
+// begin accepts the complete length prefix in hdr and makes the first
+// buffer for the body, or refuses a length over the maximum before any
+// memory is committed to it.
+func (r *Reader) begin() error {
 	n := int64(binary.BigEndian.Uint32(r.hdr[:]))
 	if n > int64(r.max) {
-		return nil, fmt.Errorf("netconn: %w: %d bytes, limit %d", codec.ErrTooLarge, n, r.max)
+		r.reset()
+		return fmt.Errorf("netconn: %w: %d bytes, limit %d", codec.ErrTooLarge, n, r.max)
 	}
-	const chunk = 64 << 10
-	msg := make([]byte, 0, min(int(n), chunk))
-	for len(msg) < int(n) {
-		if len(msg) == cap(msg) {
-			msg = slices.Grow(msg, min(int(n)-len(msg), cap(msg)))
-		}
-		m, err := r.r.Read(msg[len(msg):min(cap(msg), int(n))])
-		msg = msg[:len(msg)+m]
-		if err != nil && len(msg) < int(n) {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
+	r.n = int(n)
+	r.msg = make([]byte, 0, min(r.n, chunk))
+	return nil
+}
+
+// finish hands over the completed message and readies the Reader for the
+// next prefix.
+func (r *Reader) finish() []byte {
+	msg := r.msg
+	r.reset()
+	return msg
+}
+
+// fail decides what a read error means. A timeout keeps the partial
+// message so the next call resumes it. Anything else ends the stream, so
+// the partial message is dropped rather than kept alive for a caller that
+// will not come back, and an end of stream is named by where it fell.
+func (r *Reader) fail(err error) error {
+	if isTimeout(err) {
+		return err
 	}
-	return msg, nil
+	inside := r.nhdr > 0
+	r.reset()
+	if err == io.EOF && inside {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// reset forgets the message in progress.
+func (r *Reader) reset() { r.nhdr, r.n, r.msg = 0, 0, nil }
+
+// isTimeout reports whether err is a read that ran into its deadline,
+// after which the stream is intact and reading may go on. It accepts the
+// net.Error form too, for net.Conns whose timeout errors do not wrap
+// os.ErrDeadlineExceeded.
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // AppendMessage appends msg with its length prefix to dst.
@@ -71,7 +171,8 @@ func AppendMessage(dst, msg []byte) []byte {
 	return append(dst, msg...)
 }
 
-// conn adapts a net.Conn to adapters.Conn.
+// conn adapts a net.Conn to adapters.Conn, and to adapters.ReadInterrupter
+// since its Reader resumes after a timeout.
 type conn struct {
 	nc net.Conn
 	r  *Reader
@@ -82,12 +183,32 @@ type conn struct {
 // limited to max bytes. Servers and dialers of this package call it; use
 // it for connections you set up yourself, then hand them to
 // adapters.Server.Attach or return them from an adapters.DialFunc.
+//
+// The connection implements adapters.ReadInterrupter through nc's read
+// deadline, so nc must keep its byte stream intact across a read timeout
+// (net.Conns from package net and *tls.Conn do).
 func NewConn(nc net.Conn, max int) adapters.Conn {
 	return &conn{nc: nc, r: NewReader(bufio.NewReaderSize(nc, 4096), max), w: bufio.NewWriterSize(nc, 4096)}
 }
 
+// The driver finds the interrupter by a type assertion; this keeps conn
+// from silently losing it.
+var _ adapters.ReadInterrupter = (*conn)(nil)
+
+// ReadMessage reads the next message; a timeout leaves a partly read one
+// in the Reader, so a later call after the deadline is cleared resumes it.
 func (c *conn) ReadMessage() ([]byte, error) { return c.r.ReadMessage() }
 
+// SetReadDeadline sets nc's read deadline, which net.Conns allow from any
+// goroutine; a time in the past makes a blocked ReadMessage return an
+// error wrapping os.ErrDeadlineExceeded with nothing lost, and the zero
+// time lets reading go on. The bufio.Reader between them keeps what it
+// buffered, and passes the timeout on only once its buffer is drained.
+func (c *conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+
+// WriteMessages frames each message with its length prefix into the
+// write buffer and flushes once, so a batch costs one write to nc. A
+// failed write is remembered by the bufio.Writer, so Flush reports it.
 func (c *conn) WriteMessages(msgs [][]byte) error {
 	for _, m := range msgs {
 		var hdr [4]byte
@@ -150,11 +271,15 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.Server.Serve(listener{ln, s.MaxMessageSize()})
 }
 
+// listener adapts a net.Listener to adapters.Listener, wrapping each
+// accepted net.Conn with the server's message size limit.
 type listener struct {
 	ln  net.Listener
 	max int
 }
 
+// Accept returns the next connection as a transport connection. Errors are
+// the net.Listener's own, so Serve can tell a temporary one by its methods.
 func (l listener) Accept() (adapters.Conn, error) {
 	nc, err := l.ln.Accept()
 	if err != nil {
@@ -163,4 +288,5 @@ func (l listener) Accept() (adapters.Conn, error) {
 	return NewConn(nc, l.max), nil
 }
 
+// Close closes the net.Listener, which unblocks Accept.
 func (l listener) Close() error { return l.ln.Close() }
