@@ -61,6 +61,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	eng.d = d
 	eng.q = newEventQueue(d, d.qmax)
 	d.dial = dial
+	d.callerReads = true
 	d.dialTimeout = opts.DialTimeout
 	if d.dialTimeout <= 0 {
 		d.dialTimeout = cfg.HandshakeTimeout
@@ -207,6 +208,8 @@ func (c *Client) closeErr() error {
 func (e *clientEngine) step(now time.Time, in session.Input) error { return e.m.Step(now, in) }
 
 func (e *clientEngine) snapshot() (session.Stats, proto.ClientID) { return e.m.Stats(), e.m.ID() }
+
+func (e *clientEngine) readable() *conn { return e.cur }
 
 func (e *clientEngine) canDefer() bool { return e.cur != nil && e.cur.deferReady() }
 

@@ -18,22 +18,22 @@ const ackDelay = time.Millisecond
 // writer stuck on a peer that does not read must not hold anything up.
 const closeGrace = 2 * time.Second
 
-// conn is the driver's side of one transport connection: a reader goroutine
-// that steps what arrives, and an ordered write queue filled under the
-// driver's lock and drained by whoever claims the connection's writer.
+// conn is the driver's side of one transport connection: whoever reads it
+// (reading.go), and an ordered write queue filled under the driver's lock
+// and drained by whoever claims the connection's writer.
 //
 // Writing is flat-combined. Exactly one goroutine at a time is the writer:
 // a writer goroutine started by whoever queued messages and found no
-// writer, or a request handler with nothing else to handle, which writes
-// its reply itself. Readers never write, and neither do application
-// callers, whose ctx a blocked write could not honour. The writer writes
-// everything queued as one batch, then looks again: messages queued
-// meanwhile, by anyone, go out in its next write. A batch is joined into as few transport messages
-// as the peer's size limit allows (a message is a CBOR sequence of frames,
-// so concatenating messages concatenates their frames). On the client,
-// Sends stepped while the writer is busy do not even call Ready: the
-// writer does, once per write, so that their frames share one message from
-// the start (see pending).
+// writer, a request handler with nothing else to handle, which writes its
+// reply itself, or the caller of a Request, which writes one batch (its
+// request, usually) and leaves the rest to a writer goroutine. The writer
+// writes everything queued as one batch, then looks again: messages queued
+// meanwhile, by anyone, go out in its next write. A batch is joined into as
+// few transport messages as the peer's size limit allows (a message is a
+// CBOR sequence of frames, so concatenating messages concatenates their
+// frames). On the client, Sends stepped while the writer is busy do not
+// even call Ready: the writer does, once per write, so that their frames
+// share one message from the start (see pending).
 //
 // A connection the machine hangs up is closed by its writer once the queue
 // is written, or killed by the timer when that takes longer than
@@ -66,6 +66,22 @@ type conn struct {
 	// killAt is when c, hung up, is killed if its writer has not closed
 	// it by then.
 	killAt time.Time
+	// The read role (reading.go). ri is the transport's ReadInterrupter
+	// on a client whose callers may read; role says who reads c: the
+	// reader goroutine numbered rgen, or the caller waiting for rop (the
+	// rseq-th to take the role; rint: interrupted), or nobody since idleAt.
+	// inlineAt is when the current reader began running handlers (zero:
+	// it is not). inUnread and inInline say c is in the driver's lists.
+	ri       ReadInterrupter
+	role     readRole
+	rgen     uint64
+	rop      *op
+	rseq     uint64
+	rint     bool
+	idleAt   time.Time
+	inlineAt time.Time
+	inUnread bool
+	inInline bool
 
 	// Guarded by mu (taken after the driver's lock, never before it).
 	mu      sync.Mutex
@@ -81,27 +97,6 @@ type conn struct {
 	failed  bool // a write failed: drop further messages
 	code    proto.CloseCode
 	reason  string
-}
-
-// read is the reader goroutine: it steps each message as it arrives. It
-// never writes to a transport (two peers blocked writing while neither
-// reads would be a deadlock): what its steps produce is queued, and a
-// writer goroutine is started when none is running.
-func (c *conn) read() {
-	d := c.d
-	defer d.wg.Done()
-	for {
-		if q := c.q.Load(); q != nil && !q.waitSpace(d.done, d.kill) {
-			d.closed(c, session.ErrClosed)
-			return
-		}
-		msg, err := c.t.ReadMessage()
-		if err != nil {
-			d.closed(c, err)
-			return
-		}
-		d.recv(c, msg)
-	}
 }
 
 // learn records the peer's message size limit from the first message of the
@@ -240,15 +235,21 @@ func (c *conn) deferReady() bool {
 // writeLoop is a writer goroutine; it ends when the queue is empty.
 func (c *conn) writeLoop() {
 	defer c.d.wg.Done()
-	c.flush()
+	c.flush(false)
 }
 
 // flush writes until nothing is queued, then gives up the writer; the
 // caller has claimed it. It takes the driver's lock only for a deferred
-// Ready, never while writing.
-func (c *conn) flush() {
+// Ready, never while writing. With once, it writes one batch and leaves
+// what was queued meanwhile to a writer goroutine: an application caller
+// writes its own request, not everybody else's messages after it.
+func (c *conn) flush(once bool) {
 	c.mu.Lock()
+	wrote := false
 	for {
+		if once && wrote && (c.pending || (len(c.out) > 0 && !c.failed) || (c.hangup && !c.closed)) && c.handOff() {
+			return
+		}
 		if c.pending {
 			c.pending = false
 			if !c.failed && !c.hangup {
@@ -265,6 +266,7 @@ func (c *conn) flush() {
 			c.mu.Unlock()
 			err := c.t.WriteMessages(coalesce(batch, max))
 			clear(batch)
+			wrote = true
 			c.mu.Lock()
 			c.spare = batch[:0]
 			if err != nil {
@@ -295,6 +297,26 @@ func (c *conn) flush() {
 		c.mu.Unlock()
 		return
 	}
+}
+
+// handOff passes the claimed writer to a new writer goroutine, unless the
+// driver has ended (then the caller keeps writing); c.mu held, and held
+// again when it returns false.
+func (c *conn) handOff() bool {
+	c.mu.Unlock()
+	d := c.d
+	d.mu.Lock()
+	ok := !d.ended
+	if ok {
+		d.wg.Add(1) // under the lock: wait cannot have seen the count at zero
+	}
+	d.mu.Unlock()
+	if ok {
+		go c.writeLoop()
+		return true
+	}
+	c.mu.Lock()
+	return false
 }
 
 // kill closes the transport at once, from any goroutine, without waiting

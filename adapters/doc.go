@@ -45,26 +45,36 @@
 // a mutex rather than owned by a goroutine: a method locks it, steps its
 // command, dispatches what the step produced and unlocks, so Send and
 // Request learn the machine's verdict at once, not through another
-// goroutine (a Request's response is handed over by the reader that steps
-// it). Commands that find the send window full (or all request slots
+// goroutine. Commands that find the send window full (or all request slots
 // taken) wait in a queue per session and are stepped first come, first
-// sent as acknowledgements make room, or return ctx.Err() unsent. Each
-// connection has a reader goroutine, which steps what arrives and never
-// writes. Writes happen outside the lock, by one writer at a time per
-// connection: a goroutine started when there is something to write and no
-// writer, or a request handler with no other event waiting, which writes
-// its reply itself (so a request costs no extra goroutine hand-off). No
-// application call blocks on a transport write. A connection the machine
-// has given up is closed once its queue is written, or killed two seconds
-// later when the peer does not read.
+// sent as acknowledgements make room, or return ctx.Err() unsent.
 //
-// Handlers (OnMessage, OnRequest, OnEvent) never run under the lock nor on
-// a reader: each session has an ordered queue, served by one worker
-// goroutine at a time, so one session's handlers run one at a time in
-// delivery order, different sessions' handlers run concurrently, and a
-// handler may call any method — Send, Request, Broadcast, even Close —
-// without deadlocking. A handler that blocks delays only its own session's
-// later events; once MaxPendingEvents are waiting, that session's
+// A round trip costs no goroutine hand-off when it can be helped. Each
+// connection is read by one goroutine at a time, which steps what arrives
+// and, when its session's handlers were idle, runs them itself; a request
+// handler's reply is written by the goroutine that read the request. A
+// handler that runs longer than a millisecond, or that waits on the Client
+// or Server with the context it was given (a Request to the peer, a Send
+// under backpressure), hands the reading to a new goroutine, so a
+// connection is never left unread behind a slow handler. A Request writes
+// itself when the connection's writer is idle, and on a client whose
+// transport's reads can be interrupted ([ReadInterrupter]: gorilla and
+// netconn) its caller reads until its response arrives, handing what else
+// arrives to the handlers; when its ctx ends it stops at once, through the
+// read deadline, and the connection is unharmed. Sends are written by a
+// writer goroutine, which batches (below). A write blocks only while the
+// peer does not read: a Request whose ctx ends while it writes kills the
+// connection (the session resumes on a new one; nothing is lost), and a
+// connection the machine has given up is closed once its queue is written,
+// or killed two seconds later.
+//
+// Handlers (OnMessage, OnRequest, OnEvent) never run under the lock. Each
+// session's events form an ordered queue, served by one goroutine at a
+// time (its reader, or a worker), so one session's handlers run one at a
+// time in delivery order, different sessions' handlers run concurrently,
+// and a handler may call any method — Send, Request, Broadcast, even Close
+// — without deadlocking. A handler that blocks delays only its own
+// session's later events; once MaxPendingEvents are waiting, that session's
 // connection is no longer read, which pushes back on the peer. Handlers get
 // a context that is cancelled when Close begins. The server's Authorize and
 // AllowRoom hooks are the exception: they run inside the machine's Step,

@@ -23,10 +23,12 @@ import (
 //   - an application caller (Send, Request, Reply from a request handler,
 //     Close ...) steps its own command and learns its error at once; under
 //     backpressure it parks in a FIFO per session and waits (see op.go);
-//   - one reader goroutine per connection steps Recv and Disconnected;
+//   - whoever reads a connection (its reader goroutine, or on a client a
+//     caller waiting for its response: reading.go) steps Recv and
+//     Disconnected;
 //   - one timer goroutine steps Timeout at the machine's deadline, releases
-//     held ACKs, starts dials and kills connections that take too long to
-//     close;
+//     held ACKs, starts dials, kills connections that take too long to
+//     close, and starts readers where handlers run long or nobody reads;
 //   - dispatching (driver.settle, under the lock): retry parked commands
 //     when something arrived, call Ready (on the client, not after a Send
 //     while the writer is busy: the writer will), queue transport messages
@@ -35,14 +37,17 @@ import (
 //   - after unlocking (driver.unlock), the holder hands over what it owes
 //     others: outcomes to parked callers, and goroutines to start — writers
 //     for connections with output and no writer, workers for handler queues
-//     with events and none (queue.go). A request handler with nothing else
-//     to handle writes its reply itself instead (see conn).
+//     with events and none (queue.go). A reader runs its own session's
+//     queue instead, a request handler with nothing else to handle writes
+//     its reply itself, and a Request writes its request (see conn).
 //
 // The lock is never held during I/O or while application code runs (except
-// the server's Authorize and AllowRoom hooks, which run inside Step).
-// Readers never write and never wait for a writer; what they queue is
-// bounded by the machine's windows, and what they push to handler queues by
-// pausing the reader of a session whose handlers fall behind.
+// the server's Authorize and AllowRoom hooks, which run inside Step). A
+// reader never waits for a writer, and writes only as a request handler
+// (its reply), for at most inlineGrace before another reader takes over;
+// what readers queue is bounded by the machine's windows, and what they
+// push to handler queues by pausing the reader of a session whose handlers
+// fall behind.
 type driver struct {
 	eng    engine
 	h      handlers
@@ -77,16 +82,31 @@ type driver struct {
 	ackAt    time.Time // when the earliest held ACK is due
 	closing  []*conn   // connections hung up, to be killed if their writer does not close them
 	killAt   time.Time // when the earliest of those is due
-	// ackDelay and closeGrace are the constants of the same names; tests
-	// change them.
-	ackDelay, closeGrace time.Duration
-	deadline             time.Time // the machine's
-	timerAt              time.Time // when the timer fires; zero: stopped
+	// ackDelay, closeGrace, inlineGrace and readerGrace are the constants
+	// of the same names; tests change them.
+	ackDelay, closeGrace     time.Duration
+	inlineGrace, readerGrace time.Duration
+	deadline                 time.Time // the machine's
+	timerAt                  time.Time // when the timer fires; zero: stopped
 	// direct: the holder writes the first connection it claims itself
 	// (directConn) instead of starting a writer goroutine.
 	direct     bool
 	directConn *conn
 	sig        []signal // handed over by unlock
+
+	// The read roles (reading.go): callerReads is set on a client, whose
+	// callers may read their own responses; connections whose reader runs
+	// handlers (inline), due for a new reader at inlineDue; client
+	// connections nobody reads (unread), due for a reader at unreadDue;
+	// self, the op whose caller is stepping what it read; resolved, whether
+	// a step handed a response to a waiting caller.
+	callerReads bool
+	inline      []*conn
+	inlineDue   time.Time
+	unread      []*conn
+	unreadDue   time.Time
+	self        *op
+	resolved    bool
 
 	// Client dialing, under mu.
 	dial        DialFunc
@@ -117,6 +137,9 @@ type engine interface {
 	// will call it: true when the frames of Sends are all it would produce.
 	canDefer() bool
 	snapshot() (session.Stats, proto.ClientID)
+	// readable is the connection a caller may read for its response: the
+	// client's current one; nil on the server.
+	readable() *conn
 }
 
 // handlers are the application's callbacks.
@@ -162,6 +185,7 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 		parked: make(map[proto.ClientID][]*op),
 	}
 	d.ackDelay, d.closeGrace = ackDelay, closeGrace
+	d.inlineGrace, d.readerGrace = inlineGrace, readerGrace
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.timer = time.NewTimer(time.Hour)
 	d.timer.Stop()
@@ -246,10 +270,16 @@ func (d *driver) settle(deferrable bool) {
 		d.end()
 		return
 	}
-	// The timer is moved earlier when needed, never later: a timer that
-	// fires early costs one idle turn, which is cheaper than resetting it
-	// on every message (each one moves the idle deadline).
+	d.arm()
+}
+
+// arm moves the timer earlier when something is due before it; lock held.
+// The timer is moved earlier when needed, never later: a timer that fires
+// early costs one idle turn, which is cheaper than resetting it on every
+// message (each one moves the idle deadline).
+func (d *driver) arm() {
 	next := earliest(earliest(d.deadline, d.dialAt), earliest(d.ackAt, d.killAt))
+	next = earliest(next, earliest(d.inlineDue, d.unreadDue))
 	if !next.IsZero() && (d.timerAt.IsZero() || next.Before(d.timerAt)) {
 		d.timerAt = next
 		d.timer.Reset(next.Sub(d.now))
@@ -290,6 +320,7 @@ func (d *driver) timerLoop() {
 			}
 			d.releaseAcks(now)
 			d.killStuck(now)
+			d.reviewReaders(now)
 			d.settle(false)
 		}
 		d.unlock()
@@ -398,31 +429,60 @@ func (d *driver) attach(t Conn, fromDial bool) bool {
 		d.log.Debug("connected", "conn", c.id)
 		d.eng.connected(c)
 	}
-	d.wg.Add(1)
-	go c.read()
+	if ri, ok := t.(ReadInterrupter); ok && d.callerReads {
+		c.ri = ri
+	}
+	d.startReader(c)
 	d.settle(false)
 	d.unlock()
 	return true
 }
 
-// recv steps a message that arrived on c; called by c's reader.
+// recv steps a message that arrived on c; called by whoever reads c: its
+// reader goroutine numbered gen, or the caller waiting for o (reading.go).
 //
-// Messages are stepped in the order their readers read them, whichever
-// reader gets the lock first: a reader queues its message, then steps
-// every queued message under the lock. The mutex is not first come, first
-// served, and the order matters across connections too: a client's HELLO
-// on a connection it has given up must not be stepped after the HELLO on
-// its next connection.
-func (d *driver) recv(c *conn, msg []byte) {
+// Messages are stepped in the order they were read, whoever gets the lock
+// first: a reader queues its message, then steps every queued message under
+// the lock. The mutex is not first come, first served, and the order
+// matters across connections too: a client's HELLO on a connection it has
+// given up must not be stepped after the HELLO on its next connection.
+//
+// A reader goroutine gets the event queue of c's session back when the
+// step started it: the reader runs it inline. keep reports whether the
+// reader goes on reading: a reader goroutine of a client steps aside once
+// it has handed a waiting caller its response and nothing else waits; a
+// caller stops once its own outcome is decided (and has given the role
+// back).
+func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, keep bool) {
 	d.rmu.Lock()
 	d.rq = append(d.rq, inbound{c, msg})
 	d.rmu.Unlock()
 	now := d.lock()
+	d.self, d.resolved = o, false
 	if d.stepReceived(now) {
 		d.progress = true
 		d.settle(false)
 	}
+	d.self = nil
+	keep = true
+	switch {
+	case o != nil:
+		if o.state == opDone {
+			d.release(c, o, false)
+			keep = false
+		}
+	case c.rgen != gen || c.role != readGo:
+		keep = false // a newer reader took over
+	default:
+		q = d.takeInline(c)
+		if c.ri != nil && d.resolved && len(d.calls) == 0 && d.nparked == 0 && d.conns[c.id] == c {
+			d.free(c)
+			keep = false
+		}
+	}
+	d.arm()
 	d.unlock()
+	return q, keep
 }
 
 type inbound struct {

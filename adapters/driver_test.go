@@ -438,6 +438,7 @@ func (r *recorder) step(_ time.Time, in session.Input) error {
 func (r *recorder) ready(time.Time) time.Time { return time.Time{} }
 func (r *recorder) connected(*conn)           {}
 func (r *recorder) canDefer() bool            { return false }
+func (r *recorder) readable() *conn           { return nil }
 func (r *recorder) snapshot() (session.Stats, proto.ClientID) {
 	return session.Stats{}, proto.ClientID{}
 }
@@ -456,12 +457,12 @@ func TestMessagesAreSteppedInTheOrderTheyWereRead(t *testing.T) {
 	d.rmu.Lock()
 	d.rq = append(d.rq, inbound{older, []byte("hello-1")})
 	d.rmu.Unlock()
-	d.recv(newer, []byte("hello-2"))
+	d.recv(newer, []byte("hello-2"), 0, nil)
 	want := []string{"recv 1 hello-1", "recv 2 hello-2"}
 	if !slices.Equal(rec.steps, want) {
 		t.Fatalf("stepped %q, want %q", rec.steps, want)
 	}
-	d.recv(older, []byte("late"))
+	d.recv(older, []byte("late"), 0, nil)
 	if got := rec.steps[len(rec.steps)-1]; got != "recv 1 late" || len(rec.steps) != 3 {
 		t.Fatalf("stepped %q", rec.steps)
 	}

@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -10,29 +11,31 @@ import (
 )
 
 // handle runs the application's handler for one event, on an event queue's
-// goroutine; last says no other event of the queue is waiting.
-func (d *driver) handle(ev session.Event, last bool) {
+// goroutine, with ctx (the driver's, or the one of a reader that runs its
+// session's handlers inline); last says no other event of the queue is
+// waiting.
+func (d *driver) handle(ctx context.Context, ev session.Event, last bool) {
 	switch ev := ev.(type) {
 	case *session.Delivered:
 		if d.h.msg != nil {
-			d.h.msg(d.ctx, Message{Client: ev.Client, Room: ev.Room, Seq: ev.Seq, Payload: ev.Payload})
+			d.h.msg(ctx, Message{Client: ev.Client, Room: ev.Room, Seq: ev.Seq, Payload: ev.Payload})
 		}
 	case *session.RequestReceived:
-		d.answer(ev, last)
+		d.answer(ctx, ev, last)
 	default:
 		if d.h.ev != nil {
-			d.h.ev(d.ctx, ev)
+			d.h.ev(ctx, ev)
 		}
 	}
 }
 
 // answer runs the request handler and steps its reply (see driver.reply).
-func (d *driver) answer(ev *session.RequestReceived, last bool) {
+func (d *driver) answer(ctx context.Context, ev *session.RequestReceived, last bool) {
 	rep := session.Reply{To: ev.Client, ID: ev.ID}
 	if d.h.req == nil {
 		rep.Err = &proto.Error{Code: proto.ErrCodeUnavailable, Message: "no request handler"}
 	} else {
-		payload, err := d.h.req(d.ctx, Request{Client: ev.Client, ID: ev.ID, Payload: ev.Payload})
+		payload, err := d.h.req(ctx, Request{Client: ev.Client, ID: ev.ID, Payload: ev.Payload})
 		if err != nil {
 			rep.Err = remoteError(err)
 		} else {

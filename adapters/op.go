@@ -36,6 +36,7 @@ type op struct {
 	async bool           // nobody waits for the outcome: a failure is logged
 	id    uint64
 	res   chan result // buffered: the one outcome
+	rconn *conn       // the connection its caller reads (reading.go)
 }
 
 type opState uint8
@@ -118,8 +119,13 @@ func (d *driver) do(ctx context.Context, in session.Input) error {
 }
 
 // request steps a request (Call, JoinRoom, LeaveRoom) and waits for its
-// outcome. A writer goroutine writes it: the caller, blocked in a write to
-// a peer that does not read, could not honour its ctx.
+// outcome. The caller writes its request itself when the connection's
+// writer is idle (one batch; what others queue meanwhile goes to a writer
+// goroutine), and on a client whose transport allows it, reads until its
+// response arrives (reading.go): a round trip then needs no goroutine
+// hand-off. A write blocks only while the peer does not read; a caller
+// whose ctx ends meanwhile kills the connection (the session resumes on a
+// new one, nothing is lost) rather than wait.
 func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Input) result {
 	if err := ctx.Err(); err != nil {
 		return result{err: err}
@@ -139,14 +145,36 @@ func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Inpu
 				recycle(o)
 				return result{err: err}
 			}
+			d.direct = true
 			d.settle(false) // a request has a timeout: the deadline moves
+			w := d.takeDirect()
+			var rc *conn
+			if d.callerReads && d.takeRead(d.eng.readable(), o) {
+				rc = o.rconn
+			}
 			d.unlock()
+			if w != nil {
+				writeFor(ctx, w)
+			}
+			if rc != nil {
+				return d.readOwn(ctx, rc, o)
+			}
 			return d.await(ctx, o)
 		}
 	}
 	d.park(o)
 	d.unlock()
 	return d.await(ctx, o)
+}
+
+// writeFor writes c's queue as an application caller with ctx (see
+// request).
+func writeFor(ctx context.Context, c *conn) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, c.kill)
+		defer stop()
+	}
+	c.flush(true)
 }
 
 // reply steps a request handler's answer. Nobody waits for its outcome: a
@@ -174,7 +202,7 @@ func (d *driver) reply(rep session.Reply, last bool) {
 			c := d.takeDirect()
 			d.unlock()
 			if c != nil {
-				c.flush()
+				c.flush(false)
 			}
 			return
 		}
@@ -280,6 +308,9 @@ func (d *driver) retryParked() {
 // outcome decides o's outcome and hands it over after unlocking; lock held.
 func (d *driver) outcome(o *op, r result) {
 	o.state = opDone
+	if c := o.rconn; c != nil && o != d.self {
+		d.interrupt(c) // its caller reads c: the outcome was decided elsewhere
+	}
 	if o.async {
 		if r.err != nil {
 			d.log.Debug("command failed", "input", fmt.Sprintf("%T", o.in), "err", r.err)
@@ -297,6 +328,7 @@ func (d *driver) resolve(r *session.Response) {
 		return
 	}
 	delete(d.calls, r.ID)
+	d.resolved = true
 	d.outcome(o, result{payload: r.Payload, err: r.Err})
 }
 
@@ -304,6 +336,14 @@ func (d *driver) resolve(r *session.Response) {
 // is parked takes it back unsent; a request already sent is forgotten (its
 // response will be dropped); a command already stepped returns its outcome.
 func (d *driver) await(ctx context.Context, o *op) result {
+	select {
+	case r := <-o.res:
+		return received(o, r)
+	default:
+	}
+	if d.callerReads || ctx.Value(inlineKey{}) != nil {
+		d.handoff(ctx) // somebody must read what o waits for
+	}
 	done := ctx.Done()
 	if done == nil {
 		return received(o, <-o.res)

@@ -3,8 +3,10 @@ package adapters
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -30,6 +32,49 @@ type pipeEnd struct {
 	in   chan []byte
 	peer *pipeEnd
 	gate *gate
+	// Read interrupts (see interruptible): dl is closed while the read
+	// deadline is in the past; held is a message taken from in by a read
+	// that was interrupted at the gate, returned first by the next one.
+	dlMu sync.Mutex
+	dl   chan struct{}
+	held []byte
+}
+
+// interruptible is a client end that implements ReadInterrupter, so that
+// callers read their own responses.
+type interruptible struct{ *pipeEnd }
+
+// SetReadDeadline interrupts reads while t is in the past; any other t
+// (the tests use only the zero time and the past) lets them through.
+func (e interruptible) SetReadDeadline(t time.Time) error {
+	e.dlMu.Lock()
+	defer e.dlMu.Unlock()
+	past := !t.IsZero() && t.Before(time.Now())
+	open := e.dl != nil
+	if open {
+		select {
+		case <-e.dl:
+			open = false
+		default:
+		}
+	}
+	switch {
+	case past && open:
+		close(e.dl)
+	case !past && !open:
+		e.dl = make(chan struct{})
+	}
+	return nil
+}
+
+// deadline returns the channel that is closed while reads are interrupted.
+func (e *pipeEnd) deadline() <-chan struct{} {
+	e.dlMu.Lock()
+	defer e.dlMu.Unlock()
+	if e.dl == nil {
+		e.dl = make(chan struct{})
+	}
+	return e.dl
 }
 
 // gate holds a reader while shut; release lets it through.
@@ -46,20 +91,30 @@ func newGate(open bool) *gate {
 	return g
 }
 
-func (g *gate) wait(done <-chan struct{}) bool {
+type gateResult uint8
+
+const (
+	gatePassed gateResult = iota
+	gateClosed
+	gateInterrupted
+)
+
+func (g *gate) wait(done, interrupt <-chan struct{}) gateResult {
 	g.mu.Lock()
 	ch := g.open
 	g.mu.Unlock()
 	select {
 	case <-ch:
-		return true
+		return gatePassed
 	default:
 	}
 	select {
 	case <-ch:
-		return true
+		return gatePassed
 	case <-done:
-		return false
+		return gateClosed
+	case <-interrupt:
+		return gateInterrupted
 	}
 }
 
@@ -103,18 +158,28 @@ func newPipeWith(clientGate, serverGate *gate, buffer int) (client, server *pipe
 // still delivered, as a socket delivers its buffer before the end of the
 // stream.
 func (e *pipeEnd) ReadMessage() ([]byte, error) {
-	var m []byte
-	select {
-	case m = <-e.in:
-	default:
+	dl := e.deadline()
+	m := e.held
+	e.held = nil
+	if m == nil {
 		select {
 		case m = <-e.in:
-		case <-e.p.closed:
-			return nil, errPipeClosed
+		default:
+			select {
+			case m = <-e.in:
+			case <-e.p.closed:
+				return nil, errPipeClosed
+			case <-dl:
+				return nil, os.ErrDeadlineExceeded
+			}
 		}
 	}
-	if !e.gate.wait(e.p.closed) {
+	switch e.gate.wait(e.p.closed, dl) {
+	case gateClosed:
 		return nil, errPipeClosed
+	case gateInterrupted:
+		e.held = m
+		return nil, os.ErrDeadlineExceeded
 	}
 	return m, nil
 }
@@ -145,6 +210,9 @@ type harness struct {
 	// The next pipes' read gates and buffer size (0: 64).
 	gate, clientGate *gate
 	buffer           int
+	// plain: client ends do not implement ReadInterrupter, so a reader
+	// goroutine reads every response.
+	plain bool
 }
 
 func newHarness(t *testing.T, opts ServerOptions) *harness {
@@ -160,12 +228,15 @@ func (h *harness) dialFunc() DialFunc {
 		}
 		c, s := newPipeWith(h.clientGate, h.gate, buffer)
 		h.pipes = append(h.pipes, c.p)
-		srv := h.srv
+		srv, plain := h.srv, h.plain
 		h.mu.Unlock()
 		if err := srv.Attach(s); err != nil {
 			return nil, err
 		}
-		return c, nil
+		if plain {
+			return c, nil
+		}
+		return interruptible{c}, nil
 	}
 }
 

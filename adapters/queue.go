@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
@@ -12,10 +13,11 @@ import (
 const DefaultMaxPendingEvents = 1024
 
 // eventQueue hands the events of one session to the application's handlers,
-// in order, one at a time, on a worker goroutine: never under the driver's
-// lock nor on a reader, so a handler may call back into the Client or
-// Server (Send, Request, Close) without deadlocking. A queue has a worker
-// only while events are waiting. Pushing never blocks; instead the
+// in order, one at a time, on a worker goroutine or on the connection's
+// reader (which hands the reading over when a handler is slow or waits on
+// the driver: reading.go), never under the driver's lock, so a handler may
+// call back into the Client or Server (Send, Request, Close) without
+// deadlocking. A queue has a goroutine only while events are waiting. Pushing never blocks; instead the
 // connection's reader pauses while the backlog is over the limit (see
 // waitSpace).
 type eventQueue struct {
@@ -52,8 +54,9 @@ func (q *eventQueue) push(ev session.Event) {
 	}
 }
 
-// run handles the queue's events until there are none; on a worker.
-func (q *eventQueue) run() {
+// run handles the queue's events until there are none, with ctx as the
+// handlers' context; on a worker, or inline on a reader (reading.go).
+func (q *eventQueue) run(ctx context.Context) {
 	q.mu.Lock()
 	for len(q.items) > 0 {
 		batch := q.items
@@ -62,7 +65,7 @@ func (q *eventQueue) run() {
 		for i, ev := range batch {
 			// last: nothing else waits, so a reply may be written by
 			// this goroutine rather than handed to a writer.
-			q.d.handle(ev, q.backlog.Load() == 1)
+			q.d.handle(ctx, ev, q.backlog.Load() == 1)
 			batch[i] = nil
 			if q.backlog.Add(-1) <= q.limit/2 && q.waiter.Load() {
 				q.wake()
@@ -162,7 +165,7 @@ func (d *driver) work(q *eventQueue) {
 	defer d.hwg.Done()
 	var w *worker
 	for q != nil {
-		q.run()
+		q.run(d.ctx)
 		if w == nil {
 			w = &worker{next: make(chan *eventQueue, 1)}
 		}

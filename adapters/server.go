@@ -278,6 +278,8 @@ func (e *serverEngine) connected(*conn) {}
 
 func (e *serverEngine) canDefer() bool { return false }
 
+func (e *serverEngine) readable() *conn { return nil }
+
 func (e *serverEngine) ready(now time.Time) time.Time {
 	d := e.d
 	rd := e.m.Ready()

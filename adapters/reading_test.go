@@ -1,0 +1,347 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// setGraces sets a driver's inline and reader graces (0 keeps one).
+func setGraces(ctx context.Context, d *driver, inline, reader time.Duration) {
+	probe(ctx, d, func() bool {
+		if inline > 0 {
+			d.inlineGrace = inline
+		}
+		if reader > 0 {
+			d.readerGrace = reader
+		}
+		return true
+	})
+}
+
+// role returns who reads the client's current connection.
+func role(ctx context.Context, c *Client) readRole {
+	return probe(ctx, c.d, func() readRole {
+		if c.eng.cur == nil {
+			return readNone
+		}
+		return c.eng.cur.role
+	})
+}
+
+// waitRole waits until the client's connection is read by want.
+func waitRole(ctx context.Context, t *testing.T, c *Client, want readRole) {
+	t.Helper()
+	for role(ctx, c) != want {
+		if ctx.Err() != nil {
+			t.Fatalf("read role %d, want %d", role(ctx, c), want)
+		}
+		runtime.Gosched()
+	}
+}
+
+// blockingServer answers "hold" only once release is closed (after telling
+// held), echoes anything else, and lets clients join any room.
+func blockingServer(t *testing.T, held chan<- string, release <-chan struct{}) *harness {
+	return newHarness(t, ServerOptions{
+		Session: session.ServerConfig{AllowRoom: func(session.RoomRequest) bool { return true }},
+		OnRequest: func(ctx context.Context, r Request) ([]byte, error) {
+			if p := string(r.Payload); len(p) >= 4 && p[:4] == "hold" {
+				held <- p
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			return r.Payload, nil
+		},
+	})
+}
+
+// A request's caller reads its own response once the reader goroutine has
+// stepped aside, and gives the reading back when it has it.
+func TestCallerReadsItsOwnResponse(t *testing.T) {
+	ctx := testCtx(t)
+	held, release := make(chan string, 1), make(chan struct{})
+	h := blockingServer(t, held, release)
+	c := h.dial(ctx, ClientOptions{})
+	setGraces(ctx, c.d, 0, time.Hour) // no reader goroutine comes back on its own
+	// The reader goroutine reads the first response and steps aside: it
+	// handed a waiting caller its response, and nothing else waits.
+	if resp, err := c.Request(ctx, []byte("first")); err != nil || string(resp) != "first" {
+		t.Fatalf("first request: %q, %v", resp, err)
+	}
+	waitRole(ctx, t, c, readNone)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := c.Request(ctx, []byte("hold"))
+		if err == nil && string(resp) != "hold" {
+			err = fmt.Errorf("response %q", resp)
+		}
+		done <- err
+	}()
+	<-held
+	if got := role(ctx, c); got != readCaller {
+		t.Fatalf("while its response is pending, the connection is read by %d, want the caller", got)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := role(ctx, c); got != readNone {
+		t.Fatalf("after the response, read role %d, want none", got)
+	}
+	closeAll(ctx, t, h, c)
+}
+
+// A caller whose ctx ends while it reads gives the reading back without
+// harming the connection: no reconnect, and the next request is answered.
+func TestCallerReadingGivesUpWithItsContext(t *testing.T) {
+	ctx := testCtx(t)
+	held, release := make(chan string, 1), make(chan struct{})
+	h := blockingServer(t, held, release)
+	c := h.dial(ctx, ClientOptions{})
+	setGraces(ctx, c.d, 0, time.Hour)
+	if _, err := c.Request(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	waitRole(ctx, t, c, readNone)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Request(rctx, []byte("hold"))
+		done <- err
+	}()
+	<-held
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled request: %v, want context.Canceled", err)
+	}
+	close(release) // its response arrives and is dropped
+	if resp, err := c.Request(ctx, []byte("after")); err != nil || string(resp) != "after" {
+		t.Fatalf("request after the cancelled one: %q, %v", resp, err)
+	}
+	if st := c.Stats(); st.Resumes != 0 {
+		t.Fatalf("the connection was replaced (%d resumes)", st.Resumes)
+	}
+	h.mu.Lock()
+	pipes := len(h.pipes)
+	h.mu.Unlock()
+	if pipes != 1 {
+		t.Fatalf("%d connections, want 1", pipes)
+	}
+	closeAll(ctx, t, h, c)
+}
+
+// A caller that reads is interrupted when its outcome is decided elsewhere:
+// its request timed out.
+func TestCallerReadingLearnsOfItsTimeout(t *testing.T) {
+	ctx := testCtx(t)
+	held, release := make(chan string, 1), make(chan struct{})
+	h := blockingServer(t, held, release)
+	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{LinkConfig: session.LinkConfig{RequestTimeout: 50 * time.Millisecond}}})
+	setGraces(ctx, c.d, 0, time.Hour)
+	if _, err := c.Request(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	waitRole(ctx, t, c, readNone)
+	if _, err := c.Request(ctx, []byte("hold")); !errors.Is(err, session.ErrRequestTimeout) {
+		t.Fatalf("request: %v, want ErrRequestTimeout", err)
+	}
+	<-held
+	close(release)
+	if resp, err := c.Request(ctx, []byte("after")); err != nil || string(resp) != "after" {
+		t.Fatalf("request after the timeout: %q, %v", resp, err)
+	}
+	closeAll(ctx, t, h, c)
+}
+
+// Concurrent callers: the one that reads hands the others their outcomes,
+// and when it has its own, it gives the reading to a reader goroutine if
+// others still wait.
+func TestCallersShareTheReading(t *testing.T) {
+	ctx := testCtx(t)
+	held, release := make(chan string, 1), make(chan struct{})
+	h := blockingServer(t, held, release)
+	c := h.dial(ctx, ClientOptions{})
+	setGraces(ctx, c.d, 0, time.Hour)
+	if _, err := c.Request(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	waitRole(ctx, t, c, readNone)
+	holder := make(chan error, 1)
+	go func() {
+		resp, err := c.Request(ctx, []byte("hold"))
+		if err == nil && string(resp) != "hold" {
+			err = fmt.Errorf("response %q", resp)
+		}
+		holder <- err
+	}()
+	<-held
+	if got := role(ctx, c); got != readCaller {
+		t.Fatalf("read role %d, want the caller", got)
+	}
+	// Joins are answered by the server's machine at once, while the
+	// holder's request waits in its handler: the holder reads them.
+	const n = 10
+	errs := make(chan error, 2*n)
+	for i := range n {
+		go func() { errs <- c.Join(ctx, fmt.Sprint("room", i)) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := role(ctx, c); got != readCaller {
+		t.Fatalf("read role %d, want the caller", got)
+	}
+	// Requests queue behind the held one on the server: their responses
+	// come after the holder's, which then hands the reading on.
+	for i := range n {
+		go func() {
+			p := fmt.Sprint("q", i)
+			resp, err := c.Request(ctx, []byte(p))
+			if err == nil && string(resp) != p {
+				err = fmt.Errorf("asked %q, got %q", p, resp)
+			}
+			errs <- err
+		}()
+	}
+	waitCalls(ctx, t, c.d, n+1)
+	close(release)
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeAll(ctx, t, h, c)
+}
+
+// waitCalls waits until n requests wait for their responses.
+func waitCalls(ctx context.Context, t *testing.T, d *driver, n int) {
+	t.Helper()
+	for probe(ctx, d, func() int { return len(d.calls) }) < n {
+		if ctx.Err() != nil {
+			t.Fatalf("fewer than %d requests were sent", n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// A caller reading a connection that fails gets its response on the next
+// one, after the session resumes.
+func TestCallerReadingSurvivesACut(t *testing.T) {
+	ctx := testCtx(t)
+	held, release := make(chan string, 1), make(chan struct{})
+	h := blockingServer(t, held, release)
+	c := h.dial(ctx, ClientOptions{})
+	setGraces(ctx, c.d, 0, time.Hour)
+	if _, err := c.Request(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	waitRole(ctx, t, c, readNone)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := c.Request(ctx, []byte("hold"))
+		if err == nil && string(resp) != "hold" {
+			err = fmt.Errorf("response %q", resp)
+		}
+		done <- err
+	}()
+	<-held
+	h.cut()
+	for c.Stats().Resumes == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the client never resumed")
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	closeAll(ctx, t, h, c)
+}
+
+// A reader that runs a slow handler inline hands the reading over: the
+// client's messages are still read (and acknowledged, which the client's
+// small window needs) while the handler is blocked.
+func TestSlowInlineHandlerHandsOverTheReading(t *testing.T) {
+	ctx := testCtx(t)
+	held, release := make(chan string, 1), make(chan struct{})
+	h := newHarness(t, ServerOptions{
+		OnRequest: func(ctx context.Context, r Request) ([]byte, error) {
+			held <- string(r.Payload)
+			<-release
+			return r.Payload, nil
+		},
+	})
+	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{LinkConfig: session.LinkConfig{MaxInflight: 4}}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Request(ctx, []byte("slow"))
+		done <- err
+	}()
+	<-held
+	// The server's handler blocks its session's queue, so its messages
+	// wait there; but they must be read and acknowledged, or the client's
+	// window (4) would never let the 5th through.
+	for i := range 20 {
+		if err := c.Send(ctx, fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	closeAll(ctx, t, h, c)
+}
+
+// A handler that waits on the driver with its own context hands the
+// reading over at once: here the server's request handler asks the client
+// something, and only the server's reader can read the answer. The inline
+// grace is an hour, so only the hand-off can make this work; with a context
+// of its own, the grace does.
+func TestInlineHandlerWaitingOnThePeer(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(fmt.Sprintf("own-context=%v", own), func(t *testing.T) {
+			ctx := testCtx(t)
+			var srv *Server
+			h := newHarness(t, ServerOptions{
+				OnRequest: func(hctx context.Context, r Request) ([]byte, error) {
+					if own {
+						hctx = ctx
+					}
+					return srv.Request(hctx, r.Client, append([]byte("inner "), r.Payload...))
+				},
+			})
+			srv = h.srv
+			if !own {
+				setGraces(ctx, srv.d, time.Hour, 0)
+			}
+			c := h.dial(ctx, ClientOptions{
+				OnRequest: func(_ context.Context, r Request) ([]byte, error) {
+					return append([]byte("answered "), r.Payload...), nil
+				},
+			})
+			for i := range 3 {
+				resp, err := c.Request(ctx, fmt.Appendf(nil, "%d", i))
+				if want := fmt.Sprintf("answered inner %d", i); err != nil || string(resp) != want {
+					t.Fatalf("got %q, %v; want %q", resp, err, want)
+				}
+			}
+			closeAll(ctx, t, h, c)
+		})
+	}
+}
