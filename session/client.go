@@ -80,8 +80,9 @@ type Client struct {
 	closeReason string
 
 	// output
-	w   writer
-	out [][]byte
+	w      writer
+	emitFn func([]byte) // c.emit, made once: a method value allocates
+	out    [][]byte
 	inbox
 }
 
@@ -95,6 +96,7 @@ func NewClient(cfg ClientConfig) *Client {
 	c.reqs.init(c.cfg.MaxRequests)
 	c.dec = codec.NewDecoder(codec.Limits{MaxMessageSize: c.cfg.MaxMessageSize})
 	c.w.arena = make([]byte, 0, 512)
+	c.emitFn = c.emit
 	return c
 }
 
@@ -589,7 +591,7 @@ func (c *Client) Ready() Ready {
 		if c.peer.MaxMessageSize > 0 {
 			max = int(c.peer.MaxMessageSize)
 		}
-		c.w.begin(max, c.emit)
+		c.w.begin(max, c.emitFn)
 		if c.sendHello {
 			c.w.frame(c.hello())
 			c.sendHello = false
