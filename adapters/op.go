@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
@@ -152,9 +153,27 @@ func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Inpu
 			if d.callerReads && d.takeRead(d.eng.readable(), o) {
 				rc = o.rconn
 			}
+			if w == nil && rc == nil {
+				d.unlock()
+				return d.await(ctx, o)
+			}
+			var x *watch
+			if ctx.Done() != nil {
+				x = &watch{d: d, o: o, r: rc, w: w}
+				if rc != nil {
+					x.seq = rc.rseq
+				}
+				x.writing.Store(w != nil)
+			}
 			d.unlock()
+			if x != nil {
+				defer context.AfterFunc(ctx, x.fire)()
+			}
 			if w != nil {
-				writeFor(ctx, w)
+				w.flush(true)
+				if x != nil {
+					x.writing.Store(false)
+				}
 			}
 			if rc != nil {
 				return d.readOwn(ctx, rc, o)
@@ -167,14 +186,29 @@ func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Inpu
 	return d.await(ctx, o)
 }
 
-// writeFor writes c's queue as an application caller with ctx (see
-// request).
-func writeFor(ctx context.Context, c *conn) {
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, c.kill)
-		defer stop()
+// watch makes a Request whose ctx ends stop what it is doing: kill the
+// connection it is writing to (a write blocks only while the peer does not
+// read), or interrupt its read of the connection (see readOwn).
+type watch struct {
+	d       *driver
+	o       *op
+	r       *conn // the connection its caller reads, the seq-th to take it
+	seq     uint64
+	w       *conn // the connection it writes
+	writing atomic.Bool
+}
+
+func (x *watch) fire() {
+	if x.writing.Load() {
+		x.w.kill()
 	}
-	c.flush(true)
+	if c := x.r; c != nil {
+		x.d.mu.Lock()
+		if c.rseq == x.seq && c.rop == x.o {
+			x.d.interrupt(c)
+		}
+		x.d.mu.Unlock()
+	}
 }
 
 // reply steps a request handler's answer. Nobody waits for its outcome: a

@@ -207,6 +207,7 @@ type harness struct {
 	srv   *Server
 	mu    sync.Mutex
 	pipes []*pipe
+	ends  []*pipeEnd // the server's ends of the pipes
 	// The next pipes' read gates and buffer size (0: 64).
 	gate, clientGate *gate
 	buffer           int
@@ -228,6 +229,7 @@ func (h *harness) dialFunc() DialFunc {
 		}
 		c, s := newPipeWith(h.clientGate, h.gate, buffer)
 		h.pipes = append(h.pipes, c.p)
+		h.ends = append(h.ends, s)
 		srv, plain := h.srv, h.plain
 		h.mu.Unlock()
 		if err := srv.Attach(s); err != nil {

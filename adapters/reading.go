@@ -269,20 +269,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // readOwn is a caller that holds the read role of c: it reads and steps
 // what arrives until o's outcome is decided, then gives the role back. When
-// its ctx ends, or o's outcome is decided by someone else, it is
+// its ctx ends (see watch), or o's outcome is decided by someone else, it is
 // interrupted, gives the role back and returns as await does.
 func (d *driver) readOwn(ctx context.Context, c *conn, o *op) result {
-	if ctx.Done() != nil {
-		seq := c.rseq
-		stop := context.AfterFunc(ctx, func() {
-			d.mu.Lock()
-			if c.rseq == seq && c.rop == o {
-				d.interrupt(c)
-			}
-			d.mu.Unlock()
-		})
-		defer stop()
-	}
 	for {
 		if q := c.q.Load(); q != nil && q.backlog.Load() > q.limit {
 			// The handlers are behind: a reader goroutine waits for them.

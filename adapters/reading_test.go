@@ -345,3 +345,75 @@ func TestInlineHandlerWaitingOnThePeer(t *testing.T) {
 		})
 	}
 }
+
+// A Request writes its request itself; when that write blocks (the server
+// does not read) and the caller's ctx ends, the connection is killed so
+// that the caller can return, and the session resumes on a new one with
+// nothing lost.
+func TestRequestBlockedWritingGivesUpWithItsContext(t *testing.T) {
+	ctx := testCtx(t)
+	got := newCollector()
+	h := newHarness(t, ServerOptions{OnMessage: got.onMessage})
+	h.buffer = 1
+	c := h.dial(ctx, ClientOptions{})
+	h.gate.shut() // the server's reader holds the next message at its gate
+	h.mu.Lock()
+	end := h.ends[0]
+	h.mu.Unlock()
+	// Fill the pipe: the server holds one message, the pipe another, and
+	// the client's writer is idle, so the Request writes itself, and blocks.
+	sent := 0
+	for {
+		full := len(end.in) == cap(end.in)
+		idle := probe(ctx, c.d, func() bool {
+			cur := c.eng.cur
+			cur.mu.Lock()
+			defer cur.mu.Unlock()
+			return !cur.writing
+		})
+		if full && idle {
+			break
+		}
+		if idle {
+			if err := c.Send(ctx, fmt.Appendf(nil, "m%d", sent)); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the pipe never filled")
+		}
+		runtime.Gosched()
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Request(rctx, []byte("stuck"))
+		done <- err
+	}()
+	// The request is stepped (and so on its way) once it waits for its
+	// response; its caller is then writing it or past the write.
+	waitCalls(ctx, t, c.d, 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("request: %v, want context.Canceled", err)
+	}
+	h.mu.Lock()
+	pipes := len(h.pipes)
+	h.mu.Unlock()
+	h.gate.release()
+	msgs := got.wait(ctx, t, sent)
+	for i, m := range msgs {
+		if m != fmt.Sprint("m", i) {
+			t.Fatalf("message %d is %q (all: %q)", i, m, msgs)
+		}
+	}
+	if resp, err := c.Request(ctx, []byte("after")); err == nil || resp != nil {
+		// The server has no request handler: any answer is an error.
+		t.Fatalf("request after: %q, %v", resp, err)
+	}
+	if pipes < 2 && c.Stats().Resumes == 0 {
+		t.Fatal("the blocked connection was not replaced")
+	}
+	closeAll(ctx, t, h, c)
+}
