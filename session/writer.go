@@ -98,10 +98,12 @@ func (w *writer) heartbeat(ack, echo uint64) {
 	w.frame(&w.hb)
 }
 
-// take hands the arena over to the Ready being built and sizes the next one.
+// take hands the arena over to the Ready being built and sizes the next one
+// by what this one used, with room to double: a burst's arena is not
+// reallocated at its full size for every small Ready that follows it (each
+// arena is garbage once its messages are written).
 func (w *writer) take() {
-	n := cap(w.arena)
-	w.arena = make([]byte, 0, max(256, min(n, 1<<20)))
+	w.arena = make([]byte, 0, max(256, min(2*len(w.arena), 1<<20)))
 }
 
 // wireText makes s fit a CLOSE reason or an error message on the wire: valid
