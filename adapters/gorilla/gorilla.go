@@ -6,13 +6,23 @@
 // A server is a [Server], an http.Handler; a client is made by [Dial] (or
 // [Dialer.Dial] for custom headers, proxies or TLS). Everything else is the
 // API of package adapters.
+//
+// A client connection is read through a gate (see gate.go) that makes its
+// reads interruptible ([adapters.ReadInterrupter]), so that the caller of a
+// request can read the response itself instead of a reader goroutine
+// handing it over. A client dialing through a proxy is not gated, and its
+// responses are handed over as before.
 package gorilla
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -35,7 +45,9 @@ type conn struct{ ws *websocket.Conn }
 // NewConn wraps ws as a transport connection whose incoming messages are
 // limited to max bytes (it sets ws's read limit). Servers and dialers of
 // this package call it.
-func NewConn(ws *websocket.Conn, max int) adapters.Conn {
+func NewConn(ws *websocket.Conn, max int) adapters.Conn { return newConn(ws, max) }
+
+func newConn(ws *websocket.Conn, max int) conn {
 	ws.SetReadLimit(int64(max))
 	return conn{ws}
 }
@@ -56,6 +68,34 @@ func (c conn) WriteMessages(msgs [][]byte) error {
 	}
 	return nil
 }
+
+// gatedConn is a client connection that gorilla reads through a gate: its
+// reads can be interrupted by a read deadline and resumed.
+type gatedConn struct {
+	conn
+	g *gate
+}
+
+// ReadMessage waits for a whole message in the gate, where the deadline can
+// interrupt it, then lets gorilla read it from there.
+func (c gatedConn) ReadMessage() ([]byte, error) {
+	if err := c.g.wait(); err != nil {
+		return nil, fmt.Errorf("gorilla: %w", err)
+	}
+	b, err := c.conn.ReadMessage()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// Only once the gate has stepped aside: the deadline expired
+		// inside gorilla, whose connection is now broken for good, so
+		// this must not read as an interrupt. (gorilla hides the
+		// deadline errors of the standard library's conns itself.)
+		err = fmt.Errorf("gorilla: read broken by its deadline: %v", err)
+	}
+	return b, err
+}
+
+// SetReadDeadline interrupts ReadMessage once t has passed, without
+// consuming any part of a message; the zero time lets it read again.
+func (c gatedConn) SetReadDeadline(t time.Time) error { return c.g.SetReadDeadline(t) }
 
 // Close sends a close frame with code as the WebSocket status (the protocol's
 // close codes are valid WebSocket statuses) and closes the connection.
@@ -102,7 +142,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Dialer connects clients over WebSocket.
 type Dialer struct {
 	// Dialer dials; nil means a dialer with the shared write buffer pool
-	// and websocket.DefaultDialer's proxy and handshake timeout.
+	// and websocket.DefaultDialer's proxy and handshake timeout. Its
+	// NetDialContext (or NetDial), NetDialTLSContext and TLSClientConfig
+	// are used as gorilla would use them, with the gate in front of the
+	// connection they make (TLS included); a connection through its Proxy
+	// is not gated.
 	Dialer *websocket.Dialer
 	// Header is sent with every opening handshake (reconnects too).
 	Header http.Header
@@ -127,11 +171,108 @@ func (d *Dialer) Dial(ctx context.Context, url string, opts adapters.ClientOptio
 	}
 	max := adapters.MaxMessageSize(opts.Session.LinkConfig)
 	return adapters.Dial(ctx, func(ctx context.Context) (adapters.Conn, error) {
-		ws, resp, err := wd.DialContext(ctx, url, d.Header)
-		if err != nil {
-			return nil, fmt.Errorf("gorilla: dial %s: %w", url, err)
-		}
-		resp.Body.Close()
-		return NewConn(ws, max), nil
+		return dial(ctx, wd, url, d.Header, max)
 	}, opts)
+}
+
+// dial opens one client connection, gated unless it goes through a proxy.
+func dial(ctx context.Context, wd *websocket.Dialer, rawURL string, h http.Header, max int) (adapters.Conn, error) {
+	if proxied(wd, rawURL) {
+		ws, err := handshake(ctx, wd, rawURL, h)
+		if err != nil {
+			return nil, err
+		}
+		return newConn(ws, max), nil
+	}
+	g := &gate{limit: max, pass: true}
+	gd := *wd
+	gd.Proxy, gd.NetDial = nil, nil // no proxy: asking again might answer otherwise
+	gd.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return g.around(netDial(ctx, wd, network, addr))
+	}
+	gd.NetDialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return g.around(tlsDial(ctx, wd, network, addr))
+	}
+	ws, err := handshake(ctx, &gd, rawURL, h)
+	if err != nil {
+		return nil, err
+	}
+	g.start()
+	return gatedConn{newConn(ws, max), g}, nil
+}
+
+// handshake runs wd's opening handshake with header h.
+func handshake(ctx context.Context, wd *websocket.Dialer, rawURL string, h http.Header) (*websocket.Conn, error) {
+	ws, resp, err := wd.DialContext(ctx, rawURL, h)
+	if err != nil {
+		return nil, fmt.Errorf("gorilla: dial %s: %w", rawURL, err)
+	}
+	resp.Body.Close()
+	return ws, nil
+}
+
+// proxied reports whether wd dials rawURL through a proxy, asking wd.Proxy
+// about the request gorilla makes. Such a connection cannot be gated: its
+// CONNECT exchange, and for wss:// the TLS handshake over it, happen inside
+// gorilla's dial, above any net.Conn we could hand it. An error counts as
+// proxied, for DialContext to meet and report.
+func proxied(wd *websocket.Dialer, rawURL string) bool {
+	if wd.Proxy == nil {
+		return false
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return true
+	}
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	}
+	p, err := wd.Proxy(&http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}})
+	return p != nil || err != nil
+}
+
+// netDial connects to addr as wd would for ws://, with no proxy.
+func netDial(ctx context.Context, wd *websocket.Dialer, network, addr string) (net.Conn, error) {
+	switch {
+	case wd.NetDialContext != nil:
+		return wd.NetDialContext(ctx, network, addr)
+	case wd.NetDial != nil:
+		return wd.NetDial(network, addr)
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, addr)
+}
+
+// tlsDial connects to addr as wd would for wss://, with no proxy. The gate
+// must sit above TLS, where it sees frames rather than records; that works
+// because a crypto/tls read that times out can be retried (it keeps a
+// partial record and does not remember the error), as the net.Conn contract
+// asks of a wd.NetDialTLSContext's connections too.
+func tlsDial(ctx context.Context, wd *websocket.Dialer, network, addr string) (net.Conn, error) {
+	if wd.NetDialTLSContext != nil {
+		return wd.NetDialTLSContext(ctx, network, addr)
+	}
+	c, err := netDial(ctx, wd, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := wd.TLSClientConfig.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = addr
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
 }
