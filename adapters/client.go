@@ -207,6 +207,14 @@ func (c *Client) closeErr() error {
 
 func (e *clientEngine) step(now time.Time, in session.Input) error { return e.m.Step(now, in) }
 
+func (e *clientEngine) recv(now time.Time, conn session.ConnID, data []byte) error {
+	return e.m.Step(now, session.Recv{Conn: conn, Data: data})
+}
+
+func (e *clientEngine) send(now time.Time, in session.Send) error { return e.m.Step(now, in) }
+
+func (e *clientEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
+
 func (e *clientEngine) snapshot() (session.Stats, proto.ClientID) { return e.m.Stats(), e.m.ID() }
 
 func (e *clientEngine) readable() *conn { return e.cur }

@@ -129,6 +129,12 @@ type driver struct {
 // run under the driver's lock.
 type engine interface {
 	step(now time.Time, in session.Input) error
+	// recv, send and reply step the inputs of the hot paths without
+	// boxing them: the machine's Step, called directly, keeps its input
+	// on the stack.
+	recv(now time.Time, conn session.ConnID, data []byte) error
+	send(now time.Time, in session.Send) error
+	reply(now time.Time, in session.Reply) error
 	// ready drains the machine's Ready, applies it and returns the deadline.
 	ready(now time.Time) time.Time
 	// connected learns about a connection the machine accepted.
@@ -503,7 +509,7 @@ func (d *driver) stepReceived(now time.Time) bool {
 			if !r.c.first {
 				r.c.learn(d.dec, r.msg, d.maxMsg)
 			}
-			d.eng.step(now, session.Recv{Conn: r.c.id, Data: r.msg})
+			d.eng.recv(now, r.c.id, r.msg)
 			stepped = true
 		}
 	}

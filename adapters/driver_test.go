@@ -435,10 +435,15 @@ func (r *recorder) step(_ time.Time, in session.Input) error {
 	}
 	return nil
 }
-func (r *recorder) ready(time.Time) time.Time { return time.Time{} }
-func (r *recorder) connected(*conn)           {}
-func (r *recorder) canDefer() bool            { return false }
-func (r *recorder) readable() *conn           { return nil }
+func (r *recorder) recv(now time.Time, conn session.ConnID, data []byte) error {
+	return r.step(now, session.Recv{Conn: conn, Data: data})
+}
+func (r *recorder) send(now time.Time, in session.Send) error   { return r.step(now, in) }
+func (r *recorder) reply(now time.Time, in session.Reply) error { return r.step(now, in) }
+func (r *recorder) ready(time.Time) time.Time                   { return time.Time{} }
+func (r *recorder) connected(*conn)                             {}
+func (r *recorder) canDefer() bool                              { return false }
+func (r *recorder) readable() *conn                             { return nil }
 func (r *recorder) snapshot() (session.Stats, proto.ClientID) {
 	return session.Stats{}, proto.ClientID{}
 }

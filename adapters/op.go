@@ -90,7 +90,7 @@ func (d *driver) send(ctx context.Context, to proto.ClientID, in session.Send) e
 		return session.ErrClosed
 	}
 	if len(d.parked[to]) == 0 {
-		err := d.eng.step(now, in)
+		err := d.eng.send(now, in)
 		if !waitable(err) {
 			d.settle(true)
 			d.unlock()
@@ -250,10 +250,10 @@ func (d *driver) reply(rep session.Reply, last bool) {
 // stepReply steps a reply; one too large for the peer is replaced by an
 // error response, so that the request still gets its one answer.
 func (d *driver) stepReply(rep session.Reply) error {
-	err := d.eng.step(d.now, rep)
+	err := d.eng.reply(d.now, rep)
 	if errors.Is(err, session.ErrTooLarge) {
 		rep.Payload, rep.Err = nil, &proto.Error{Code: proto.ErrCodeInternal, Message: "response too large"}
-		err = d.eng.step(d.now, rep)
+		err = d.eng.reply(d.now, rep)
 	}
 	return err
 }

@@ -270,6 +270,14 @@ func (s *Server) Close(ctx context.Context) error {
 
 func (e *serverEngine) step(now time.Time, in session.Input) error { return e.m.Step(now, in) }
 
+func (e *serverEngine) recv(now time.Time, conn session.ConnID, data []byte) error {
+	return e.m.Step(now, session.Recv{Conn: conn, Data: data})
+}
+
+func (e *serverEngine) send(now time.Time, in session.Send) error { return e.m.Step(now, in) }
+
+func (e *serverEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
+
 func (e *serverEngine) snapshot() (session.Stats, proto.ClientID) {
 	return e.m.Stats(), proto.ClientID{}
 }
