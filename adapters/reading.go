@@ -247,7 +247,8 @@ func (d *driver) release(c *conn, o *op, reader bool) {
 	}
 }
 
-// free leaves c's read role free; lock held.
+// free leaves c's read role free, with a reader due after readerGrace;
+// lock held.
 func (d *driver) free(c *conn) {
 	c.role, c.idleAt = readNone, d.now
 	if !c.inUnread {
@@ -255,6 +256,7 @@ func (d *driver) free(c *conn) {
 		d.unread = append(d.unread, c)
 	}
 	d.unreadDue = earliest(d.unreadDue, d.now.Add(d.readerGrace))
+	d.arm()
 }
 
 // interrupt makes the caller reading c stop reading; lock held.
@@ -275,21 +277,21 @@ func (d *driver) readOwn(ctx context.Context, c *conn, o *op) result {
 	for {
 		if q := c.q.Load(); q != nil && q.backlog.Load() > q.limit {
 			// The handlers are behind: a reader goroutine waits for them.
-			d.mu.Lock()
+			d.lock()
 			d.release(c, o, true)
-			d.mu.Unlock()
+			d.unlock()
 			return d.await(ctx, o)
 		}
 		msg, err := c.t.ReadMessage()
 		if err != nil {
-			d.mu.Lock()
+			d.lock()
 			interrupted := c.rint && c.rop == o && errors.Is(err, os.ErrDeadlineExceeded)
 			if interrupted {
 				d.release(c, o, false)
 			} else {
 				o.rconn, c.rop, c.role = nil, nil, readNone
 			}
-			d.mu.Unlock()
+			d.unlock()
 			if !interrupted {
 				d.closed(c, err)
 			}
