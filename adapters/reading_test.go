@@ -417,3 +417,22 @@ func TestRequestBlockedWritingGivesUpWithItsContext(t *testing.T) {
 	}
 	closeAll(ctx, t, h, c)
 }
+
+// A read role left free arms the timer for the reader it makes due, with
+// the holder's clock: otherwise nobody would read the connection until the
+// timer fired for something else (the next heartbeat, seconds later).
+func TestFreeRoleArmsTheTimer(t *testing.T) {
+	d := newDriver(&recorder{}, handlers{}, withSide(nil, "test"), 1<<20, 0)
+	defer d.timer.Stop()
+	c := &conn{d: d, id: 1}
+	d.conns[c.id] = c
+	now := d.lock()
+	d.deadline = now.Add(time.Hour) // the machine's next deadline
+	d.arm()
+	d.free(c)
+	due := now.Add(d.readerGrace)
+	if d.unreadDue != due || d.timerAt != due {
+		t.Errorf("reader due %v, timer at %v; want both at %v", d.unreadDue, d.timerAt, due)
+	}
+	d.unlock()
+}
