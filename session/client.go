@@ -439,7 +439,7 @@ func (c *Client) welcome(now time.Time, w *proto.Welcome) {
 	c.state = clientOpen
 	c.sendHello = false
 	c.attempt = 0
-	c.link.ackDue = true // "ACK <last received>" completes the handshake
+	c.link.ackNow() // "ACK <last received>" completes the handshake
 }
 
 // loseSession reports the current session lost and starts from scratch.
@@ -600,11 +600,12 @@ func (c *Client) Ready() Ready {
 			c.link.flush(&c.w, c.now)
 			if c.hbDue {
 				c.w.heartbeat(c.link.ackValue(), uint64(c.now.Sub(c.base)/time.Microsecond))
-				c.hbDue, c.link.ackDue = false, false
+				c.hbDue = false
+				c.link.acked()
 			}
-			if c.link.ackDue {
+			if c.link.ackDue && !c.link.holdAck(c.now) {
 				c.w.ackFrame(c.link.ackValue())
-				c.link.ackDue = false
+				c.link.acked()
 			}
 		}
 		if c.sendClose != nil {

@@ -491,3 +491,42 @@ func TestClientClockNeverGoesBackwards(t *testing.T) {
 	h.step(Timeout{})
 	h.expect([]string{"HEARTBEAT ack=0 echo=3600000000"}, nil)
 }
+
+// With AckDelay, an acknowledgement waits for a frame that carries it and
+// goes out on its own only when the delay is over; the ACK that completes
+// the handshake never waits.
+func TestDelayedAcks(t *testing.T) {
+	link := LinkConfig{AckDelay: 10 * time.Millisecond}
+	p := newPump(t, ServerConfig{LinkConfig: link}, ClientConfig{LinkConfig: link}, 1)
+	c1 := p.c(1)
+	p.handshake(c1)
+	eq(t, "handshake", p.takeTrace(), []string{
+		"c1 -> s: HELLO v=1",
+		"s -> c1: WELCOME id=<c1> hb=30s idle=1m15s resumed=false seq=0 ack=0",
+		"c1 -> s: ACK 0",
+	})
+	p.send(c1, "ping")
+	p.stabilize()
+	eq(t, "the server holds its ACK", p.takeTrace(), []string{`c1 -> s: DATA seq=1 ack=0 "ping"`})
+	if want := p.now.Add(10 * time.Millisecond); !p.sdeadline.Equal(want) {
+		t.Fatalf("server deadline %s, want the held ACK's %s", p.sdeadline, want)
+	}
+	p.sendTo(c1, "pong")
+	p.stabilize()
+	eq(t, "the server's message carries the ACK", p.takeTrace(), []string{`s -> c1: DATA seq=1 ack=1 "pong"`})
+	p.run(9 * time.Millisecond)
+	eq(t, "the client still holds its ACK", p.takeTrace(), nil)
+	p.run(time.Millisecond)
+	eq(t, "then sends it alone", p.takeTrace(), []string{"c1 -> s: ACK 1"})
+	p.send(c1, "again")
+	p.run(10 * time.Millisecond)
+	eq(t, "the server's held ACK goes alone", p.takeTrace(), []string{
+		`c1 -> s: DATA seq=2 ack=1 "again"`,
+		"s -> c1: ACK 2",
+	})
+	p.run(30 * time.Second)
+	eq(t, "nothing owed: heartbeats only", p.takeTrace(), []string{
+		"c1 -> s: HEARTBEAT ack=1 echo=30000000",
+		"s -> c1: HEARTBEAT ack=2 echo=30000000",
+	})
+}

@@ -78,6 +78,13 @@ type LinkConfig struct {
 	// InitialRTO, MinRTO and MaxRTO bound the retransmission timeout
 	// (RFC 6298) in Datagram mode. Defaults 1 s, 200 ms, 60 s.
 	InitialRTO, MinRTO, MaxRTO time.Duration
+	// AckDelay is how long an acknowledgement may wait for a frame that
+	// carries it (a response, a message, a heartbeat) before it goes out
+	// as an ACK frame of its own, as TCP's delayed ACK: a request and its
+	// response then cost one transport message each way, not two. Zero or
+	// less (the default) sends it with the next Ready. The adapters use
+	// 1 ms.
+	AckDelay time.Duration
 
 	// Broken switches on deliberate bugs so that tests can prove the
 	// simulator's oracle catches them. Never set it outside tests.

@@ -88,7 +88,9 @@ type link struct {
 	recvAck   uint64
 	held      map[uint64]inFrame
 	heldBytes int
-	ackDue    bool
+	ackDue    bool      // an acknowledgement is owed to the peer
+	ackAt     time.Time // when a held one must go (AckDelay); zero: not held
+	ackSend   bool      // it goes with the next Ready, held or not
 
 	// timing
 	srtt, rttvar time.Duration
@@ -199,6 +201,35 @@ func (l *link) rto() time.Duration {
 	return min(r, l.cfg.MaxRTO)
 }
 
+// holdAck reports whether the acknowledgement owed may wait for a frame to
+// carry it (AckDelay), starting the wait on its first call.
+func (l *link) holdAck(now time.Time) bool {
+	if l.cfg.AckDelay <= 0 || l.ackSend {
+		return false
+	}
+	if l.ackAt.IsZero() {
+		l.ackAt = now.Add(l.cfg.AckDelay)
+	}
+	return now.Before(l.ackAt)
+}
+
+// acked notes that the acknowledgement owed went out, in a frame that
+// carries it or an ACK of its own.
+func (l *link) acked() { l.ackDue, l.ackAt, l.ackSend = false, time.Time{}, false }
+
+// ackNow makes an acknowledgement go with the next Ready, held or not.
+func (l *link) ackNow() { l.ackDue, l.ackSend = true, true }
+
+// ackTimeout makes a held acknowledgement whose delay is over go with the
+// next Ready, and reports whether it did.
+func (l *link) ackTimeout(now time.Time) bool {
+	if l.ackDue && !l.ackSend && !l.ackAt.IsZero() && !now.Before(l.ackAt) {
+		l.ackSend = true
+		return true
+	}
+	return false
+}
+
 // accept classifies an arriving reliable sequence number.
 func (l *link) accept(seq uint64) acceptResult {
 	l.ackDue = true
@@ -290,7 +321,7 @@ func (l *link) resume(peerAck uint64, now time.Time) error {
 func (l *link) detach() {
 	l.txNext = l.peerAck + 1
 	l.retxTo, l.rtoAt, l.backoff = 0, time.Time{}, 0
-	l.ackDue = false
+	l.acked()
 }
 
 // timeout handles the retransmission timer.
@@ -326,7 +357,12 @@ func (l *link) peerBehind(now time.Time) {
 }
 
 // deadline is the retransmission timer, or zero.
-func (l *link) deadline() time.Time { return l.rtoAt }
+func (l *link) deadline() time.Time {
+	if l.ackDue && !l.ackSend && !l.ackAt.IsZero() && (l.rtoAt.IsZero() || l.ackAt.Before(l.rtoAt)) {
+		return l.ackAt
+	}
+	return l.rtoAt
+}
 
 // flush writes the frames due on the current connection: retransmissions
 // first, then new frames within the peer's window.
@@ -357,7 +393,7 @@ func (l *link) flush(w *writer, now time.Time) {
 		wrote = true
 	}
 	if wrote {
-		l.ackDue = false
+		l.acked()
 		if l.cfg.Mode == Datagram && l.rtoAt.IsZero() {
 			l.rtoAt = now.Add(l.rto())
 		}

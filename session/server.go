@@ -866,8 +866,8 @@ func (s *Server) sessionTimeout(now time.Time, sess *serverSession) {
 		}
 		before := sess.link.retxTo
 		sess.link.timeout(now)
-		if sess.link.retxTo != before {
-			s.markDirty(c)
+		if sess.link.retxTo != before || sess.link.ackTimeout(now) {
+			s.markDirty(c) // resend, or send the held ACK
 		}
 	}
 	if d := s.deadline(sess); !d.IsZero() {
@@ -904,11 +904,12 @@ func (s *Server) Ready() ServerReady {
 			sess.link.flush(&s.w, s.now)
 			if c.hbDue {
 				s.w.heartbeat(sess.link.ackValue(), c.hbEcho)
-				c.hbDue, sess.link.ackDue = false, false
+				c.hbDue = false
+				sess.link.acked()
 			}
-			if sess.link.ackDue {
+			if sess.link.ackDue && !sess.link.holdAck(s.now) {
 				s.w.ackFrame(sess.link.ackValue())
-				sess.link.ackDue = false
+				sess.link.acked()
 			}
 			s.rearm(sess) // flush may have armed the retransmission timer
 		}

@@ -220,6 +220,7 @@ func applyConfig(o *Options, a *args) error {
 		"delay": &o.Delay, "jitter": &o.Jitter, "hb": &o.Heartbeat, "idle": &o.IdleTimeout,
 		"resume": &o.ResumeWindow, "handshake": &o.HandshakeTimeout, "reqtimeout": &o.RequestTimeout,
 		"rto": &o.InitialRTO, "minrto": &o.MinRTO, "reconnect": &o.ReconnectMax,
+		"ackdelay": &o.AckDelay,
 	}
 	for k, p := range durs {
 		set(func() (e error) { *p, e = a.dur(k, *p); return })

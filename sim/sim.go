@@ -67,6 +67,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	// InitialRTO and MinRTO bound the retransmission timer (Datagram).
 	InitialRTO, MinRTO time.Duration
+	// AckDelay is every machine's acknowledgement delay (see
+	// session.LinkConfig.AckDelay); zero acknowledges at once.
+	AckDelay time.Duration
 	// ReconnectMax bounds the clients' reconnect backoff.
 	ReconnectMax time.Duration
 	// CloseSlowConsumers is the server's slow-consumer policy.
@@ -171,6 +174,7 @@ func (s *Sim) linkConfig() session.LinkConfig {
 		RequestTimeout:  s.opts.RequestTimeout,
 		InitialRTO:      s.opts.InitialRTO,
 		MinRTO:          s.opts.MinRTO,
+		AckDelay:        s.opts.AckDelay,
 		Broken:          s.opts.Broken,
 	}
 }

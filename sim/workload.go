@@ -99,6 +99,9 @@ func (w *Workload) Config(ch Chooser, seed uint64, sw Swarm) []string {
 	if win := pick(ch, "window", "", "2", "4", "16", "64"); win != "" {
 		kv = append(kv, "window="+win)
 	}
+	if ad := pick(ch, "ackdelay", "", "", "1ms", "20ms"); ad != "" {
+		kv = append(kv, "ackdelay="+ad)
+	}
 	if mode == "datagram" {
 		loss := pick(ch, "loss", "0", "0.01", "0.05", "0.2")
 		dup := pick(ch, "dup", "0", "0.01", "0.1")
