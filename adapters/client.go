@@ -54,7 +54,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 		return nil, err
 	}
 	cfg := opts.Session
-	cfg.Mode = session.Stream
+	linkDefaults(&cfg.LinkConfig)
 	eng := &clientEngine{m: session.NewClient(cfg), established: make(chan struct{})}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
 	d := newDriver(eng, h, withSide(opts.Logger, "client"), MaxMessageSize(cfg.LinkConfig), opts.MaxPendingEvents)

@@ -10,9 +10,6 @@ import (
 	"github.com/bettersocket/bettersocket/session"
 )
 
-// ackDelay is how long a standalone ACK may wait for a frame to carry it.
-const ackDelay = time.Millisecond
-
 // closeGrace is how long a connection the machine has hung up may take to
 // write what is queued (its CLOSE frame, usually) before it is killed: a
 // writer stuck on a peer that does not read must not hold anything up.
@@ -38,12 +35,6 @@ const closeGrace = 2 * time.Second
 // A connection the machine hangs up is closed by its writer once the queue
 // is written, or killed by the timer when that takes longer than
 // closeGrace (a peer that does not read).
-//
-// A message that holds nothing but an ACK frame is held back for up to
-// ackDelay: when any frame that carries an acknowledgement follows (a
-// response, a message, a newer ACK), the held ACK is redundant and dropped,
-// as TCP's delayed ACK does. A request and its response thus cost one
-// transport message each way, not two.
 type conn struct {
 	d  *driver
 	id session.ConnID
@@ -58,11 +49,6 @@ type conn struct {
 	// first is false until the first message, which carries the peer's
 	// limits (HELLO or WELCOME), has been seen.
 	first bool
-	// held is a standalone ACK waiting to be carried by a later frame, held
-	// since heldAt; inHeld says c is in the driver's list of such conns.
-	held   []byte
-	heldAt time.Time
-	inHeld bool
 	// killAt is when c, hung up, is killed if its writer has not closed
 	// it by then.
 	killAt time.Time
@@ -155,38 +141,7 @@ func (c *conn) writeOutgoing(run []session.Outgoing) {
 	c.mu.Unlock()
 }
 
-func (c *conn) queueLocked(m []byte) {
-	if ackOnly(m) {
-		if c.held == nil {
-			c.heldAt = c.d.now
-			c.d.ackAt = earliest(c.d.ackAt, c.heldAt.Add(c.d.ackDelay))
-			if !c.inHeld {
-				c.inHeld = true
-				c.d.held = append(c.d.held, c)
-			}
-		}
-		c.held = m // a newer ACK supersedes the held one, which keeps its deadline
-		return
-	}
-	if c.held != nil {
-		if !carriesAck(m) {
-			c.out = append(c.out, c.held)
-		}
-		c.held = nil
-	}
-	c.out = append(c.out, m)
-}
-
-// releaseAck queues the held ACK; driver lock held, when it is due.
-func (c *conn) releaseAck() {
-	c.mu.Lock()
-	if !c.hangup && !c.failed {
-		c.out = append(c.out, c.held)
-		c.startLocked()
-	}
-	c.mu.Unlock()
-	c.held = nil
-}
+func (c *conn) queueLocked(m []byte) { c.out = append(c.out, m) }
 
 // close asks the writer to close the connection after what is queued, and
 // the driver to kill it if that takes longer than closeGrace; driver lock
@@ -195,10 +150,6 @@ func (c *conn) close(code proto.CloseCode, reason string) {
 	c.mu.Lock()
 	first := !c.hangup
 	if first {
-		if c.held != nil {
-			c.out = append(c.out, c.held)
-			c.held = nil
-		}
 		c.hangup, c.code, c.reason = true, code, reason
 		c.startLocked()
 	}

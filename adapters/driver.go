@@ -26,9 +26,10 @@ import (
 //   - whoever reads a connection (its reader goroutine, or on a client a
 //     caller waiting for its response: reading.go) steps Recv and
 //     Disconnected;
-//   - one timer goroutine steps Timeout at the machine's deadline, releases
-//     held ACKs, starts dials, kills connections that take too long to
-//     close, and starts readers where handlers run long or nobody reads;
+//   - one timer goroutine steps Timeout at the machine's deadline (which
+//     includes held ACKs: session.LinkConfig.AckDelay), starts dials, kills
+//     connections that take too long to close, and starts readers where
+//     handlers run long or nobody reads;
 //   - dispatching (driver.settle, under the lock): retry parked commands
 //     when something arrived, call Ready (on the client, not after a Send
 //     while the writer is busy: the writer will), queue transport messages
@@ -78,16 +79,13 @@ type driver struct {
 	calls    map[uint64]*op // requests waiting for their response
 	parked   map[proto.ClientID][]*op
 	nparked  int
-	held     []*conn   // connections holding back a standalone ACK
-	ackAt    time.Time // when the earliest held ACK is due
 	closing  []*conn   // connections hung up, to be killed if their writer does not close them
 	killAt   time.Time // when the earliest of those is due
-	// ackDelay, closeGrace, inlineGrace and readerGrace are the constants
-	// of the same names; tests change them.
-	ackDelay, closeGrace     time.Duration
-	inlineGrace, readerGrace time.Duration
-	deadline                 time.Time // the machine's
-	timerAt                  time.Time // when the timer fires; zero: stopped
+	// closeGrace, inlineGrace and readerGrace are the constants of the
+	// same names; tests change them.
+	closeGrace, inlineGrace, readerGrace time.Duration
+	deadline                             time.Time // the machine's
+	timerAt                              time.Time // when the timer fires; zero: stopped
 	// direct: the holder writes the first connection it claims itself
 	// (directConn) instead of starting a writer goroutine.
 	direct     bool
@@ -190,8 +188,7 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 		calls:  make(map[uint64]*op),
 		parked: make(map[proto.ClientID][]*op),
 	}
-	d.ackDelay, d.closeGrace = ackDelay, closeGrace
-	d.inlineGrace, d.readerGrace = inlineGrace, readerGrace
+	d.closeGrace, d.inlineGrace, d.readerGrace = closeGrace, inlineGrace, readerGrace
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.timer = time.NewTimer(time.Hour)
 	d.timer.Stop()
@@ -284,7 +281,7 @@ func (d *driver) settle(deferrable bool) {
 // early costs one idle turn, which is cheaper than resetting it on every
 // message (each one moves the idle deadline).
 func (d *driver) arm() {
-	next := earliest(earliest(d.deadline, d.dialAt), earliest(d.ackAt, d.killAt))
+	next := earliest(earliest(d.deadline, d.dialAt), d.killAt)
 	next = earliest(next, earliest(d.inlineDue, d.unreadDue))
 	if !next.IsZero() && (d.timerAt.IsZero() || next.Before(d.timerAt)) {
 		d.timerAt = next
@@ -324,37 +321,12 @@ func (d *driver) timerLoop() {
 				d.eng.step(now, session.Timeout{})
 				d.progress = true
 			}
-			d.releaseAcks(now)
 			d.killStuck(now)
 			d.reviewReaders(now)
 			d.settle(false)
 		}
 		d.unlock()
 	}
-}
-
-// releaseAcks queues the held ACKs that are due and notes when the next
-// one is.
-func (d *driver) releaseAcks(now time.Time) {
-	var next time.Time
-	live := d.held[:0]
-	for _, c := range d.held {
-		if c.held == nil {
-			c.inHeld = false
-			continue
-		}
-		due := c.heldAt.Add(d.ackDelay)
-		if !now.Before(due) {
-			c.releaseAck()
-			c.inHeld = false
-			continue
-		}
-		live = append(live, c)
-		next = earliest(next, due)
-	}
-	clear(d.held[len(live):])
-	d.held = live
-	d.ackAt = next
 }
 
 // killStuck kills the hung-up connections whose writer has not closed

@@ -348,6 +348,9 @@ func TestStuckReplyIsFreedWhenTheConnectionIsGivenUp(t *testing.T) {
 	answering := make(chan struct{}, 1)
 	closed := make(chan struct{})
 	h := newHarness(t, ServerOptions{
+		// The ACK of the request stays held, so the reply carries it and
+		// the handler, with nothing else to do, writes it itself.
+		Session: session.ServerConfig{LinkConfig: session.LinkConfig{AckDelay: time.Hour}},
 		OnRequest: func(_ context.Context, r Request) ([]byte, error) {
 			answering <- struct{}{}
 			return []byte(strings.Repeat("r", 600)), nil
@@ -360,9 +363,7 @@ func TestStuckReplyIsFreedWhenTheConnectionIsGivenUp(t *testing.T) {
 	})
 	d := h.srv.d
 	d.mu.Lock()
-	// The ACK of the request stays held, so the reply carries it and the
-	// handler, with nothing else to do, writes it itself.
-	d.ackDelay, d.closeGrace = time.Hour, 10*time.Millisecond
+	d.closeGrace = 10 * time.Millisecond
 	d.mu.Unlock()
 	h.buffer = 1
 	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{

@@ -52,11 +52,27 @@ type RequestHandler func(ctx context.Context, r Request) (payload []byte, err er
 // what was lost) and [*session.ConnRejected].
 type EventHandler func(ctx context.Context, ev session.Event)
 
+// DefaultAckDelay is how long the machines of a Client or Server let an
+// acknowledgement wait for a frame that carries it (session.LinkConfig's
+// AckDelay), unless their options say otherwise: long enough for a request
+// handler to answer, so that its response carries the ACK and a round trip
+// costs one transport message each way.
+const DefaultAckDelay = time.Millisecond
+
+// linkDefaults applies the adapters' defaults to a machine's link config.
+func linkDefaults(cfg *session.LinkConfig) {
+	cfg.Mode = session.Stream
+	if cfg.AckDelay == 0 {
+		cfg.AckDelay = DefaultAckDelay
+	}
+}
+
 // ClientOptions configure a [Client]. The zero value is usable.
 type ClientOptions struct {
 	// Session configures the machine: limits, timeouts, reconnect backoff,
 	// and the credentials (Auth) sent with every HELLO. Its Mode is always
-	// session.Stream over these transports.
+	// session.Stream over these transports, and its AckDelay defaults to
+	// DefaultAckDelay (a negative AckDelay acknowledges at once).
 	Session session.ClientConfig
 	// OnMessage handles messages from the server. Nil drops them.
 	OnMessage MessageHandler
@@ -83,7 +99,8 @@ type ServerOptions struct {
 	// resumes) and AllowRoom (decides clients' JOIN and LEAVE; nil refuses
 	// all). The hooks run inside the machine's Step, under the server's
 	// lock: keep them fast and do not call the Server from them. Mode is
-	// always session.Stream.
+	// always session.Stream, and AckDelay defaults to DefaultAckDelay (a
+	// negative AckDelay acknowledges at once).
 	Session session.ServerConfig
 	// OnMessage handles messages from clients. Nil drops them.
 	OnMessage MessageHandler

@@ -39,7 +39,7 @@ type serverEngine struct {
 // [Server.Close].
 func NewServer(opts ServerOptions) *Server {
 	cfg := opts.Session
-	cfg.Mode = session.Stream
+	linkDefaults(&cfg.LinkConfig)
 	eng := &serverEngine{m: session.NewServer(cfg), queues: make(map[proto.ClientID]*eventQueue)}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
 	maxMsg := MaxMessageSize(cfg.LinkConfig)
