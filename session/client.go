@@ -415,6 +415,11 @@ func (c *Client) welcome(now time.Time, w *proto.Welcome) {
 		c.stats.Resumes++
 		c.add(&Resumed{Client: c.id})
 	case c.have:
+		if c.closing {
+			// What was pending is lost; the new session is not wanted.
+			c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: c.closeReason}, ErrResumeRefused)
+			return
+		}
 		c.loseSession(now, ErrResumeRefused)
 		fallthrough
 	default:
@@ -460,7 +465,7 @@ func (c *Client) peerClosed(now time.Time, f *proto.Close) {
 	err := &CloseError{Code: f.Code, Reason: f.Reason, Remote: true}
 	// A resumable code ends only the connection: the server may still hold
 	// the session, so the client reconnects instead of giving it up.
-	if f.Code.Resumable() && !c.closing {
+	if f.Code.Resumable() {
 		c.hangup = true
 		c.transportLost(now, err)
 		return
@@ -489,6 +494,9 @@ func (c *Client) scheduleDial(now time.Time) {
 	if _, err := io.ReadFull(c.cfg.Rand, b[:]); err == nil {
 		delay = time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(ceiling))
 	}
+	if c.closing && c.attempt == 1 {
+		delay = 0 // a Close waits to flush: reconnect at once, then back off
+	}
 	c.add(&Dial{At: now.Add(delay), Attempt: c.attempt})
 }
 
@@ -498,20 +506,12 @@ func (c *Client) disconnected(now time.Time, conn ConnID, err error) {
 		return
 	case clientIdle:
 		if conn == 0 { // the dial failed
-			if c.closing {
-				c.finish(now, nil, nil)
-				return
-			}
 			c.scheduleDial(now)
 		}
 		return
 	}
 	if conn != c.conn {
 		return // a superseded connection
-	}
-	if c.closing {
-		c.finish(now, nil, err)
-		return
 	}
 	c.transportLost(now, err)
 }
@@ -536,10 +536,6 @@ func (c *Client) timeout(now time.Time) {
 	case clientOpen:
 		if !now.Before(c.link.lastRecvAt.Add(c.idleTimeout)) {
 			c.hangup = true
-			if c.closing {
-				c.finish(now, nil, ErrIdleTimeout)
-				return
-			}
 			c.transportLost(now, ErrIdleTimeout)
 			return
 		}
@@ -561,9 +557,16 @@ func (c *Client) close(now time.Time, why string) error {
 	if c.state == clientClosed || c.closing {
 		return ErrClosed
 	}
-	if c.state == clientOpen && (c.link.unacked() > 0 || len(c.reqs.out) > 0) {
+	// With something pending, wait (up to CloseTimeout) for the server to
+	// acknowledge it, reconnecting and resuming if the connection is lost
+	// meanwhile or already was.
+	pending := c.link.unacked() > 0 || len(c.reqs.out) > 0
+	if pending && (c.state == clientOpen || c.have) {
 		c.closing, c.closeReason = true, why
 		c.closeAt = now.Add(c.cfg.CloseTimeout)
+		if c.state == clientIdle {
+			c.add(&Dial{At: now, Attempt: c.attempt}) // now, not after the backoff
+		}
 		return nil
 	}
 	c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: why}, nil)

@@ -150,7 +150,7 @@ type ClientConfig struct {
 	// HandshakeTimeout bounds the wait for WELCOME. Default 10 s.
 	HandshakeTimeout time.Duration
 	// CloseTimeout bounds how long a graceful Close waits for the peer to
-	// acknowledge what is pending. Default 5 s.
+	// acknowledge what is pending, reconnecting if it must. Default 5 s.
 	CloseTimeout time.Duration
 	// ReconnectMin and ReconnectMax bound the reconnect backoff: attempt n
 	// waits a uniformly random time in [0, min(ReconnectMax,

@@ -89,9 +89,11 @@ type (
 	// Close ends the session gracefully: no new messages are accepted, what
 	// is pending is flushed (until acknowledged and every request answered,
 	// or CloseTimeout), then CLOSE normal is sent and the machine ends with a
-	// [Closed] event. Without a live connection (between reconnects) there is
-	// nothing to flush over: the machine ends at once and Closed.Lost reports
-	// what was pending.
+	// [Closed] event. A connection lost meanwhile, or already lost, is
+	// re-dialled at once (not after the backoff) and the session resumed to
+	// flush over it; a refused resume ends the machine with
+	// ErrResumeRefused. Whatever is still pending at the end is reported in
+	// Closed.Lost.
 	Close struct{ Reason string }
 	// Abort ends the session at once; everything unacknowledged is reported
 	// lost in the [Closed] event.

@@ -466,3 +466,90 @@ func TestServerRefusesStaleResumeAttempt(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A Close while the connection is lost does not give up what is pending:
+// the client dials at once (not after its backoff), resumes, and closes
+// once the server has acknowledged everything.
+func TestCloseAcrossAReconnect(t *testing.T) {
+	p := newPump(t, ServerConfig{}, ClientConfig{ReconnectMin: time.Hour, ReconnectMax: time.Hour}, 1)
+	c1 := p.c(1)
+	p.handshake(c1)
+	p.send(c1, "a")
+	p.ready()
+	p.dropUp(c1)
+	p.cut(c1)
+	p.takeTrace()
+	p.takeEvents(c1)
+	p.takeServerEvents()
+	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	p.ready()
+	eq(t, "close while disconnected: dial now", p.takeEvents(c1), []string{"dial attempt=1 at=" + p.now.Format(time.RFC3339)})
+	p.connect(c1)
+	p.stabilize()
+	eq(t, "resumed, flushed, closed", p.takeTrace(), []string{
+		"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=2",
+		"s -> c1: WELCOME id=<c1> hb=30s idle=1m15s resumed=true seq=0 ack=0",
+		`c1 -> s: DATA seq=1 ack=0 "a"`,
+		"s -> c1: ACK 1",
+		`c1 -> s: CLOSE normal "bye"`,
+		"c1 -> s: FIN",
+		"s -> c1: FIN",
+	})
+	eq(t, "client events", p.takeEvents(c1), []string{"resumed <c1>", "closed: <nil> unacked=[] requests=[] last=0"})
+	eq(t, "server events", p.takeServerEvents(), []string{
+		"resumed <c1>", `delivered seq=1 "a"`, "session-closed <c1>: session: closed by peer: normal: bye unacked=[] requests=[] last=1",
+	})
+}
+
+// A Close whose resume is refused reports what was pending as lost, with
+// the refusal as the cause, and closes the new session it was offered.
+func TestCloseWhoseResumeIsRefused(t *testing.T) {
+	p := newPump(t, ServerConfig{ResumeWindow: time.Second}, ClientConfig{}, 1)
+	c1 := p.c(1)
+	p.handshake(c1)
+	p.send(c1, "a")
+	p.ready()
+	p.dropUp(c1)
+	p.cut(c1)
+	p.run(2 * time.Second) // the server forgets the session
+	p.takeTrace()
+	p.takeEvents(c1)
+	p.takeServerEvents()
+	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	p.ready()
+	p.takeEvents(c1)
+	p.connect(c1)
+	p.stabilize()
+	eq(t, "client events", p.takeEvents(c1), []string{"closed: session: resume refused unacked=[1] requests=[] last=0"})
+	eq(t, "the new session is closed at once", p.takeTrace(), []string{
+		"c1 -> s: HELLO v=1 resume=<c1> ack=0 attempt=2",
+		"s -> c1: WELCOME id=<c1#2> hb=30s idle=1m15s resumed=false seq=0 ack=0",
+		`c1 -> s: CLOSE normal "bye"`,
+		"c1 -> s: FIN",
+		"s -> c1: FIN",
+	})
+}
+
+// A connection lost while a Close waits for acknowledgements is re-dialled
+// at once, not after the backoff.
+func TestConnectionLostWhileClosing(t *testing.T) {
+	p := newPump(t, ServerConfig{}, ClientConfig{ReconnectMin: time.Hour, ReconnectMax: time.Hour}, 1)
+	c1 := p.c(1)
+	p.handshake(c1)
+	p.send(c1, "a")
+	p.ready()
+	p.dropUp(c1)
+	p.takeEvents(c1)
+	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	p.cut(c1)
+	eq(t, "lost while closing: dial now", p.takeEvents(c1), []string{"connection-lost: EOF", "dial attempt=1 at=" + p.now.Format(time.RFC3339)})
+	p.connect(c1)
+	p.stabilize()
+	eq(t, "client events", p.takeEvents(c1), []string{"resumed <c1>", "closed: <nil> unacked=[] requests=[] last=0"})
+}
