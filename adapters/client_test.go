@@ -445,6 +445,32 @@ func TestCloseReportsWhatWasLost(t *testing.T) {
 	}
 }
 
+// A Close while the connection is lost reconnects at once (not after the
+// backoff, here an hour), resumes and flushes: nothing is lost.
+func TestCloseReconnectsToFlush(t *testing.T) {
+	ctx := testCtx(t)
+	got := newCollector()
+	h := newHarness(t, ServerOptions{OnMessage: got.onMessage})
+	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{ReconnectMin: time.Hour, ReconnectMax: time.Hour}})
+	h.gate.shut() // the server reads no more on this connection
+	for _, s := range []string{"one", "two"} {
+		if err := c.Send(ctx, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.cut() // and what it held is lost with it
+	h.gate.release()
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("close: %v, want nil", err)
+	}
+	if msgs := got.wait(ctx, t, 2); !slices.Equal(msgs, []string{"one", "two"}) {
+		t.Fatalf("server got %q", msgs)
+	}
+	if err := h.srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestKickEndsTheClient(t *testing.T) {
 	ctx := testCtx(t)
 	h := newHarness(t, ServerOptions{})

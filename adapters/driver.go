@@ -62,6 +62,11 @@ type driver struct {
 	killOnce sync.Once
 	ctx      context.Context // handlers' context; cancelled when closing begins
 	cancel   context.CancelFunc
+	// dialCtx is the dials' context; cancelled when the driver ends or is
+	// killed, not when closing begins: a client that closes reconnects to
+	// flush what is pending.
+	dialCtx  context.Context
+	dialStop context.CancelFunc
 	wg       sync.WaitGroup // timer, readers, writers, dialers
 	hwg      sync.WaitGroup // handler workers
 	workers  workers
@@ -190,6 +195,7 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 	}
 	d.closeGrace, d.inlineGrace, d.readerGrace = closeGrace, inlineGrace, readerGrace
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.dialCtx, d.dialStop = context.WithCancel(context.Background())
 	d.timer = time.NewTimer(time.Hour)
 	d.timer.Stop()
 	return d
@@ -363,6 +369,7 @@ func (d *driver) killStuck(now time.Time) {
 func (d *driver) end() {
 	d.ended = true
 	d.cancel()
+	d.dialStop()
 	for _, c := range d.conns {
 		c.close(proto.CloseGoingAway, "closed")
 	}
@@ -519,11 +526,11 @@ func (d *driver) closed(c *conn, err error) {
 // startDial starts the dial the client machine asked for; lock held.
 func (d *driver) startDial() {
 	d.dialAt = time.Time{}
-	if d.dial == nil || d.dialing || d.ended || d.ctx.Err() != nil {
+	if d.dial == nil || d.dialing || d.ended || d.dialCtx.Err() != nil {
 		return
 	}
 	d.dialing = true
-	ctx, cancel := context.WithTimeout(d.ctx, d.dialTimeout)
+	ctx, cancel := context.WithTimeout(d.dialCtx, d.dialTimeout)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -554,6 +561,7 @@ func (d *driver) dialFailed(err error) {
 // give up.
 func (d *driver) triggerKill() {
 	d.killOnce.Do(func() {
+		d.dialStop()
 		close(d.kill)
 		d.killConns()
 	})
