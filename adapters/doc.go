@@ -112,7 +112,7 @@
 // its next write, so their frames are packed together and their
 // acknowledgements coalesce. A caller that sends in a loop thus keeps
 // stepping while the writer writes, and each write carries many messages.
-// A standalone ACK waits up to a millisecond for a frame that can carry it
-// (a response, usually), so a request and its response cost one message
-// each way.
+// The machines hold an acknowledgement up to DefaultAckDelay (1 ms) for a
+// frame that can carry it (a response, usually: session.LinkConfig's
+// AckDelay), so a request and its response cost one message each way.
 package adapters
