@@ -394,7 +394,8 @@ func (d *driver) end() {
 func (d *driver) attach(t Conn, fromDial bool) bool {
 	now := d.lock()
 	if fromDial {
-		d.dialing = false
+		// This attempt answers every Dial the machine asked for meanwhile.
+		d.dialing, d.dialAt = false, time.Time{}
 	}
 	if d.ended || d.draining {
 		if !d.ended {
@@ -546,7 +547,7 @@ func (d *driver) startDial() {
 
 func (d *driver) dialFailed(err error) {
 	now := d.lock()
-	d.dialing = false
+	d.dialing, d.dialAt = false, time.Time{} // the machine asks again, with its backoff
 	if !d.ended {
 		d.log.Debug("dial failed", "err", err)
 		d.eng.step(now, session.Disconnected{Err: err})

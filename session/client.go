@@ -521,6 +521,11 @@ func (c *Client) timeout(now time.Time) {
 		return
 	}
 	c.timeouts(c.id, &c.reqs, now)
+	if c.closing && !now.Before(c.closeAt) {
+		// CloseTimeout is over, in whatever state the connection is.
+		c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: c.closeReason}, nil)
+		return
+	}
 	switch c.state {
 	case clientHandshake:
 		if !now.Before(c.shakeAt) {
@@ -547,9 +552,6 @@ func (c *Client) timeout(now time.Time) {
 				c.hbAt = now.Add(c.hbInterval)
 			}
 		}
-	}
-	if c.closing && !now.Before(c.closeAt) {
-		c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: c.closeReason}, nil)
 	}
 }
 
