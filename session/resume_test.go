@@ -553,3 +553,30 @@ func TestConnectionLostWhileClosing(t *testing.T) {
 	p.stabilize()
 	eq(t, "client events", p.takeEvents(c1), []string{"resumed <c1>", "closed: <nil> unacked=[] requests=[] last=0"})
 }
+
+// CloseTimeout ends a Close whatever the connection is doing: here a
+// reconnect whose HELLO goes unanswered, its handshake timing out at the
+// same moment.
+func TestCloseTimeoutDuringReconnect(t *testing.T) {
+	p := newPump(t, ServerConfig{}, ClientConfig{CloseTimeout: time.Second, HandshakeTimeout: time.Second, ReconnectMin: time.Hour, ReconnectMax: time.Hour}, 1)
+	c1 := p.c(1)
+	p.handshake(c1)
+	p.send(c1, "a")
+	p.ready()
+	p.dropUp(c1)
+	p.cut(c1)
+	p.takeEvents(c1)
+	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	p.ready()
+	p.connect(c1)
+	p.ready()
+	p.dropUp(c1) // the HELLO
+	p.takeEvents(c1)
+	p.run(time.Second)
+	eq(t, "client events", p.takeEvents(c1), []string{"closed: <nil> unacked=[1] requests=[] last=0"})
+	if !c1.deadline.IsZero() {
+		t.Fatalf("a closed client has a deadline: %v", c1.deadline)
+	}
+}
