@@ -219,6 +219,13 @@ func (e *clientEngine) snapshot() (session.Stats, proto.ClientID) { return e.m.S
 
 func (e *clientEngine) readable() *conn { return e.cur }
 
+func (e *clientEngine) peerMax(conn session.ConnID) int {
+	if e.cur == nil || e.cur.id != conn {
+		return 0
+	}
+	return e.m.PeerMaxMessageSize()
+}
+
 func (e *clientEngine) canDefer() bool { return e.cur != nil && e.cur.deferReady() }
 
 func (e *clientEngine) connected(c *conn) {

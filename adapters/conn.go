@@ -85,32 +85,14 @@ type conn struct {
 	reason  string
 }
 
-// learn records the peer's message size limit from the first message of the
-// connection (the HELLO or WELCOME that opens it). The rule is the
-// machines': the peer's announced limit, or this side's own when it
-// announced none. Driver lock held.
-func (c *conn) learn(dec *codec.Decoder, msg []byte, own int) {
+// learn records the peer's message size limit once the machine knows it
+// (from the HELLO or WELCOME that opens the connection), so that the writer
+// joins messages within it; driver lock held.
+func (c *conn) learn(max int) {
+	if max <= 0 {
+		return
+	}
 	c.first = true
-	if dec.Reset(msg) != nil {
-		return
-	}
-	f, err := dec.Next()
-	if err != nil {
-		return
-	}
-	var lim proto.Limits
-	switch f := f.(type) {
-	case *proto.Hello:
-		lim = f.Limits
-	case *proto.Welcome:
-		lim = f.Limits
-	default:
-		return
-	}
-	max := own
-	if lim.MaxMessageSize > 0 {
-		max = int(lim.MaxMessageSize)
-	}
 	c.mu.Lock()
 	c.peerMax = max
 	c.mu.Unlock()

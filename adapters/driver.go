@@ -50,12 +50,11 @@ import (
 // push to handler queues by pausing the reader of a session whose handlers
 // fall behind.
 type driver struct {
-	eng    engine
-	h      handlers
-	log    *slog.Logger
-	dec    *codec.Decoder // for CLOSE codes and limits in the messages it looks at
-	maxMsg int            // this side's message size limit
-	qmax   int            // handler queue limit
+	eng  engine
+	h    handlers
+	log  *slog.Logger
+	dec  *codec.Decoder // for CLOSE codes and limits in the messages it looks at
+	qmax int            // handler queue limit
 
 	done     chan struct{} // closed when the driver has ended
 	kill     chan struct{} // closed when every connection is being killed
@@ -149,6 +148,9 @@ type engine interface {
 	// readable is the connection a caller may read for its response: the
 	// client's current one; nil on the server.
 	readable() *conn
+	// peerMax is the peer's message size limit on a connection, as the
+	// machine knows it; 0 while it does not.
+	peerMax(conn session.ConnID) int
 }
 
 // handlers are the application's callbacks.
@@ -185,7 +187,6 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 		h:      h,
 		log:    log,
 		dec:    codec.NewDecoder(codec.Limits{MaxMessageSize: maxMsg}),
-		maxMsg: maxMsg,
 		qmax:   qmax,
 		done:   make(chan struct{}),
 		kill:   make(chan struct{}),
@@ -486,10 +487,10 @@ func (d *driver) stepReceived(now time.Time) bool {
 	stepped := false
 	for _, r := range rq {
 		if !d.ended && d.conns[r.c.id] == r.c {
-			if !r.c.first {
-				r.c.learn(d.dec, r.msg, d.maxMsg)
-			}
 			d.eng.recv(now, r.c.id, r.msg)
+			if !r.c.first {
+				r.c.learn(d.eng.peerMax(r.c.id))
+			}
 			stepped = true
 		}
 	}

@@ -448,6 +448,7 @@ func (r *recorder) ready(time.Time) time.Time                   { return time.Ti
 func (r *recorder) connected(*conn)                             {}
 func (r *recorder) canDefer() bool                              { return false }
 func (r *recorder) readable() *conn                             { return nil }
+func (r *recorder) peerMax(session.ConnID) int                  { return 0 }
 func (r *recorder) snapshot() (session.Stats, proto.ClientID) {
 	return session.Stats{}, proto.ClientID{}
 }

@@ -288,6 +288,8 @@ func (e *serverEngine) canDefer() bool { return false }
 
 func (e *serverEngine) readable() *conn { return nil }
 
+func (e *serverEngine) peerMax(conn session.ConnID) int { return e.m.PeerMaxMessageSize(conn) }
+
 func (e *serverEngine) ready(now time.Time) time.Time {
 	d := e.d
 	rd := e.m.Ready()

@@ -104,6 +104,25 @@ func NewClient(cfg ClientConfig) *Client {
 // WELCOME).
 func (c *Client) ID() proto.ClientID { return c.id }
 
+// PeerMaxMessageSize returns the largest transport message the server
+// accepts: the limit its last WELCOME announced, or this side's own
+// MaxMessageSize when it announced none; 0 before the first WELCOME. Every
+// message in Ready.Transmit fits it; a driver that joins messages into one
+// transport message (they are CBOR sequences) must keep within it.
+func (c *Client) PeerMaxMessageSize() int {
+	if !c.have {
+		return 0
+	}
+	return c.peerMax()
+}
+
+func (c *Client) peerMax() int {
+	if c.peer.MaxMessageSize > 0 {
+		return int(c.peer.MaxMessageSize)
+	}
+	return c.cfg.MaxMessageSize
+}
+
 // Stats returns a snapshot of the counters.
 func (c *Client) Stats() Stats {
 	s := c.stats
@@ -592,11 +611,7 @@ func (c *Client) finish(now time.Time, send *proto.Close, err error) {
 func (c *Client) Ready() Ready {
 	live := c.state == clientHandshake || c.state == clientOpen || c.sendClose != nil
 	if live && !(c.hangup && c.sendClose == nil) {
-		max := c.cfg.MaxMessageSize
-		if c.peer.MaxMessageSize > 0 {
-			max = int(c.peer.MaxMessageSize)
-		}
-		c.w.begin(max, c.emitFn)
+		c.w.begin(c.peerMax(), c.emitFn)
 		if c.sendHello {
 			c.w.frame(c.hello())
 			c.sendHello = false

@@ -139,6 +139,26 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
+// PeerMaxMessageSize returns the largest transport message the client on
+// conn accepts: the limit its HELLO announced, or this side's own
+// MaxMessageSize when it announced none; 0 while conn has no session. Every
+// message for conn in ServerReady.Transmit fits it; a driver that joins
+// messages into one transport message must keep within it.
+func (s *Server) PeerMaxMessageSize(conn ConnID) int {
+	c := s.conns[conn]
+	if c == nil || c.sess == nil {
+		return 0
+	}
+	return s.peerMax(c.sess)
+}
+
+func (s *Server) peerMax(sess *serverSession) int {
+	if sess != nil && sess.peer.MaxMessageSize > 0 {
+		return int(sess.peer.MaxMessageSize)
+	}
+	return s.cfg.MaxMessageSize
+}
+
 // Sessions returns the IDs of all live sessions in ascending order.
 func (s *Server) Sessions() []proto.ClientID {
 	ids := make([]proto.ClientID, 0, len(s.sessions))
@@ -890,12 +910,8 @@ func (s *Server) Ready() ServerReady {
 	for _, c := range s.dirty {
 		c.dirty = false
 		sess := c.sess
-		max := s.cfg.MaxMessageSize
-		if sess != nil && sess.peer.MaxMessageSize > 0 {
-			max = int(sess.peer.MaxMessageSize)
-		}
 		s.curConn = c.id
-		s.w.begin(max, s.emitFn)
+		s.w.begin(s.peerMax(sess), s.emitFn)
 		if c.resend && c.welcome != nil {
 			s.w.frame(c.welcome)
 			c.resend, c.sentAt = false, s.now
