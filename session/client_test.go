@@ -530,3 +530,23 @@ func TestDelayedAcks(t *testing.T) {
 		"s -> c1: HEARTBEAT ack=2 echo=30000000",
 	})
 }
+
+// Each machine knows the message size limit its peer announced, which a
+// driver that joins messages must keep within.
+func TestPeerMaxMessageSize(t *testing.T) {
+	p := newPump(t, ServerConfig{LinkConfig: LinkConfig{MaxMessageSize: 8192}}, ClientConfig{LinkConfig: LinkConfig{MaxMessageSize: 4096}}, 1)
+	c1 := p.c(1)
+	if got := c1.m.PeerMaxMessageSize(); got != 0 {
+		t.Fatalf("before the handshake the client knows a limit of %d", got)
+	}
+	p.handshake(c1)
+	if got := c1.m.PeerMaxMessageSize(); got != 8192 {
+		t.Errorf("client: the server accepts %d, want 8192", got)
+	}
+	if got := p.srv.PeerMaxMessageSize(c1.conn); got != 4096 {
+		t.Errorf("server: the client accepts %d, want 4096", got)
+	}
+	if got := p.srv.PeerMaxMessageSize(c1.conn + 100); got != 0 {
+		t.Errorf("server: an unknown connection accepts %d, want 0", got)
+	}
+}
