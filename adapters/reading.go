@@ -175,40 +175,49 @@ func (d *driver) handoff(ctx context.Context) {
 // handlers too long and for client connections nobody has read for
 // readerGrace; timer goroutine, lock held.
 func (d *driver) reviewReaders(now time.Time) {
+	d.inline, d.inlineDue = d.startDue(now, d.inline, "handlers are slow; a new reader takes over",
+		func(c *conn) *bool { return &c.inInline },
+		func(c *conn) time.Time {
+			if c.inlineAt.IsZero() || c.role != readGo {
+				return time.Time{}
+			}
+			return c.inlineAt.Add(d.inlineGrace)
+		})
+	d.unread, d.unreadDue = d.startDue(now, d.unread, "",
+		func(c *conn) *bool { return &c.inUnread },
+		func(c *conn) time.Time {
+			if c.role != readNone {
+				return time.Time{}
+			}
+			return c.idleAt.Add(d.readerGrace)
+		})
+}
+
+// startDue starts a reader for each live connection of list that is due by
+// now (due returns zero for one that no longer waits), and returns the
+// ones still waiting and when the first of them is due; in is the flag
+// that says a connection is in list. Lock held.
+func (d *driver) startDue(now time.Time, list []*conn, why string, in func(*conn) *bool, due func(*conn) time.Time) ([]*conn, time.Time) {
 	var next time.Time
-	live := d.inline[:0]
-	for _, c := range d.inline {
+	live := list[:0]
+	for _, c := range list {
+		at := due(c)
 		switch {
-		case c.inlineAt.IsZero() || c.role != readGo || d.conns[c.id] != c:
-			c.inInline = false
-		case !now.Before(c.inlineAt.Add(d.inlineGrace)):
-			d.log.Debug("handlers are slow; a new reader takes over", "conn", c.id)
+		case at.IsZero() || d.conns[c.id] != c:
+			*in(c) = false
+		case !now.Before(at):
+			if why != "" {
+				d.log.Debug(why, "conn", c.id)
+			}
 			d.startReader(c)
-			c.inInline = false
+			*in(c) = false
 		default:
 			live = append(live, c)
-			next = earliest(next, c.inlineAt.Add(d.inlineGrace))
+			next = earliest(next, at)
 		}
 	}
-	clear(d.inline[len(live):])
-	d.inline, d.inlineDue = live, next
-
-	next = time.Time{}
-	unread := d.unread[:0]
-	for _, c := range d.unread {
-		switch {
-		case c.role != readNone || d.conns[c.id] != c:
-			c.inUnread = false
-		case !now.Before(c.idleAt.Add(d.readerGrace)):
-			d.startReader(c)
-			c.inUnread = false
-		default:
-			unread = append(unread, c)
-			next = earliest(next, c.idleAt.Add(d.readerGrace))
-		}
-	}
-	clear(d.unread[len(unread):])
-	d.unread, d.unreadDue = unread, next
+	clear(list[len(live):])
+	return live, next
 }
 
 // takeRead gives the read role of c to the caller waiting for o, when c can

@@ -64,20 +64,30 @@ func blockingServer(t *testing.T, held chan<- string, release <-chan struct{}) *
 	})
 }
 
-// A request's caller reads its own response once the reader goroutine has
-// stepped aside, and gives the reading back when it has it.
-func TestCallerReadsItsOwnResponse(t *testing.T) {
-	ctx := testCtx(t)
-	held, release := make(chan string, 1), make(chan struct{})
-	h := blockingServer(t, held, release)
-	c := h.dial(ctx, ClientOptions{})
-	setGraces(ctx, c.d, 0, time.Hour) // no reader goroutine comes back on its own
-	// The reader goroutine reads the first response and steps aside: it
-	// handed a waiting caller its response, and nothing else waits.
+// callerReads starts a blockingServer and a client whose reader goroutine
+// has read one response and stepped aside, with readerGrace an hour so that
+// none comes back on its own: the client's next request is read by its
+// caller.
+func callerReads(ctx context.Context, t *testing.T, opts ClientOptions) (h *harness, c *Client, held chan string, release chan struct{}) {
+	t.Helper()
+	held, release = make(chan string, 1), make(chan struct{})
+	h = blockingServer(t, held, release)
+	c = h.dial(ctx, opts)
+	setGraces(ctx, c.d, 0, time.Hour)
 	if resp, err := c.Request(ctx, []byte("first")); err != nil || string(resp) != "first" {
 		t.Fatalf("first request: %q, %v", resp, err)
 	}
 	waitRole(ctx, t, c, readNone)
+	return h, c, held, release
+}
+
+// A request's caller reads its own response once the reader goroutine has
+// stepped aside, and gives the reading back when it has it.
+func TestCallerReadsItsOwnResponse(t *testing.T) {
+	ctx := testCtx(t)
+	// The reader goroutine read the first response and stepped aside: it
+	// handed a waiting caller its response, and nothing else waited.
+	h, c, held, release := callerReads(ctx, t, ClientOptions{})
 	done := make(chan error, 1)
 	go func() {
 		resp, err := c.Request(ctx, []byte("hold"))
@@ -104,14 +114,7 @@ func TestCallerReadsItsOwnResponse(t *testing.T) {
 // harming the connection: no reconnect, and the next request is answered.
 func TestCallerReadingGivesUpWithItsContext(t *testing.T) {
 	ctx := testCtx(t)
-	held, release := make(chan string, 1), make(chan struct{})
-	h := blockingServer(t, held, release)
-	c := h.dial(ctx, ClientOptions{})
-	setGraces(ctx, c.d, 0, time.Hour)
-	if _, err := c.Request(ctx, []byte("first")); err != nil {
-		t.Fatal(err)
-	}
-	waitRole(ctx, t, c, readNone)
+	h, c, held, release := callerReads(ctx, t, ClientOptions{})
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -143,14 +146,7 @@ func TestCallerReadingGivesUpWithItsContext(t *testing.T) {
 // its request timed out.
 func TestCallerReadingLearnsOfItsTimeout(t *testing.T) {
 	ctx := testCtx(t)
-	held, release := make(chan string, 1), make(chan struct{})
-	h := blockingServer(t, held, release)
-	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{LinkConfig: session.LinkConfig{RequestTimeout: 50 * time.Millisecond}}})
-	setGraces(ctx, c.d, 0, time.Hour)
-	if _, err := c.Request(ctx, []byte("first")); err != nil {
-		t.Fatal(err)
-	}
-	waitRole(ctx, t, c, readNone)
+	h, c, held, release := callerReads(ctx, t, ClientOptions{Session: session.ClientConfig{LinkConfig: session.LinkConfig{RequestTimeout: 50 * time.Millisecond}}})
 	if _, err := c.Request(ctx, []byte("hold")); !errors.Is(err, session.ErrRequestTimeout) {
 		t.Fatalf("request: %v, want ErrRequestTimeout", err)
 	}
@@ -167,14 +163,7 @@ func TestCallerReadingLearnsOfItsTimeout(t *testing.T) {
 // others still wait.
 func TestCallersShareTheReading(t *testing.T) {
 	ctx := testCtx(t)
-	held, release := make(chan string, 1), make(chan struct{})
-	h := blockingServer(t, held, release)
-	c := h.dial(ctx, ClientOptions{})
-	setGraces(ctx, c.d, 0, time.Hour)
-	if _, err := c.Request(ctx, []byte("first")); err != nil {
-		t.Fatal(err)
-	}
-	waitRole(ctx, t, c, readNone)
+	h, c, held, release := callerReads(ctx, t, ClientOptions{})
 	holder := make(chan error, 1)
 	go func() {
 		resp, err := c.Request(ctx, []byte("hold"))
@@ -242,14 +231,7 @@ func waitCalls(ctx context.Context, t *testing.T, d *driver, n int) {
 // one, after the session resumes.
 func TestCallerReadingSurvivesACut(t *testing.T) {
 	ctx := testCtx(t)
-	held, release := make(chan string, 1), make(chan struct{})
-	h := blockingServer(t, held, release)
-	c := h.dial(ctx, ClientOptions{})
-	setGraces(ctx, c.d, 0, time.Hour)
-	if _, err := c.Request(ctx, []byte("first")); err != nil {
-		t.Fatal(err)
-	}
-	waitRole(ctx, t, c, readNone)
+	h, c, held, release := callerReads(ctx, t, ClientOptions{})
 	done := make(chan error, 1)
 	go func() {
 		resp, err := c.Request(ctx, []byte("hold"))

@@ -473,10 +473,7 @@ func TestServerRefusesStaleResumeAttempt(t *testing.T) {
 func TestCloseAcrossAReconnect(t *testing.T) {
 	p := newPump(t, ServerConfig{}, ClientConfig{ReconnectMin: time.Hour, ReconnectMax: time.Hour}, 1)
 	c1 := p.c(1)
-	p.handshake(c1)
-	p.send(c1, "a")
-	p.ready()
-	p.dropUp(c1)
+	sentAndLost(p, c1, "a")
 	p.cut(c1)
 	p.takeTrace()
 	p.takeEvents(c1)
@@ -508,10 +505,7 @@ func TestCloseAcrossAReconnect(t *testing.T) {
 func TestCloseWhoseResumeIsRefused(t *testing.T) {
 	p := newPump(t, ServerConfig{ResumeWindow: time.Second}, ClientConfig{}, 1)
 	c1 := p.c(1)
-	p.handshake(c1)
-	p.send(c1, "a")
-	p.ready()
-	p.dropUp(c1)
+	sentAndLost(p, c1, "a")
 	p.cut(c1)
 	p.run(2 * time.Second) // the server forgets the session
 	p.takeTrace()
@@ -539,10 +533,7 @@ func TestCloseWhoseResumeIsRefused(t *testing.T) {
 func TestConnectionLostWhileClosing(t *testing.T) {
 	p := newPump(t, ServerConfig{}, ClientConfig{ReconnectMin: time.Hour, ReconnectMax: time.Hour}, 1)
 	c1 := p.c(1)
-	p.handshake(c1)
-	p.send(c1, "a")
-	p.ready()
-	p.dropUp(c1)
+	sentAndLost(p, c1, "a")
 	p.takeEvents(c1)
 	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
 		t.Fatal(err)
@@ -560,10 +551,7 @@ func TestConnectionLostWhileClosing(t *testing.T) {
 func TestCloseTimeoutDuringReconnect(t *testing.T) {
 	p := newPump(t, ServerConfig{}, ClientConfig{CloseTimeout: time.Second, HandshakeTimeout: time.Second, ReconnectMin: time.Hour, ReconnectMax: time.Hour}, 1)
 	c1 := p.c(1)
-	p.handshake(c1)
-	p.send(c1, "a")
-	p.ready()
-	p.dropUp(c1)
+	sentAndLost(p, c1, "a")
 	p.cut(c1)
 	p.takeEvents(c1)
 	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
@@ -579,4 +567,14 @@ func TestCloseTimeoutDuringReconnect(t *testing.T) {
 	if !c1.deadline.IsZero() {
 		t.Fatalf("a closed client has a deadline: %v", c1.deadline)
 	}
+}
+
+// sentAndLost establishes pc's session, then has it send payload, which
+// the network loses: it stays unacknowledged.
+func sentAndLost(p *pump, pc *pclient, payload string) {
+	p.t.Helper()
+	p.handshake(pc)
+	p.send(pc, payload)
+	p.ready()
+	p.dropUp(pc)
 }
