@@ -162,7 +162,8 @@ func (c *Client) Leave(ctx context.Context, room string) error {
 
 // Close ends the session gracefully: it stops accepting new messages,
 // waits (up to the machine's CloseTimeout, or until ctx ends) for the server
-// to acknowledge everything pending, sends CLOSE, and waits for every
+// to acknowledge everything pending, reconnecting at once and resuming if
+// the connection is or gets lost, sends CLOSE, and waits for every
 // goroutine of the client, handlers included, to finish. It returns nil
 // when nothing was lost, a [*LostError] listing what the server never
 // acknowledged, the error that ended the client if it had already ended, or
