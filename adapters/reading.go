@@ -20,7 +20,7 @@ import (
 //     session's queue was idle, instead of handing them to a worker; a
 //     request handler's reply is then written by the goroutine that read the
 //     request. A handler that takes longer than inlineGrace, or that waits
-//     on the driver (Send under backpressure, Request, Close) with the
+//     on the driver (a Send under backpressure, a Request) with the
 //     context it was given, hands the reading over to a new reader
 //     goroutine, so a slow handler never stops a connection from being read
 //     for long and a handler waiting for something only the peer can send
