@@ -64,6 +64,20 @@ func blockingServer(t *testing.T, held chan<- string, release <-chan struct{}) *
 	})
 }
 
+// echoed sends payload as a request from another goroutine; the channel
+// gets nil once the echo of payload comes back, or the error.
+func echoed(ctx context.Context, c *Client, payload string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		resp, err := c.Request(ctx, []byte(payload))
+		if err == nil && string(resp) != payload {
+			err = fmt.Errorf("asked %q, got %q", payload, resp)
+		}
+		done <- err
+	}()
+	return done
+}
+
 // callerReads starts a blockingServer and a client whose reader goroutine
 // has read one response and stepped aside, with readerGrace an hour so that
 // none comes back on its own: the client's next request is read by its
@@ -88,14 +102,7 @@ func TestCallerReadsItsOwnResponse(t *testing.T) {
 	// The reader goroutine read the first response and stepped aside: it
 	// handed a waiting caller its response, and nothing else waited.
 	h, c, held, release := callerReads(ctx, t, ClientOptions{})
-	done := make(chan error, 1)
-	go func() {
-		resp, err := c.Request(ctx, []byte("hold"))
-		if err == nil && string(resp) != "hold" {
-			err = fmt.Errorf("response %q", resp)
-		}
-		done <- err
-	}()
+	done := echoed(ctx, c, "hold")
 	<-held
 	if got := role(ctx, c); got != readCaller {
 		t.Fatalf("while its response is pending, the connection is read by %d, want the caller", got)
@@ -164,14 +171,7 @@ func TestCallerReadingLearnsOfItsTimeout(t *testing.T) {
 func TestCallersShareTheReading(t *testing.T) {
 	ctx := testCtx(t)
 	h, c, held, release := callerReads(ctx, t, ClientOptions{})
-	holder := make(chan error, 1)
-	go func() {
-		resp, err := c.Request(ctx, []byte("hold"))
-		if err == nil && string(resp) != "hold" {
-			err = fmt.Errorf("response %q", resp)
-		}
-		holder <- err
-	}()
+	holder := echoed(ctx, c, "hold")
 	<-held
 	if got := role(ctx, c); got != readCaller {
 		t.Fatalf("read role %d, want the caller", got)
@@ -194,14 +194,7 @@ func TestCallersShareTheReading(t *testing.T) {
 	// Requests queue behind the held one on the server: their responses
 	// come after the holder's, which then hands the reading on.
 	for i := range n {
-		go func() {
-			p := fmt.Sprint("q", i)
-			resp, err := c.Request(ctx, []byte(p))
-			if err == nil && string(resp) != p {
-				err = fmt.Errorf("asked %q, got %q", p, resp)
-			}
-			errs <- err
-		}()
+		go func() { errs <- <-echoed(ctx, c, fmt.Sprint("q", i)) }()
 	}
 	waitCalls(ctx, t, c.d, n+1)
 	close(release)
@@ -232,14 +225,7 @@ func waitCalls(ctx context.Context, t *testing.T, d *driver, n int) {
 func TestCallerReadingSurvivesACut(t *testing.T) {
 	ctx := testCtx(t)
 	h, c, held, release := callerReads(ctx, t, ClientOptions{})
-	done := make(chan error, 1)
-	go func() {
-		resp, err := c.Request(ctx, []byte("hold"))
-		if err == nil && string(resp) != "hold" {
-			err = fmt.Errorf("response %q", resp)
-		}
-		done <- err
-	}()
+	done := echoed(ctx, c, "hold")
 	<-held
 	h.cut()
 	for c.Stats().Resumes == 0 {
