@@ -179,7 +179,7 @@ func TestCallersShareTheReading(t *testing.T) {
 	// Joins are answered by the server's machine at once, while the
 	// holder's request waits in its handler: the holder reads them.
 	const n = 10
-	errs := make(chan error, 2*n)
+	errs := make(chan error, n)
 	for i := range n {
 		go func() { errs <- c.Join(ctx, fmt.Sprint("room", i)) }()
 	}
@@ -193,16 +193,17 @@ func TestCallersShareTheReading(t *testing.T) {
 	}
 	// Requests queue behind the held one on the server: their responses
 	// come after the holder's, which then hands the reading on.
-	for i := range n {
-		go func() { errs <- <-echoed(ctx, c, fmt.Sprint("q", i)) }()
+	queued := make([]<-chan error, n)
+	for i := range queued {
+		queued[i] = echoed(ctx, c, fmt.Sprint("q", i))
 	}
 	waitCalls(ctx, t, c.d, n+1)
 	close(release)
 	if err := <-holder; err != nil {
 		t.Fatal(err)
 	}
-	for range n {
-		if err := <-errs; err != nil {
+	for _, q := range queued {
+		if err := <-q; err != nil {
 			t.Fatal(err)
 		}
 	}
