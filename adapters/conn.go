@@ -10,6 +10,10 @@ import (
 	"github.com/bettersocket/bettersocket/session"
 )
 
+// writeGrace is how long a Request whose ctx has ended lets its own write
+// go on before it kills the connection (see watch).
+const writeGrace = 10 * time.Millisecond
+
 // closeGrace is how long a connection the machine has hung up may take to
 // write what is queued (its CLOSE frame, usually) before it is killed: a
 // writer stuck on a peer that does not read must not hold anything up.

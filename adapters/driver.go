@@ -85,11 +85,11 @@ type driver struct {
 	nparked  int
 	closing  []*conn   // connections hung up, to be killed if their writer does not close them
 	killAt   time.Time // when the earliest of those is due
-	// closeGrace, inlineGrace and readerGrace are the constants of the
-	// same names; tests change them.
-	closeGrace, inlineGrace, readerGrace time.Duration
-	deadline                             time.Time // the machine's
-	timerAt                              time.Time // when the timer fires; zero: stopped
+	// closeGrace, inlineGrace, readerGrace and writeGrace are the
+	// constants of the same names; tests change them.
+	closeGrace, inlineGrace, readerGrace, writeGrace time.Duration
+	deadline                                         time.Time // the machine's
+	timerAt                                          time.Time // when the timer fires; zero: stopped
 	// direct: the holder writes the first connection it claims itself
 	// (directConn) instead of starting a writer goroutine.
 	direct     bool
@@ -194,7 +194,7 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 		calls:  make(map[uint64]*op),
 		parked: make(map[proto.ClientID][]*op),
 	}
-	d.closeGrace, d.inlineGrace, d.readerGrace = closeGrace, inlineGrace, readerGrace
+	d.closeGrace, d.inlineGrace, d.readerGrace, d.writeGrace = closeGrace, inlineGrace, readerGrace, writeGrace
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.dialCtx, d.dialStop = context.WithCancel(context.Background())
 	d.timer = time.NewTimer(time.Hour)

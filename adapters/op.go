@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
@@ -187,8 +188,10 @@ func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Inpu
 }
 
 // watch makes a Request whose ctx ends stop what it is doing: kill the
-// connection it is writing to (a write blocks only while the peer does not
-// read), or interrupt its read of the connection (see readOwn).
+// connection it is writing to if the write is still not done writeGrace
+// later (a write blocks only while the peer does not read; one that was
+// merely under way when ctx ended finishes, and the connection lives), and
+// interrupt its read of the connection (see readOwn).
 type watch struct {
 	d       *driver
 	o       *op
@@ -200,7 +203,11 @@ type watch struct {
 
 func (x *watch) fire() {
 	if x.writing.Load() {
-		x.w.kill()
+		time.AfterFunc(x.d.writeGrace, func() {
+			if x.writing.Load() {
+				x.w.kill()
+			}
+		})
 	}
 	if c := x.r; c != nil {
 		x.d.mu.Lock()

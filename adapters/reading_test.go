@@ -325,35 +325,7 @@ func TestRequestBlockedWritingGivesUpWithItsContext(t *testing.T) {
 	h := newHarness(t, ServerOptions{OnMessage: got.onMessage})
 	h.buffer = 1
 	c := h.dial(ctx, ClientOptions{})
-	h.gate.shut() // the server's reader holds the next message at its gate
-	h.mu.Lock()
-	end := h.ends[0]
-	h.mu.Unlock()
-	// Fill the pipe: the server holds one message, the pipe another, and
-	// the client's writer is idle, so the Request writes itself, and blocks.
-	sent := 0
-	for {
-		full := len(end.in) == cap(end.in)
-		idle := probe(ctx, c.d, func() bool {
-			cur := c.eng.cur
-			cur.mu.Lock()
-			defer cur.mu.Unlock()
-			return !cur.writing
-		})
-		if full && idle {
-			break
-		}
-		if idle {
-			if err := c.Send(ctx, fmt.Appendf(nil, "m%d", sent)); err != nil {
-				t.Fatal(err)
-			}
-			sent++
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the pipe never filled")
-		}
-		runtime.Gosched()
-	}
+	sent := blockNextWrite(ctx, t, h, c)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -383,6 +355,89 @@ func TestRequestBlockedWritingGivesUpWithItsContext(t *testing.T) {
 	}
 	if pipes < 2 && c.Stats().Resumes == 0 {
 		t.Fatal("the blocked connection was not replaced")
+	}
+	closeAll(ctx, t, h, c)
+}
+
+// blockNextWrite makes the client's next write block: the server's reader
+// holds a message at its gate, the pipe (room for one) holds another, and
+// the client's writer is idle. It returns how many messages it sent.
+func blockNextWrite(ctx context.Context, t *testing.T, h *harness, c *Client) int {
+	t.Helper()
+	h.gate.shut()
+	h.mu.Lock()
+	end := h.ends[0]
+	h.mu.Unlock()
+	// Fill the pipe: the server holds one message, the pipe another, and
+	// the client's writer is idle, so the Request writes itself, and blocks.
+	sent := 0
+	for {
+		full := len(end.in) == cap(end.in)
+		idle := probe(ctx, c.d, func() bool {
+			cur := c.eng.cur
+			cur.mu.Lock()
+			defer cur.mu.Unlock()
+			return !cur.writing
+		})
+		if full && idle {
+			break
+		}
+		if idle {
+			if err := c.Send(ctx, fmt.Appendf(nil, "m%d", sent)); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the pipe never filled")
+		}
+		runtime.Gosched()
+	}
+	return sent
+}
+
+// A Request whose ctx ends while its write is merely slow lets the write
+// finish within writeGrace (here an hour): the connection lives. Its caller
+// reads, so the ctx's end is seen (the read interrupted) before the write
+// is let through.
+func TestRequestSlowWriteOutlivesItsContext(t *testing.T) {
+	ctx := testCtx(t)
+	held, release := make(chan string, 1), make(chan struct{})
+	h := blockingServer(t, held, release)
+	h.buffer = 1
+	c := h.dial(ctx, ClientOptions{})
+	setGraces(ctx, c.d, 0, time.Hour)
+	probe(ctx, c.d, func() bool { c.d.writeGrace = time.Hour; return true })
+	if _, err := c.Request(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	waitRole(ctx, t, c, readNone)
+	blockNextWrite(ctx, t, h, c)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Request(rctx, []byte("slow"))
+		done <- err
+	}()
+	waitRole(ctx, t, c, readCaller) // taken before it writes
+	cancel()
+	for !probe(ctx, c.d, func() bool { return c.eng.cur.rint }) {
+		if ctx.Err() != nil {
+			t.Fatal("the cancelled request's read was never interrupted")
+		}
+		runtime.Gosched()
+	}
+	h.gate.release() // the server reads again: the write completes
+	// Its response may come before the interrupted read gives up: either
+	// outcome is right.
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("request: %v, want its response or context.Canceled", err)
+	}
+	h.mu.Lock()
+	pipes := len(h.pipes)
+	h.mu.Unlock()
+	if pipes != 1 || c.Stats().Resumes != 0 {
+		t.Fatalf("%d connections, %d resumes: the connection was killed", pipes, c.Stats().Resumes)
 	}
 	closeAll(ctx, t, h, c)
 }
