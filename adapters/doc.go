@@ -63,8 +63,9 @@
 // arrives to the handlers; when its ctx ends it stops at once, through the
 // read deadline, and the connection is unharmed. Sends are written by a
 // writer goroutine, which batches (below). A write blocks only while the
-// peer does not read: a Request whose ctx ends while it writes kills the
-// connection (the session resumes on a new one; nothing is lost), and a
+// peer does not read: a Request whose ctx ends while its write is still
+// blocked 10 ms later kills the connection (the session resumes on a new
+// one; nothing is lost), and a
 // connection the machine has given up is closed once its queue is written,
 // or killed two seconds later.
 //

@@ -126,8 +126,9 @@ func (d *driver) do(ctx context.Context, in session.Input) error {
 // goroutine), and on a client whose transport allows it, reads until its
 // response arrives (reading.go): a round trip then needs no goroutine
 // hand-off. A write blocks only while the peer does not read; a caller
-// whose ctx ends meanwhile kills the connection (the session resumes on a
-// new one, nothing is lost) rather than wait.
+// whose ctx ends meanwhile kills the connection if the write is still stuck
+// writeGrace later (the session resumes on a new one, nothing is lost)
+// rather than wait (see watch).
 func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Input) result {
 	if err := ctx.Err(); err != nil {
 		return result{err: err}
