@@ -14,8 +14,10 @@ import (
 // possibly at the same time; Close may be called from any goroutine, more
 // than once.
 type Conn interface {
-	// ReadMessage blocks until one whole message arrives and returns it;
-	// the driver owns the slice. A message longer than the configured
+	// ReadMessage blocks until one whole message arrives and returns it.
+	// The slice need only stay valid until the next ReadMessage: the
+	// driver is done with a message before it reads the next, so a
+	// transport may reuse its memory. A message longer than the configured
 	// maximum must be refused before it is read into memory, with an error
 	// that wraps codec.ErrTooLarge. Any error ends the connection.
 	ReadMessage() ([]byte, error)

@@ -18,22 +18,32 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/adapters/internal/readbuf"
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 )
 
-type conn struct{ ws *websocket.Conn }
+type conn struct {
+	ws  *websocket.Conn
+	buf *readbuf.Buffer
+}
 
 // NewConn wraps ws as a transport connection whose incoming messages are
 // limited to max bytes (it sets ws's read limit). Servers and dialers of
 // this package call it.
 func NewConn(ws *websocket.Conn, max int) adapters.Conn {
 	ws.SetReadLimit(int64(max))
-	return conn{ws}
+	return conn{ws, new(readbuf.Buffer)}
 }
 
+// ReadMessage returns the next message, in memory that the next call
+// reuses (adapters.Conn allows it).
 func (c conn) ReadMessage() ([]byte, error) {
-	_, b, err := c.ws.Read(context.Background())
+	_, r, err := c.ws.Reader(context.Background())
+	var b []byte
+	if err == nil {
+		b, err = c.buf.ReadAll(r)
+	}
 	if errors.Is(err, websocket.ErrMessageTooBig) {
 		return nil, fmt.Errorf("coder: %w: %w", codec.ErrTooLarge, err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/adapters/internal/readbuf"
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 )
@@ -40,7 +41,10 @@ const closeWait = time.Second
 // this package: an idle connection holds no write buffer.
 var writeBuffers = &sync.Pool{}
 
-type conn struct{ ws *websocket.Conn }
+type conn struct {
+	ws  *websocket.Conn
+	buf *readbuf.Buffer
+}
 
 // NewConn wraps ws as a transport connection whose incoming messages are
 // limited to max bytes (it sets ws's read limit). Servers and dialers of
@@ -49,11 +53,17 @@ func NewConn(ws *websocket.Conn, max int) adapters.Conn { return newConn(ws, max
 
 func newConn(ws *websocket.Conn, max int) conn {
 	ws.SetReadLimit(int64(max))
-	return conn{ws}
+	return conn{ws, new(readbuf.Buffer)}
 }
 
+// ReadMessage returns the next message, in memory that the next call
+// reuses (adapters.Conn allows it).
 func (c conn) ReadMessage() ([]byte, error) {
-	_, b, err := c.ws.ReadMessage()
+	_, r, err := c.ws.NextReader()
+	var b []byte
+	if err == nil {
+		b, err = c.buf.ReadAll(r)
+	}
 	if errors.Is(err, websocket.ErrReadLimit) {
 		return nil, fmt.Errorf("gorilla: %w: %w", codec.ErrTooLarge, err)
 	}

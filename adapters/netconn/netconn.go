@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/adapters/internal/readbuf"
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 )
@@ -55,6 +56,9 @@ type Reader struct {
 	// complete and accepted.
 	n   int
 	msg []byte
+	// spare is the memory of the last small message, which the next one
+	// reuses (see readbuf.Keep).
+	spare []byte
 }
 
 // NewReader returns a Reader of messages of at most max bytes from r. Give
@@ -66,8 +70,10 @@ func NewReader(r io.Reader, max int) *Reader { return &Reader{r: r, max: max} }
 // costs little memory.
 const chunk = 64 << 10
 
-// ReadMessage reads one message. A length prefix over the maximum gives an
-// error wrapping codec.ErrTooLarge, before anything is allocated; memory
+// ReadMessage reads one message, which is valid until the next call (the
+// memory of messages of up to 4 KiB is reused). A length prefix over the
+// maximum gives an error wrapping codec.ErrTooLarge, before anything is
+// allocated; memory
 // then grows with the bytes that actually arrive, never past the length. A
 // stream that ends inside a message gives io.ErrUnexpectedEOF; one that ends
 // between messages gives io.EOF. A timeout from the stream is returned as
@@ -122,7 +128,15 @@ func (r *Reader) begin() error {
 		return fmt.Errorf("netconn: %w: %d bytes, limit %d", codec.ErrTooLarge, n, r.max)
 	}
 	r.n = int(n)
-	r.msg = make([]byte, 0, min(r.n, chunk))
+	switch {
+	case r.n <= cap(r.spare):
+		r.msg = r.spare[:0]
+	case r.n <= readbuf.Keep:
+		r.spare = make([]byte, 0, r.n)
+		r.msg = r.spare
+	default:
+		r.msg = make([]byte, 0, min(r.n, chunk))
+	}
 	return nil
 }
 

@@ -97,3 +97,40 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// Small messages reuse the memory of the one before: a connection reads
+// them without allocating. A message over 4 KiB gets memory of its own,
+// which the Reader does not keep.
+func TestReaderReusesSmallMessages(t *testing.T) {
+	small := bytes.Repeat([]byte("s"), 100)
+	big := bytes.Repeat([]byte("b"), 5000)
+	var stream []byte
+	for range 50 {
+		stream = netconn.AppendMessage(stream, small)
+	}
+	stream = netconn.AppendMessage(stream, big)
+	stream = netconn.AppendMessage(stream, small)
+	src := bytes.NewReader(stream)
+	r := netconn.NewReader(src, 1<<20)
+	first, err := r.ReadMessage()
+	if err != nil || !bytes.Equal(first, small) {
+		t.Fatalf("first: %d bytes, %v", len(first), err)
+	}
+	allocs := testing.AllocsPerRun(48, func() {
+		if msg, err := r.ReadMessage(); err != nil || !bytes.Equal(msg, small) {
+			t.Fatalf("small: %d bytes, %v", len(msg), err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per small message, want 0", allocs)
+	}
+	for _, want := range [][]byte{big, small} {
+		msg, err := r.ReadMessage()
+		if err != nil || !bytes.Equal(msg, want) {
+			t.Fatalf("got %d bytes, %v; want %d", len(msg), err, len(want))
+		}
+		if len(want) == len(small) && &msg[0] != &first[0] {
+			t.Error("a small message after a big one did not reuse the small one's memory")
+		}
+	}
+}

@@ -183,7 +183,7 @@ func TestReaderResumesAfterTimeouts(t *testing.T) {
 			msg, err := r.ReadMessage()
 			switch {
 			case err == nil:
-				got = append(got, msg)
+				got = append(got, bytes.Clone(msg)) // valid until the next call
 			case injectedTimeout(err):
 				if msg != nil {
 					t.Fatalf("timeout %v came with %d bytes", err, len(msg))
