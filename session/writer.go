@@ -8,9 +8,10 @@ import (
 	"github.com/bettersocket/bettersocket/proto"
 )
 
-// writer packs frames into transport messages for one Ready. All messages of
-// a Ready share one arena, so a batch costs one allocation however many
-// frames and connections it holds; messages are cut so that none exceeds the
+// writer packs frames into transport messages for one Ready. The messages
+// of a Ready, and of the Readys after it while there is room, share one
+// arena, so a batch costs at most one allocation however many frames and
+// connections it holds; messages are cut so that none exceeds the
 // peer's size limit (a frame larger than the limit on its own still goes out
 // alone: the peer closes with "too large", and the loss is reported).
 type writer struct {
@@ -98,13 +99,23 @@ func (w *writer) heartbeat(ack, echo uint64) {
 	w.frame(&w.hb)
 }
 
-// take hands the arena over to the Ready being built and sizes the next one
-// by what this one used, with room to double: a burst's arena is not
-// reallocated at its full size for every small Ready that follows it (each
-// arena is garbage once its messages are written).
+// take hands the messages of this Ready over. The next Readys append after
+// them, in the same arena, while it has room for one as large as this: each
+// message's capacity ends with it, so nothing appended later reaches into
+// it. A new arena holds several Readys like this one (a small round trip
+// then allocates once per dozens of Readys), and an arena is garbage once
+// the machine has moved on and its messages are written.
 func (w *writer) take() {
-	w.arena = make([]byte, 0, max(256, min(2*len(w.arena), 1<<20)))
+	used := len(w.arena)
+	rest := w.arena[used:]
+	if cap(rest) < max(used, 64) {
+		rest = make([]byte, 0, max(arenaMin, min(4*used, 1<<20)))
+	}
+	w.arena = rest
 }
+
+// arenaMin is the smallest arena a writer allocates.
+const arenaMin = 2 << 10
 
 // wireText makes s fit a CLOSE reason or an error message on the wire: valid
 // UTF-8 of at most proto.MaxReasonLen bytes. Applications may pass any
