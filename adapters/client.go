@@ -87,16 +87,14 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 // ID returns the client's current session ID. It changes when a session is
 // lost and a new one starts.
 func (c *Client) ID() proto.ClientID {
-	_, id := c.d.snapshot()
-	return id
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return c.eng.m.ID()
 }
 
-// Stats returns the machine's counters as of its last Ready. It never
-// waits for the machine.
-func (c *Client) Stats() session.Stats {
-	st, _ := c.d.snapshot()
-	return st
-}
+// Stats returns the machine's counters. It waits at most for one step of
+// the machine (a few microseconds).
+func (c *Client) Stats() session.Stats { return c.d.stats() }
 
 // Done is closed when the client has ended: closed locally, closed by the
 // server, or failed for good. Err then says why.
@@ -144,7 +142,7 @@ func (c *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 }
 
 func (c *Client) requestOwned(ctx context.Context, payload []byte) ([]byte, error) {
-	r := c.d.request(ctx, proto.ClientID{}, session.Call{Payload: payload})
+	r := c.d.call(ctx, proto.ClientID{}, session.Call{Payload: payload})
 	return r.payload, r.err
 }
 
@@ -212,11 +210,13 @@ func (e *clientEngine) recv(now time.Time, conn session.ConnID, data []byte) err
 	return e.m.Step(now, session.Recv{Conn: conn, Data: data})
 }
 
+func (e *clientEngine) call(now time.Time, in session.Call) error { return e.m.Step(now, in) }
+
 func (e *clientEngine) send(now time.Time, in session.Send) error { return e.m.Step(now, in) }
 
 func (e *clientEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
 
-func (e *clientEngine) snapshot() (session.Stats, proto.ClientID) { return e.m.Stats(), e.m.ID() }
+func (e *clientEngine) stats() session.Stats { return e.m.Stats() }
 
 func (e *clientEngine) readable() *conn { return e.cur }
 
@@ -236,7 +236,6 @@ func (e *clientEngine) connected(c *conn) {
 
 func (e *clientEngine) ready(now time.Time) time.Time {
 	rd := e.m.Ready()
-	e.d.publish()
 	if e.cur != nil {
 		if len(rd.Transmit) > 0 {
 			e.cur.write(rd.Transmit...)

@@ -79,9 +79,10 @@
 // connection is no longer read, which pushes back on the peer. Handlers get
 // a context that is cancelled when Close begins. The server's Authorize and
 // AllowRoom hooks are the exception: they run inside the machine's Step,
-// under the lock, so they must be fast and must not call the Server. Stats
-// and Client.ID read a snapshot taken at the machine's last Ready and never
-// wait for the machine.
+// under the lock, so they must be fast and must not call the Server (Stats
+// is the exception: inside a hook it returns the counters as of the hook's
+// start). Stats and Client.ID take the lock briefly; it is never held while
+// waiting for the network or for a handler.
 //
 // # Close codes
 //

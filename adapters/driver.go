@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
@@ -122,20 +123,23 @@ type driver struct {
 	rq      []inbound
 	rqSpare []inbound
 
-	smu   sync.Mutex // guards the snapshot below
-	stats session.Stats
-	id    proto.ClientID
+	// Counters as of the start of the server hook that runs now (inHook),
+	// for a hook that reads them: it runs under mu (see stats).
+	inHook    atomic.Bool
+	smu       sync.Mutex // guards hookStats
+	hookStats session.Stats
 }
 
 // engine is what differs between the client and the server. Its methods
 // run under the driver's lock.
 type engine interface {
 	step(now time.Time, in session.Input) error
-	// recv, send and reply step the inputs of the hot paths without
-	// boxing them: the machine's Step, called directly, keeps its input
-	// on the stack.
+	// recv, send, call and reply step the inputs of the hot paths
+	// without boxing them: the machine's Step, called directly, keeps its
+	// input on the stack.
 	recv(now time.Time, conn session.ConnID, data []byte) error
 	send(now time.Time, in session.Send) error
+	call(now time.Time, in session.Call) error
 	reply(now time.Time, in session.Reply) error
 	// ready drains the machine's Ready, applies it and returns the deadline.
 	ready(now time.Time) time.Time
@@ -144,7 +148,8 @@ type engine interface {
 	// canDefer reports whether Ready may wait for the busy writer, which
 	// will call it: true when the frames of Sends are all it would produce.
 	canDefer() bool
-	snapshot() (session.Stats, proto.ClientID)
+	// stats returns the machine's counters; lock held.
+	stats() session.Stats
 	// readable is the connection a caller may read for its response: the
 	// client's current one; nil on the server.
 	readable() *conn
@@ -615,20 +620,34 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 }
 
-// publish copies the machine's counters and session ID out; lock held.
-// Engines call it right after Ready, before they hand out events, so that
-// whoever learns of an event sees counters at least that recent.
-func (d *driver) publish() {
-	st, id := d.eng.snapshot()
-	d.smu.Lock()
-	d.stats, d.id = st, id
-	d.smu.Unlock()
+// stats returns the machine's counters. It takes the machine's lock, which
+// is held only while the machine steps; inside a server hook (Authorize,
+// AllowRoom), which runs under that lock, it returns the counters as of the
+// hook's start instead of waiting for itself.
+func (d *driver) stats() session.Stats {
+	if d.inHook.Load() {
+		d.smu.Lock()
+		defer d.smu.Unlock()
+		return d.hookStats
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.eng.stats()
 }
 
-// snapshot returns the counters and session ID as of the last Ready. It
-// never waits for the machine.
-func (d *driver) snapshot() (session.Stats, proto.ClientID) {
-	d.smu.Lock()
-	defer d.smu.Unlock()
-	return d.stats, d.id
+// hook runs a server hook, which the machine calls under the lock, with the
+// counters of the moment set aside for it (see stats).
+func hook[T, R any](d *driver, f func(T) R) func(T) R {
+	if f == nil {
+		return nil
+	}
+	return func(req T) R {
+		st := d.eng.stats()
+		d.smu.Lock()
+		d.hookStats = st
+		d.smu.Unlock()
+		d.inHook.Store(true)
+		defer d.inHook.Store(false)
+		return f(req)
+	}
 }

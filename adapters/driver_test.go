@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
 
@@ -322,21 +321,42 @@ func TestSendsShareMessagesWhileTheWriterIsBusy(t *testing.T) {
 	closeAll(ctx, t, h, c)
 }
 
-// Stats and ID never wait for the machine: they answer while its lock is
-// held.
-func TestStatsDoNotWaitForTheMachine(t *testing.T) {
+// Stats works inside the server's hooks, which run under the machine's
+// lock: there it returns the counters as of the hook's start instead of
+// waiting for itself.
+func TestStatsInsideHooks(t *testing.T) {
 	ctx := testCtx(t)
-	h := newHarness(t, ServerOptions{})
-	c := h.dial(ctx, ClientOptions{})
-	id := probe(ctx, c.d, func() proto.ClientID {
-		_ = c.Stats()
-		return c.ID()
-	})
-	sessions := probe(ctx, h.srv.d, func() int { return h.srv.Stats().Sessions })
-	if id != c.ID() || id.IsZero() || sessions != 1 {
-		t.Fatalf("id %s (want %s), %d sessions (want 1)", id, c.ID(), sessions)
+	var (
+		srv  *Server
+		mu   sync.Mutex
+		seen []string
+	)
+	note := func(hook string) {
+		st := srv.Stats()
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s: %d started, %d live", hook, st.SessionsStarted, st.Sessions))
+		mu.Unlock()
 	}
-	closeAll(ctx, t, h, c)
+	h := newHarness(t, ServerOptions{Session: session.ServerConfig{
+		Authorize: func(session.AuthRequest) error { note("authorize"); return nil },
+		AllowRoom: func(session.RoomRequest) bool { note("room"); return true },
+	}})
+	srv = h.srv
+	c1 := h.dial(ctx, ClientOptions{})
+	c2 := h.dial(ctx, ClientOptions{})
+	if err := c2.Join(ctx, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"authorize: 0 started, 0 live", "authorize: 1 started, 1 live", "room: 2 started, 2 live"}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(seen, want) {
+		t.Fatalf("hooks saw %q, want %q", seen, want)
+	}
+	if st := srv.Stats(); st.SessionsStarted != 2 || c1.ID().IsZero() || c2.ID() == c1.ID() {
+		t.Fatalf("after: %d sessions started, ids %s %s", st.SessionsStarted, c1.ID(), c2.ID())
+	}
+	closeAll(ctx, t, h, c1, c2)
 }
 
 // A request handler writes its reply itself; when the client does not
@@ -443,15 +463,14 @@ func (r *recorder) recv(now time.Time, conn session.ConnID, data []byte) error {
 	return r.step(now, session.Recv{Conn: conn, Data: data})
 }
 func (r *recorder) send(now time.Time, in session.Send) error   { return r.step(now, in) }
+func (r *recorder) call(now time.Time, in session.Call) error   { return r.step(now, in) }
 func (r *recorder) reply(now time.Time, in session.Reply) error { return r.step(now, in) }
 func (r *recorder) ready(time.Time) time.Time                   { return time.Time{} }
 func (r *recorder) connected(*conn)                             {}
 func (r *recorder) canDefer() bool                              { return false }
 func (r *recorder) readable() *conn                             { return nil }
 func (r *recorder) peerMax(session.ConnID) int                  { return 0 }
-func (r *recorder) snapshot() (session.Stats, proto.ClientID) {
-	return session.Stats{}, proto.ClientID{}
-}
+func (r *recorder) stats() session.Stats                        { return session.Stats{} }
 
 // Messages are stepped in the order they were read, even when a later
 // reader takes the lock first: a client's HELLO on a connection it gave up

@@ -32,7 +32,8 @@ import (
 // ctx.Err() was not sent, and one that returns nil was.
 type op struct {
 	state opState
-	in    session.Input
+	in    session.Input  // the command; nil for a Call, which is in req
+	req   session.Call   // a Call, kept unboxed: boxing costs a request's hot path an allocation
 	to    proto.ClientID // the session whose window it waits for
 	call  bool           // a request: the driver assigns the ID, res gets the response
 	async bool           // nobody waits for the outcome: a failure is logged
@@ -63,6 +64,14 @@ func newOp(in session.Input, to proto.ClientID) *op {
 	o := ops.Get().(*op)
 	o.in, o.to = in, to
 	return o
+}
+
+// input is o's command.
+func (o *op) input() session.Input {
+	if o.in == nil {
+		return o.req
+	}
+	return o.in
 }
 
 func recycle(o *op) {
@@ -133,14 +142,28 @@ func (d *driver) request(ctx context.Context, to proto.ClientID, in session.Inpu
 	if err := ctx.Err(); err != nil {
 		return result{err: err}
 	}
+	return d.requestOp(ctx, newOp(in, to))
+}
+
+// call is request for a Call.
+func (d *driver) call(ctx context.Context, to proto.ClientID, in session.Call) result {
+	if err := ctx.Err(); err != nil {
+		return result{err: err}
+	}
+	o := newOp(nil, to)
+	o.req = in
+	return d.requestOp(ctx, o)
+}
+
+func (d *driver) requestOp(ctx context.Context, o *op) result {
 	d.lock()
 	if d.ended {
 		d.unlock()
+		recycle(o)
 		return result{err: session.ErrClosed}
 	}
-	o := newOp(in, to)
 	o.call = true
-	if len(d.parked[to]) == 0 {
+	if len(d.parked[o.to]) == 0 {
 		if ok, err := d.try(o); ok {
 			if err != nil {
 				d.settle(false) // a failed step may still have changed the machine (slow consumers)
@@ -274,9 +297,8 @@ func (d *driver) try(o *op) (bool, error) {
 		d.nextCall++
 		o.id = d.nextCall
 		switch in := o.in.(type) {
-		case session.Call:
-			in.ID = o.id
-			o.in = in
+		case nil:
+			o.req.ID = o.id
 		case session.JoinRoom:
 			in.ID = o.id
 			o.in = in
@@ -286,7 +308,9 @@ func (d *driver) try(o *op) (bool, error) {
 		}
 	}
 	var err error
-	if rep, ok := o.in.(session.Reply); ok {
+	if o.in == nil {
+		err = d.eng.call(d.now, o.req)
+	} else if rep, ok := o.in.(session.Reply); ok {
 		err = d.stepReply(rep)
 	} else {
 		err = d.eng.step(d.now, o.in)
@@ -355,7 +379,7 @@ func (d *driver) outcome(o *op, r result) {
 	}
 	if o.async {
 		if r.err != nil {
-			d.log.Debug("command failed", "input", fmt.Sprintf("%T", o.in), "err", r.err)
+			d.log.Debug("command failed", "input", fmt.Sprintf("%T", o.input()), "err", r.err)
 		}
 		recycle(o)
 		return

@@ -40,11 +40,12 @@ type serverEngine struct {
 func NewServer(opts ServerOptions) *Server {
 	cfg := opts.Session
 	linkDefaults(&cfg.LinkConfig)
-	eng := &serverEngine{m: session.NewServer(cfg), queues: make(map[proto.ClientID]*eventQueue)}
+	eng := &serverEngine{queues: make(map[proto.ClientID]*eventQueue)}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
 	maxMsg := MaxMessageSize(cfg.LinkConfig)
 	d := newDriver(eng, h, withSide(opts.Logger, "server"), maxMsg, opts.MaxPendingEvents)
-	eng.d = d
+	cfg.Authorize, cfg.AllowRoom = hook(d, cfg.Authorize), hook(d, cfg.AllowRoom)
+	eng.m, eng.d = session.NewServer(cfg), d
 	eng.connQ = newEventQueue(d, d.qmax)
 	s := &Server{d: d, eng: eng, maxMsg: maxMsg, listeners: make(map[Listener]struct{})}
 	d.start()
@@ -145,7 +146,7 @@ func (s *Server) Request(ctx context.Context, client proto.ClientID, payload []b
 }
 
 func (s *Server) requestOwned(ctx context.Context, client proto.ClientID, payload []byte) ([]byte, error) {
-	r := s.d.request(ctx, client, session.Call{To: client, Payload: payload})
+	r := s.d.call(ctx, client, session.Call{To: client, Payload: payload})
 	return r.payload, r.err
 }
 
@@ -206,12 +207,11 @@ func (s *Server) Sessions(ctx context.Context) ([]proto.ClientID, error) {
 	return s.eng.m.Sessions(), nil
 }
 
-// Stats returns the machine's counters as of its last Ready. It never
-// waits for the machine.
-func (s *Server) Stats() session.Stats {
-	st, _ := s.d.snapshot()
-	return st
-}
+// Stats returns the machine's counters. It waits at most for one step of
+// the machine (a few microseconds, plus the Authorize or AllowRoom hook
+// that runs in it); called from inside those hooks, it returns the
+// counters as of the hook's start.
+func (s *Server) Stats() session.Stats { return s.d.stats() }
 
 // Peer returns the server's view of the session client, for the typed
 // helpers: adapters.Call[Req, Resp](ctx, srv.Peer(id), req).
@@ -274,13 +274,13 @@ func (e *serverEngine) recv(now time.Time, conn session.ConnID, data []byte) err
 	return e.m.Step(now, session.Recv{Conn: conn, Data: data})
 }
 
+func (e *serverEngine) call(now time.Time, in session.Call) error { return e.m.Step(now, in) }
+
 func (e *serverEngine) send(now time.Time, in session.Send) error { return e.m.Step(now, in) }
 
 func (e *serverEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
 
-func (e *serverEngine) snapshot() (session.Stats, proto.ClientID) {
-	return e.m.Stats(), proto.ClientID{}
-}
+func (e *serverEngine) stats() session.Stats { return e.m.Stats() }
 
 func (e *serverEngine) connected(*conn) {}
 
@@ -293,7 +293,6 @@ func (e *serverEngine) peerMax(conn session.ConnID) int { return e.m.PeerMaxMess
 func (e *serverEngine) ready(now time.Time) time.Time {
 	d := e.d
 	rd := e.m.Ready()
-	e.d.publish()
 	// Messages of one connection are contiguous: hand each run over at once.
 	for i := 0; i < len(rd.Transmit); {
 		id := rd.Transmit[i].Conn
