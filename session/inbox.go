@@ -14,6 +14,7 @@ type inbox struct {
 	stats  *Stats
 	events []Event
 	dslab  slab[Delivered]
+	qslab  slab[RequestReceived]
 	rslab  slab[Response]
 }
 
@@ -41,7 +42,9 @@ func (in *inbox) deliver(id proto.ClientID, f inFrame, reqs *requests) error {
 			return err
 		}
 		in.stats.Delivered++
-		in.add(&RequestReceived{Client: id, ID: f.id, Payload: f.payload})
+		q := in.qslab.new()
+		*q = RequestReceived{Client: id, ID: f.id, Payload: f.payload}
+		in.add(q)
 	case proto.TypeResponse:
 		in.stats.Delivered++
 		if !reqs.finish(f.id) {

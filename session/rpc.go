@@ -15,6 +15,9 @@ type requests struct {
 	out map[uint64]*timerq.Item[uint64]
 	q   timerq.Queue[uint64]
 	in  map[uint64]struct{}
+	// spare is the item of the last request that finished, for the next
+	// one: one request at a time then allocates no item.
+	spare *timerq.Item[uint64]
 }
 
 func (r *requests) init(max int) { *r = requests{max: max} }
@@ -34,7 +37,12 @@ func (r *requests) start(id uint64, deadline time.Time, peerMax int) error {
 	if r.out == nil {
 		r.out = make(map[uint64]*timerq.Item[uint64])
 	}
-	it := &timerq.Item[uint64]{Value: id}
+	it := r.spare
+	r.spare = nil
+	if it == nil {
+		it = new(timerq.Item[uint64])
+	}
+	*it = timerq.Item[uint64]{Value: id}
 	r.out[id] = it
 	r.q.Set(it, deadline)
 	return nil
@@ -48,6 +56,7 @@ func (r *requests) finish(id uint64) bool {
 	}
 	delete(r.out, id)
 	r.q.Remove(it)
+	r.spare = it
 	return true
 }
 
