@@ -118,7 +118,8 @@ type driver struct {
 	dialing     bool
 
 	// Messages read and not yet stepped, in the order they were read
-	// (see recv); guarded by rmu, taken alone or after mu.
+	// (see recv); guarded by rmu, taken alone or after mu. rqSpare is the
+	// memory of the queue last stepped, for the next swap; guarded by mu.
 	rmu     sync.Mutex
 	rq      []inbound
 	rqSpare []inbound
@@ -489,6 +490,10 @@ func (d *driver) stepReceived(now time.Time) bool {
 	rq := d.rq
 	d.rq, d.rqSpare = d.rqSpare[:0], nil
 	d.rmu.Unlock()
+	if len(rq) == 0 {
+		d.rqSpare = rq
+		return false
+	}
 	stepped := false
 	for _, r := range rq {
 		if !d.ended && d.conns[r.c.id] == r.c {
@@ -500,11 +505,9 @@ func (d *driver) stepReceived(now time.Time) bool {
 		}
 	}
 	clear(rq)
-	d.rmu.Lock()
-	if d.rqSpare == nil && cap(rq) <= idleCap {
+	if cap(rq) <= idleCap {
 		d.rqSpare = rq[:0]
 	}
-	d.rmu.Unlock()
 	return stepped
 }
 

@@ -184,7 +184,8 @@ func (d *driver) requestOp(ctx context.Context, o *op) result {
 			}
 			var x *watch
 			if ctx.Done() != nil {
-				x = &watch{d: d, o: o, r: rc, w: w}
+				x = watches.Get().(*watch)
+				x.d, x.o, x.r, x.w = d, o, rc, w
 				if rc != nil {
 					x.seq = rc.rseq
 				}
@@ -192,7 +193,8 @@ func (d *driver) requestOp(ctx context.Context, o *op) result {
 			}
 			d.unlock()
 			if x != nil {
-				defer context.AfterFunc(ctx, x.fire)()
+				stop := context.AfterFunc(ctx, x.fireFn)
+				defer x.done(stop)
 			}
 			if w != nil {
 				w.flush(true)
@@ -223,6 +225,24 @@ type watch struct {
 	seq     uint64
 	w       *conn // the connection it writes
 	writing atomic.Bool
+	fireFn  func() // fire, made once per watch
+}
+
+// watches recycles the watches that never fired.
+var watches = sync.Pool{New: func() any {
+	x := new(watch)
+	x.fireFn = x.fire
+	return x
+}}
+
+// done unregisters x from its ctx, and recycles it unless it fired (fire
+// may still be running, or have left a timer that refers to it).
+func (x *watch) done(stop func() bool) {
+	if stop() {
+		x.d, x.o, x.r, x.w, x.seq = nil, nil, nil, nil, 0
+		x.writing.Store(false)
+		watches.Put(x)
+	}
 }
 
 func (x *watch) fire() {

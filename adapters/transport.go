@@ -10,9 +10,9 @@ import (
 
 // Conn is one message transport connection, what the driver needs from a
 // transport package (gorilla, coder, netconn, or your own). The driver calls
-// ReadMessage from one goroutine and WriteMessages from one other goroutine,
-// possibly at the same time; Close may be called from any goroutine, more
-// than once.
+// ReadMessage from one goroutine at a time and WriteMessages from one
+// goroutine at a time, the two possibly at once; Close may be called from
+// any goroutine, more than once.
 type Conn interface {
 	// ReadMessage blocks until one whole message arrives and returns it.
 	// The slice need only stay valid until the next ReadMessage: the
