@@ -79,8 +79,9 @@ func (e *pipeEnd) deadline() <-chan struct{} {
 
 // gate holds a reader while shut; release lets it through.
 type gate struct {
-	mu   sync.Mutex
-	open chan struct{}
+	mu      sync.Mutex
+	open    chan struct{}
+	waiting int // readers holding a message at the gate
 }
 
 func newGate(open bool) *gate {
@@ -108,6 +109,14 @@ func (g *gate) wait(done, interrupt <-chan struct{}) gateResult {
 		return gatePassed
 	default:
 	}
+	g.mu.Lock()
+	g.waiting++
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.waiting--
+		g.mu.Unlock()
+	}()
 	select {
 	case <-ch:
 		return gatePassed
@@ -116,6 +125,13 @@ func (g *gate) wait(done, interrupt <-chan struct{}) gateResult {
 	case <-interrupt:
 		return gateInterrupted
 	}
+}
+
+// held reports how many readers hold a message at the gate.
+func (g *gate) held() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiting
 }
 
 func (g *gate) shut() {

@@ -368,32 +368,48 @@ func blockNextWrite(ctx context.Context, t *testing.T, h *harness, c *Client) in
 	h.mu.Lock()
 	end := h.ends[0]
 	h.mu.Unlock()
-	// Fill the pipe: the server holds one message, the pipe another, and
-	// the client's writer is idle, so the Request writes itself, and blocks.
+	// The pipe and the writer are sampled together, with the writer's
+	// lock held: an idle writer adds nothing to the pipe meanwhile, and a
+	// message is sent only when the pipe has room, so no write blocks
+	// before the Request's. Whatever the client wrote before (the ACK that
+	// ends its handshake) counts as one of the two.
 	sent := 0
 	for {
-		full := len(end.in) == cap(end.in)
-		idle := probe(ctx, c.d, func() bool {
+		// First whether the server's reader holds a message: it then
+		// takes no other from the pipe, and a full pipe stays full.
+		held := h.gate.held()
+		full, idle := probe2(ctx, c.d, func() (bool, bool) {
 			cur := c.eng.cur
 			cur.mu.Lock()
 			defer cur.mu.Unlock()
-			return !cur.writing
+			return len(end.in) == cap(end.in), !cur.writing
 		})
-		if full && idle {
+		if full && idle && held > 0 {
 			break
 		}
-		if idle {
+		if idle && !full {
 			if err := c.Send(ctx, fmt.Appendf(nil, "m%d", sent)); err != nil {
 				t.Fatal(err)
 			}
 			sent++
 		}
 		if ctx.Err() != nil {
-			t.Fatal("the pipe never filled")
+			t.Fatalf("the pipe never filled (%d sent, full %t, writer idle %t, %d held)", sent, full, idle, held)
 		}
 		runtime.Gosched()
 	}
 	return sent
+}
+
+// probe2 is probe for two results.
+func probe2[T, U any](ctx context.Context, d *driver, fn func() (T, U)) (T, U) {
+	var u U
+	t := probe(ctx, d, func() T {
+		var t T
+		t, u = fn()
+		return t
+	})
+	return t, u
 }
 
 // A Request whose ctx ends while its write is merely slow lets the write
