@@ -39,7 +39,11 @@ type op struct {
 	async bool           // nobody waits for the outcome: a failure is logged
 	id    uint64
 	res   chan result // buffered: the one outcome
-	rconn *conn       // the connection its caller reads (reading.go)
+	// own says that the outcome is ownRes, decided while its caller was
+	// the one stepping (readOwn), and not sent on res.
+	own    bool
+	ownRes result
+	rconn  *conn // the connection its caller reads (reading.go)
 }
 
 type opState uint8
@@ -402,6 +406,12 @@ func (d *driver) outcome(o *op, r result) {
 			d.log.Debug("command failed", "input", fmt.Sprintf("%T", o.input()), "err", r.err)
 		}
 		recycle(o)
+		return
+	}
+	if o == d.self {
+		// Its caller is stepping what it read: it takes the outcome
+		// itself when the step is done (see readOwn).
+		o.own, o.ownRes = true, r
 		return
 	}
 	d.sig = append(d.sig, signal{o: o, r: r})

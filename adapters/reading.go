@@ -307,6 +307,9 @@ func (d *driver) readOwn(ctx context.Context, c *conn, o *op) result {
 			return d.await(ctx, o)
 		}
 		if _, keep := d.recv(c, msg, 0, o); !keep {
+			if o.own {
+				return received(o, o.ownRes)
+			}
 			return received(o, <-o.res)
 		}
 	}
