@@ -609,6 +609,17 @@ func (c *Client) finish(now time.Time, send *proto.Close, err error) {
 // Ready drains what the machine wants done. Call it after each Step (or
 // after a batch of Steps: acknowledgements then coalesce).
 func (c *Client) Ready() Ready {
+	var rd Ready
+	c.ReadyInto(&rd)
+	return rd
+}
+
+// ReadyInto is Ready written into rd, reusing the memory of the Transmit
+// and Events slices rd holds: a driver that is done with them (not with the
+// messages and events in them, which stay valid) before it asks again
+// allocates nothing for them.
+func (c *Client) ReadyInto(rd *Ready) {
+	c.out = rd.Transmit[:0]
 	live := c.state == clientHandshake || c.state == clientOpen || c.sendClose != nil
 	if live && !(c.hangup && c.sendClose == nil) {
 		c.w.begin(c.peerMax(), c.emitFn)
@@ -634,12 +645,11 @@ func (c *Client) Ready() Ready {
 		}
 		c.w.end()
 	}
-	rd := Ready{Transmit: c.out, Hangup: c.hangup, Events: c.take(), Deadline: c.deadline()}
+	*rd = Ready{Transmit: c.out, Hangup: c.hangup, Events: c.take(rd.Events[:0]), Deadline: c.deadline()}
 	if len(c.out) > 0 {
 		c.w.take()
 	}
 	c.out, c.hangup = nil, false
-	return rd
 }
 
 func (c *Client) emit(msg []byte) {

@@ -20,12 +20,23 @@ type inbox struct {
 
 func (in *inbox) add(e Event) { in.events = append(in.events, e) }
 
-// take hands the collected events over.
-func (in *inbox) take() []Event {
-	ev := in.events
-	in.events = nil
-	return ev
+// take hands the collected events over, appended to dst; the inbox keeps
+// its memory for the next ones unless a burst made it large.
+func (in *inbox) take(dst []Event) []Event {
+	if len(in.events) == 0 {
+		return dst
+	}
+	dst = append(dst, in.events...)
+	clear(in.events)
+	in.events = in.events[:0]
+	if cap(in.events) > keepEvents {
+		in.events = nil
+	}
+	return dst
 }
+
+// keepEvents is the most events an inbox keeps memory for between Readys.
+const keepEvents = 64
 
 // deliver turns an in-order DATA, REQUEST or RESPONSE of session id into its
 // event. It fails only when the peer broke the request rules (a duplicate

@@ -907,6 +907,17 @@ func (s *Server) markDirty(c *serverConn) {
 // Ready drains what the machine wants done. Call it after each Step or
 // batch of Steps.
 func (s *Server) Ready() ServerReady {
+	var rd ServerReady
+	s.ReadyInto(&rd)
+	return rd
+}
+
+// ReadyInto is Ready written into rd, reusing the memory of the Transmit,
+// Hangup and Events slices rd holds: a driver that is done with them (not
+// with the messages and events in them, which stay valid) before it asks
+// again allocates nothing for them.
+func (s *Server) ReadyInto(rd *ServerReady) {
+	s.out, s.hangups = rd.Transmit[:0], rd.Hangup[:0]
 	for _, c := range s.dirty {
 		c.dirty = false
 		sess := c.sess
@@ -941,7 +952,7 @@ func (s *Server) Ready() ServerReady {
 	}
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
-	rd := ServerReady{Transmit: s.out, Hangup: s.hangups, Events: s.take()}
+	*rd = ServerReady{Transmit: s.out, Hangup: s.hangups, Events: s.take(rd.Events[:0])}
 	if it := s.timers.Peek(); it != nil {
 		rd.Deadline = it.At
 	}
@@ -949,7 +960,6 @@ func (s *Server) Ready() ServerReady {
 		s.w.take()
 	}
 	s.out, s.hangups = nil, nil
-	return rd
 }
 
 func (s *Server) emit(msg []byte) {
