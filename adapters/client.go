@@ -40,6 +40,7 @@ type clientEngine struct {
 	established chan struct{}
 	started     bool
 	closed      *session.Closed // the machine's last event
+	rd          session.Ready   // the last Ready, whose memory the next reuses
 }
 
 // Dial connects to a server through dial and returns once the session is
@@ -235,7 +236,9 @@ func (e *clientEngine) connected(c *conn) {
 }
 
 func (e *clientEngine) ready(now time.Time) time.Time {
-	rd := e.m.Ready()
+	rd := &e.rd
+	e.m.ReadyInto(rd)
+	defer recycleReady(&rd.Transmit, &rd.Events)
 	if e.cur != nil {
 		if len(rd.Transmit) > 0 {
 			e.cur.write(rd.Transmit...)

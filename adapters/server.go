@@ -31,7 +31,8 @@ type serverEngine struct {
 	d      *driver
 	m      *session.Server
 	queues map[proto.ClientID]*eventQueue
-	connQ  *eventQueue // events of connections without a session
+	connQ  *eventQueue         // events of connections without a session
+	rd     session.ServerReady // the last Ready, whose memory the next reuses
 }
 
 // NewServer returns a running Server with no connections. Hand it
@@ -292,7 +293,14 @@ func (e *serverEngine) peerMax(conn session.ConnID) int { return e.m.PeerMaxMess
 
 func (e *serverEngine) ready(now time.Time) time.Time {
 	d := e.d
-	rd := e.m.Ready()
+	rd := &e.rd
+	e.m.ReadyInto(rd)
+	defer func() {
+		recycleReady(&rd.Transmit, &rd.Events)
+		if cap(rd.Hangup) > idleCap {
+			rd.Hangup = nil
+		}
+	}()
 	// Messages of one connection are contiguous: hand each run over at once.
 	for i := 0; i < len(rd.Transmit); {
 		id := rd.Transmit[i].Conn
