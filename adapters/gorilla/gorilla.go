@@ -37,8 +37,8 @@ import (
 // closeWait bounds the write of a close frame.
 const closeWait = time.Second
 
-// writeBuffers is shared by every connection of every server and dialer of
-// this package: an idle connection holds no write buffer.
+// writeBuffers is shared by every connection of every server of this
+// package: an idle connection holds no write buffer.
 var writeBuffers = &sync.Pool{}
 
 type conn struct {
@@ -151,8 +151,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Dialer connects clients over WebSocket.
 type Dialer struct {
-	// Dialer dials; nil means a dialer with the shared write buffer pool
-	// and websocket.DefaultDialer's proxy and handshake timeout. Its
+	// Dialer dials; nil means websocket.DefaultDialer's proxy and
+	// handshake timeout, and a write buffer of its own per connection (a
+	// client's connection writes every message; a process with thousands
+	// of mostly idle clients can give its dialer a WriteBufferPool). Its
 	// NetDialContext (or NetDial), NetDialTLSContext and TLSClientConfig
 	// are used as gorilla would use them, with the gate in front of the
 	// connection they make (TLS included); a connection through its Proxy
@@ -176,7 +178,6 @@ func (d *Dialer) Dial(ctx context.Context, url string, opts adapters.ClientOptio
 		wd = &websocket.Dialer{
 			Proxy:            http.ProxyFromEnvironment,
 			HandshakeTimeout: 45 * time.Second,
-			WriteBufferPool:  writeBuffers,
 		}
 	}
 	max := adapters.MaxMessageSize(opts.Session.LinkConfig)
