@@ -100,8 +100,9 @@
 // Set ClientOptions.Logger or ServerOptions.Logger to a *slog.Logger for
 // structured logs of connections and sessions (nothing is logged per
 // message). Stats returns the machine's counters (sessions, resumes,
-// retransmissions, duplicates dropped, bytes, sessions lost), copied out
-// after every Ready, so reading them never waits for the machine.
+// retransmissions, duplicates dropped, bytes, sessions lost); it takes the
+// machine's lock, which is held only while the machine steps, so reading
+// them costs a mutex and a copy.
 //
 // # Batching
 //
