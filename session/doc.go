@@ -26,7 +26,9 @@
 //
 // Calling Ready after a batch of Steps instead of after each one is allowed
 // and cheaper: acknowledgements coalesce and frames share transport
-// messages.
+// messages. A driver that is done with each Ready's slices before the next
+// can call ReadyInto with the same Ready every time, which reuses their
+// memory (the adapters do).
 //
 // # Theory of operation
 //
