@@ -225,9 +225,9 @@ func (c *conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(
 // failed write is remembered by the bufio.Writer, so Flush reports it.
 func (c *conn) WriteMessages(msgs [][]byte) error {
 	for _, m := range msgs {
-		var hdr [4]byte
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(m)))
-		c.w.Write(hdr[:])
+		// The prefix is built in the buffer's free space: a local array
+		// would escape through the underlying writer.
+		c.w.Write(binary.BigEndian.AppendUint32(c.w.AvailableBuffer(), uint32(len(m))))
 		c.w.Write(m)
 	}
 	return c.w.Flush()
