@@ -81,7 +81,9 @@ type ClientOptions struct {
 	OnRequest RequestHandler
 	// OnEvent is told about lifecycle events. Nil ignores them.
 	OnEvent EventHandler
-	// Logger receives structured logs. Nil logs nothing.
+	// Logger receives structured logs. Nil logs nothing. Records are
+	// logged under the machine's lock: its handler must not call back
+	// into the Client or Server.
 	Logger *slog.Logger
 	// MaxPendingEvents bounds the events waiting for the handlers; beyond
 	// it the client stops reading from its connection until the handlers
@@ -109,7 +111,9 @@ type ServerOptions struct {
 	OnRequest RequestHandler
 	// OnEvent is told about lifecycle events. Nil ignores them.
 	OnEvent EventHandler
-	// Logger receives structured logs. Nil logs nothing.
+	// Logger receives structured logs. Nil logs nothing. Records are
+	// logged under the machine's lock: its handler must not call back
+	// into the Client or Server.
 	Logger *slog.Logger
 	// MaxPendingEvents bounds the events waiting for the handlers, per
 	// session; beyond it the server stops reading from that session's
