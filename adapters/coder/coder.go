@@ -29,16 +29,23 @@ type conn struct {
 }
 
 // NewConn wraps ws as a transport connection whose incoming messages are
-// limited to max bytes (it sets ws's read limit). Servers and dialers of
-// this package call it.
-func NewConn(ws *websocket.Conn, max int) adapters.Conn {
+// limited to max bytes (it sets ws's read limit). Servers of this package
+// call it; while it waits for a message, the connection holds no read
+// memory.
+func NewConn(ws *websocket.Conn, max int) adapters.Conn { return newConn(ws, max, true) }
+
+// newConn is NewConn; pooled says whether its read memory is borrowed per
+// message (servers: idle connections hold none) or kept (a client's one
+// connection, which saves the borrowing).
+func newConn(ws *websocket.Conn, max int, pooled bool) conn {
 	ws.SetReadLimit(int64(max))
-	return conn{ws, new(readbuf.Buffer)}
+	return conn{ws, &readbuf.Buffer{Pooled: pooled}}
 }
 
 // ReadMessage returns the next message, in memory that the next call
 // reuses (adapters.Conn allows it).
 func (c conn) ReadMessage() ([]byte, error) {
+	c.buf.Release() // the last message is done with
 	_, r, err := c.ws.Reader(context.Background())
 	var b []byte
 	if err == nil {
@@ -119,6 +126,6 @@ func (d *Dialer) Dial(ctx context.Context, url string, opts adapters.ClientOptio
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close()
 		}
-		return NewConn(ws, max), nil
+		return newConn(ws, max, false), nil
 	}, opts)
 }

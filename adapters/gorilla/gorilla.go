@@ -47,18 +47,23 @@ type conn struct {
 }
 
 // NewConn wraps ws as a transport connection whose incoming messages are
-// limited to max bytes (it sets ws's read limit). Servers and dialers of
-// this package call it.
-func NewConn(ws *websocket.Conn, max int) adapters.Conn { return newConn(ws, max) }
+// limited to max bytes (it sets ws's read limit). Servers of this package
+// call it; while it waits for a message, the connection holds no read
+// memory.
+func NewConn(ws *websocket.Conn, max int) adapters.Conn { return newConn(ws, max, true) }
 
-func newConn(ws *websocket.Conn, max int) conn {
+// newConn is NewConn; pooled says whether its read memory is borrowed per
+// message (servers: idle connections hold none) or kept (a client's one
+// connection, which saves the borrowing).
+func newConn(ws *websocket.Conn, max int, pooled bool) conn {
 	ws.SetReadLimit(int64(max))
-	return conn{ws, new(readbuf.Buffer)}
+	return conn{ws, &readbuf.Buffer{Pooled: pooled}}
 }
 
 // ReadMessage returns the next message, in memory that the next call
 // reuses (adapters.Conn allows it).
 func (c conn) ReadMessage() ([]byte, error) {
+	c.buf.Release() // the last message is done with
 	_, r, err := c.ws.NextReader()
 	var b []byte
 	if err == nil {
@@ -193,7 +198,7 @@ func dial(ctx context.Context, wd *websocket.Dialer, rawURL string, h http.Heade
 		if err != nil {
 			return nil, err
 		}
-		return newConn(ws, max), nil
+		return newConn(ws, max, false), nil
 	}
 	g := &gate{limit: max, pass: true}
 	gd := *wd
@@ -209,7 +214,7 @@ func dial(ctx context.Context, wd *websocket.Dialer, rawURL string, h http.Heade
 		return nil, err
 	}
 	g.start()
-	return gatedConn{newConn(ws, max), g}, nil
+	return gatedConn{newConn(ws, max, false), g}, nil
 }
 
 // handshake runs wd's opening handshake with header h.

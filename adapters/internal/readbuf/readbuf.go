@@ -4,24 +4,45 @@
 // next (adapters.Conn), so a transport can hand out the same memory again.
 package readbuf
 
-import "io"
+import (
+	"io"
+	"sync"
+)
 
-// Keep is the largest buffer a Buffer keeps between messages. A larger
-// message gets memory of its own, which is dropped after it: a connection
-// that once received a large message does not hold that much while idle.
+// Keep is the largest buffer kept between messages. A larger message gets
+// memory of its own, which is dropped after it: a connection that once
+// received a large message does not hold that much while idle.
 const Keep = 4 << 10
 
-// first is the capacity a Buffer starts with, as io.ReadAll does: most
+// first is the capacity a buffer starts with, as io.ReadAll does: most
 // protocol messages fit.
 const first = 512
 
 // Buffer is the reusable memory of one connection's reads. The zero value
-// is ready to use. It is not safe for concurrent use.
-type Buffer struct{ b []byte }
+// keeps its memory between messages, which suits a client's one
+// connection. A Buffer with Pooled set borrows memory from a pool shared
+// by all such Buffers for each message and gives it back at Release, so
+// that the idle connections of a server hold none. A Buffer is not safe
+// for concurrent use.
+type Buffer struct {
+	Pooled bool
+	b      []byte // the kept memory, or the borrowed block's
+	blk    *block // the borrowed block (Pooled), until Release
+}
+
+// block is what the pool holds: a pointer, so that Put does not allocate.
+type block struct{ b []byte }
+
+var blocks = sync.Pool{New: func() any { return &block{b: make([]byte, 0, first)} }}
 
 // ReadAll reads r until io.EOF and returns what it read, like io.ReadAll.
-// The result is valid until the next call.
+// The result is valid until the next ReadAll or Release.
 func (m *Buffer) ReadAll(r io.Reader) ([]byte, error) {
+	if m.Pooled {
+		m.Release()
+		m.blk = blocks.Get().(*block)
+		m.b = m.blk.b
+	}
 	b := m.b[:0]
 	if b == nil {
 		b = make([]byte, 0, first)
@@ -40,6 +61,20 @@ func (m *Buffer) ReadAll(r io.Reader) ([]byte, error) {
 			b = append(b, 0)[:len(b)] // grow as append does
 		}
 	}
+}
+
+// Release gives a Pooled Buffer's memory back, once the last message is
+// no longer used; a connection calls it before it waits for the next one.
+// It does nothing to a Buffer that keeps its memory.
+func (m *Buffer) Release() {
+	if m.blk == nil {
+		return
+	}
+	if m.b != nil {
+		m.blk.b = m.b[:0] // it may have grown, within Keep
+	} // else a large message had memory of its own, and the block is as it was
+	blocks.Put(m.blk)
+	m.blk, m.b = nil, nil
 }
 
 // keep keeps b's memory for the next message if it is small enough.

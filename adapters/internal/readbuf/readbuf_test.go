@@ -60,3 +60,41 @@ func TestReadAllReportsErrors(t *testing.T) {
 		t.Fatalf("empty: %q, %v", got, err)
 	}
 }
+
+// A Pooled Buffer holds no memory once released, and reading a small
+// message through it allocates nothing: the memory comes from the pool.
+func TestPooledBufferHoldsNothingWhenReleased(t *testing.T) {
+	m := Buffer{Pooled: true}
+	got, err := m.ReadAll(bytes.NewReader([]byte("hello")))
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if m.blk == nil {
+		t.Fatal("no block borrowed while the message is in use")
+	}
+	m.Release()
+	if m.blk != nil || m.b != nil {
+		t.Fatalf("released Buffer still holds %d bytes", cap(m.b))
+	}
+	msg := []byte("small message")
+	r := bytes.NewReader(msg)
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(msg)
+		if got, err := m.ReadAll(r); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("got %q, %v", got, err)
+		}
+		m.Release()
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per pooled small message, want 0", allocs)
+	}
+	big := bytes.Repeat([]byte("b"), Keep+1)
+	if got, err := m.ReadAll(bytes.NewReader(big)); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("big: %d bytes, %v", len(got), err)
+	}
+	m.Release()
+	if got, err := m.ReadAll(bytes.NewReader(msg)); err != nil || !bytes.Equal(got, msg) || cap(got) > Keep {
+		t.Fatalf("after big: %q (capacity %d), %v", got, cap(got), err)
+	}
+	m.Release()
+}
