@@ -19,7 +19,8 @@ type serverNode struct {
 	m       *session.Server
 	timer   timer
 	replies []session.Reply
-	retired session.Stats // counters of machines lost to restarts
+	retired session.Stats       // counters of machines lost to restarts
+	rd      session.ServerReady // the last Ready, whose slices the next reuses
 }
 
 // clientNode is one client application, named c1, c2, ...
@@ -36,7 +37,8 @@ type clientNode struct {
 	ended   bool // the machine reported Closed
 	replies []session.Reply
 	retired session.Stats
-	rec     *record // the oracle's view of its current session
+	rec     *record       // the oracle's view of its current session
+	rd      session.Ready // the last Ready, whose slices the next reuses
 }
 
 // rawNode is a bare connection to the server with no machine behind it
@@ -99,7 +101,11 @@ func (s *Sim) stepClient(c *clientNode, in session.Input) error {
 
 func (s *Sim) drainClient(c *clientNode) {
 	for {
-		rd := c.m.Ready()
+		// As the adapters do: the drain is done with the last Ready (a
+		// nested drain for the replies below comes after it), so the
+		// machine reuses its slices.
+		rd := &c.rd
+		c.m.ReadyInto(rd)
 		for _, msg := range rd.Transmit {
 			if c.conn == nil {
 				s.oracle.violate("sim", "%s transmitted %d bytes with no connection", c.name, len(msg))
@@ -239,7 +245,8 @@ func (s *Sim) stepServer(in session.Input) error {
 func (s *Sim) drainServer() {
 	sv := s.server
 	for {
-		rd := sv.m.Ready()
+		rd := &sv.rd // reused, as in drainClient
+		sv.m.ReadyInto(rd)
 		for _, o := range rd.Transmit {
 			c := s.connByID(o.Conn)
 			if c == nil || !c.open[endServer] {
