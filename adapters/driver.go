@@ -125,6 +125,12 @@ type driver struct {
 	rq      []inbound
 	rqSpare []inbound
 
+	// The watch of the last Request's ctx, registered still for the next
+	// Request with the same ctx (watch.go); guarded by wmu, taken alone or
+	// after mu.
+	wmu   sync.Mutex
+	spare *watch
+
 	// Counters as of the start of the server hook that runs now (inHook),
 	// for a hook that reads them: it runs under mu (see stats).
 	inHook    atomic.Bool
@@ -413,6 +419,7 @@ func (d *driver) end() {
 	}
 	d.timer.Stop()
 	d.timerAt = time.Time{}
+	d.dropSpareWatch()
 	d.retireWorkers()
 	close(d.done)
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
@@ -187,18 +185,16 @@ func (d *driver) requestOp(ctx context.Context, o *op) result {
 				return d.await(ctx, o)
 			}
 			var x *watch
+			fresh := false
 			if ctx.Done() != nil {
-				x = watches.Get().(*watch)
-				x.d, x.o, x.r, x.w = d, o, rc, w
-				if rc != nil {
-					x.seq = rc.rseq
-				}
-				x.writing.Store(w != nil)
+				x, fresh = d.watchFor(ctx, o, rc, w)
 			}
 			d.unlock()
 			if x != nil {
-				stop := context.AfterFunc(ctx, x.fireFn)
-				defer x.done(stop)
+				if fresh {
+					x.stop = context.AfterFunc(ctx, x.fire)
+				}
+				defer d.keepWatch(x)
 			}
 			if w != nil {
 				w.flush(true)
@@ -215,55 +211,6 @@ func (d *driver) requestOp(ctx context.Context, o *op) result {
 	d.park(o)
 	d.unlock()
 	return d.await(ctx, o)
-}
-
-// watch makes a Request whose ctx ends stop what it is doing: kill the
-// connection it is writing to if the write is still not done writeGrace
-// later (a write blocks only while the peer does not read; one that was
-// merely under way when ctx ended finishes, and the connection lives), and
-// interrupt its read of the connection (see readOwn).
-type watch struct {
-	d       *driver
-	o       *op
-	r       *conn // the connection its caller reads, the seq-th to take it
-	seq     uint64
-	w       *conn // the connection it writes
-	writing atomic.Bool
-	fireFn  func() // fire, made once per watch
-}
-
-// watches recycles the watches that never fired.
-var watches = sync.Pool{New: func() any {
-	x := new(watch)
-	x.fireFn = x.fire
-	return x
-}}
-
-// done unregisters x from its ctx, and recycles it unless it fired (fire
-// may still be running, or have left a timer that refers to it).
-func (x *watch) done(stop func() bool) {
-	if stop() {
-		x.d, x.o, x.r, x.w, x.seq = nil, nil, nil, nil, 0
-		x.writing.Store(false)
-		watches.Put(x)
-	}
-}
-
-func (x *watch) fire() {
-	if x.writing.Load() {
-		time.AfterFunc(x.d.writeGrace, func() {
-			if x.writing.Load() {
-				x.w.kill()
-			}
-		})
-	}
-	if c := x.r; c != nil {
-		x.d.mu.Lock()
-		if c.rseq == x.seq && c.rop == x.o {
-			x.d.interrupt(c)
-		}
-		x.d.mu.Unlock()
-	}
 }
 
 // reply steps a request handler's answer. Nobody waits for its outcome: a
