@@ -123,11 +123,7 @@ func TestCallerReadingGivesUpWithItsContext(t *testing.T) {
 	ctx := testCtx(t)
 	h, c, held, release := callerReads(ctx, t, ClientOptions{})
 	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Request(rctx, []byte("hold"))
-		done <- err
-	}()
+	done := echoed(rctx, c, "hold")
 	<-held
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {

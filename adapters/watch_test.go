@@ -40,11 +40,7 @@ func TestRequestsShareTheirCtxWatch(t *testing.T) {
 		t.Fatal("a request whose ctx shares the Done channel registered anew")
 	}
 
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Request(rctx, []byte("hold"))
-		done <- err
-	}()
+	done := echoed(rctx, c, "hold")
 	<-held
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
