@@ -67,6 +67,7 @@ type honest struct {
 	calls     map[uint64][]byte // its requests waiting for the echo
 	nextCall  uint64
 	srvCalls  map[uint64][]byte // the server's requests to it
+	replies   []session.Reply   // its answers waiting for the send window, in order
 	dropped   bool              // its transport broke and it has not resumed yet
 	detachOK  bool              // the server may report it detached now
 	connected int               // connections it made
@@ -426,11 +427,7 @@ func (w *serverWorld) honestStep(h *honest, in session.Input) error {
 			if p, ok := h.srvCalls[ev.ID]; !ok || !bytes.Equal(p, ev.Payload) {
 				w.t.Fatalf("honest client %d got request %d %q; the server has pending %v", h.n, ev.ID, ev.Payload, h.srvCalls)
 			}
-			defer func(id uint64, p []byte) {
-				if err := w.honestStep(h, session.Reply{ID: id, Payload: append([]byte("re:"), p...)}); err != nil {
-					w.t.Fatalf("honest client %d cannot reply: %v", h.n, err)
-				}
-			}(ev.ID, ev.Payload)
+			defer w.honestReply(h, session.Reply{ID: ev.ID, Payload: append([]byte("re:"), ev.Payload...)})
 		case *session.Response:
 			p, ok := h.calls[ev.ID]
 			if !ok || ev.Err != nil || !bytes.Equal(ev.Payload, p) {
@@ -456,7 +453,43 @@ func (w *serverWorld) honestStep(h *honest, in session.Input) error {
 	if h.live {
 		h.q = append(h.q, rd.Transmit...)
 	}
+	if _, ok := in.(session.Reply); !ok && len(h.replies) > 0 {
+		defer w.honestRetryReplies(h) // deferred last, run first: before this step's new replies
+	}
 	return err
+}
+
+// honestReply answers a server request. A reply the send window cannot take
+// waits, behind any other waiting one, for acknowledgements to open the
+// window, as the adapters park it.
+func (w *serverWorld) honestReply(h *honest, rep session.Reply) {
+	if len(h.replies) > 0 {
+		h.replies = append(h.replies, rep)
+		return
+	}
+	err := w.honestStep(h, rep)
+	if errors.Is(err, session.ErrBackpressure) {
+		h.replies = append(h.replies, rep)
+		return
+	}
+	if err != nil {
+		w.t.Fatalf("honest client %d cannot reply: %v", h.n, err)
+	}
+}
+
+// honestRetryReplies steps the waiting replies in order until the window is
+// full again.
+func (w *serverWorld) honestRetryReplies(h *honest) {
+	for len(h.replies) > 0 {
+		err := w.honestStep(h, h.replies[0])
+		if errors.Is(err, session.ErrBackpressure) {
+			return
+		}
+		if err != nil {
+			w.t.Fatalf("honest client %d cannot reply: %v", h.n, err)
+		}
+		h.replies = h.replies[1:]
+	}
 }
 
 // honestRecv hands a server message to an honest client.
