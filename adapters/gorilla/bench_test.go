@@ -21,6 +21,7 @@ import (
 
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/adapters/gorilla"
+	"github.com/bettersocket/bettersocket/adapters/internal/e2etest"
 )
 
 // The benchmarks compare better-socket over gorilla/websocket with raw
@@ -131,49 +132,11 @@ func BenchmarkThroughput(b *testing.B) {
 	})
 }
 
-func BenchmarkRoundTrip(b *testing.B) {
-	b.Run("raw", func(b *testing.B) {
-		rt := rawEcho(b)
-		b.ResetTimer()
-		for range b.N {
-			rt()
-		}
-	})
-	b.Run("bettersocket", func(b *testing.B) {
-		rt := echo(b)
-		b.ResetTimer()
-		for range b.N {
-			rt()
-		}
-	})
-}
+func BenchmarkRoundTrip(b *testing.B) { e2etest.RoundTrips(b, rawEcho, echo) }
 
 // BenchmarkRoundTripSideBySide alternates blocks of raw and better-socket
-// round trips, so that both see the same machine whatever else it is doing
-// (on a shared machine, runs of the two sub-benchmarks above can be seconds
-// apart). It reports each one's mean and the ratio of better-socket's to
-// raw's; ns/op is the sum of both.
-func BenchmarkRoundTripSideBySide(b *testing.B) {
-	raw, bs := rawEcho(b), echo(b)
-	var rawT, bsT time.Duration
-	b.ResetTimer()
-	for done := 0; done < b.N; {
-		n := min(100, b.N-done)
-		start := time.Now()
-		for range n {
-			raw()
-		}
-		mid := time.Now()
-		for range n {
-			bs()
-		}
-		rawT, bsT = rawT+mid.Sub(start), bsT+time.Since(mid)
-		done += n
-	}
-	b.ReportMetric(float64(rawT.Nanoseconds())/float64(b.N), "raw-ns/rt")
-	b.ReportMetric(float64(bsT.Nanoseconds())/float64(b.N), "bettersocket-ns/rt")
-	b.ReportMetric(float64(bsT)/float64(rawT), "ratio")
-}
+// round trips and reports their ratio (see e2etest.SideBySide).
+func BenchmarkRoundTripSideBySide(b *testing.B) { e2etest.SideBySide(b, rawEcho, echo) }
 
 // rawEcho connects a raw gorilla/websocket client to a server that echoes
 // each message, and returns one round trip: write 64 bytes, read the echo.

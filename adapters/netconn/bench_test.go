@@ -6,9 +6,9 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/adapters/internal/e2etest"
 	"github.com/bettersocket/bettersocket/adapters/netconn"
 )
 
@@ -21,47 +21,11 @@ var msg64 = []byte(strings.Repeat("x", 64))
 //	go test -run=NONE -bench=RoundTrip -benchmem ./adapters/netconn
 //
 // RoundTripSideBySide alternates the two and reports their ratio.
-func BenchmarkRoundTrip(b *testing.B) {
-	b.Run("raw", func(b *testing.B) {
-		rt := rawEcho(b)
-		b.ResetTimer()
-		for range b.N {
-			rt()
-		}
-	})
-	b.Run("bettersocket", func(b *testing.B) {
-		rt := echo(b)
-		b.ResetTimer()
-		for range b.N {
-			rt()
-		}
-	})
-}
+func BenchmarkRoundTrip(b *testing.B) { e2etest.RoundTrips(b, rawEcho, echo) }
 
 // BenchmarkRoundTripSideBySide alternates blocks of raw and better-socket
-// round trips, so that both see the same machine, and reports each one's
-// mean and the ratio of better-socket's to raw's; ns/op is their sum.
-func BenchmarkRoundTripSideBySide(b *testing.B) {
-	raw, bs := rawEcho(b), echo(b)
-	var rawT, bsT time.Duration
-	b.ResetTimer()
-	for done := 0; done < b.N; {
-		n := min(100, b.N-done)
-		start := time.Now()
-		for range n {
-			raw()
-		}
-		mid := time.Now()
-		for range n {
-			bs()
-		}
-		rawT, bsT = rawT+mid.Sub(start), bsT+time.Since(mid)
-		done += n
-	}
-	b.ReportMetric(float64(rawT.Nanoseconds())/float64(b.N), "raw-ns/rt")
-	b.ReportMetric(float64(bsT.Nanoseconds())/float64(b.N), "bettersocket-ns/rt")
-	b.ReportMetric(float64(bsT)/float64(rawT), "ratio")
-}
+// round trips and reports their ratio (see e2etest.SideBySide).
+func BenchmarkRoundTripSideBySide(b *testing.B) { e2etest.SideBySide(b, rawEcho, echo) }
 
 // rawEcho connects a client to a raw length-prefixed TCP echo server and
 // returns one round trip.
