@@ -478,10 +478,7 @@ func TestCloseAcrossAReconnect(t *testing.T) {
 	p.takeTrace()
 	p.takeEvents(c1)
 	p.takeServerEvents()
-	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
-		t.Fatal(err)
-	}
-	p.ready()
+	closeBye(p, c1)
 	eq(t, "close while disconnected: dial now", p.takeEvents(c1), []string{"dial attempt=1 at=" + p.now.Format(time.RFC3339)})
 	p.connect(c1)
 	p.stabilize()
@@ -511,10 +508,7 @@ func TestCloseWhoseResumeIsRefused(t *testing.T) {
 	p.takeTrace()
 	p.takeEvents(c1)
 	p.takeServerEvents()
-	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
-		t.Fatal(err)
-	}
-	p.ready()
+	closeBye(p, c1)
 	p.takeEvents(c1)
 	p.connect(c1)
 	p.stabilize()
@@ -535,9 +529,7 @@ func TestConnectionLostWhileClosing(t *testing.T) {
 	c1 := p.c(1)
 	sentAndLost(p, c1, "a")
 	p.takeEvents(c1)
-	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
-		t.Fatal(err)
-	}
+	must(t, c1.m.Step(p.now, Close{Reason: "bye"}))
 	p.cut(c1)
 	eq(t, "lost while closing: dial now", p.takeEvents(c1), []string{"connection-lost: EOF", "dial attempt=1 at=" + p.now.Format(time.RFC3339)})
 	p.connect(c1)
@@ -554,10 +546,7 @@ func TestCloseTimeoutDuringReconnect(t *testing.T) {
 	sentAndLost(p, c1, "a")
 	p.cut(c1)
 	p.takeEvents(c1)
-	if err := c1.m.Step(p.now, Close{Reason: "bye"}); err != nil {
-		t.Fatal(err)
-	}
-	p.ready()
+	closeBye(p, c1)
 	p.connect(c1)
 	p.ready()
 	p.dropUp(c1) // the HELLO
@@ -577,4 +566,11 @@ func sentAndLost(p *pump, pc *pclient, payload string) {
 	p.send(pc, payload)
 	p.ready()
 	p.dropUp(pc)
+}
+
+// closeBye closes client c gracefully ("bye") and drains the machines once.
+func closeBye(p *pump, c *pclient) {
+	p.t.Helper()
+	must(p.t, c.m.Step(p.now, Close{Reason: "bye"}))
+	p.ready()
 }
