@@ -3,6 +3,8 @@ package fuzz
 import (
 	"bytes"
 	"errors"
+	"math"
+	"reflect"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
@@ -36,6 +38,14 @@ type appValue struct {
 // decoder then refuses. Bignum and date-string tags do the same. The codec
 // stays safe (both directions return errors, never panic); only an
 // application echoing such a value back gets an encoding its peer refuses.
+//
+// A second one, found by this target in a CI smoke run (testdata/fuzz/
+// FuzzPayload/7ffc64b84c5bfb89): a map with several NaN keys. NaN is not
+// equal to itself, so the decoder's duplicate-key check lets them all in,
+// they encode to the same bytes, and the deterministic encoder orders them
+// as Go's map iteration happens to give them: the encoding of such a value
+// is not a fixed point. Such keys can never be looked up either; the codec
+// stays safe, and the check skips values that hold one.
 func checkPayload[T any](t *testing.T, name string, c codec.Codec[T], data []byte) {
 	v, err := c.Unmarshal(data)
 	if err != nil {
@@ -47,6 +57,9 @@ func checkPayload[T any](t *testing.T, name string, c codec.Codec[T], data []byt
 	b, err := c.Marshal(v)
 	if err != nil {
 		t.Fatalf("%s: decoded %#v, which does not encode: %v", name, v, err)
+	}
+	if hasNaNKey(reflect.ValueOf(v)) {
+		return
 	}
 	v2, err := c.Unmarshal(b)
 	var dup *cbor.DupMapKeyError
@@ -84,4 +97,42 @@ func FuzzPayload(f *testing.F) {
 		checkPayload(t, "json struct", codec.JSON[appValue](), data)
 		checkPayload(t, "json any", codec.JSON[any](), data)
 	})
+}
+
+// hasNaNKey reports whether v holds, at any depth, a map with a NaN key.
+func hasNaNKey(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		return !v.IsNil() && hasNaNKey(v.Elem())
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if hasNaNKey(v.Index(i)) {
+				return true
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && hasNaNKey(v.Field(i)) {
+				return true
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if k := it.Key(); isNaN(k) || hasNaNKey(k) || hasNaNKey(it.Value()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isNaN(v reflect.Value) bool {
+	for v.Kind() == reflect.Interface && !v.IsNil() {
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return math.IsNaN(v.Float())
+	}
+	return false
 }
