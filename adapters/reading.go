@@ -65,6 +65,10 @@ type inlineCtx struct {
 	context.Context
 	c   *conn
 	gen uint64
+	// What the reader read, passed to handle in x rather than as
+	// arguments, whose spill space would deepen the parked reader's frame.
+	msg []byte
+	err error
 }
 
 type inlineKey struct{}
@@ -90,30 +94,54 @@ func (d *driver) startReader(c *conn) {
 // session's handlers when their queue was idle, and ends when the
 // connection does, when a newer reader replaced it, or when it steps aside
 // for callers.
+//
+// An idle connection's reader waits in ReadMessage, so read's own frame is
+// kept small, with the work around the read in functions of their own (see
+// the gorilla transport's ReadMessage for why a parked reader's stack depth
+// matters).
 func (c *conn) read(gen uint64) {
-	d := c.d
-	defer d.wg.Done()
-	ctx := &inlineCtx{Context: d.ctx, c: c, gen: gen}
-	for {
-		if q := c.q.Load(); q != nil && !q.waitSpace(d.done, d.kill) {
-			d.closed(c, session.ErrClosed)
-			return
-		}
-		msg, err := c.t.ReadMessage()
-		if err != nil {
-			d.closed(c, err)
-			return
-		}
-		q, keep := d.recv(c, msg, gen, nil)
-		if q != nil {
-			q.run(ctx)
-			d.hwg.Done()
-			keep = d.inlineDone(c, gen)
-		}
-		if !keep {
+	defer c.d.wg.Done()
+	x := &inlineCtx{Context: c.d.ctx, c: c, gen: gen}
+	for c.mayRead() {
+		x.msg, x.err = c.t.ReadMessage()
+		if !c.handle(x) {
 			return
 		}
 	}
+}
+
+// mayRead waits while c's session queue is over its limit, and reports
+// false, with c closed, when the driver ends first.
+//
+//go:noinline
+func (c *conn) mayRead() bool {
+	d := c.d
+	if q := c.q.Load(); q != nil && !q.waitSpace(d.done, d.kill) {
+		d.closed(c, session.ErrClosed)
+		return false
+	}
+	return true
+}
+
+// handle steps what c's reader x read, runs the handlers inline when it
+// may, and reports whether x reads on.
+//
+//go:noinline
+func (c *conn) handle(x *inlineCtx) bool {
+	d := c.d
+	msg, err := x.msg, x.err
+	x.msg, x.err = nil, nil
+	if err != nil {
+		d.closed(c, err)
+		return false
+	}
+	q, keep := d.recv(c, msg, x.gen, nil)
+	if q != nil {
+		q.run(x)
+		d.hwg.Done()
+		keep = d.inlineDone(c, x.gen)
+	}
+	return keep
 }
 
 // takeInline takes the start of c's session queue out of what the holder

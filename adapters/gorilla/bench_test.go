@@ -243,7 +243,7 @@ type idleProc struct {
 	out *bufio.Scanner
 }
 
-func (p *idleProc) query(b *testing.B) (heap, stack uint64, conns int64) {
+func (p *idleProc) query(b testing.TB) (heap, stack uint64, conns int64) {
 	if _, err := fmt.Fprintln(p.in, "stats"); err != nil {
 		b.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func BenchmarkIdleClients(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			var heapSum, stackSum float64
 			for range b.N {
-				heap, stack := idleOnce(b, mode)
+				heap, stack := idleOnce(benchCtx(b), b, mode, idleClients)
 				heapSum += heap
 				stackSum += stack
 			}
@@ -274,8 +274,9 @@ func BenchmarkIdleClients(b *testing.B) {
 	}
 }
 
-func idleOnce(b *testing.B, mode string) (heap, stack float64) {
-	ctx := benchCtx(b)
+// idleOnce starts an idle server subprocess in mode, connects n clients,
+// and returns the server's heap and stack growth per client.
+func idleOnce(ctx context.Context, b testing.TB, mode string, n int) (heap, stack float64) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), idleServerEnv+"="+mode)
 	in, err := cmd.StdinPipe()
@@ -308,7 +309,7 @@ func idleOnce(b *testing.B, mode string) (heap, stack float64) {
 			c()
 		}
 	}()
-	for range idleClients {
+	for range n {
 		if mode == "raw" {
 			ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
 			if err != nil {
@@ -324,12 +325,12 @@ func idleOnce(b *testing.B, mode string) (heap, stack float64) {
 		closers = append(closers, func() { c.Close(ctx) })
 	}
 	for {
-		heap1, stack1, n := p.query(b)
-		if n == idleClients {
-			return (float64(heap1) - float64(heap0)) / idleClients, (float64(stack1) - float64(stack0)) / idleClients
+		heap1, stack1, conns := p.query(b)
+		if conns == int64(n) {
+			return (float64(heap1) - float64(heap0)) / float64(n), (float64(stack1) - float64(stack0)) / float64(n)
 		}
 		if ctx.Err() != nil {
-			b.Fatalf("%d of %d clients connected", n, idleClients)
+			b.Fatalf("%d of %d clients connected", conns, n)
 		}
 	}
 }

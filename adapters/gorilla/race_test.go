@@ -1,0 +1,5 @@
+//go:build race
+
+package gorilla_test
+
+const raceEnabled = true
