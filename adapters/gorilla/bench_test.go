@@ -1,16 +1,10 @@
 package gorilla_test
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,18 +178,16 @@ func echo(b *testing.B) func() {
 	}
 }
 
-// idleServerEnv switches the test binary into an idle-benchmark server:
-// "raw" or "bettersocket". It prints its address, then answers each line
-// on stdin with its heap, stack and connection count after a GC.
-const idleServerEnv = "BETTERSOCKET_IDLE_SERVER"
-
 const idleClients = 1000
 
-// idleServer runs in the subprocess of BenchmarkIdleClients.
-func idleServer(mode string) {
+// idleServer is the idle server subprocess of BenchmarkIdleClients and
+// TestIdleReaderStackIsHalved (e2etest.IdleServe): "raw" for raw
+// gorilla/websocket, whose handler reads and drops messages, or
+// "bettersocket".
+func idleServer(mode string) (addr string, clients func() int64) {
 	var conns atomic.Int64
 	var h http.Handler
-	var srv *gorilla.Server
+	clients = conns.Load
 	switch mode {
 	case "raw":
 		up := websocket.Upgrader{WriteBufferPool: &sync.Pool{}}
@@ -213,124 +205,40 @@ func idleServer(mode string) {
 			}
 		})
 	default:
-		srv = gorilla.NewServer(adapters.ServerOptions{})
+		srv := gorilla.NewServer(adapters.ServerOptions{})
 		h = srv
+		clients = func() int64 { return int64(srv.Stats().Sessions) }
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
 	}
 	go http.Serve(ln, h)
-	fmt.Printf("addr %s\n", ln.Addr())
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		runtime.GC()
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		n := conns.Load()
-		if srv != nil {
-			n = int64(srv.Stats().Sessions)
+	return ln.Addr().String(), clients
+}
+
+// idleDial connects an idle client of mode's server.
+func idleDial(mode string) func(ctx context.Context, addr string) (func(), error) {
+	return func(ctx context.Context, addr string) (func(), error) {
+		url := "ws://" + addr + "/"
+		if mode == "raw" {
+			ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+			if err != nil {
+				return nil, err
+			}
+			return func() { ws.Close() }, nil
 		}
-		fmt.Printf("%d %d %d\n", ms.HeapAlloc, ms.StackInuse, n)
+		c, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return func() { c.Close(ctx) }, nil
 	}
-	os.Exit(0)
-}
-
-type idleProc struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Scanner
-}
-
-func (p *idleProc) query(b testing.TB) (heap, stack uint64, conns int64) {
-	if _, err := fmt.Fprintln(p.in, "stats"); err != nil {
-		b.Fatal(err)
-	}
-	if !p.out.Scan() {
-		b.Fatal("idle server ended")
-	}
-	if _, err := fmt.Sscan(p.out.Text(), &heap, &stack, &conns); err != nil {
-		b.Fatal(err)
-	}
-	return heap, stack, conns
 }
 
 // BenchmarkIdleClients measures the server's heap (and goroutine stacks)
 // per idle connected client, with 1,000 clients, in a server subprocess so
 // that the clients' own memory is not counted.
 func BenchmarkIdleClients(b *testing.B) {
-	for _, mode := range []string{"raw", "bettersocket"} {
-		b.Run(mode, func(b *testing.B) {
-			var heapSum, stackSum float64
-			for range b.N {
-				heap, stack := idleOnce(benchCtx(b), b, mode, idleClients)
-				heapSum += heap
-				stackSum += stack
-			}
-			b.ReportMetric(heapSum/float64(b.N), "heap-B/client")
-			b.ReportMetric(stackSum/float64(b.N), "stack-B/client")
-		})
-	}
-}
-
-// idleOnce starts an idle server subprocess in mode, connects n clients,
-// and returns the server's heap and stack growth per client.
-func idleOnce(ctx context.Context, b testing.TB, mode string, n int) (heap, stack float64) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), idleServerEnv+"="+mode)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	p := &idleProc{cmd: cmd, in: in, out: bufio.NewScanner(out)}
-	defer func() {
-		in.Close()
-		cmd.Wait()
-	}()
-	var addr string
-	if !p.out.Scan() {
-		b.Fatal("idle server did not start")
-	}
-	fmt.Sscanf(p.out.Text(), "addr %s", &addr)
-	url := "ws://" + addr + "/"
-
-	heap0, stack0, _ := p.query(b)
-	var closers []func()
-	defer func() {
-		for _, c := range closers {
-			c()
-		}
-	}()
-	for range n {
-		if mode == "raw" {
-			ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			closers = append(closers, func() { ws.Close() })
-			continue
-		}
-		c, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		closers = append(closers, func() { c.Close(ctx) })
-	}
-	for {
-		heap1, stack1, conns := p.query(b)
-		if conns == int64(n) {
-			return (float64(heap1) - float64(heap0)) / float64(n), (float64(stack1) - float64(stack0)) / float64(n)
-		}
-		if ctx.Err() != nil {
-			b.Fatalf("%d of %d clients connected", conns, n)
-		}
-	}
+	e2etest.BenchmarkIdle(b, idleClients, []string{"raw", "bettersocket"}, idleDial)
 }

@@ -13,8 +13,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(idleServerEnv); mode != "" {
-		idleServer(mode)
+	if mode := os.Getenv(e2etest.IdleEnv); mode != "" {
+		e2etest.IdleServe(func() (string, func() int64) { return idleServer(mode) })
 	}
 	goleak.VerifyTestMain(m)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/bettersocket/bettersocket/adapters/internal/e2etest"
 )
 
 // TestIdleReaderStackIsHalved guards the shallow frames of a parked server
@@ -25,7 +27,7 @@ func TestIdleReaderStackIsHalved(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, stack := idleOnce(ctx, t, "bettersocket", 100)
+	_, stack := e2etest.IdleClients(ctx, t, "bettersocket", 100, idleDial("bettersocket"))
 	if stack >= 6<<10 {
 		t.Fatalf("server goroutine stacks: %.0f B per idle client, want < 6 KiB (one halved 4 KiB reader each)", stack)
 	}

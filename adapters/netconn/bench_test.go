@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/bettersocket/bettersocket/adapters"
@@ -102,5 +103,66 @@ func echo(b *testing.B) func() {
 		if _, err := c.Request(ctx, msg64); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkIdleClients measures the server's heap and goroutine stacks per
+// idle connected client, with 1,000 clients, in a server subprocess
+// (e2etest.IdleClients), against a raw server that reads length-prefixed
+// messages through a 4 KiB bufio.Reader per connection:
+//
+//	go test -run=NONE -bench=Idle -benchmem ./adapters/netconn
+func BenchmarkIdleClients(b *testing.B) {
+	e2etest.BenchmarkIdle(b, 1000, []string{"raw", "bettersocket"}, idleDial)
+}
+
+// idleServer is the idle server subprocess of BenchmarkIdleClients.
+func idleServer(mode string) (addr string, clients func() int64) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	if mode != "raw" {
+		srv := netconn.NewServer(adapters.ServerOptions{})
+		go srv.Serve(l)
+		return l.Addr().String(), func() int64 { return int64(srv.Stats().Sessions) }
+	}
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				r := netconn.NewReader(bufio.NewReader(c), 1<<20)
+				for {
+					if _, err := r.ReadMessage(); err != nil {
+						c.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String(), conns.Load
+}
+
+// idleDial connects an idle client of mode's server.
+func idleDial(mode string) func(ctx context.Context, addr string) (func(), error) {
+	return func(ctx context.Context, addr string) (func(), error) {
+		if mode == "raw" {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return func() { c.Close() }, nil
+		}
+		c, err := netconn.Dial(ctx, "tcp", addr, adapters.ClientOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return func() { c.Close(ctx) }, nil
 	}
 }

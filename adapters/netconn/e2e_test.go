@@ -3,6 +3,7 @@ package netconn_test
 import (
 	"context"
 	"net"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -12,7 +13,12 @@ import (
 	"github.com/bettersocket/bettersocket/adapters/netconn"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(e2etest.IdleEnv); mode != "" {
+		e2etest.IdleServe(func() (string, func() int64) { return idleServer(mode) })
+	}
+	goleak.VerifyTestMain(m)
+}
 
 var transport = e2etest.Transport{
 	Serve: func(t *testing.T, ln net.Listener, opts adapters.ServerOptions) (*adapters.Server, string, func(context.Context) error) {
