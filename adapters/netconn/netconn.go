@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/bettersocket/bettersocket/adapters"
@@ -190,8 +191,15 @@ func AppendMessage(dst, msg []byte) []byte {
 type conn struct {
 	nc net.Conn
 	r  *Reader
-	w  *bufio.Writer
+	w  *bufio.Writer // nil: a batch borrows one from writers
 }
+
+// writers holds the write buffers of the connections that borrow one per
+// batch (a server's), so that an idle connection holds none.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+
+// bufSize is the size of a connection's read and write buffers.
+const bufSize = 4096
 
 // NewConn wraps nc as a transport connection whose incoming messages are
 // limited to max bytes. Servers and dialers of this package call it; use
@@ -201,8 +209,20 @@ type conn struct {
 // The connection implements adapters.ReadInterrupter through nc's read
 // deadline, so nc must keep its byte stream intact across a read timeout
 // (net.Conns from package net and *tls.Conn do).
-func NewConn(nc net.Conn, max int) adapters.Conn {
-	return &conn{nc: nc, r: NewReader(bufio.NewReaderSize(nc, 4096), max), w: bufio.NewWriterSize(nc, 4096)}
+//
+// Its write buffer is borrowed for each batch of messages, so that an idle
+// connection holds only its read buffer.
+func NewConn(nc net.Conn, max int) adapters.Conn { return newConn(nc, max, true) }
+
+// newConn is NewConn; pooled says whether the write buffer is borrowed per
+// batch (servers: idle connections hold none) or kept (a client's one
+// connection, which saves the borrowing).
+func newConn(nc net.Conn, max int, pooled bool) *conn {
+	c := &conn{nc: nc, r: NewReader(bufio.NewReaderSize(nc, bufSize), max)}
+	if !pooled {
+		c.w = bufio.NewWriterSize(nc, bufSize)
+	}
+	return c
 }
 
 // The driver finds the interrupter by a type assertion; this keeps conn
@@ -224,13 +244,22 @@ func (c *conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(
 // write buffer and flushes once, so a batch costs one write to nc. A
 // failed write is remembered by the bufio.Writer, so Flush reports it.
 func (c *conn) WriteMessages(msgs [][]byte) error {
+	w := c.w
+	if w == nil {
+		w = writers.Get().(*bufio.Writer)
+		w.Reset(c.nc)
+		defer func() {
+			w.Reset(nil) // drops a failed write's error and c.nc
+			writers.Put(w)
+		}()
+	}
 	for _, m := range msgs {
 		// The prefix is built in the buffer's free space: a local array
 		// would escape through the underlying writer.
-		c.w.Write(binary.BigEndian.AppendUint32(c.w.AvailableBuffer(), uint32(len(m))))
-		c.w.Write(m)
+		w.Write(binary.BigEndian.AppendUint32(w.AvailableBuffer(), uint32(len(m))))
+		w.Write(m)
 	}
-	return c.w.Flush()
+	return w.Flush()
 }
 
 // Close closes the net.Conn. The close code travels in the CLOSE frame the
@@ -263,7 +292,7 @@ func (d *Dialer) Dial(ctx context.Context, network, address string, opts adapter
 		if err != nil {
 			return nil, err
 		}
-		return NewConn(nc, max), nil
+		return newConn(nc, max, false), nil
 	}, opts)
 }
 
