@@ -2,6 +2,7 @@ package coder_test
 
 import (
 	"net/http"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -11,7 +12,12 @@ import (
 	"github.com/bettersocket/bettersocket/adapters/internal/e2etest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(e2etest.IdleEnv); mode != "" {
+		e2etest.IdleServe(func() (string, func() int64) { return idleServer(mode) })
+	}
+	goleak.VerifyTestMain(m)
+}
 
 var transport = e2etest.WebSocket(func(opts adapters.ServerOptions) (*adapters.Server, http.Handler) {
 	s := coder.NewServer(opts)
