@@ -33,7 +33,16 @@ var (
 func init() {
 	var err error
 	// Core deterministic encoding: the same value gives the same bytes.
-	payloadEnc, err = cbor.CoreDetEncOptions().EncMode()
+	enc := cbor.CoreDetEncOptions()
+	// A time.Time keeps its nanoseconds and its offset: RFC 3339 text under
+	// tag 0, as encoding/json writes it. (The library's default, integer
+	// Unix seconds, drops both without a word.)
+	enc.Time, enc.TimeTag = cbor.TimeRFC3339Nano, cbor.EncTagRequired
+	// A big.Int is always a bignum (tag 2 or 3), even when it fits an
+	// integer, so that a value decoded into any encodes as it came: a
+	// bignum key must not become equal to an integer key of the same map.
+	enc.BigIntConvert = cbor.BigIntConvertNone
+	payloadEnc, err = enc.EncMode()
 	if err != nil {
 		panic("codec: bug: " + err.Error())
 	}
@@ -45,6 +54,11 @@ func init() {
 		MaxMapPairs:      1 << 16,
 		IndefLength:      cbor.IndefLengthForbidden,
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		// Into any, a time (tag 0 or 1) arrives as its RFC 3339 text, as
+		// from JSON, epoch times in UTC: the same bytes give the same value
+		// on every machine, and a time no RFC 3339 text can hold (a year
+		// past 9999) is refused here rather than when it is sent on.
+		TimeTagToAny: cbor.TimeTagToRFC3339Nano,
 	}.DecMode()
 	if err != nil {
 		panic("codec: bug: " + err.Error())
@@ -54,7 +68,11 @@ func init() {
 // CBOR returns the default payload codec: CBOR (RFC 8949) with
 // deterministic encoding, through github.com/fxamacker/cbor/v2. Struct
 // fields follow that package's rules (the `cbor` tag, falling back to
-// `json`).
+// `json`). A time.Time is written as RFC 3339 text with nanoseconds and
+// its offset under tag 0 (the zero time as null), so it survives the trip
+// whole, as with JSON; it is read from that, from tag 1 epoch numbers, or
+// from untagged text or numbers. Decoded into any, a time is its RFC 3339
+// text, as with JSON. A big.Int is always written as a bignum.
 func CBOR[T any]() Codec[T] { return cborCodec[T]{} }
 
 // JSON returns a payload codec using encoding/json, for peers that prefer

@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"testing"
+	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
 )
@@ -38,9 +40,10 @@ func TestPayloadJSONExactBytes(t *testing.T) {
 	}
 }
 
-func TestPayloadRoundTrip(t *testing.T) {
-	in := quote{Symbol: "XYZ", Qty: -7, Note: []byte{0, 1, 2}}
-	for name, c := range map[string]codec.Codec[quote]{"cbor": codec.CBOR[quote](), "json": codec.JSON[quote]()} {
+// payloadRoundTrip runs in through both payload codecs, each in a subtest, and
+// calls check with what came back and the encoding.
+func payloadRoundTrip[T any](t *testing.T, in T, check func(t *testing.T, out T, b []byte)) {
+	for name, c := range map[string]codec.Codec[T]{"cbor": codec.CBOR[T](), "json": codec.JSON[T]()} {
 		t.Run(name, func(t *testing.T) {
 			b, err := c.Marshal(in)
 			if err != nil {
@@ -50,17 +53,77 @@ func TestPayloadRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out.Symbol != in.Symbol || out.Qty != in.Qty || !bytes.Equal(out.Note, in.Note) {
-				t.Fatalf("round trip = %+v, want %+v", out, in)
-			}
-			// The decoded value must not alias the payload.
-			for i := range b {
-				b[i] = 0xff
-			}
-			if !bytes.Equal(out.Note, []byte{0, 1, 2}) {
-				t.Fatalf("decoded bytes alias the payload: %v", out.Note)
-			}
+			check(t, out, b)
 		})
+	}
+}
+
+func TestPayloadRoundTrip(t *testing.T) {
+	in := quote{Symbol: "XYZ", Qty: -7, Note: []byte{0, 1, 2}}
+	payloadRoundTrip(t, in, func(t *testing.T, out quote, b []byte) {
+		if out.Symbol != in.Symbol || out.Qty != in.Qty || !bytes.Equal(out.Note, in.Note) {
+			t.Fatalf("round trip = %+v, want %+v", out, in)
+		}
+		// The decoded value must not alias the payload.
+		for i := range b {
+			b[i] = 0xff
+		}
+		if !bytes.Equal(out.Note, []byte{0, 1, 2}) {
+			t.Fatalf("decoded bytes alias the payload: %v", out.Note)
+		}
+	})
+}
+
+// A time.Time crosses whole, nanoseconds and offset, under either codec;
+// the CBOR form is RFC 3339 text under tag 0. A big.Int is a bignum even
+// when small, and both come back equal.
+func TestPayloadTimesAndBigIntsSurvive(t *testing.T) {
+	type stamped struct {
+		At   time.Time `cbor:"at" json:"at"`
+		Zero time.Time `cbor:"z" json:"z"`
+		N    *big.Int  `cbor:"n" json:"n"`
+	}
+	in := stamped{At: time.Date(2026, 11, 26, 12, 0, 0, 123456789, time.FixedZone("", 3600)), N: big.NewInt(5)}
+	payloadRoundTrip(t, in, func(t *testing.T, out stamped, _ []byte) {
+		if !out.At.Equal(in.At) || out.At.Format(time.RFC3339Nano) != in.At.Format(time.RFC3339Nano) {
+			t.Fatalf("time %v came back as %v", in.At, out.At)
+		}
+		if !out.Zero.IsZero() || out.N.Cmp(in.N) != 0 {
+			t.Fatalf("zero time %v, big.Int %v came back as %v, %v", in.Zero, in.N, out.Zero, out.N)
+		}
+	})
+	b, err := codec.CBOR[stamped]().Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// {"n": 2(h'05'), "z": null, "at": 0("2026-11-26T12:00:00.123456789+01:00")}
+	const want = "a3616ec24105617af6626174c078233230323" +
+		"62d31312d32365431323a30303a30302e3132333435363738392b30313a3030"
+	if got := hex.EncodeToString(b); got != want {
+		t.Fatalf("encoding = %s, want %s", got, want)
+	}
+}
+
+// Into any, a time arrives as RFC 3339 text, as from JSON: an epoch time
+// in UTC whatever the machine's zone, a tagged text time as it was written.
+// A time no RFC 3339 text can hold is refused.
+func TestPayloadTimesIntoAny(t *testing.T) {
+	c := codec.CBOR[any]()
+	for _, tc := range []struct{ hex, want string }{
+		{"c130", "1969-12-31T23:59:43Z"},                       // 1(-17)
+		{"c1fb41dac3cc2dfe0000", "2026-12-01T20:40:23.96875Z"}, // 1(1796157623.96875)
+		{"c0781b323032362d31312d32365431323a30303a30302e352b30313a3030", "2026-11-26T12:00:00.5+01:00"},
+	} {
+		data, _ := hex.DecodeString(tc.hex)
+		v, err := c.Unmarshal(data)
+		if err != nil || v != tc.want {
+			t.Errorf("%s decoded into any = %#v, %v; want %q", tc.hex, v, err, tc.want)
+		}
+	}
+	// 1(2^62): a year far past 9999.
+	data, _ := hex.DecodeString("c11b4000000000000000")
+	if v, err := c.Unmarshal(data); !errors.Is(err, codec.ErrPayload) {
+		t.Fatalf("an epoch time past year 9999 decoded into any as %#v, %v; want an error wrapping ErrPayload", v, err)
 	}
 }
 
