@@ -76,7 +76,9 @@ func init() {
 func CBOR[T any]() Codec[T] { return cborCodec[T]{} }
 
 // JSON returns a payload codec using encoding/json, for peers that prefer
-// text (a browser, a debugging session).
+// text (a browser, a debugging session). Its rules are encoding/json's: a
+// number decoded into any is a float64, exact only up to 2^53, so integers
+// beyond that belong in typed fields (int64, uint64), which decode exactly.
 func JSON[T any]() Codec[T] { return jsonCodec[T]{} }
 
 type cborCodec[T any] struct{}
