@@ -23,11 +23,11 @@ func TestIdleReaderStackIsHalved(t *testing.T) {
 		t.Skip("frames are deeper under the race detector")
 	}
 	if testing.Short() {
-		t.Skip("starts a server subprocess with 100 clients")
+		t.Skip("starts a server subprocess with 200 clients")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, stack := e2etest.IdleClients(ctx, t, "bettersocket", 100, idleDial("bettersocket"))
+	_, stack := e2etest.IdleClients(ctx, t, "bettersocket", 200, idleDial("bettersocket"))
 	if stack >= 6<<10 {
 		t.Fatalf("server goroutine stacks: %.0f B per idle client, want < 6 KiB (one halved 4 KiB reader each)", stack)
 	}

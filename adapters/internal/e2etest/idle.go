@@ -82,13 +82,20 @@ func IdleClients(ctx context.Context, tb testing.TB, mode string, n int, dial fu
 		}
 		closers = append(closers, c)
 	}
-	for {
+	// Once all are connected, the figures are taken when two readings in a
+	// row agree on the stacks: a reader still busy with the end of its
+	// handshake during a reading has not had its stack shrunk yet.
+	var last uint64
+	for settled := false; ; {
 		heap1, stack1, clients := p.query(tb)
 		if clients == int64(n) {
-			return (float64(heap1) - float64(heap0)) / float64(n), (float64(stack1) - float64(stack0)) / float64(n)
+			if settled && stack1 == last {
+				return (float64(heap1) - float64(heap0)) / float64(n), (float64(stack1) - float64(stack0)) / float64(n)
+			}
+			settled, last = true, stack1
 		}
 		if ctx.Err() != nil {
-			tb.Fatalf("%d of %d clients connected", clients, n)
+			tb.Fatalf("%d of %d clients connected, stacks not settled", clients, n)
 		}
 	}
 }
