@@ -2,7 +2,6 @@ package coder_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -26,35 +25,25 @@ func BenchmarkIdleClients(b *testing.B) {
 
 // idleServer is the idle server subprocess of BenchmarkIdleClients.
 func idleServer(mode string) (addr string, clients func() int64) {
+	if mode != "raw" {
+		srv := coder.NewServer(adapters.ServerOptions{})
+		return e2etest.IdleHTTP(srv, e2etest.Sessions(srv.Server))
+	}
 	var conns atomic.Int64
-	var h http.Handler
-	clients = conns.Load
-	switch mode {
-	case "raw":
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ws, err := websocket.Accept(w, r, nil)
-			if err != nil {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		conns.Add(1)
+		for {
+			if _, _, err := ws.Read(context.Background()); err != nil {
+				ws.CloseNow()
 				return
 			}
-			conns.Add(1)
-			for {
-				if _, _, err := ws.Read(context.Background()); err != nil {
-					ws.CloseNow()
-					return
-				}
-			}
-		})
-	default:
-		srv := coder.NewServer(adapters.ServerOptions{})
-		h = srv
-		clients = func() int64 { return int64(srv.Stats().Sessions) }
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	go http.Serve(ln, h)
-	return ln.Addr().String(), clients
+		}
+	})
+	return e2etest.IdleHTTP(h, conns.Load)
 }
 
 // idleDial connects an idle client of mode's server.

@@ -2,7 +2,6 @@ package gorilla_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -185,36 +184,26 @@ const idleClients = 1000
 // gorilla/websocket, whose handler reads and drops messages, or
 // "bettersocket".
 func idleServer(mode string) (addr string, clients func() int64) {
+	if mode != "raw" {
+		srv := gorilla.NewServer(adapters.ServerOptions{})
+		return e2etest.IdleHTTP(srv, e2etest.Sessions(srv.Server))
+	}
 	var conns atomic.Int64
-	var h http.Handler
-	clients = conns.Load
-	switch mode {
-	case "raw":
-		up := websocket.Upgrader{WriteBufferPool: &sync.Pool{}}
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ws, err := up.Upgrade(w, r, nil)
-			if err != nil {
+	up := websocket.Upgrader{WriteBufferPool: &sync.Pool{}}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		conns.Add(1)
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				ws.Close()
 				return
 			}
-			conns.Add(1)
-			for {
-				if _, _, err := ws.ReadMessage(); err != nil {
-					ws.Close()
-					return
-				}
-			}
-		})
-	default:
-		srv := gorilla.NewServer(adapters.ServerOptions{})
-		h = srv
-		clients = func() int64 { return int64(srv.Stats().Sessions) }
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	go http.Serve(ln, h)
-	return ln.Addr().String(), clients
+		}
+	})
+	return e2etest.IdleHTTP(h, conns.Load)
 }
 
 // idleDial connects an idle client of mode's server.

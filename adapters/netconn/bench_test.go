@@ -125,7 +125,7 @@ func idleServer(mode string) (addr string, clients func() int64) {
 	if mode != "raw" {
 		srv := netconn.NewServer(adapters.ServerOptions{})
 		go srv.Serve(l)
-		return l.Addr().String(), func() int64 { return int64(srv.Stats().Sessions) }
+		return l.Addr().String(), e2etest.Sessions(srv.Server)
 	}
 	var conns atomic.Int64
 	go func() {

@@ -5,11 +5,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/bettersocket/bettersocket/adapters"
 )
 
 // IdleEnv turns a test binary into an idle server (see IdleServe); its
@@ -34,6 +38,22 @@ func IdleServe(start func() (addr string, clients func() int64)) {
 		fmt.Printf("%d %d %d\n", ms.HeapAlloc, ms.StackInuse, clients())
 	}
 	os.Exit(0)
+}
+
+// IdleHTTP serves h on a fresh loopback address for an idle server and
+// returns what IdleServe's start returns.
+func IdleHTTP(h http.Handler, clients func() int64) (addr string, _ func() int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go http.Serve(ln, h)
+	return ln.Addr().String(), clients
+}
+
+// Sessions counts an idle better-socket server's clients: its sessions.
+func Sessions(s *adapters.Server) func() int64 {
+	return func() int64 { return int64(s.Stats().Sessions) }
 }
 
 // IdleClients starts this test binary as the idle server named mode
