@@ -54,6 +54,9 @@ func (r *recordingTB) Failed() bool {
 
 var scriptLen = regexp.MustCompile(`script \((\d+) lines\)`)
 
+// brokenSeed is the rapid seed of TestOracleCatchesBrokenMachines.
+const brokenSeed = "1"
+
 // TestOracleCatchesBrokenMachines runs the property test against machines
 // with each deliberate bug of session.Breakage and asserts that the oracle
 // catches it, with the guarantee it names, and that rapid shrinks the run to
@@ -65,7 +68,10 @@ func TestOracleCatchesBrokenMachines(t *testing.T) {
 		broken, mode string
 		rules        []string // the guarantees the oracle may name
 	}{
-		{"nodedup", "datagram", []string{"G1"}},           // a duplicate is delivered again
+		// A duplicate is delivered again (G1), or, when it is a REQUEST
+		// still pending, refused by the receiver's request table as a
+		// protocol violation between correct machines.
+		{"nodedup", "datagram", []string{"G1", "protocol"}},
 		{"ackoffbyone", "stream", []string{"protocol"}},   // the peer acks what was never sent
 		{"ackoffbyone", "datagram", []string{"protocol"}}, // (in both modes)
 		// The frame skipped on resume leaves a gap that the receiver
@@ -75,6 +81,13 @@ func TestOracleCatchesBrokenMachines(t *testing.T) {
 		t.Run(tc.broken+"-"+tc.mode, func(t *testing.T) {
 			restore := setFlag(t, "rapid.nofailfile", "true") // keep testdata/rapid clean
 			defer restore()
+			// Which guarantee the oracle names first, and how far rapid
+			// shrinks, depend on the runs it draws: a fixed seed makes the
+			// outcome the same on every run (a -rapid.seed given on the
+			// command line still applies).
+			if flag.Lookup("rapid.seed").Value.String() == "0" {
+				defer setFlag(t, "rapid.seed", brokenSeed)()
+			}
 			rec := &recordingTB{name: t.Name()}
 			rapid.Check(rec, func(rt *rapid.T) { Property(rt, PropertyOptions{Swarm: Swarm{Mode: tc.mode, Broken: tc.broken}}) })
 			out := rec.out.String()
