@@ -369,7 +369,7 @@ func TestRequestOutcomes(t *testing.T) {
 			return r.Payload, nil
 		},
 	})
-	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{LinkConfig: session.LinkConfig{RequestTimeout: 50 * time.Millisecond}}})
+	c := h.dial(ctx, ClientOptions{})
 
 	_, err := c.Request(ctx, []byte("remote"))
 	var re *session.RemoteError
@@ -380,7 +380,7 @@ func TestRequestOutcomes(t *testing.T) {
 	if !errors.As(err, &re) || re.Code != proto.ErrCodeInternal || re.Message != "disk on fire" {
 		t.Errorf("plain error: %v", err)
 	}
-	if _, err := c.Request(ctx, []byte("block")); !errors.Is(err, session.ErrRequestTimeout) {
+	if _, err := requestWithin(ctx, c, "block", 50*time.Millisecond); !errors.Is(err, session.ErrRequestTimeout) {
 		t.Errorf("blocked request: %v, want ErrRequestTimeout", err)
 	}
 	cancelled, cancel := context.WithCancel(ctx)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
 
@@ -76,6 +77,15 @@ func echoed(ctx context.Context, c *Client, payload string) <-chan error {
 		done <- err
 	}()
 	return done
+}
+
+// requestWithin is c.Request with a timeout of its own. A test gives a short
+// timeout only to a request that must time out (its handler never answers
+// in time): the requests that must succeed keep the default, so that a slow
+// or busy machine cannot turn a slow answer into a failed test.
+func requestWithin(ctx context.Context, c *Client, payload string, timeout time.Duration) ([]byte, error) {
+	r := c.d.call(ctx, proto.ClientID{}, session.Call{Payload: []byte(payload), Timeout: timeout})
+	return r.payload, r.err
 }
 
 // callerReads starts a blockingServer and a client whose reader goroutine
@@ -149,8 +159,8 @@ func TestCallerReadingGivesUpWithItsContext(t *testing.T) {
 // its request timed out.
 func TestCallerReadingLearnsOfItsTimeout(t *testing.T) {
 	ctx := testCtx(t)
-	h, c, held, release := callerReads(ctx, t, ClientOptions{Session: session.ClientConfig{LinkConfig: session.LinkConfig{RequestTimeout: 50 * time.Millisecond}}})
-	if _, err := c.Request(ctx, []byte("hold")); !errors.Is(err, session.ErrRequestTimeout) {
+	h, c, held, release := callerReads(ctx, t, ClientOptions{})
+	if _, err := requestWithin(ctx, c, "hold", 50*time.Millisecond); !errors.Is(err, session.ErrRequestTimeout) {
 		t.Fatalf("request: %v, want ErrRequestTimeout", err)
 	}
 	<-held

@@ -66,8 +66,13 @@ func Hostile(t *testing.T, tr Transport, wantStatus bool) {
 	}
 	srv, addr, stop := tr.Serve(t, ln, adapters.ServerOptions{
 		Session: session.ServerConfig{
-			LinkConfig:       session.LinkConfig{MaxMessageSize: HostileMaxMessage},
-			HandshakeTimeout: 300 * time.Millisecond,
+			LinkConfig: session.LinkConfig{MaxMessageSize: HostileMaxMessage},
+			// Long enough that the good client and the peers that do
+			// send something finish their exchange first on any machine,
+			// however slow or busy (a race against this timeout would make
+			// the verdict depend on speed); only the silent peer waits
+			// it out.
+			HandshakeTimeout: 3 * time.Second,
 		},
 		OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) { return answer(r.Payload), nil },
 		OnEvent: func(_ context.Context, ev session.Event) {
