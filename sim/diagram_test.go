@@ -2,13 +2,14 @@ package sim
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/diagrams from the spec scenarios")
+var update = flag.Bool("update", false, "rewrite testdata/diagrams and docs/scenarios.md from the spec scenarios")
 
 // TestSpecScenariosReplay plays the embedded spec scenarios with the
 // scenario runner the bsim command uses: every step must produce exactly its
@@ -68,6 +69,54 @@ func TestDiagrams(t *testing.T) {
 				t.Errorf("%s differs from the rendering (run go test ./sim -run TestDiagrams -update):\n%s", path, got)
 			}
 		}
+	}
+}
+
+// TestScenarioDocs compares docs/scenarios.md, the spec scenarios as
+// Mermaid sequence diagrams that render on a code host, with what the
+// scenarios produce now (go test ./sim -run TestScenarioDocs -update
+// regenerates it).
+func TestScenarioDocs(t *testing.T) {
+	scs, err := SpecScenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString(`# The specification's scenarios, as the simulator plays them
+
+The original specification drew two scenarios and listed five more to add.
+Each is a transcript under [sim/testdata/scenarios](../sim/testdata/scenarios),
+played by the deterministic simulator against the real client and server
+machines; ` + "`go run ./sim/cmd/bsim`" + ` checks every one (` + "`-v`" + ` prints the traces) and
+` + "`go test ./sim`" + ` does too. The diagrams below are generated from those runs
+(` + "`go test ./sim -run TestScenarioDocs -update`" + `), so they show exactly the frames
+the machines exchange: solid arrows are reliable frames and the handshake,
+dashed ones acknowledgements and heartbeats, crossed ones frames the network
+lost, and notes are what each side's application is told.
+`)
+	for i, sc := range scs {
+		in, _, err := sc.Run(Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", sc.Name, err)
+		}
+		title, rest := sc.splitDoc()
+		fmt.Fprintf(&b, "\n## %d. %s\n\n%s\n\nTranscript: [%s.txt](../sim/testdata/scenarios/%s.txt)\n\n```mermaid\n%s```\n",
+			i+1, strings.ToUpper(title[:1])+title[1:], rest, sc.Name, sc.Name, Mermaid(sc.Name, in.Sim().Trace()))
+	}
+	path := filepath.Join("..", "docs", "scenarios.md")
+	got := b.String()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./sim -run TestScenarioDocs -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the scenarios' rendering (run go test ./sim -run TestScenarioDocs -update)", path)
 	}
 }
 

@@ -13,8 +13,35 @@ import (
 // testdata/scenarios: directives (verb lines, optionally followed by more
 // verb lines), each with the trace it must produce after a "----" line.
 type Scenario struct {
-	Name  string
+	Name string
+	// Doc is the comment at the top of the scenario file, without its #
+	// marks: what the scenario shows. Its first sentence is its title.
+	Doc   string
 	Steps []Step
+}
+
+// Title is the first sentence of the scenario's Doc, without a leading
+// "Spec Scenario N:" or "Spec TODO:" label: what it shows, in one line.
+func (sc *Scenario) Title() string {
+	t, _ := sc.splitDoc()
+	return t
+}
+
+// splitDoc splits Doc after its first sentence (a period followed by a
+// space, a line break or the end) into the title and the rest.
+func (sc *Scenario) splitDoc() (title, rest string) {
+	end := len(sc.Doc)
+	for i := 0; i < len(sc.Doc); i++ {
+		if sc.Doc[i] == '.' && (i+1 == len(sc.Doc) || sc.Doc[i+1] == ' ' || sc.Doc[i+1] == '\n') {
+			end = i
+			break
+		}
+	}
+	title = strings.Join(strings.Fields(sc.Doc[:end]), " ")
+	if label, t, ok := strings.Cut(title, ": "); ok && strings.HasPrefix(label, "Spec ") {
+		title = t
+	}
+	return title, strings.TrimSpace(sc.Doc[min(end+1, len(sc.Doc)):])
 }
 
 // Step is one directive of a scenario.
@@ -34,7 +61,7 @@ type Mismatch struct {
 //go:embed testdata/scenarios/spec-*.txt
 var specFS embed.FS
 
-// SpecScenarios returns the scenarios of the spec (SEED-SPEC.md's two
+// SpecScenarios returns the scenarios of the original specification (its two
 // diagrams and five TODOs), embedded from testdata/scenarios/spec-*.txt,
 // in file name order.
 func SpecScenarios() ([]*Scenario, error) {
@@ -66,6 +93,11 @@ func ParseScenario(name, text string) (*Scenario, error) {
 	sc := &Scenario{Name: name}
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	i := 0
+	var doc []string
+	for ; i < len(lines) && strings.HasPrefix(lines[i], "#"); i++ {
+		doc = append(doc, strings.TrimPrefix(strings.TrimPrefix(lines[i], "#"), " "))
+	}
+	sc.Doc = strings.TrimSpace(strings.Join(doc, "\n"))
 	for i < len(lines) {
 		line := strings.TrimSpace(lines[i])
 		i++

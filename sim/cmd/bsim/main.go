@@ -1,8 +1,9 @@
 // Command bsim is better-socket's network simulator on the command line:
 // the project's main demonstration.
 //
-// With no flags it plays every spec scenario (the two diagrams of
-// SEED-SPEC.md and its five TODO scenarios), checking each transcript, then
+// With no flags it plays every spec scenario (the two diagrams of the
+// original specification and its five TODO scenarios, drawn in
+// docs/scenarios.md), checking each transcript, then
 // a randomized chaos run: many seeded runs, each drawing its options and
 // workload from its seed, with the oracle checking the guarantees after every
 // step and a liveness phase at the end. It prints a summary table and exits
@@ -104,8 +105,9 @@ func playSpec(c config, stdout, stderr io.Writer) bool {
 		return false
 	}
 	ok := true
-	fmt.Fprintf(stdout, "spec scenarios (SEED-SPEC.md)\n")
-	for _, sc := range scs {
+	fmt.Fprintf(stdout, "The seven scenarios of the original specification, each checked against its transcript\n")
+	fmt.Fprintf(stdout, "(-v prints each trace; docs/scenarios.md shows them as sequence diagrams):\n")
+	for i, sc := range scs {
 		in, bad, err := sc.Run(sim.Options{})
 		status := "transcript matches"
 		switch {
@@ -117,7 +119,7 @@ func playSpec(c config, stdout, stderr io.Writer) bool {
 			status, ok = fmt.Sprintf("TRANSCRIPT DIFFERS at %s", bad[0].Step.Pos), false
 		}
 		tr := in.Sim().Trace()
-		fmt.Fprintf(stdout, "  %-32s %4d trace lines, %8s virtual  %s\n", sc.Name, len(tr.Entries), in.Sim().Elapsed(), status)
+		fmt.Fprintf(stdout, "  %d. %s\n     %s: %s (%d trace lines, %s virtual)\n", i+1, sc.Title(), sc.Name, status, len(tr.Entries), in.Sim().Elapsed())
 		if c.verbose {
 			fmt.Fprintf(stdout, "\n%s\n", indent(tr.String(0)))
 		}

@@ -19,6 +19,16 @@ func TestDefaultRunShape(t *testing.T) {
 	if n := strings.Count(s, "transcript matches"); n != 7 {
 		t.Errorf("%d spec scenarios match, want 7:\n%s", n, s)
 	}
+	// Each scenario says in one line what it shows.
+	for _, title := range []string{"1. basic connection and heartbeat\n", "3. a packet is lost, and the heartbeats get it resent\n",
+		"7. a client disconnects, misses messages, and gets them re-sent after it reconnects with its client ID\n"} {
+		if !strings.Contains(s, "  "+title) {
+			t.Errorf("no line %q:\n%s", title, s)
+		}
+	}
+	if !strings.Contains(s, "docs/scenarios.md") {
+		t.Errorf("the output does not say where the diagrams are:\n%s", s)
+	}
 	for _, row := range []string{"runs", "messages", "requests", "faults injected", "retransmissions",
 		"duplicates suppressed", "resumes", "sessions lost", "invariant violations"} {
 		if !strings.Contains(s, "\n  "+row+" ") {
