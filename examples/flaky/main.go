@@ -6,6 +6,13 @@
 //
 //	go run ./examples/flaky
 //	go run ./examples/flaky -clients 5 -messages 20000 -seed 7
+//
+// -seed draws the kill schedule (the pauses between kills and which live
+// connection dies), but a real network and real goroutines decide what is
+// in flight at each kill, so two runs with the same seed kill at different
+// points of the exchange: a run here is not replayed exactly. The
+// simulator's runs are: go run ./sim/cmd/bsim -seed N -v replays one
+// exactly, trace and all.
 package main
 
 import (
@@ -29,7 +36,7 @@ import (
 func main() {
 	clients := flag.Int("clients", 3, "number of clients")
 	messages := flag.Int("messages", 30000, "messages each way per client")
-	seed := flag.Uint64("seed", 1, "seed for the moments connections are killed")
+	seed := flag.Uint64("seed", 1, "seed of the kill schedule (timing still differs from run to run: use bsim -seed to replay exactly)")
 	every := flag.Duration("kill-every", 2*time.Millisecond, "mean time between kills")
 	flag.Parse()
 	if ok := run(*clients, *messages, *seed, *every); !ok {
@@ -173,7 +180,8 @@ func run(nClients, n int, seed uint64, every time.Duration) bool {
 	elapsed := time.Since(start)
 
 	ok := lost.Load() == 0
-	fmt.Printf("%d clients, %d messages each way per client, %d connections killed in %v\n", nClients, n, kills, elapsed.Round(time.Millisecond))
+	fmt.Printf("%d clients, %d messages each way per client, %d connections killed in %v (kill schedule seed %d; real timing, not replayable)\n",
+		nClients, n, kills, elapsed.Round(time.Millisecond), seed)
 	for i := range cs {
 		for _, d := range []struct {
 			name string
