@@ -1,0 +1,716 @@
+// Command workloads measures better-socket over gorilla/websocket against
+// raw gorilla/websocket on the four workloads of the performance targets,
+// side by side in one run:
+//
+//	W1  one client, request → response round trip, p50
+//	W2  server → one client, Send in a loop (1 M messages by default)
+//	W3  one broadcast burst of 2,000 messages to a room of 100 clients
+//	W4  server memory (RSS) per idle connected client (2,000 clients)
+//
+// Each workload runs three ways where they apply: raw gorilla writing one
+// message per WriteMessage ("raw"), raw gorilla coalescing the messages
+// queued for a connection into one WebSocket message of back-to-back 64-byte
+// records, with no reliability at all ("coalesced", the ceiling of what the
+// socket can carry), and better-socket at default options. The server and
+// the client are separate processes, pinned to one core each with taskset
+// when the machine has two cores or more; payloads are 64 bytes. Rounds are
+// interleaved (each round runs every variant once) and the table shows each
+// variant's median, better-socket's ratio to raw, and whether the target
+// holds:
+//
+//	go run ./adapters/gorilla/internal/workloads              # all four, 3 rounds
+//	go run ./adapters/gorilla/internal/workloads -w W2,W3 -rounds 5
+//
+// The figures are this machine's, at the time of the run: quote them with
+// the command and the machine.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/adapters/gorilla"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// params are the sizes of the workloads; the parent passes them to both
+// processes.
+type params struct {
+	W1Trips   int `json:"w1_trips"`
+	W2Msgs    int `json:"w2_msgs"`
+	W3Msgs    int `json:"w3_msgs"`
+	W3Members int `json:"w3_members"`
+	W4Clients int `json:"w4_clients"`
+}
+
+const (
+	payloadSize = 64
+	room        = "bench"
+	// coalesceLimit bounds one coalesced WebSocket message, as
+	// better-socket's own batches are bounded by the peer's size limit.
+	coalesceLimit = 64 << 10
+)
+
+var variants = []string{"raw", "coalesced", "bettersocket"}
+
+func main() {
+	role := flag.String("role", "", "internal: server or client")
+	variant := flag.String("variant", "", "internal: raw, coalesced or bettersocket")
+	workload := flag.String("workload", "", "internal: W1..W4")
+	addr := flag.String("addr", "", "internal: the server's address")
+	paramJSON := flag.String("params", "", "internal: the workload sizes")
+	which := flag.String("w", "W1,W2,W3,W4", "workloads to run")
+	rounds := flag.Int("rounds", 3, "interleaved rounds; the table shows medians")
+	var p params
+	flag.IntVar(&p.W1Trips, "trips", 20000, "W1: round trips per measurement")
+	flag.IntVar(&p.W2Msgs, "msgs", 1_000_000, "W2: messages")
+	flag.IntVar(&p.W3Msgs, "burst", 2000, "W3: broadcast messages")
+	flag.IntVar(&p.W3Members, "members", 100, "W3: room members")
+	flag.IntVar(&p.W4Clients, "idle", 2000, "W4: idle clients")
+	flag.Parse()
+	if *paramJSON != "" {
+		if err := json.Unmarshal([]byte(*paramJSON), &p); err != nil {
+			fail(err)
+		}
+	}
+	switch *role {
+	case "server":
+		serve(*variant, *workload, p)
+	case "client":
+		client(*variant, *workload, *addr, p)
+	case "":
+		parent(strings.Split(*which, ","), *rounds, p)
+	default:
+		fail(fmt.Errorf("unknown role %q", *role))
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "workloads:", err)
+	os.Exit(1)
+}
+
+// ---- the parent: runs the rounds and prints the table ----
+
+// result is what one variant of one workload measured.
+type result struct {
+	Value   float64 `json:"value"`   // W1: p50 ns; W2, W3: messages/s; W4: bytes per client
+	Count   int64   `json:"count"`   // messages delivered (W2, W3)
+	Want    int64   `json:"want"`    // messages that should have been delivered
+	Skipped int64   `json:"skipped"` // W3: deliveries a better-socket Broadcast skipped
+	Note    string  `json:"note,omitempty"`
+}
+
+func parent(which []string, rounds int, p params) {
+	pin := runtime.NumCPU() >= 2
+	if _, err := exec.LookPath("taskset"); err != nil {
+		pin = false
+	}
+	fmt.Printf("workloads: %s, %d CPUs, %s, pinned: %t, %d rounds (medians)\n", runtime.Version(), runtime.NumCPU(), cpuModel(), pin, rounds)
+	type key struct{ w, v string }
+	got := map[key][]result{}
+	for r := 1; r <= rounds; r++ {
+		for _, w := range which {
+			for _, v := range variants {
+				if (w == "W1" || w == "W4") && v == "coalesced" {
+					continue // one message each way, or none: nothing to coalesce
+				}
+				res, err := runOne(w, v, p, pin)
+				if err != nil {
+					fail(fmt.Errorf("%s %s round %d: %w", w, v, r, err))
+				}
+				fmt.Fprintf(os.Stderr, "round %d %s %-12s %s\n", r, w, v, show(w, res))
+				got[key{w, v}] = append(got[key{w, v}], res)
+			}
+		}
+	}
+	fmt.Printf("\n%-4s %-44s %16s %16s %16s %8s  %s\n", "", "workload", "raw", "coalesced", "better-socket", "vs raw", "target")
+	for _, w := range which {
+		med := map[string]result{}
+		for _, v := range variants {
+			if rs := got[key{w, v}]; len(rs) > 0 {
+				med[v] = median(rs)
+			}
+		}
+		bs, raw := med["bettersocket"], med["raw"]
+		ratio := bs.Value / raw.Value
+		verdict := target(w, bs, ratio)
+		cells := make([]string, len(variants))
+		for i, v := range variants {
+			cells[i] = "—"
+			if r, ok := med[v]; ok {
+				cells[i] = show(w, r)
+			}
+		}
+		fmt.Printf("%-4s %-44s %16s %16s %16s %7.2fx  %s\n", w, title(w, p), cells[0], cells[1], cells[2], ratio, verdict)
+	}
+}
+
+func title(w string, p params) string {
+	switch w {
+	case "W1":
+		return "request → response round trip, p50"
+	case "W2":
+		return fmt.Sprintf("server → client Send loop, %d msgs", p.W2Msgs)
+	case "W3":
+		return fmt.Sprintf("broadcast burst %d msgs × %d members", p.W3Msgs, p.W3Members)
+	}
+	return fmt.Sprintf("server RSS per idle client (%d clients)", p.W4Clients)
+}
+
+func show(w string, r result) string {
+	switch w {
+	case "W1":
+		return fmt.Sprintf("%.1f µs", r.Value/1e3)
+	case "W4":
+		return fmt.Sprintf("%.1f KiB", r.Value/1024)
+	}
+	s := fmt.Sprintf("%.2f M/s", r.Value/1e6)
+	if r.Count != r.Want {
+		s += fmt.Sprintf(" (%d lost)", r.Want-r.Count)
+	}
+	return s
+}
+
+// target says whether better-socket's median meets the workload's target.
+func target(w string, bs result, ratio float64) string {
+	verdict := func(ok bool, what string) string {
+		if ok {
+			return "met: " + what
+		}
+		return "NOT MET: " + what
+	}
+	switch w {
+	case "W1":
+		return verdict(ratio <= 1.10, "≤ 1.10x raw")
+	case "W2":
+		return verdict(bs.Value >= 2e6 && bs.Count == bs.Want, "≥ 2 M/s, 0 lost")
+	case "W3":
+		return verdict(bs.Value >= 2e6 && bs.Count == bs.Want && bs.Skipped == 0, fmt.Sprintf("≥ 2 M/s, nobody skipped (skipped %d)", bs.Skipped))
+	}
+	return verdict(bs.Value <= 10<<10, "≤ 10 KiB")
+}
+
+func median(rs []result) result {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b result) int {
+		switch {
+		case a.Value < b.Value:
+			return -1
+		case a.Value > b.Value:
+			return 1
+		}
+		return 0
+	})
+	return s[len(s)/2]
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// proc is a child process speaking lines on stdin and stdout.
+type proc struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func start(core int, pin bool, args ...string) (*proc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	name, argv := self, args
+	if pin {
+		name, argv = "taskset", append([]string{"-c", strconv.Itoa(core), self}, args...)
+	}
+	cmd := exec.Command(name, argv...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	return &proc{cmd: cmd, in: in, out: sc}, nil
+}
+
+func (p *proc) line() (string, error) {
+	if !p.out.Scan() {
+		if err := p.out.Err(); err != nil {
+			return "", err
+		}
+		return "", io.ErrUnexpectedEOF
+	}
+	return p.out.Text(), nil
+}
+
+func (p *proc) stop() {
+	p.in.Close()
+	p.cmd.Wait()
+}
+
+// runOne runs one variant of one workload: a server process on core 0, a
+// client process on core 1. The server prints its address; the client
+// prints a result line when done (W4: when connected, after which the
+// parent asks the server for its RSS).
+func runOne(w, v string, p params, pin bool) (result, error) {
+	pj, _ := json.Marshal(p)
+	common := []string{"-variant", v, "-workload", w, "-params", string(pj)}
+	srv, err := start(0, pin, append([]string{"-role", "server"}, common...)...)
+	if err != nil {
+		return result{}, err
+	}
+	defer srv.stop()
+	addrLine, err := srv.line()
+	if err != nil {
+		return result{}, fmt.Errorf("server: %w", err)
+	}
+	var before string
+	if w == "W4" {
+		fmt.Fprintln(srv.in, "rss")
+		if before, err = srv.line(); err != nil {
+			return result{}, err
+		}
+	}
+	cl, err := start(1, pin, append([]string{"-role", "client", "-addr", addrLine}, common...)...)
+	if err != nil {
+		return result{}, err
+	}
+	defer cl.stop()
+	out, err := cl.line()
+	if err != nil {
+		return result{}, fmt.Errorf("client: %w", err)
+	}
+	var res result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		return result{}, fmt.Errorf("client said %q: %w", out, err)
+	}
+	switch w {
+	case "W3":
+		// The server knows what its Broadcasts skipped.
+		fmt.Fprintln(srv.in, "skipped")
+		s, err := srv.line()
+		if err != nil {
+			return result{}, err
+		}
+		res.Skipped, _ = strconv.ParseInt(s, 10, 64)
+	case "W4":
+		fmt.Fprintln(srv.in, "rss")
+		after, err := srv.line()
+		if err != nil {
+			return result{}, err
+		}
+		b, _ := strconv.ParseFloat(before, 64)
+		a, _ := strconv.ParseFloat(after, 64)
+		res.Value = (a - b) / float64(p.W4Clients)
+	}
+	return res, nil
+}
+
+// ---- the server process ----
+
+func serve(v, w string, p params) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail(err)
+	}
+	var h http.Handler
+	var skipped atomic.Int64
+	if v == "bettersocket" {
+		h = bsServer(w, p, &skipped)
+	} else {
+		h = rawServer(v, w, p)
+	}
+	go http.Serve(ln, h)
+	fmt.Printf("%s\n", ln.Addr())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "rss":
+			runtime.GC()
+			debug.FreeOSMemory()
+			fmt.Println(rss())
+		case "skipped":
+			fmt.Println(skipped.Load())
+		}
+	}
+	os.Exit(0)
+}
+
+// rss is the process's resident set in bytes.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// stamp is a 64-byte payload carrying a sequence number.
+func stamp(seq uint64) []byte {
+	b := make([]byte, payloadSize)
+	binary.BigEndian.PutUint64(b, seq)
+	return b
+}
+
+// rawServer is gorilla/websocket with no protocol: W1 echoes; W2 sends
+// p.W2Msgs messages once the client says go; W3 sends the burst to every
+// member once all have said go; W4 reads and drops.
+func rawServer(v, w string, p params) http.Handler {
+	up := websocket.Upgrader{}
+	if w == "W4" {
+		up.WriteBufferPool = &sync.Pool{}
+	}
+	var mu sync.Mutex
+	var members []*websocket.Conn
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		switch w {
+		case "W1":
+			for {
+				mt, b, err := ws.ReadMessage()
+				if err != nil || ws.WriteMessage(mt, b) != nil {
+					return
+				}
+			}
+		case "W2":
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+			sendAll(ws, v, p.W2Msgs)
+		case "W3":
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+			mu.Lock()
+			members = append(members, ws)
+			all := len(members) == p.W3Members
+			mu.Unlock()
+			if all {
+				var wg sync.WaitGroup
+				for _, m := range members {
+					wg.Go(func() { sendAll(m, v, p.W3Msgs) })
+				}
+				wg.Wait()
+			}
+		}
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// sendAll writes n stamped messages to ws, one per WriteMessage or
+// coalesced into messages of at most coalesceLimit bytes.
+func sendAll(ws *websocket.Conn, v string, n int) {
+	if v == "raw" {
+		for i := 1; i <= n; i++ {
+			if ws.WriteMessage(websocket.BinaryMessage, stamp(uint64(i))) != nil {
+				return
+			}
+		}
+		return
+	}
+	buf := make([]byte, 0, coalesceLimit)
+	for i := 1; i <= n; i++ {
+		buf = append(buf, stamp(uint64(i))...)
+		if len(buf)+payloadSize > coalesceLimit || i == n {
+			if ws.WriteMessage(websocket.BinaryMessage, buf) != nil {
+				return
+			}
+			buf = buf[:0]
+		}
+	}
+}
+
+// bsServer is a better-socket server at default options (rooms allowed).
+func bsServer(w string, p params, skipped *atomic.Int64) http.Handler {
+	var srv *gorilla.Server
+	var ready atomic.Int64
+	ctx := context.Background()
+	srv = gorilla.NewServer(adapters.ServerOptions{
+		Session: session.ServerConfig{AllowRoom: func(session.RoomRequest) bool { return true }},
+		OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) {
+			return r.Payload, nil
+		},
+		OnMessage: func(_ context.Context, m adapters.Message) {
+			switch w {
+			case "W2":
+				go func() {
+					for i := 1; i <= p.W2Msgs; i++ {
+						if err := srv.Send(ctx, m.Client, stamp(uint64(i))); err != nil {
+							fmt.Fprintln(os.Stderr, "send:", err)
+							return
+						}
+					}
+				}()
+			case "W3":
+				if ready.Add(1) != int64(p.W3Members) {
+					return
+				}
+				go func() {
+					for i := 1; i <= p.W3Msgs; i++ {
+						err := srv.Broadcast(ctx, room, stamp(uint64(i)))
+						var be *session.BroadcastError
+						if errors.As(err, &be) {
+							skipped.Add(int64(len(be.Skipped)))
+						} else if err != nil {
+							fmt.Fprintln(os.Stderr, "broadcast:", err)
+							return
+						}
+					}
+				}()
+			}
+		},
+	})
+	return srv
+}
+
+// ---- the client process ----
+
+// clock measures from the client's "go" to the last expected delivery;
+// W2 and W3 end when every message arrived or when nothing arrived for
+// quiet (what a Broadcast skipped never comes).
+type clock struct {
+	start  time.Time
+	last   atomic.Int64 // ns since start of the latest delivery
+	count  atomic.Int64
+	want   int64
+	done   chan struct{}
+	closed atomic.Bool
+}
+
+const quiet = 2 * time.Second
+
+func (c *clock) arrived() {
+	c.last.Store(int64(time.Since(c.start)))
+	if c.count.Add(1) == c.want && c.closed.CompareAndSwap(false, true) {
+		close(c.done)
+	}
+}
+
+func (c *clock) wait() result {
+	for {
+		n := c.count.Load()
+		select {
+		case <-c.done:
+		case <-time.After(quiet):
+			if c.count.Load() != n {
+				continue
+			}
+		}
+		break
+	}
+	secs := time.Duration(c.last.Load()).Seconds()
+	return result{Value: float64(c.count.Load()) / secs, Count: c.count.Load(), Want: c.want}
+}
+
+func client(v, w, addr string, p params) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	url := "ws://" + addr + "/"
+	var res result
+	var err error
+	if v == "bettersocket" {
+		res, err = bsClient(ctx, w, url, p)
+	} else {
+		res, err = rawClient(ctx, v, w, url, p)
+	}
+	if err != nil {
+		fail(err)
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	// Stay connected until the parent has read the server's figures.
+	io.Copy(io.Discard, os.Stdin)
+}
+
+func p50(lat []time.Duration) float64 {
+	slices.Sort(lat)
+	return float64(lat[len(lat)/2])
+}
+
+func rawClient(ctx context.Context, v, w, url string, p params) (result, error) {
+	dial := func() (*websocket.Conn, error) {
+		ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+		return ws, err
+	}
+	switch w {
+	case "W1":
+		ws, err := dial()
+		if err != nil {
+			return result{}, err
+		}
+		lat := make([]time.Duration, p.W1Trips)
+		msg := stamp(1)
+		for i := range lat {
+			t := time.Now()
+			if err := ws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+				return result{}, err
+			}
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return result{}, err
+			}
+			lat[i] = time.Since(t)
+		}
+		return result{Value: p50(lat)}, nil
+	case "W4":
+		for range p.W4Clients {
+			ws, err := dial()
+			if err != nil {
+				return result{}, err
+			}
+			defer ws.Close()
+		}
+		return result{}, nil
+	}
+	n, conns := p.W2Msgs, 1
+	if w == "W3" {
+		n, conns = p.W3Msgs, p.W3Members
+	}
+	c := &clock{want: int64(n * conns), done: make(chan struct{})}
+	wss := make([]*websocket.Conn, conns)
+	for i := range wss {
+		ws, err := dial()
+		if err != nil {
+			return result{}, err
+		}
+		wss[i] = ws
+	}
+	c.start = time.Now()
+	for _, ws := range wss {
+		if err := ws.WriteMessage(websocket.BinaryMessage, []byte("go")); err != nil {
+			return result{}, err
+		}
+		go func() {
+			var next uint64 = 1
+			for {
+				_, b, err := ws.ReadMessage()
+				if err != nil {
+					return
+				}
+				for ; len(b) >= payloadSize; b = b[payloadSize:] {
+					if binary.BigEndian.Uint64(b) == next {
+						next++
+						c.arrived()
+					}
+				}
+			}
+		}()
+	}
+	return c.wait(), nil
+}
+
+func bsClient(ctx context.Context, w, url string, p params) (result, error) {
+	switch w {
+	case "W1":
+		cl, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
+		if err != nil {
+			return result{}, err
+		}
+		lat := make([]time.Duration, p.W1Trips)
+		msg := stamp(1)
+		for i := range lat {
+			t := time.Now()
+			if _, err := cl.Request(ctx, msg); err != nil {
+				return result{}, err
+			}
+			lat[i] = time.Since(t)
+		}
+		return result{Value: p50(lat)}, nil
+	case "W4":
+		for range p.W4Clients {
+			if _, err := gorilla.Dial(ctx, url, adapters.ClientOptions{}); err != nil {
+				return result{}, err
+			}
+		}
+		return result{}, nil
+	}
+	n, conns := p.W2Msgs, 1
+	if w == "W3" {
+		n, conns = p.W3Msgs, p.W3Members
+	}
+	c := &clock{want: int64(n * conns), done: make(chan struct{})}
+	cls := make([]*adapters.Client, conns)
+	for i := range cls {
+		var next atomic.Uint64
+		next.Store(1)
+		cl, err := gorilla.Dial(ctx, url, adapters.ClientOptions{
+			OnMessage: func(_ context.Context, m adapters.Message) {
+				// Handlers of one session run one at a time, in order.
+				if binary.BigEndian.Uint64(m.Payload) == next.Load() {
+					next.Add(1)
+					c.arrived()
+				}
+			},
+		})
+		if err != nil {
+			return result{}, err
+		}
+		if w == "W3" {
+			if err := cl.Join(ctx, room); err != nil {
+				return result{}, err
+			}
+		}
+		cls[i] = cl
+	}
+	c.start = time.Now()
+	for _, cl := range cls {
+		if err := cl.Send(ctx, []byte("go")); err != nil {
+			return result{}, err
+		}
+	}
+	return c.wait(), nil
+}
