@@ -63,13 +63,15 @@ type Conn struct {
 
 // NewConn starts the secure layer of one connection on the client
 // (server false) or server side. rand supplies the ephemeral keys: the
-// machine's injected randomness, so simulated runs replay exactly.
+// machine's injected randomness, so simulated runs replay exactly. It checks
+// that cfg has the keys its mode needs, but not that the static key pair
+// matches: call cfg.Validate once beforehand.
 func NewConn(cfg *Config, server bool, rand io.Reader) (*Conn, error) {
 	return newConn(cfg, server, rand, prologue)
 }
 
 func newConn(cfg *Config, server bool, rand io.Reader, prologue []byte) (*Conn, error) {
-	if err := cfg.Validate(server); err != nil {
+	if err := cfg.check(server, false); err != nil {
 		return nil, err
 	}
 	pattern, ok := cfg.Mode.pattern()
@@ -324,3 +326,6 @@ func SealedLen(n int) int { return n + Overhead }
 func IsRecord(msg []byte) bool {
 	return len(msg) > 0 && (msg[0] == kindHandshake || msg[0] == kindClientSealed || msg[0] == kindServerSealed)
 }
+
+// IsHandshake reports whether msg starts with a handshake record.
+func IsHandshake(msg []byte) bool { return len(msg) > 0 && msg[0] == kindHandshake }

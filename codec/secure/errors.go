@@ -50,9 +50,11 @@ var (
 
 // Droppable reports whether a datagram link should drop a record that
 // failed with err and carry on: duplicates and reordering are normal there
-// (ErrReplay, ErrEarly), and a forged record (ErrAuth) must not let whoever
-// can inject one end the connection. On a stream link every error ends the
-// connection.
+// (ErrReplay, ErrEarly), and a well-framed forged or reflected record
+// (ErrAuth, ErrReflected) must not let whoever can inject one end the
+// connection. Malformed framing (ErrTruncated, ErrMalformed) still ends it,
+// as a malformed plaintext message does. On a stream link every error ends
+// the connection.
 func Droppable(err error) bool {
-	return errors.Is(err, ErrReplay) || errors.Is(err, ErrEarly) || errors.Is(err, ErrAuth)
+	return errors.Is(err, ErrReplay) || errors.Is(err, ErrEarly) || errors.Is(err, ErrAuth) || errors.Is(err, ErrReflected)
 }
