@@ -44,6 +44,10 @@
 // link each ends the connection; on a datagram link [Droppable] ones are
 // dropped and the connection carries on.
 //
+// What the layer protects and what it does not (sizes, timing, that a
+// connection exists, anything once keys leak) is set out in the threat
+// model of the repository's README, section Encryption.
+//
 // testdata/vectors.json holds known-answer vectors (fixed keys and
 // randomness, the records they produce) for other implementations.
 package secure
