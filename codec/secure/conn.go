@@ -2,6 +2,7 @@ package secure
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math"
 
 	"github.com/flynn/noise"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Record kinds: the first byte of every record. None of them can start a
@@ -52,7 +54,7 @@ type Conn struct {
 	finalOut bool   // this side wrote the handshake's final message
 
 	done               bool
-	send, recv         noise.Cipher
+	send, recv         aead
 	sendKind, recvKind byte
 	next               uint64 // next nonce to seal with
 	win                window
@@ -226,7 +228,7 @@ func (c *Conn) Read(dst, msg []byte) (plain, reply, rest []byte, err error) {
 		if !c.win.fresh(nonce) {
 			return nil, nil, rest, fmt.Errorf("%w: nonce %d", ErrReplay, nonce)
 		}
-		plain, err := c.recv.Decrypt(dst[:0], nonce, msg[:sealedHeader], msg[sealedHeader:end])
+		plain, err := c.recv.open(dst[:0], nonce, msg[:sealedHeader], msg[sealedHeader:end])
 		if err != nil {
 			return nil, nil, rest, ErrAuth
 		}
@@ -279,7 +281,11 @@ func (c *Conn) readFailed(idx int, err error) error {
 }
 
 func (c *Conn) complete(cs1, cs2 *noise.CipherState) error {
-	initToResp, respToInit := cs1.Cipher(), cs2.Cipher()
+	initToResp, err1 := newAEAD(cs1)
+	respToInit, err2 := newAEAD(cs2)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("secure: %w", err)
+	}
 	if c.server {
 		c.send, c.recv = respToInit, initToResp
 	} else {
@@ -314,7 +320,33 @@ func (c *Conn) Seal(dst, plain []byte) ([]byte, error) {
 	binary.BigEndian.PutUint64(c.ad[1:], n)
 	binary.BigEndian.PutUint32(c.ad[9:], uint32(len(plain)+tagLen))
 	dst = append(dst, c.ad[:]...)
-	return c.send.Encrypt(dst, n, c.ad[:], plain), nil
+	return c.send.seal(dst, n, c.ad[:], plain), nil
+}
+
+// aead is one direction's ChaCha20-Poly1305 with Noise's nonce encoding (4
+// zero bytes, then the 64-bit counter little-endian), keyed by the cipher
+// state the handshake split off. flynn/noise's own explicit-nonce Cipher
+// would do the same with two allocations per message; this one keeps its
+// nonce buffer.
+type aead struct {
+	c     cipher.AEAD
+	nonce [chacha20poly1305.NonceSize]byte
+}
+
+func newAEAD(cs *noise.CipherState) (aead, error) {
+	k := cs.UnsafeKey()
+	c, err := chacha20poly1305.New(k[:])
+	return aead{c: c}, err
+}
+
+func (a *aead) seal(dst []byte, n uint64, ad, plain []byte) []byte {
+	binary.LittleEndian.PutUint64(a.nonce[4:], n)
+	return a.c.Seal(dst, a.nonce[:], plain, ad)
+}
+
+func (a *aead) open(dst []byte, n uint64, ad, ct []byte) ([]byte, error) {
+	binary.LittleEndian.PutUint64(a.nonce[4:], n)
+	return a.c.Open(dst, a.nonce[:], ct, ad)
 }
 
 // SealedLen returns the size of the record that seals n bytes.

@@ -378,11 +378,11 @@ func runNoiseVector(t *testing.T, mode Mode, v map[string]string, msgs [][2][]by
 		}
 		n := nonces[dir]
 		nonces[dir]++
-		ct := src.send.Encrypt(nil, n, nil, msgs[i][0])
+		ct := src.send.seal(nil, n, nil, msgs[i][0])
 		if !bytes.Equal(ct, msgs[i][1]) {
 			t.Fatalf("%s transport message %d:\n got %x\nwant %x", v["handshake"], i, ct, msgs[i][1])
 		}
-		pt, err := dst.recv.Decrypt(nil, n, nil, msgs[i][1])
+		pt, err := dst.recv.open(nil, n, nil, msgs[i][1])
 		if err != nil || !bytes.Equal(pt, msgs[i][0]) {
 			t.Fatalf("%s transport message %d does not open: %v", v["handshake"], i, err)
 		}
