@@ -187,10 +187,6 @@ func closeCode(code proto.CloseCode) func(error) bool {
 	}
 }
 
-func isErr(target error) func(error) bool {
-	return func(err error) bool { return errors.Is(err, target) }
-}
-
 // TestSecureRefusals: every wrong key and every downgrade is refused with
 // a typed error on both sides, and an honest client on the same server
 // carries on untouched.
