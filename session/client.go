@@ -296,9 +296,9 @@ func (c *Client) connected(now time.Time, conn ConnID) error {
 	c.conn = conn
 	c.hangup = false
 	c.sendHello = c.sec == nil // with encryption: once the handshake completes
-	c.hsOut = append(c.hsOut[:0], first)
-	if first == nil {
-		c.hsOut = c.hsOut[:0]
+	c.hsOut = c.hsOut[:0]
+	if first != nil {
+		c.hsOut = append(c.hsOut, first)
 	}
 	c.shakeAt = now.Add(c.cfg.HandshakeTimeout)
 	c.helloTries = 0
