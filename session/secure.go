@@ -41,6 +41,20 @@ func (s *sealer) seal(sec *secure.Conn, msg []byte) []byte {
 	return out[start:len(out):len(out)]
 }
 
+// startSecure gives a newly admitted connection its secure layer. It is
+// called once the connection holds a place among those awaiting HELLO, so
+// its handshake counts against the limits on them.
+func (s *Server) startSecure(c *serverConn) {
+	if s.cfg.Secure.Mode == secure.Off {
+		return
+	}
+	sec, err := secure.NewConn(&s.cfg.Secure, true, s.cfg.Rand)
+	if err != nil {
+		panic("session: bug: secure config validated in NewServer: " + err.Error())
+	}
+	c.sec = sec
+}
+
 // sealOverhead is what sealing adds to a message under cfg.
 func sealOverhead(cfg *secure.Config) int {
 	if cfg.Mode == secure.Off {

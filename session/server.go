@@ -294,13 +294,7 @@ func (s *Server) connected(now time.Time, id ConnID) error {
 	default:
 		s.pending++
 		s.timers.Set(&c.timer, now.Add(s.cfg.HandshakeTimeout))
-		if s.cfg.Secure.Mode != secure.Off {
-			sec, err := secure.NewConn(&s.cfg.Secure, true, s.cfg.Rand)
-			if err != nil {
-				panic("session: bug: secure config validated in NewServer: " + err.Error())
-			}
-			c.sec = sec
-		}
+		s.startSecure(c)
 	}
 	return nil
 }
