@@ -328,6 +328,7 @@ func (c *Client) recv(now time.Time, data []byte) {
 		plain, reply, rest, err := c.sec.Read(c.plain, data)
 		if err != nil {
 			if c.cfg.Mode == Datagram && secure.Droppable(err) {
+				c.stats.RecordsDropped++
 				data = rest
 				continue
 			}

@@ -167,6 +167,9 @@ func TestSecureDatagramLoss(t *testing.T) {
 			if p.srv.Stats().ProtocolErrors != 0 || c1.m.Stats().ProtocolErrors != 0 {
 				t.Fatal("a duplicate counted as a protocol error")
 			}
+			if p.srv.Stats().RecordsDropped == 0 || c1.m.Stats().RecordsDropped == 0 {
+				t.Fatalf("duplicates dropped without a count: server %d, client %d", p.srv.Stats().RecordsDropped, c1.m.Stats().RecordsDropped)
+			}
 		})
 	}
 }
@@ -410,6 +413,9 @@ func TestSecureTampering(t *testing.T) {
 						p.run(3 * DefaultInitialRTO)
 						if lastClosed(victim.events) != nil || !victim.m.Established() {
 							t.Fatalf("datagram session ended: %v", p.takeEvents(victim))
+						}
+						if p.srv.Stats().RecordsDropped+victim.m.Stats().RecordsDropped == 0 {
+							t.Fatal("the refused record was not counted")
 						}
 						if !slices.Equal(delivered(victim.events), []string{"down"}) || !slices.Contains(delivered(p.sevents), "up") {
 							t.Fatalf("delivered %v / %v", delivered(victim.events), delivered(p.sevents))

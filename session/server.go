@@ -353,6 +353,7 @@ func (s *Server) recv(now time.Time, c *serverConn, data []byte) {
 		plain, reply, rest, err := c.sec.Read(s.plain, data)
 		if err != nil {
 			if s.cfg.Mode == Datagram && secure.Droppable(err) {
+				s.stats.RecordsDropped++
 				if reply != nil && c.state == connAwaitHello && !now.Before(c.hsAt.Add(s.cfg.MinRTO)) {
 					// Our answer may be lost: send it again, at most once
 					// per MinRTO (no amplification by duplicates).
