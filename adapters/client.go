@@ -50,12 +50,16 @@ type clientEngine struct {
 // own, with the machine's backoff. When ctx ends before the session is
 // established, Dial gives up and returns ctx.Err().
 func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, error) {
+	cfg := opts.Session
+	linkDefaults(&cfg.LinkConfig)
+	cfg.Secure = withSecure(opts.Secure, cfg.Secure)
+	if err := cfg.Secure.Validate(false); err != nil {
+		return nil, fmt.Errorf("adapters: ClientOptions.Secure: %w", err)
+	}
 	t, err := dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cfg := opts.Session
-	linkDefaults(&cfg.LinkConfig)
 	eng := &clientEngine{m: session.NewClient(cfg), established: make(chan struct{})}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
 	d := newDriver(eng, h, withSide(opts.Logger, "client"), MaxMessageSize(cfg.LinkConfig), opts.MaxPendingEvents)

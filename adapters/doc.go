@@ -90,10 +90,20 @@
 // and it travels in-band before the transport is closed. Over WebSocket the
 // same code is also the close status of the WebSocket close frame: the
 // protocol's codes were chosen so that this works (1000, 1001, 1002, 1008
-// and 1009 mean the same in RFC 6455, and 4000–4005 are in its private-use
+// and 1009 mean the same in RFC 6455, and 4000–4006 are in its private-use
 // range). A message over the size limit is refused by the WebSocket library
 // itself, with status 1009, before it is read; over netconn the driver
 // sends a CLOSE too-large frame without reading the message.
+//
+// # Encryption
+//
+// ClientOptions.Secure and ServerOptions.Secure turn on the optional
+// encryption layer of package codec/secure (Noise: a pre-shared key, a
+// pinned server key, or mutual keys) on every connection, over every
+// transport: the handshake runs before HELLO and everything after it is
+// sealed, inside the machines. The joining of messages described under
+// Batching works the same (sealed records concatenate). The repository's
+// README sets out its threat model.
 //
 // # Observability
 //

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -59,6 +60,15 @@ type EventHandler func(ctx context.Context, ev session.Event)
 // costs one transport message each way.
 const DefaultAckDelay = time.Millisecond
 
+// withSecure returns the machine's encryption settings: opts' Secure
+// when it is on, else the session config's own.
+func withSecure(top, session secure.Config) secure.Config {
+	if top.Mode != secure.Off {
+		return top
+	}
+	return session
+}
+
 // linkDefaults applies the adapters' defaults to a machine's link config.
 func linkDefaults(cfg *session.LinkConfig) {
 	cfg.Mode = session.Stream
@@ -74,6 +84,13 @@ type ClientOptions struct {
 	// session.Stream over these transports, and its AckDelay defaults to
 	// DefaultAckDelay (a negative AckDelay acknowledges at once).
 	Session session.ClientConfig
+	// Secure turns on encryption (see package codec/secure): psk mode
+	// needs the pre-shared key, server-key mode the server's public key
+	// (ServerKey), mutual mode that and the client's key pair (Static).
+	// The client then refuses a server that answers in plaintext or
+	// another mode. When its Mode is not secure.Off it replaces
+	// Session.Secure. An invalid Secure makes Dial fail.
+	Secure secure.Config
 	// OnMessage handles messages from the server. Nil drops them.
 	OnMessage MessageHandler
 	// OnRequest answers requests from the server. Nil answers each with
@@ -104,6 +121,16 @@ type ServerOptions struct {
 	// always session.Stream, and AckDelay defaults to DefaultAckDelay (a
 	// negative AckDelay acknowledges at once).
 	Session session.ServerConfig
+	// Secure turns on encryption (see package codec/secure): psk mode
+	// needs the pre-shared key, server-key and mutual mode the server's key
+	// pair (Static); in mutual mode KnownClient may restrict the client
+	// keys, and Session.Authorize sees each client's verified key. The
+	// server then refuses every client that does not use the same mode,
+	// with CLOSE security. When its Mode is not secure.Off it replaces
+	// Session.Secure. NewServer panics on an invalid Secure (a missing or
+	// mismatched key): check it first with Secure.Validate(true) when the
+	// keys come from outside the program.
+	Secure secure.Config
 	// OnMessage handles messages from clients. Nil drops them.
 	OnMessage MessageHandler
 	// OnRequest answers requests from clients. Nil answers each with

@@ -41,6 +41,10 @@ type serverEngine struct {
 func NewServer(opts ServerOptions) *Server {
 	cfg := opts.Session
 	linkDefaults(&cfg.LinkConfig)
+	cfg.Secure = withSecure(opts.Secure, cfg.Secure)
+	if err := cfg.Secure.Validate(true); err != nil {
+		panic("adapters: ServerOptions.Secure: " + err.Error())
+	}
 	eng := &serverEngine{queues: make(map[proto.ClientID]*eventQueue)}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
 	maxMsg := MaxMessageSize(cfg.LinkConfig)

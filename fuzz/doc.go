@@ -30,6 +30,12 @@
 //	                   resumed by anyone else, and deliver exactly once both ways;
 //	                   every event names a live session; Stats match the open
 //	                   connections and sessions and stay within MaxSessions.
+//	FuzzSecure         codec/secure: an established server-side layer fed the honest
+//	                   client's sealed records replayed, reordered, changed, cut,
+//	                   joined or replaced by arbitrary bytes, and a layer still in
+//	                   its handshake fed arbitrary bytes. Only records the client
+//	                   sealed are accepted, each at most once; every refusal wraps
+//	                   exactly one sentinel error.
 //	FuzzNetconnReader  adapters/netconn's length-prefixed reader. Messages within the
 //	                   limit, re-framing gives back the stream, errors are io.EOF,
 //	                   io.ErrUnexpectedEOF or codec.ErrTooLarge exactly when they

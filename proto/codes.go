@@ -36,6 +36,13 @@ const (
 	CloseUnsupportedVersion CloseCode = 4004
 	// CloseSuperseded: the session resumed on another connection.
 	CloseSuperseded CloseCode = 4005
+	// CloseSecurity: the encryption layer refused the connection: the
+	// peers' encryption settings differ (one requires encryption the other
+	// does not offer, or another mode), a key is wrong or unknown, or a
+	// sealed message failed authentication or was replayed. Before the
+	// handshake completes this CLOSE travels in plaintext and is
+	// unauthenticated.
+	CloseSecurity CloseCode = 4006
 )
 
 var closeNames = map[CloseCode]string{
@@ -50,6 +57,7 @@ var closeNames = map[CloseCode]string{
 	CloseIdleTimeout:        "idle-timeout",
 	CloseUnsupportedVersion: "unsupported-version",
 	CloseSuperseded:         "superseded",
+	CloseSecurity:           "security",
 }
 
 // String returns the code's short name, for example "going-away".

@@ -179,6 +179,7 @@ func TestCloseCode(t *testing.T) {
 		{proto.CloseIdleTimeout, 4003, "idle-timeout", true},
 		{proto.CloseUnsupportedVersion, 4004, "unsupported-version", false},
 		{proto.CloseSuperseded, 4005, "superseded", false},
+		{proto.CloseSecurity, 4006, "security", false},
 		{0, 0, "close(0)", false},
 		{1234, 1234, "close(1234)", false},
 		{65535, 65535, "close(65535)", false},

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 )
 
@@ -13,10 +14,15 @@ import (
 // no transport: what they measure is the machines' own cost (decoding,
 // bookkeeping, encoding, events).
 
-// benchPair is an established client and server over connection 1.
-func benchPair(b *testing.B) (*Client, *Server) {
-	c := NewClient(ClientConfig{Rand: seeded(2)})
-	s := NewServer(ServerConfig{Rand: seeded(1)})
+// benchPair is an established client and server over connection 1,
+// encrypted in mode (secure.Off: plaintext).
+func benchPair(b *testing.B, mode secure.Mode) (*Client, *Server) {
+	ccfg, scfg := secureConfigs(b, mode, 800)
+	if mode == secure.Off {
+		ccfg, scfg = secure.Config{}, secure.Config{}
+	}
+	c := NewClient(ClientConfig{Rand: seeded(2), Secure: ccfg})
+	s := NewServer(ServerConfig{Rand: seeded(1), Secure: scfg})
 	must(b, c.Step(t0, Connected{Conn: 1}))
 	must(b, s.Step(t0, Connected{Conn: 1}))
 	for range 3 {
@@ -36,11 +42,20 @@ func benchPair(b *testing.B) (*Client, *Server) {
 // BenchmarkLoop is one message's full round: client Send → frame → server
 // Recv → Delivered → ACK back → client processes the ack. batch messages
 // are sent per Ready, as an adapter that drains a queue would; one op is
-// one message.
+// one message. The -psk variants seal every transport message (every mode
+// seals alike once the handshake is done).
 func BenchmarkLoop(b *testing.B) {
-	for _, batch := range []int{1, 64} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			c, s := benchPair(b)
+	for _, bm := range []struct {
+		batch int
+		mode  secure.Mode
+	}{{1, secure.Off}, {1, secure.PSK}, {64, secure.Off}, {64, secure.PSK}} {
+		name := fmt.Sprintf("batch=%d", bm.batch)
+		if bm.mode != secure.Off {
+			name += "-" + bm.mode.String()
+		}
+		batch := bm.batch
+		b.Run(name, func(b *testing.B) {
+			c, s := benchPair(b, bm.mode)
 			payload := make([]byte, 64)
 			delivered := 0
 			b.ReportAllocs()
@@ -167,7 +182,7 @@ func BenchmarkIdleSessionHeap(b *testing.B) {
 
 		runtime.GC()
 		runtime.ReadMemStats(&m0)
-		c, _ := benchPair(b)
+		c, _ := benchPair(b, secure.Off)
 		c.Ready()
 		runtime.GC()
 		runtime.ReadMemStats(&m1)

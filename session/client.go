@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 )
 
@@ -74,6 +75,13 @@ type Client struct {
 	attempt     int    // dial attempts since the last established connection
 	connects    uint64 // connections so far: HELLO's resume attempt number
 
+	// encryption (nil sec: plaintext); see secure.go
+	sec    *secure.Conn
+	secErr error    // what is wrong with cfg.Secure, checked once
+	hsOut  [][]byte // handshake records to write before anything else
+	plain  []byte   // scratch: the opened record
+	sealer sealer
+
 	// graceful close
 	closing     bool
 	closeAt     time.Time
@@ -97,6 +105,7 @@ func NewClient(cfg ClientConfig) *Client {
 	c.dec = codec.NewDecoder(codec.Limits{MaxMessageSize: c.cfg.MaxMessageSize})
 	c.w.arena = make([]byte, 0, 512)
 	c.emitFn = c.emit
+	c.secErr = c.cfg.Secure.Validate(false)
 	return c
 }
 
@@ -222,7 +231,7 @@ func (c *Client) maxPayload() int {
 	if c.peer.MaxMessageSize > 0 {
 		m = int(c.peer.MaxMessageSize)
 	}
-	return m - frameOverhead
+	return m - frameOverhead - sealOverhead(&c.cfg.Secure)
 }
 
 func (c *Client) push(f outFrame) error {
@@ -268,11 +277,29 @@ func (c *Client) connected(now time.Time, conn ConnID) error {
 	case clientHandshake, clientOpen:
 		return fmt.Errorf("%w: Connected while a connection is live", ErrInvalid)
 	}
+	var first []byte
+	if c.secErr != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, c.secErr)
+	}
+	if c.cfg.Secure.Mode != secure.Off {
+		sec, err := secure.NewConn(&c.cfg.Secure, false, c.cfg.Rand)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		if first, err = sec.Start(); err != nil {
+			return err
+		}
+		c.sec = sec
+	}
 	c.connects++
 	c.state = clientHandshake
 	c.conn = conn
 	c.hangup = false
-	c.sendHello = true
+	c.sendHello = c.sec == nil // with encryption: once the handshake completes
+	c.hsOut = c.hsOut[:0]
+	if first != nil {
+		c.hsOut = append(c.hsOut, first)
+	}
 	c.shakeAt = now.Add(c.cfg.HandshakeTimeout)
 	c.helloTries = 0
 	c.helloAt = now.Add(c.cfg.InitialRTO)
@@ -291,7 +318,66 @@ func (c *Client) hello() *proto.Hello {
 func (c *Client) recv(now time.Time, data []byte) {
 	c.stats.BytesIn += uint64(len(data))
 	c.stats.MessagesIn++
-	c.link.lastRecvAt = now
+	if c.sec == nil {
+		c.link.lastRecvAt = now
+		c.frames(now, data)
+		return
+	}
+	for len(data) > 0 && (c.state == clientHandshake || c.state == clientOpen) {
+		handshake := secure.IsHandshake(data)
+		plain, reply, rest, err := c.sec.Read(c.plain, data)
+		if err != nil {
+			if c.cfg.Mode == Datagram && secure.Droppable(err) {
+				c.stats.RecordsDropped++
+				data = rest
+				continue
+			}
+			c.secureFailed(now, data, err)
+			return
+		}
+		data = rest
+		if handshake {
+			if reply != nil {
+				c.hsOut = append(c.hsOut, reply)
+			}
+			if c.sec.Established() {
+				c.sendHello = true
+				c.helloAt = now.Add(c.cfg.InitialRTO)
+			}
+			continue
+		}
+		c.plain = plain[:0]
+		c.link.lastRecvAt = now
+		c.frames(now, plain)
+	}
+}
+
+// secureFailed ends the connection whose secure layer refused data.
+func (c *Client) secureFailed(now time.Time, data []byte, err error) {
+	if errors.Is(err, secure.ErrDowngrade) && !c.sec.Established() {
+		// A plaintext answer to the handshake: only a CLOSE refusing the
+		// connection is expected. It is unauthenticated: a resumable code
+		// is taken as a lost connection (retry later), another as the end.
+		if f, derr := codec.Decode(data, codec.Limits{MaxMessageSize: c.cfg.MaxMessageSize}); derr == nil {
+			if cl, ok := f.(*proto.Close); ok {
+				c.peerClosed(now, cl)
+				return
+			}
+		}
+		c.stats.ProtocolErrors++
+		c.finish(now, nil, fmt.Errorf("session: the server answered in plaintext: %w", err))
+		return
+	}
+	c.stats.ProtocolErrors++
+	cl := &proto.Close{Code: proto.CloseSecurity, Reason: reason(err)}
+	if !c.sec.Established() {
+		cl = nil // nothing can be said to a server that failed the handshake
+	}
+	c.finish(now, cl, fmt.Errorf("session: %w", err))
+}
+
+// frames decodes one plaintext message and steps its frames.
+func (c *Client) frames(now time.Time, data []byte) {
 	if err := c.dec.Reset(data); err != nil {
 		c.decodeFailed(now, err)
 		return
@@ -496,6 +582,7 @@ func (c *Client) peerClosed(now time.Time, f *proto.Close) {
 func (c *Client) transportLost(now time.Time, err error) {
 	c.state = clientIdle
 	c.sendHello, c.hbDue, c.sendClose = false, false, nil
+	c.sec, c.hsOut = nil, c.hsOut[:0]
 	c.link.detach()
 	c.add(&ConnectionLost{Err: err})
 	c.scheduleDial(now)
@@ -553,7 +640,12 @@ func (c *Client) timeout(now time.Time) {
 			return
 		}
 		if c.cfg.Mode == Datagram && !now.Before(c.helloAt) {
-			c.sendHello = true
+			if c.sec != nil {
+				if r := c.sec.Resend(); r != nil {
+					c.hsOut = append(c.hsOut, r)
+				}
+			}
+			c.sendHello = c.sec == nil || c.sec.Established()
 			c.helloTries++
 			c.helloAt = now.Add(min(c.cfg.InitialRTO<<min(c.helloTries, 16), c.cfg.MaxRTO))
 		}
@@ -622,7 +714,18 @@ func (c *Client) ReadyInto(rd *Ready) {
 	c.out = rd.Transmit[:0]
 	live := c.state == clientHandshake || c.state == clientOpen || c.sendClose != nil
 	if live && !(c.hangup && c.sendClose == nil) {
-		c.w.begin(c.peerMax(), c.emitFn)
+		for _, r := range c.hsOut {
+			c.out = append(c.out, r)
+			c.stats.MessagesOut++
+			c.stats.BytesOut += uint64(len(r))
+		}
+		c.hsOut = c.hsOut[:0]
+	}
+	if c.sec != nil && !c.sec.Established() {
+		c.sendClose = nil // nothing is said before the channel exists
+	}
+	if live && !(c.hangup && c.sendClose == nil) {
+		c.w.begin(c.peerMax()-sealOverhead(&c.cfg.Secure), c.emitFn)
 		if c.sendHello {
 			c.w.frame(c.hello())
 			c.sendHello = false
@@ -653,6 +756,9 @@ func (c *Client) ReadyInto(rd *Ready) {
 }
 
 func (c *Client) emit(msg []byte) {
+	if c.sec != nil {
+		msg = c.sealer.seal(c.sec, msg)
+	}
 	c.stats.MessagesOut++
 	c.stats.BytesOut += uint64(len(msg))
 	c.out = append(c.out, msg)

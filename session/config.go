@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 )
 
@@ -147,6 +148,11 @@ type ClientConfig struct {
 	Rand io.Reader
 	// Auth is sent in every HELLO for the server's authorization hook.
 	Auth []byte
+	// Secure turns on encryption: every connection starts with the
+	// handshake of Secure.Mode, and the client refuses a server that
+	// answers in plaintext or another mode. The zero value is plaintext.
+	// An invalid Secure makes Step(Connected) fail.
+	Secure secure.Config
 	// HandshakeTimeout bounds the wait for WELCOME. Default 10 s.
 	HandshakeTimeout time.Duration
 	// CloseTimeout bounds how long a graceful Close waits for the peer to

@@ -51,6 +51,10 @@ var (
 	ErrEvicted = errors.New("session: evicted")
 	// ErrExpired: a detached session was not resumed within the window.
 	ErrExpired = errors.New("session: resume window expired")
+	// ErrClientKey: in secure.Mutual mode, a client proved another static
+	// key than the one that created the session it tries to resume; the
+	// connection is refused with CLOSE policy and the session is untouched.
+	ErrClientKey = errors.New("session: resume by another client key")
 	// ErrOverloaded: a slow consumer exceeded its unacknowledged-bytes limit
 	// and the server closed its session.
 	ErrOverloaded = errors.New("session: overloaded")

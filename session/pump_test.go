@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 )
 
@@ -208,6 +209,10 @@ func (p *pump) log(from, arrow, to string, m msg) {
 	}
 	if m.fin {
 		p.trace = append(p.trace, fmt.Sprintf("%s %s %s: FIN", from, arrow, to))
+		return
+	}
+	if secure.IsRecord(m.data) {
+		p.trace = append(p.trace, fmt.Sprintf("%s %s %s: %d bytes of records", from, arrow, to, len(m.data)))
 		return
 	}
 	for _, f := range framesOf(p.t, m.data) {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session/internal/timerq"
 )
@@ -65,6 +66,11 @@ type serverConn struct {
 	hbDue   bool
 	hbEcho  uint64
 	close   *proto.Close
+
+	// encryption (nil sec: plaintext); see secure.go
+	sec   *secure.Conn
+	hsOut [][]byte  // handshake records to write before anything else
+	hsAt  time.Time // when a handshake answer was last resent (Datagram)
 }
 
 type serverSession struct {
@@ -85,6 +91,8 @@ type serverSession struct {
 	inDetached bool
 
 	rooms map[*room]int // index of this session in room.members
+
+	key secure.PublicKey // the client's static key (secure.Mutual), or zero
 }
 
 // Server is the server machine: the hub for many connections and sessions.
@@ -110,6 +118,10 @@ type Server struct {
 	w       writer
 	emitFn  func([]byte)
 	curConn ConnID
+	curSec  *secure.Conn // the channel sealing curConn's messages, if any
+	secErr  error        // what is wrong with cfg.Secure, checked once
+	plain   []byte       // scratch: the opened record
+	sealer  sealer
 	out     []Outgoing
 	hangups []ConnID
 	inbox
@@ -127,6 +139,7 @@ func NewServer(cfg ServerConfig) *Server {
 	s.dec = codec.NewDecoder(codec.Limits{MaxMessageSize: s.cfg.MaxMessageSize})
 	s.emitFn = s.emit
 	s.inbox.stats = &s.stats
+	s.secErr = s.cfg.Secure.Validate(true)
 	return s
 }
 
@@ -265,6 +278,9 @@ func (s *Server) connected(now time.Time, id ConnID) error {
 	if _, dup := s.conns[id]; dup {
 		return fmt.Errorf("%w: connection %d already exists", ErrInvalid, id)
 	}
+	if s.secErr != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, s.secErr)
+	}
 	c := &serverConn{id: id}
 	c.timer.Value = timed{c: c}
 	s.conns[id] = c
@@ -278,6 +294,7 @@ func (s *Server) connected(now time.Time, id ConnID) error {
 	default:
 		s.pending++
 		s.timers.Set(&c.timer, now.Add(s.cfg.HandshakeTimeout))
+		s.startSecure(c)
 	}
 	return nil
 }
@@ -322,6 +339,53 @@ func (s *Server) disconnected(now time.Time, c *serverConn, err error) {
 func (s *Server) recv(now time.Time, c *serverConn, data []byte) {
 	s.stats.BytesIn += uint64(len(data))
 	s.stats.MessagesIn++
+	if c.sec == nil {
+		if c.state == connAwaitHello && secure.IsRecord(data) {
+			s.stats.ProtocolErrors++
+			s.reject(c, proto.CloseSecurity, fmt.Errorf("%w: the client asks for encryption, which this server does not use", secure.ErrDowngrade))
+			return
+		}
+		s.frames(now, c, data)
+		return
+	}
+	for len(data) > 0 && c.state != connDone {
+		handshake := secure.IsHandshake(data)
+		plain, reply, rest, err := c.sec.Read(s.plain, data)
+		if err != nil {
+			if s.cfg.Mode == Datagram && secure.Droppable(err) {
+				s.stats.RecordsDropped++
+				if reply != nil && c.state == connAwaitHello && !now.Before(c.hsAt.Add(s.cfg.MinRTO)) {
+					// Our answer may be lost: send it again, at most once
+					// per MinRTO (no amplification by duplicates).
+					c.hsOut, c.hsAt = append(c.hsOut, reply), now
+					s.markDirty(c)
+				}
+				data = rest
+				continue
+			}
+			s.stats.ProtocolErrors++
+			if c.sess != nil {
+				s.violation(now, c, proto.CloseSecurity, fmt.Errorf("session: %w", err))
+			} else {
+				s.reject(c, proto.CloseSecurity, fmt.Errorf("session: %w", err))
+			}
+			return
+		}
+		data = rest
+		if handshake {
+			if reply != nil {
+				c.hsOut, c.hsAt = append(c.hsOut, reply), now
+				s.markDirty(c)
+			}
+			continue
+		}
+		s.plain = plain[:0]
+		s.frames(now, c, plain)
+	}
+}
+
+// frames decodes one plaintext message from c and steps its frames.
+func (s *Server) frames(now time.Time, c *serverConn, data []byte) {
 	if c.sess != nil {
 		c.sess.link.lastRecvAt = now
 	}
@@ -386,8 +450,18 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 		return
 	}
 	var sess *serverSession
+	var key secure.PublicKey
+	if c.sec != nil && s.cfg.Secure.Mode == secure.Mutual {
+		key = c.sec.PeerKey()
+	}
 	if h.Resume != nil {
 		if old := s.sessions[h.Resume.ID]; old != nil && old.tokenMatches(h.Resume.Token) {
+			if key != old.key {
+				// The token alone does not resume a mutual session: it
+				// must come with the key that created the session.
+				s.reject(c, proto.ClosePolicy, ErrClientKey)
+				return
+			}
 			if h.Resume.Attempt <= old.attempt {
 				// A HELLO from a connection the client already replaced
 				// (read late): it must not take the session from the newer
@@ -395,7 +469,7 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 				s.reject(c, proto.CloseSuperseded, fmt.Errorf("%w: stale resume attempt %d, session is at %d", ErrProtocol, h.Resume.Attempt, old.attempt))
 				return
 			}
-			if err := s.authorize(c, h, old.id, true); err != nil {
+			if err := s.authorize(c, h, old.id, true, key); err != nil {
 				cl := &proto.Close{Code: proto.ClosePolicy, Reason: reason(err)}
 				s.endSession(now, old, &CloseError{Code: proto.ClosePolicy, Reason: reason(err)}, nil)
 				s.finishConn(c, cl)
@@ -418,7 +492,7 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 			s.reject(c, proto.CloseOverloaded, fmt.Errorf("%w: %d sessions", ErrOverloaded, len(s.sessions)))
 			return
 		}
-		if err := s.authorize(c, h, proto.ClientID{}, false); err != nil {
+		if err := s.authorize(c, h, proto.ClientID{}, false, key); err != nil {
 			s.reject(c, proto.ClosePolicy, err)
 			return
 		}
@@ -427,6 +501,7 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 			s.reject(c, proto.CloseOverloaded, err)
 			return
 		}
+		sess.key = key
 	}
 	token := make([]byte, proto.TokenLen)
 	if _, err := io.ReadFull(s.cfg.Rand, token); err != nil {
@@ -479,11 +554,11 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 	s.rearm(sess)
 }
 
-func (s *Server) authorize(c *serverConn, h *proto.Hello, id proto.ClientID, resume bool) error {
+func (s *Server) authorize(c *serverConn, h *proto.Hello, id proto.ClientID, resume bool, key secure.PublicKey) error {
 	if s.cfg.Authorize == nil {
 		return nil
 	}
-	if err := s.cfg.Authorize(AuthRequest{Conn: c.id, Auth: h.Auth, Resume: resume, Client: id}); err != nil {
+	if err := s.cfg.Authorize(AuthRequest{Conn: c.id, Auth: h.Auth, Resume: resume, Client: id, ClientKey: key}); err != nil {
 		return fmt.Errorf("session: unauthorized: %w", err)
 	}
 	return nil
@@ -668,10 +743,11 @@ func (s *Server) requestViolation(now time.Time, sess *serverSession, err error)
 // --- application commands ---
 
 func (s *Server) maxPayload(sess *serverSession) int {
+	m := s.cfg.MaxMessageSize
 	if sess.peer.MaxMessageSize > 0 {
-		return int(sess.peer.MaxMessageSize) - frameOverhead
+		m = int(sess.peer.MaxMessageSize)
 	}
-	return s.cfg.MaxMessageSize - frameOverhead
+	return m - frameOverhead - sealOverhead(&s.cfg.Secure)
 }
 
 // admit checks that f fits sess's window and limits, applying the slow
@@ -921,8 +997,17 @@ func (s *Server) ReadyInto(rd *ServerReady) {
 	for _, c := range s.dirty {
 		c.dirty = false
 		sess := c.sess
-		s.curConn = c.id
-		s.w.begin(s.peerMax(sess), s.emitFn)
+		s.curConn, s.curSec = c.id, nil
+		for _, r := range c.hsOut {
+			s.emit(r)
+		}
+		c.hsOut = c.hsOut[:0]
+		budget := s.peerMax(sess)
+		if c.sec != nil && c.sec.Established() {
+			s.curSec = c.sec
+			budget -= secure.Overhead
+		}
+		s.w.begin(budget, s.emitFn)
 		if c.resend && c.welcome != nil {
 			s.w.frame(c.welcome)
 			c.resend, c.sentAt = false, s.now
@@ -963,6 +1048,9 @@ func (s *Server) ReadyInto(rd *ServerReady) {
 }
 
 func (s *Server) emit(msg []byte) {
+	if s.curSec != nil {
+		msg = s.sealer.seal(s.curSec, msg)
+	}
 	s.stats.MessagesOut++
 	s.stats.BytesOut += uint64(len(msg))
 	s.out = append(s.out, Outgoing{Conn: s.curConn, Data: msg})

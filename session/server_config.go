@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 )
 
@@ -15,6 +16,10 @@ type AuthRequest struct {
 	Auth   []byte         // the credentials from HELLO
 	Resume bool           // true: the client presented a valid resume token
 	Client proto.ClientID // the session being resumed; zero for a new one
+	// ClientKey is the client's static public key, verified by the
+	// handshake, in secure.Mutual mode; zero otherwise. A session can only
+	// be resumed by the key that created it.
+	ClientKey secure.PublicKey
 }
 
 // RoomRequest is a client's JOIN or LEAVE, for the server application's
@@ -67,6 +72,13 @@ type ServerConfig struct {
 	// members it skipped); true closes that session with CLOSE overloaded and
 	// reports it lost.
 	CloseSlowConsumers bool
+
+	// Secure turns on encryption: every connection must start with the
+	// handshake of Secure.Mode; a client that sends plaintext or offers
+	// another mode is refused with CLOSE security. The zero value is
+	// plaintext, and then a client that asks for encryption is refused the
+	// same way. An invalid Secure makes Step(Connected) fail.
+	Secure secure.Config
 
 	// Authorize runs on every HELLO, for new sessions and resumes; an error
 	// refuses the connection with CLOSE policy (and, on a resume, ends the

@@ -14,6 +14,7 @@ type Stats struct {
 	Retransmits       uint64 // reliable frames transmitted again
 	DuplicatesDropped uint64 // reliable frames received more than once
 	ReorderDropped    uint64 // early frames dropped because the reorder buffer's byte budget was full (Datagram)
+	RecordsDropped    uint64 // encrypted records dropped: replayed, early or failing authentication (Datagram)
 	LateResponses     uint64 // responses to unknown or finished requests, dropped
 	RequestTimeouts   uint64 // requests that timed out
 	ProtocolErrors    uint64 // connections closed for a protocol violation

@@ -72,3 +72,41 @@ func TestSameSeedSameTrace(t *testing.T) {
 		t.Fatal("seeds 7 and 8 drew the same run")
 	}
 }
+
+// TestChaosSecure runs seeded chaos runs with encryption on, in every mode
+// and both link modes (a quarter of TestChaosSeeds' count, split between
+// them), with the same oracle and liveness phase.
+func TestChaosSecure(t *testing.T) {
+	n := max(6, chaosCount()/4)
+	var total Counters
+	per := map[string]*Counters{}
+	runs := 0
+	for seed := uint64(1); runs < n; seed++ {
+		for _, mode := range []string{"psk", "server-key", "mutual"} {
+			for _, link := range []string{"stream", "datagram"} {
+				r, err := Chaos(seed, Swarm{Mode: link, Secure: mode}, chaosSteps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				runs++
+				total.Add(r.Counters)
+				if per[mode+"/"+link] == nil {
+					per[mode+"/"+link] = &Counters{}
+				}
+				per[mode+"/"+link].Add(r.Counters)
+				if len(r.Violations) > 0 {
+					t.Fatalf("seed %d: %s\nreplay: go run ./sim/cmd/bsim -seed %d -mode %s -secure %s -v\nscript:\n%s",
+						seed, r.Violations[0], seed, link, mode, strings.Join(r.Script, "\n"))
+				}
+			}
+		}
+	}
+	if total.Deliveries == 0 || total.Faults == 0 || total.Resumes == 0 {
+		t.Fatalf("%d runs did no work: %+v", runs, total)
+	}
+	for _, k := range []string{"psk/stream", "psk/datagram", "server-key/stream", "server-key/datagram", "mutual/stream", "mutual/datagram"} {
+		c := per[k]
+		t.Logf("%-20s %d runs: %d deliveries, %d resumes, %d faults, %d lost messages, %d duplicates dropped, %d violations",
+			k, runs/6, c.Deliveries, c.Resumes, c.Faults, c.Lost, c.DuplicatesDropped, c.Violations)
+	}
+}

@@ -32,7 +32,7 @@
 // In [session.Datagram] mode each message may be lost, duplicated or delayed
 // by a random jitter (which reorders). Manual faults act on top: drop or
 // duplicate the next messages of a direction, corrupt the resume token of
-// the next HELLO, hold a direction of a connection (its messages queue until
+// the next HELLO (with encryption on, a bit of the next sealed message), hold a direction of a connection (its messages queue until
 // released), partition a client from the server (one way or both; a stream
 // queues like TCP, a datagram link loses, dials fail), reset a connection
 // (everything in flight is lost, both ends are told), let one end's socket

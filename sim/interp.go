@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -103,6 +104,7 @@ func init() {
 //	                            maxreq maxmsg reqtimeout rto minrto reconnect
 //	                            slow=close|error rooms=allow|deny autoreply=on|off
 //	                            late=on|off broken=none|nodedup|ackoffbyone|resumewrongseq
+//	                            secure=off|psk|server-key|mutual (encryption; keys from the seed)
 //	new c1 [auth=X] [maxmsg=N]  create a client without connecting it
 //	connect c1 [auth=X] [maxmsg=N] [config options, before the start]
 //	dial x1                     open a raw connection (no machine behind it)
@@ -122,6 +124,7 @@ func init() {
 //	drop A->B [n=N] / dup A->B [n=N]     lose / duplicate the next messages (a stream
 //	                                     loses one only by breaking; dup: datagram only)
 //	corrupt c1->s                        corrupt the token of the next resuming HELLO
+//	                                     (encrypted: flip a bit of the next sealed message)
 //	hold A->B / release A->B             stall a direction of the current connection
 //	                                     (with none: of the next one)
 //	partition c1 / partition A->B        cut a client off the server (both ways / one)
@@ -215,6 +218,13 @@ func applyConfig(o *Options, a *args) error {
 		o.Mode = session.Datagram
 	default:
 		return fmt.Errorf("%w: mode=%s", ErrSyntax, m)
+	}
+	if v := a.str("secure", ""); v != "" {
+		m, e := secure.ParseMode(v)
+		if e != nil {
+			return fmt.Errorf("%w: secure=%s", ErrSyntax, v)
+		}
+		o.Secure = m
 	}
 	durs := map[string]*time.Duration{
 		"delay": &o.Delay, "jitter": &o.Jitter, "hb": &o.Heartbeat, "idle": &o.IdleTimeout,
@@ -815,7 +825,11 @@ func (in *Interp) linkFault(a *args) (string, error) {
 		}
 		f[d].corrupt = true
 		s.count.Faults++
-		s.traceNote(name, "s", "corrupt the token of the next HELLO")
+		if s.opts.Secure != secure.Off {
+			s.traceNote(name, "s", "flip a bit of the next sealed message")
+		} else {
+			s.traceNote(name, "s", "corrupt the token of the next HELLO")
+		}
 	case "hold", "release":
 		if cn == nil && a.verb == "hold" {
 			f[d].hold = true

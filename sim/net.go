@@ -1,11 +1,13 @@
 package sim
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -118,7 +120,11 @@ func (s *Sim) send(c *conn, d int, msg []byte) {
 	s.oracle.messageSize(c, d, msg)
 	f := &c.faults()[d]
 	if f.corrupt && d == toServer {
-		if out, ok := corruptToken(msg); ok {
+		corrupt := corruptToken
+		if s.opts.Secure != secure.Off {
+			corrupt = corruptSealed
+		}
+		if out, ok := corrupt(msg); ok {
 			msg, f.corrupt = out, false
 		}
 	}
@@ -355,6 +361,19 @@ func dirName(peer string, d int) string {
 		return peer + "->s"
 	}
 	return "s->" + peer
+}
+
+// corruptSealed flips a bit of the authentication tag of a sealed
+// message: with encryption on, the resume token is out of reach, and
+// tampering is what is left to try. The receiver refuses the record (a
+// Stream connection ends with CLOSE security, a Datagram drops it).
+func corruptSealed(msg []byte) ([]byte, bool) {
+	if !secure.IsRecord(msg) || secure.IsHandshake(msg) {
+		return msg, false
+	}
+	out := bytes.Clone(msg)
+	out[len(out)-1] ^= 1
+	return out, true
 }
 
 // corruptToken flips every bit of the resume token of the first resuming

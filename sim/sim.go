@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -52,6 +53,11 @@ type Options struct {
 	// Loss and Dup (Datagram only) are the probabilities that a message is
 	// lost, or delivered twice.
 	Loss, Dup float64
+	// Secure is the encryption mode of every machine (secure.Off: none).
+	// The keys derive from Seed: one server key pair and pre-shared key
+	// per simulation (they survive a server restart), one key pair per
+	// client name.
+	Secure secure.Mode
 
 	// Heartbeat, IdleTimeout, ResumeWindow and HandshakeTimeout configure
 	// the server (zero: the session defaults).
@@ -197,6 +203,42 @@ func (s *Sim) serverConfig() session.ServerConfig {
 		AllowRoom: func(session.RoomRequest) bool { return s.opts.AllowRooms },
 	}
 	cfg.MaxMessageSize = s.opts.MaxMessageSize
+	cfg.Secure = s.secureConfig(true, "")
+	return cfg
+}
+
+// secureConfig returns one side's encryption settings for the run's mode,
+// with keys drawn from the seed.
+func (s *Sim) secureConfig(server bool, client string) secure.Config {
+	cfg := secure.Config{Mode: s.opts.Secure}
+	if cfg.Mode == secure.Off {
+		return cfg
+	}
+	keyPair := func(purpose string) secure.KeyPair {
+		kp, err := secure.GenerateKeyPair(stream(s.opts.Seed, purpose))
+		if err != nil {
+			panic("sim: bug: " + err.Error())
+		}
+		return kp
+	}
+	serverKey := keyPair("keys/server")
+	switch cfg.Mode {
+	case secure.PSK:
+		psk, err := secure.GeneratePSK(stream(s.opts.Seed, "keys/psk"))
+		if err != nil {
+			panic("sim: bug: " + err.Error())
+		}
+		cfg.PSK = psk
+	case secure.ServerKey, secure.Mutual:
+		if server {
+			cfg.Static = serverKey
+		} else {
+			cfg.ServerKey = serverKey.Public
+			if cfg.Mode == secure.Mutual {
+				cfg.Static = keyPair("keys/client/" + client)
+			}
+		}
+	}
 	return cfg
 }
 
@@ -211,6 +253,7 @@ func (s *Sim) clientConfig(c *clientNode) session.ClientConfig {
 		cfg.Auth = []byte(c.opts.Auth)
 	}
 	cfg.MaxMessageSize = c.opts.MaxMessageSize
+	cfg.Secure = s.secureConfig(false, c.name)
 	return cfg
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 )
 
@@ -145,6 +146,15 @@ func (s *Sim) traceMessage(c *conn, d int, msg []byte, lost bool, suffix string)
 		return
 	}
 	from, to := c.endName(d), c.endName(1-d)
+	if secure.IsRecord(msg) {
+		// Sealed: the simulator sees what an eavesdropper sees.
+		what := "sealed"
+		if secure.IsHandshake(msg) {
+			what = "handshake"
+		}
+		s.traceArrow(from, to, fmt.Sprintf("<%s, %d bytes>%s", what, len(msg), suffix), false, lost)
+		return
+	}
 	if err := s.dec.Reset(msg); err != nil {
 		s.traceArrow(from, to, fmt.Sprintf("<%d bytes: %v>%s", len(msg), err, suffix), false, lost)
 		return

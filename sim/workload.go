@@ -38,6 +38,9 @@ type Swarm struct {
 	// Broken makes the machines deliberately buggy: "" or a config
 	// broken= value.
 	Broken string
+	// Secure is the encryption mode: "" or "off" for none, a mode name
+	// ("psk", "server-key", "mutual"), or "any" to draw one per run.
+	Secure string
 }
 
 // Workload generates the verb lines of one run: a config line, the
@@ -118,6 +121,13 @@ func (w *Workload) Config(ch Chooser, seed uint64, sw Swarm) []string {
 	}
 	if sw.Broken != "" {
 		kv = append(kv, "broken="+sw.Broken)
+	}
+	switch sw.Secure {
+	case "", "off":
+	case "any":
+		kv = append(kv, "secure="+pick(ch, "secure", "psk", "server-key", "mutual"))
+	default:
+		kv = append(kv, "secure="+sw.Secure)
 	}
 	lines := []string{"config " + strings.Join(kv, " ")}
 	for i := 1; i <= w.Clients; i++ {

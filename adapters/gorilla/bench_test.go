@@ -15,6 +15,7 @@ import (
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/adapters/gorilla"
 	"github.com/bettersocket/bettersocket/adapters/internal/e2etest"
+	"github.com/bettersocket/bettersocket/codec/secure"
 )
 
 // The benchmarks compare better-socket over gorilla/websocket with raw
@@ -39,12 +40,14 @@ func benchCtx(b *testing.B) context.Context {
 	return ctx
 }
 
-// pair starts a better-socket server with opts and connects a client; both
-// are closed when b ends.
-func pair(ctx context.Context, b *testing.B, opts adapters.ServerOptions) *adapters.Client {
+// pair starts a better-socket server with opts and connects a client,
+// encrypted in mode (secure.Off: plaintext); both are closed when b ends.
+func pair(ctx context.Context, b *testing.B, opts adapters.ServerOptions, mode secure.Mode) *adapters.Client {
+	copts := adapters.ClientOptions{}
+	copts.Secure, opts.Secure = e2etest.SecureConfigs(b, mode, 1, 0)
 	srv := gorilla.NewServer(opts)
 	s := httptest.NewServer(srv)
-	c, err := gorilla.Dial(ctx, wsURL(s), adapters.ClientOptions{})
+	c, err := gorilla.Dial(ctx, wsURL(s), copts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -102,27 +105,33 @@ func BenchmarkThroughput(b *testing.B) {
 		b.StopTimer()
 		reportRate(b)
 	})
-	b.Run("bettersocket", func(b *testing.B) {
-		ctx := benchCtx(b)
-		var got atomic.Int64
-		done := make(chan struct{})
-		n := int64(b.N)
-		c := pair(ctx, b, adapters.ServerOptions{OnMessage: func(context.Context, adapters.Message) {
-			if got.Add(1) == n {
-				close(done)
-			}
-		}})
-		b.SetBytes(int64(len(msg64)))
-		b.ResetTimer()
-		for range b.N {
-			if err := c.Send(ctx, msg64); err != nil {
-				b.Fatal(err)
-			}
+	for _, mode := range []secure.Mode{secure.Off, secure.PSK} {
+		name := "bettersocket"
+		if mode != secure.Off {
+			name += "-" + mode.String() // every mode seals alike after the handshake
 		}
-		<-done
-		b.StopTimer()
-		reportRate(b)
-	})
+		b.Run(name, func(b *testing.B) {
+			ctx := benchCtx(b)
+			var got atomic.Int64
+			done := make(chan struct{})
+			n := int64(b.N)
+			c := pair(ctx, b, adapters.ServerOptions{OnMessage: func(context.Context, adapters.Message) {
+				if got.Add(1) == n {
+					close(done)
+				}
+			}}, mode)
+			b.SetBytes(int64(len(msg64)))
+			b.ResetTimer()
+			for range b.N {
+				if err := c.Send(ctx, msg64); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-done
+			b.StopTimer()
+			reportRate(b)
+		})
+	}
 }
 
 func BenchmarkRoundTrip(b *testing.B) { e2etest.RoundTrips(b, rawEcho, echo) }
@@ -130,6 +139,12 @@ func BenchmarkRoundTrip(b *testing.B) { e2etest.RoundTrips(b, rawEcho, echo) }
 // BenchmarkRoundTripSideBySide alternates blocks of raw and better-socket
 // round trips and reports their ratio (see e2etest.SideBySide).
 func BenchmarkRoundTripSideBySide(b *testing.B) { e2etest.SideBySide(b, rawEcho, echo) }
+
+// BenchmarkRoundTripSecure alternates blocks of plaintext and encrypted
+// (psk) round trips and reports their ratio: what sealing costs a request.
+func BenchmarkRoundTripSecure(b *testing.B) {
+	e2etest.Compare(b, "plain", echo, "psk", func(b *testing.B) func() { return echoMode(b, secure.PSK) })
+}
 
 // rawEcho connects a raw gorilla/websocket client to a server that echoes
 // each message, and returns one round trip: write 64 bytes, read the echo.
@@ -165,11 +180,13 @@ func rawEcho(b *testing.B) func() {
 
 // echo connects a better-socket client to a server whose request handler
 // echoes the payload, and returns one round trip: a 64-byte Request.
-func echo(b *testing.B) func() {
+func echo(b *testing.B) func() { return echoMode(b, secure.Off) }
+
+func echoMode(b *testing.B, mode secure.Mode) func() {
 	ctx := benchCtx(b)
 	c := pair(ctx, b, adapters.ServerOptions{OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) {
 		return r.Payload, nil
-	}})
+	}}, mode)
 	return func() {
 		if _, err := c.Request(ctx, msg64); err != nil {
 			b.Fatal(err)

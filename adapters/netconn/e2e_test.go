@@ -41,4 +41,8 @@ var transport = e2etest.Transport{
 
 func TestChaos(t *testing.T) { e2etest.Chaos(t, transport, e2etest.DefaultChaos) }
 
+func TestChaosSecure(t *testing.T) { e2etest.ChaosSecure(t, transport) }
+
+func TestSecureRefusals(t *testing.T) { e2etest.SecureRefusals(t, transport) }
+
 func TestHostile(t *testing.T) { e2etest.Hostile(t, transport, false) }

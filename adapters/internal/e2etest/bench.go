@@ -28,7 +28,13 @@ func RoundTrips(b *testing.B, raw, bettersocket func(*testing.B) func()) {
 // reports each one's mean and the ratio of better-socket's to raw's; ns/op
 // is their sum.
 func SideBySide(b *testing.B, raw, bettersocket func(*testing.B) func()) {
-	rawRT, bsRT := raw(b), bettersocket(b)
+	Compare(b, "raw", raw, "bettersocket", bettersocket)
+}
+
+// Compare is SideBySide for any two setups, named x and y in the metrics
+// (x-ns/rt, y-ns/rt, and ratio: y's over x's).
+func Compare(b *testing.B, x string, setupX func(*testing.B) func(), y string, setupY func(*testing.B) func()) {
+	rawRT, bsRT := setupX(b), setupY(b)
 	var rawT, bsT time.Duration
 	b.ResetTimer()
 	for done := 0; done < b.N; {
@@ -44,7 +50,7 @@ func SideBySide(b *testing.B, raw, bettersocket func(*testing.B) func()) {
 		rawT, bsT = rawT+mid.Sub(start), bsT+time.Since(mid)
 		done += n
 	}
-	b.ReportMetric(float64(rawT.Nanoseconds())/float64(b.N), "raw-ns/rt")
-	b.ReportMetric(float64(bsT.Nanoseconds())/float64(b.N), "bettersocket-ns/rt")
+	b.ReportMetric(float64(rawT.Nanoseconds())/float64(b.N), x+"-ns/rt")
+	b.ReportMetric(float64(bsT.Nanoseconds())/float64(b.N), y+"-ns/rt")
 	b.ReportMetric(float64(bsT)/float64(rawT), "ratio")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -25,6 +26,36 @@ type ChaosConfig struct {
 	Requests   int // each way, per client
 	Broadcasts int // to a room all clients joined
 	Kills      int // connections closed under the server, at least
+	Secure     secure.Mode
+}
+
+// SecureChaos is the run every transport passes in each encryption mode:
+// smaller than DefaultChaos (every reconnect costs a handshake), with as
+// many forced reconnects.
+var SecureChaos = ChaosConfig{Seed: 2, Clients: 3, Messages: 2_000, Requests: 50, Broadcasts: 100, Kills: 25}
+
+// SecureConfigs returns matching client and server settings for mode, with
+// keys drawn from seed (the client's key pair from seed+1+client).
+func SecureConfigs(t testing.TB, mode secure.Mode, seed uint64, client int) (secure.Config, secure.Config) {
+	kp := func(s uint64) secure.KeyPair {
+		k, err := secure.GenerateKeyPair(rand.NewChaCha8([32]byte{byte(s), byte(s >> 8), 's'}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	server := kp(seed)
+	switch mode {
+	case secure.Off:
+		return secure.Config{}, secure.Config{}
+	case secure.PSK:
+		psk := secure.PresharedKey(kp(seed).Private)
+		return secure.Config{Mode: mode, PSK: psk}, secure.Config{Mode: mode, PSK: psk}
+	case secure.ServerKey:
+		return secure.Config{Mode: mode, ServerKey: server.Public}, secure.Config{Mode: mode, Static: server}
+	}
+	return secure.Config{Mode: mode, ServerKey: server.Public, Static: kp(seed + 1 + uint64(client))},
+		secure.Config{Mode: mode, Static: server}
 }
 
 // DefaultChaos is the run every transport passes.
@@ -179,11 +210,21 @@ func Chaos(t *testing.T, tr Transport, cfg ChaosConfig) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, serverSecure := SecureConfigs(t, cfg.Secure, cfg.Seed, 0)
+	if cfg.Secure == secure.Mutual {
+		known := map[secure.PublicKey]bool{}
+		for i := range cfg.Clients {
+			k, _ := SecureConfigs(t, cfg.Secure, cfg.Seed, i)
+			known[k.Static.Public] = true
+		}
+		serverSecure.KnownClient = func(k secure.PublicKey) bool { return known[k] }
+	}
 	srv, addr, stop := tr.Serve(t, ln, adapters.ServerOptions{
 		Session: session.ServerConfig{
 			HeartbeatInterval: time.Second,
 			AllowRoom:         func(session.RoomRequest) bool { return true },
 		},
+		Secure: serverSecure,
 		OnMessage: func(_ context.Context, m adapters.Message) {
 			kind, i, seq, ok := parse(m.Payload)
 			if !ok || kind != kindDirect || i != c.index(m.Client) {
@@ -210,8 +251,10 @@ func Chaos(t *testing.T, tr Transport, cfg ChaosConfig) {
 
 	clients := make([]*adapters.Client, cfg.Clients)
 	for i := range clients {
+		clientSecure, _ := SecureConfigs(t, cfg.Secure, cfg.Seed, i)
 		opts := adapters.ClientOptions{
 			Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: 20 * time.Millisecond},
+			Secure:  clientSecure,
 			OnMessage: func(_ context.Context, m adapters.Message) {
 				kind, j, seq, ok := parse(m.Payload)
 				switch {
@@ -371,6 +414,6 @@ func Chaos(t *testing.T, tr Transport, cfg ChaosConfig) {
 	if err := stop(ctx); err != nil {
 		t.Errorf("server: close: %v", err)
 	}
-	t.Logf("seed %d: %d kills, %d server resumes, %d client resumes, %d retransmits, %d duplicates dropped",
-		cfg.Seed, ln.Kills(), st.Resumes, resumes, st.Retransmits, st.DuplicatesDropped)
+	t.Logf("%s, seed %d: %d kills, %d server resumes, %d client resumes, %d retransmits, %d duplicates dropped",
+		cfg.Secure, cfg.Seed, ln.Kills(), st.Resumes, resumes, st.Retransmits, st.DuplicatesDropped)
 }

@@ -12,6 +12,7 @@
 //	go run ./sim/cmd/bsim                        # spec scenarios + 1000 chaos runs
 //	go run ./sim/cmd/bsim -seed 42 -v            # replay one chaos run, with its trace
 //	go run ./sim/cmd/bsim -runs 10000 -mode datagram -loss 0.2
+//	go run ./sim/cmd/bsim -secure mutual         # every run encrypted (psk, server-key, mutual, any)
 //	go run ./sim/cmd/bsim -script FILE           # run a verb script or scenario file
 //	go run ./sim/cmd/bsim -diagram DIR           # write the spec scenarios as .puml and .mmd
 package main
@@ -39,6 +40,7 @@ type config struct {
 	steps     int
 	clients   int
 	mode      string
+	secure    string
 	loss, dup float64
 	diagram   string
 	script    string
@@ -55,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.steps, "steps", 300, "actions per chaos run")
 	fs.IntVar(&c.clients, "clients", 4, "most clients per run (each run draws 1..clients)")
 	fs.StringVar(&c.mode, "mode", "", "force the transport mode: stream or datagram (default: drawn per run)")
+	fs.StringVar(&c.secure, "secure", "", "encryption: off, psk, server-key, mutual, or any (drawn per run); default off")
 	fs.Float64Var(&c.loss, "loss", 0, "datagram loss probability (default: drawn per run)")
 	fs.Float64Var(&c.dup, "dup", 0, "datagram duplication probability (default: drawn per run)")
 	fs.StringVar(&c.diagram, "diagram", "", "write each spec scenario's trace as DIR/NAME.puml and DIR/NAME.mmd")
@@ -69,11 +72,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bsim: -mode %q: want stream or datagram\n", c.mode)
 		return 2
 	}
+	switch c.secure {
+	case "", "off", "psk", "server-key", "mutual", "any":
+	default:
+		fmt.Fprintf(stderr, "bsim: -secure %q: want off, psk, server-key, mutual or any\n", c.secure)
+		return 2
+	}
 	if c.loss < 0 || c.loss >= 1 || c.dup < 0 || c.dup >= 1 || c.runs < 0 || c.steps < 0 || c.clients < 1 {
 		fmt.Fprintln(stderr, "bsim: -loss and -dup are probabilities below 1, -runs and -steps not negative, -clients at least 1")
 		return 2
 	}
-	sw := sim.Swarm{Mode: c.mode, MaxClients: c.clients, Loss: c.loss, Dup: c.dup}
+	sw := sim.Swarm{Mode: c.mode, MaxClients: c.clients, Loss: c.loss, Dup: c.dup, Secure: c.secure}
 
 	switch {
 	case c.script != "":
@@ -168,7 +177,7 @@ func chaos(c config, sw sim.Swarm, stdout, stderr io.Writer) bool {
 		total.Add(r.Counters)
 		virtual += r.Elapsed
 		if len(r.Violations) > 0 {
-			failures = append(failures, fmt.Sprintf("seed %d: %s (replay: go run ./sim/cmd/bsim -seed %d -v)", seed, r.Violations[0], seed))
+			failures = append(failures, fmt.Sprintf("seed %d: %s (replay: go run ./sim/cmd/bsim -seed %d%s -v)", seed, r.Violations[0], seed, replayFlags(c)))
 		}
 		bar.set(int(seed), len(failures))
 	}
@@ -178,7 +187,11 @@ func chaos(c config, sw sim.Swarm, stdout, stderr io.Writer) bool {
 	if mode == "" {
 		mode = "drawn per run"
 	}
-	fmt.Fprintf(stdout, "chaos: seeds 1..%d, %d actions each, 1..%d clients, mode %s\n", c.runs, c.steps, c.clients, mode)
+	enc := c.secure
+	if enc == "" {
+		enc = "off"
+	}
+	fmt.Fprintf(stdout, "chaos: seeds 1..%d, %d actions each, 1..%d clients, mode %s, encryption %s\n", c.runs, c.steps, c.clients, mode, enc)
 	rows := []struct {
 		name string
 		v    any
@@ -204,6 +217,18 @@ func chaos(c config, sw sim.Swarm, stdout, stderr io.Writer) bool {
 		fmt.Fprintf(stdout, "  %s\n", f)
 	}
 	return len(failures) == 0
+}
+
+// replayFlags are the flags besides -seed that a replay needs.
+func replayFlags(c config) string {
+	var s string
+	if c.mode != "" {
+		s += " -mode " + c.mode
+	}
+	if c.secure != "" {
+		s += " -secure " + c.secure
+	}
+	return s
 }
 
 // replaySeed replays one chaos run; with -v it prints the trace.

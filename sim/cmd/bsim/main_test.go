@@ -118,3 +118,26 @@ func TestBadFlags(t *testing.T) {
 		t.Fatalf("stderr: %s", errb.String())
 	}
 }
+
+// TestSecureFlag: -secure runs the chaos runs encrypted; a replayed seed's
+// script says so in its config line, and the trace shows only records.
+func TestSecureFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"-nospec", "-runs", "6", "-steps", "60", "-secure", "mutual"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "encryption mutual") || !strings.Contains(out.String(), "invariant violations                  0") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"-seed", "2", "-steps", "20", "-secure", "psk", "-v"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), " secure=psk") || !strings.Contains(out.String(), "<handshake, ") || strings.Contains(out.String(), "HELLO") {
+		t.Fatalf("replay:\n%s", out.String())
+	}
+	errb.Reset()
+	if code := run([]string{"-secure", "rot13"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `-secure "rot13"`) {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
