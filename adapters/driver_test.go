@@ -477,7 +477,7 @@ func (r *recorder) stats() session.Stats                        { return session
 // must not overtake the HELLO on its next one.
 func TestMessagesAreSteppedInTheOrderTheyWereRead(t *testing.T) {
 	rec := &recorder{}
-	d := newDriver(rec, handlers{}, withSide(nil, "test"), 1<<20, 0)
+	d := newDriver(rec, handlers{}, withSide(nil, "test"), 1<<20, 0, nil)
 	older := &conn{d: d, id: 1, first: true}
 	newer := &conn{d: d, id: 2, first: true}
 	d.conns[older.id], d.conns[newer.id] = older, newer

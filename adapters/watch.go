@@ -3,7 +3,6 @@ package adapters
 import (
 	"context"
 	"sync/atomic"
-	"time"
 )
 
 // A Request whose caller writes its request or reads its response itself
@@ -116,7 +115,7 @@ func (x *watch) fire() {
 	}
 	d.mu.Unlock()
 	if w != nil && writing {
-		time.AfterFunc(d.writeGrace, func() {
+		d.clock.AfterFunc(d.writeGrace, func() {
 			if x.writing.Load() {
 				w.kill()
 			}
