@@ -46,17 +46,27 @@ func (b *collector) add(s string) {
 // wait returns the payloads once there are n of them.
 func (b *collector) wait(ctx context.Context, t *testing.T, n int) []string {
 	t.Helper()
+	got, ok := b.until(n, ctx.Done())
+	if !ok {
+		t.Fatalf("have %d of %d: %q", len(got), n, got)
+	}
+	return got
+}
+
+// until returns the payloads once there are n of them, or those it has
+// when stop is closed first (and false).
+func (b *collector) until(n int, stop <-chan struct{}) ([]string, bool) {
 	for {
 		b.mu.Lock()
 		got := slices.Clone(b.got)
 		b.mu.Unlock()
 		if len(got) >= n {
-			return got
+			return got, true
 		}
 		select {
 		case <-b.more:
-		case <-ctx.Done():
-			t.Fatalf("have %d of %d: %q", len(got), n, got)
+		case <-stop:
+			return got, false
 		}
 	}
 }

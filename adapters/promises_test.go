@@ -71,6 +71,15 @@ func eventually[T any](t *testing.T, cond func() bool, broken <-chan T, promise,
 	}
 }
 
+// armed fails with promise unless the earliest deadline armed on f is at
+// now: what armed it has been done already.
+func armed(t *testing.T, f *clock.Fake, at time.Time, promise string) {
+	t.Helper()
+	if a := f.Armed(); len(a) == 0 || !a[0].Equal(at) {
+		t.Fatalf("promise broken: %s: the earliest timer is not armed at +%v (armed: %v)", promise, at.Sub(fakeStart), sinceStart(a))
+	}
+}
+
 // armedAt waits until the earliest deadline armed on f is at, and fails
 // with promise after promiseBound otherwise.
 func armedAt(t *testing.T, f *clock.Fake, at time.Time, promise string) {
@@ -95,4 +104,17 @@ func sinceStart(at []time.Time) []time.Duration {
 // parked returns how many commands of d wait for the window.
 func parked(ctx context.Context, d *driver) int {
 	return probe(ctx, d, func() int { return d.nparked })
+}
+
+// waitFor returns the payloads once there are n of them; after
+// promiseBound it fails with promise and what.
+func (b *collector) waitFor(t *testing.T, n int, promise, what string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), promiseBound)
+	defer cancel()
+	got, ok := b.until(n, ctx.Done())
+	if !ok {
+		t.Fatalf("promise broken: %s: %s (%d of %d after %v: %q)", promise, what, len(got), n, promiseBound, got)
+	}
+	return got
 }
