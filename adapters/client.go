@@ -62,7 +62,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	}
 	eng := &clientEngine{m: session.NewClient(cfg), established: make(chan struct{})}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
-	d := newDriver(eng, h, withSide(opts.Logger, "client"), MaxMessageSize(cfg.LinkConfig), opts.MaxPendingEvents)
+	d := newDriver(eng, h, withSide(opts.Logger, "client"), MaxMessageSize(cfg.LinkConfig), opts.MaxPendingEvents, opts.clock)
 	eng.d = d
 	eng.q = newEventQueue(d, d.qmax)
 	d.dial = dial

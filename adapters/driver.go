@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bettersocket/bettersocket/adapters/internal/clock"
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
@@ -70,11 +71,11 @@ type driver struct {
 	wg       sync.WaitGroup // timer, readers, writers, dialers
 	hwg      sync.WaitGroup // handler workers
 	workers  workers
-	timer    *time.Timer
+	clock    clock.Clock // the monotonic clock; a fake one in tests
+	timer    clock.Timer
 
 	mu       sync.Mutex // owns the machine and everything below
 	now      time.Time  // of the current holder
-	epoch    time.Time  // the driver's start, for the clock (see lock)
 	ended    bool       // done is closed: nothing is stepped any more
 	draining bool       // server shutdown: end once every connection is gone
 	exit     bool       // the client machine has closed: end now
@@ -191,9 +192,13 @@ func withSide(log *slog.Logger, side string) *slog.Logger {
 	return log.With("side", side)
 }
 
-func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driver {
+// newDriver returns a driver of eng; clk nil means the monotonic clock.
+func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int, clk clock.Clock) *driver {
 	if qmax <= 0 {
 		qmax = DefaultMaxPendingEvents
+	}
+	if clk == nil {
+		clk = clock.Real()
 	}
 	d := &driver{
 		eng:    eng,
@@ -206,13 +211,12 @@ func newDriver(eng engine, h handlers, log *slog.Logger, maxMsg, qmax int) *driv
 		conns:  make(map[session.ConnID]*conn),
 		calls:  make(map[uint64]*op),
 		parked: make(map[proto.ClientID][]*op),
-		epoch:  time.Now(),
+		clock:  clk,
+		timer:  clk.NewTimer(),
 	}
 	d.closeGrace, d.inlineGrace, d.readerGrace, d.writeGrace = closeGrace, inlineGrace, readerGrace, writeGrace
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.dialCtx, d.dialStop = context.WithCancel(context.Background())
-	d.timer = time.NewTimer(time.Hour)
-	d.timer.Stop()
 	return d
 }
 
@@ -223,14 +227,12 @@ func (d *driver) start() {
 }
 
 // lock takes the machine and returns the time of what follows. The
-// machines compare and subtract times only, so the wall clock is not read:
-// time.Since of a time with a monotonic reading reads the monotonic clock
-// alone, which costs half of time.Now, four times per round trip. (The
-// wall time of such a time, as in an event's Dial.At, misses any step of
-// the wall clock since the driver started.)
+// machines compare and subtract times only, so the clock is the monotonic
+// one, read without the wall clock (see clock.Real), four times per round
+// trip.
 func (d *driver) lock() time.Time {
 	d.mu.Lock()
-	d.now = d.epoch.Add(time.Since(d.epoch))
+	d.now = d.clock.Now()
 	return d.now
 }
 
@@ -311,7 +313,7 @@ func (d *driver) arm() {
 	next = earliest(next, earliest(d.inlineDue, d.unreadDue))
 	if !next.IsZero() && (d.timerAt.IsZero() || next.Before(d.timerAt)) {
 		d.timerAt = next
-		d.timer.Reset(next.Sub(d.now))
+		d.timer.Reset(next, d.now)
 	}
 }
 
@@ -350,7 +352,7 @@ func (d *driver) timerLoop() {
 	defer d.wg.Done()
 	for {
 		select {
-		case <-d.timer.C:
+		case <-d.timer.C():
 		case <-d.done:
 			return
 		}

@@ -254,17 +254,7 @@ func TestReaderNeverWaitsForAWriter(t *testing.T) {
 	}
 	// Wait until the server's writer to c1 is stuck: c2's connection is
 	// idle, so a connection that is being written is c1's.
-	stuck := func() bool {
-		for _, c := range h.srv.d.conns {
-			c.mu.Lock()
-			writing := c.writing
-			c.mu.Unlock()
-			if writing {
-				return true
-			}
-		}
-		return false
-	}
+	stuck := func() bool { return anyWriting(h.srv.d) }
 	for !probe(ctx, h.srv.d, stuck) {
 		if ctx.Err() != nil {
 			t.Fatal("the server's writer never got stuck")
@@ -393,17 +383,7 @@ func TestStuckReplyIsFreedWhenTheConnectionIsGivenUp(t *testing.T) {
 		LinkConfig:   session.LinkConfig{MaxMessageSize: 1024},
 		ReconnectMin: time.Hour, // no resume: the test ends the session
 	}})
-	writing := func() bool {
-		for _, c := range d.conns {
-			c.mu.Lock()
-			w := c.writing
-			c.mu.Unlock()
-			if w {
-				return true
-			}
-		}
-		return false
-	}
+	writing := func() bool { return anyWriting(d) }
 	h.clientGate.shut()
 	// Fill the pipe: the client's reader holds one message, the pipe the
 	// other; they are too large to be joined into one.
@@ -450,6 +430,20 @@ func TestStuckReplyIsFreedWhenTheConnectionIsGivenUp(t *testing.T) {
 	}
 }
 
+// anyWriting reports whether a connection of d is being written; lock
+// held.
+func anyWriting(d *driver) bool {
+	for _, c := range d.conns {
+		c.mu.Lock()
+		w := c.writing
+		c.mu.Unlock()
+		if w {
+			return true
+		}
+	}
+	return false
+}
+
 // recorder is an engine that records what is stepped.
 type recorder struct{ steps []string }
 
@@ -477,7 +471,7 @@ func (r *recorder) stats() session.Stats                        { return session
 // must not overtake the HELLO on its next one.
 func TestMessagesAreSteppedInTheOrderTheyWereRead(t *testing.T) {
 	rec := &recorder{}
-	d := newDriver(rec, handlers{}, withSide(nil, "test"), 1<<20, 0)
+	d := newDriver(rec, handlers{}, withSide(nil, "test"), 1<<20, 0, nil)
 	older := &conn{d: d, id: 1, first: true}
 	newer := &conn{d: d, id: 2, first: true}
 	d.conns[older.id], d.conns[newer.id] = older, newer

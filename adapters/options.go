@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bettersocket/bettersocket/adapters/internal/clock"
 	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
@@ -109,6 +110,10 @@ type ClientOptions struct {
 	// DialTimeout bounds each reconnect attempt. Default: the machine's
 	// HandshakeTimeout (10 s).
 	DialTimeout time.Duration
+
+	// clock is the driver's clock: nil, the monotonic one; a fake one in
+	// tests, which move it by hand.
+	clock clock.Clock
 }
 
 // ServerOptions configure a [Server]. The zero value is usable.
@@ -146,4 +151,7 @@ type ServerOptions struct {
 	// session; beyond it the server stops reading from that session's
 	// connection until its handlers catch up. Default 1024.
 	MaxPendingEvents int
+
+	// clock is the driver's clock (see ClientOptions.clock).
+	clock clock.Clock
 }

@@ -468,7 +468,7 @@ func TestRequestSlowWriteOutlivesItsContext(t *testing.T) {
 // the holder's clock: otherwise nobody would read the connection until the
 // timer fired for something else (the next heartbeat, seconds later).
 func TestFreeRoleArmsTheTimer(t *testing.T) {
-	d := newDriver(&recorder{}, handlers{}, withSide(nil, "test"), 1<<20, 0)
+	d := newDriver(&recorder{}, handlers{}, withSide(nil, "test"), 1<<20, 0, nil)
 	defer d.timer.Stop()
 	c := &conn{d: d, id: 1}
 	d.conns[c.id] = c

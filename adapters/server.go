@@ -48,7 +48,7 @@ func NewServer(opts ServerOptions) *Server {
 	eng := &serverEngine{queues: make(map[proto.ClientID]*eventQueue)}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
 	maxMsg := MaxMessageSize(cfg.LinkConfig)
-	d := newDriver(eng, h, withSide(opts.Logger, "server"), maxMsg, opts.MaxPendingEvents)
+	d := newDriver(eng, h, withSide(opts.Logger, "server"), maxMsg, opts.MaxPendingEvents, opts.clock)
 	cfg.Authorize, cfg.AllowRoom = hook(d, cfg.Authorize), hook(d, cfg.AllowRoom)
 	eng.m, eng.d = session.NewServer(cfg), d
 	eng.connQ = newEventQueue(d, d.qmax)

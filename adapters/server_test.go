@@ -109,8 +109,22 @@ func TestServerEvents(t *testing.T) {
 	h := newHarness(t, ServerOptions{OnEvent: func(_ context.Context, ev session.Event) {
 		events.add(fmt.Sprintf("%T", ev))
 	}})
-	c := h.dial(ctx, ClientOptions{Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: time.Millisecond}})
+	// The client redials on a clock moved by hand, once the server has
+	// seen the connection end: a resume stepped before that would
+	// supersede the connection, with no Detached.
+	clk := newFakeClock()
+	c := h.dial(ctx, ClientOptions{
+		Session: session.ClientConfig{
+			LinkConfig:   session.LinkConfig{AckDelay: -1},
+			ReconnectMin: time.Millisecond, ReconnectMax: time.Millisecond,
+			Rand: failingRand{}, // the backoff is ReconnectMin
+		},
+		clock: clk,
+	})
 	h.cut()
+	events.wait(ctx, t, 2)
+	armedAt(t, clk, fakeStart.Add(time.Millisecond), "setup")
+	clk.Advance(time.Millisecond)
 	_, err := c.Request(ctx, []byte("x")) // answered after the resume
 	var re *session.RemoteError
 	if !errors.As(err, &re) || re.Code != proto.ErrCodeUnavailable {

@@ -3,7 +3,6 @@ package adapters
 import (
 	"context"
 	"sync/atomic"
-	"time"
 )
 
 // A Request whose caller writes its request or reads its response itself
@@ -109,14 +108,15 @@ func (d *driver) dropSpareWatch() {
 func (x *watch) fire() {
 	d := x.d
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	x.fired.Store(true)
-	w, writing := x.w, x.writing.Load()
 	if c := x.r; c != nil && c.rseq == x.seq && c.rop == x.o {
 		d.interrupt(c)
 	}
-	d.mu.Unlock()
-	if w != nil && writing {
-		time.AfterFunc(d.writeGrace, func() {
+	// The kill is armed under the lock, with fired set: whoever sees the
+	// watch fired sees its kill armed.
+	if w := x.w; w != nil && x.writing.Load() {
+		d.clock.AfterFunc(d.writeGrace, func() {
 			if x.writing.Load() {
 				w.kill()
 			}
