@@ -1,1 +1,3 @@
 export * from './wire.js'
+export * from './errors.js'
+export * from './machine.js'
