@@ -333,3 +333,98 @@ func TestTypeScriptLive(t *testing.T) {
 		t.Errorf("%d connections killed, want at least %d", kills, wantKills)
 	}
 }
+
+// BenchmarkTypeScriptSideBySide measures the Node.js client and the Go
+// client against the same gorilla server in one run: the mean request round
+// trip, and the rate of pipelined 64-byte messages (sent as fast as the
+// send window allows, timed until a request sent after them is answered).
+// Each figure is one fixed-size run per client, so run it once:
+//
+//	go test ./adapters/gorilla -run=NONE -bench=TypeScriptSideBySide -benchtime=1x
+func BenchmarkTypeScriptSideBySide(b *testing.B) {
+	if _, err := exec.LookPath("node"); err != nil {
+		b.Skip("node is not installed")
+	}
+	dir, err := filepath.Abs(filepath.Join("..", "..", "clients", "ts"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "build", "test", "live", "bench.js")); err != nil {
+		b.Skip("the TS client's tests are not built: run go test -run TestTypeScriptSuite ./adapters/gorilla first")
+	}
+	const rounds, messages, size = 5000, 200000, 64
+	var received atomic.Int64
+	srv := gorilla.NewServer(adapters.ServerOptions{
+		OnMessage: func(context.Context, adapters.Message) { received.Add(1) },
+		OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) { return r.Payload, nil },
+	})
+	ln, err := e2etest.NewKillListener()
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	defer func() {
+		hs.Close()
+		srv.Close(context.Background())
+	}()
+	url := "ws://" + ln.Addr().String() + "/"
+	ctx := context.Background()
+
+	for range b.N {
+		// Go client.
+		c, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ping := make([]byte, size)
+		for range 200 {
+			if _, err := c.Request(ctx, ping); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t0 := time.Now()
+		for range rounds {
+			if _, err := c.Request(ctx, ping); err != nil {
+				b.Fatal(err)
+			}
+		}
+		goRT := time.Since(t0) / rounds
+		payload := bytes.Repeat([]byte{'a'}, size)
+		t0 = time.Now()
+		for range messages {
+			if err := c.Send(ctx, slicesClone(payload)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := c.Request(ctx, ping); err != nil {
+			b.Fatal(err)
+		}
+		goRate := float64(messages) / time.Since(t0).Seconds()
+		if err := c.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+
+		// Node.js client.
+		cmd := exec.Command("node", "build/test/live/bench.js", url, strconv.Itoa(rounds), strconv.Itoa(messages), strconv.Itoa(size))
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("node: %v\n%s", err, out)
+		}
+		var node struct {
+			RTMicros float64 `json:"rtMicros"`
+			PerSec   float64 `json:"perSec"`
+		}
+		if err := json.Unmarshal(out, &node); err != nil {
+			b.Fatalf("node output %q: %v", out, err)
+		}
+		b.ReportMetric(float64(goRT)/float64(time.Microsecond), "go-rt-µs")
+		b.ReportMetric(node.RTMicros, "node-rt-µs")
+		b.ReportMetric(node.RTMicros/(float64(goRT)/float64(time.Microsecond)), "rt-ratio")
+		b.ReportMetric(goRate, "go-msg/s")
+		b.ReportMetric(node.PerSec, "node-msg/s")
+	}
+}
+
+func slicesClone(b []byte) []byte { return append([]byte(nil), b...) }

@@ -78,6 +78,7 @@ export interface ClientEvents<M = unknown> {
 type Listener<T> = (ev: T) => void
 
 interface Waiter {
+  done: boolean // stepped, aborted or failed: skipped by the queue
   input: MachineInput
   resolve: () => void
   reject: (err: unknown) => void
@@ -112,7 +113,10 @@ export class Client<M = unknown> {
   private timerAt: number | null = null
   private dialTimer: ReturnType<typeof setTimeout> | undefined
   private scheduled = false
-  private readonly waiters: Waiter[] = []
+  // Commands waiting for the send window, in order: a queue with a head
+  // index, so that draining a long one costs O(1) per command.
+  private waiters: Waiter[] = []
+  private waitHead = 0
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
   private readonly listeners = new Map<keyof ClientEvents<M>, Array<Listener<never>>>()
@@ -130,7 +134,10 @@ export class Client<M = unknown> {
     this.WS = WS
     this.codec = opts.codec ?? cbor
     this.onRequest = opts.onRequest
-    this.m = new ClientMachine(opts)
+    // As the Go adapters: an acknowledgement waits up to 1 ms for a frame
+    // to carry it, so a request and its response cost one transport
+    // message each way.
+    this.m = new ClientMachine({ ...opts, ackDelayMs: opts.ackDelayMs ?? 1 })
     this.dial()
   }
 
@@ -227,17 +234,17 @@ export class Client<M = unknown> {
   /** Steps an application command, waiting (in order) while the window is full. */
   private async submit (input: MachineInput, signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted === true) throw aborted(signal)
-    if (this.waiters.length === 0 && this.tryStep(input)) return
+    if (this.waitHead === this.waiters.length && this.tryStep(input)) return
     await new Promise<void>((resolve, reject) => {
       const w: Waiter = {
+        done: false,
         input,
         resolve,
         reject,
         signal,
         onAbort: () => {
-          const i = this.waiters.indexOf(w)
-          if (i >= 0) {
-            this.waiters.splice(i, 1)
+          if (!w.done) {
+            w.done = true
             reject(aborted(signal as AbortSignal))
           }
         }
@@ -260,21 +267,33 @@ export class Client<M = unknown> {
   }
 
   private drainWaiters (): void {
-    while (this.waiters.length > 0) {
-      const w = this.waiters[0] as Waiter
-      let ok: boolean
-      try {
-        ok = this.tryStep(w.input)
-      } catch (err) {
-        this.waiters.shift()
-        w.signal?.removeEventListener('abort', w.onAbort)
-        w.reject(err)
-        continue
+    while (this.waitHead < this.waiters.length) {
+      const w = this.waiters[this.waitHead] as Waiter
+      if (!w.done) {
+        let ok: boolean
+        try {
+          ok = this.tryStep(w.input)
+        } catch (err) {
+          ok = true
+          w.done = true
+          w.signal?.removeEventListener('abort', w.onAbort)
+          w.reject(err)
+        }
+        if (!ok) break
+        if (!w.done) {
+          w.done = true
+          w.signal?.removeEventListener('abort', w.onAbort)
+          w.resolve()
+        }
       }
-      if (!ok) return
-      this.waiters.shift()
-      w.signal?.removeEventListener('abort', w.onAbort)
-      w.resolve()
+      this.waiters[this.waitHead++] = undefined as unknown as Waiter
+    }
+    if (this.waitHead === this.waiters.length) {
+      this.waiters = []
+      this.waitHead = 0
+    } else if (this.waitHead > 1024 && this.waitHead * 2 > this.waiters.length) {
+      this.waiters = this.waiters.slice(this.waitHead)
+      this.waitHead = 0
     }
   }
 
@@ -337,17 +356,19 @@ export class Client<M = unknown> {
         this.event(ev)
       }
     })
-    if (rd.deadline !== this.timerAt) {
+    // One timer, re-armed only when the machine needs a step earlier than
+    // it fires: a timeout that comes early is harmless (the machine does
+    // what is due and names its next deadline), and a round trip then
+    // costs no timer churn although each request moves the deadline.
+    if (rd.deadline !== null && (this.timerAt === null || rd.deadline < this.timerAt)) {
       clearTimeout(this.timer)
       this.timerAt = rd.deadline
-      if (rd.deadline !== null) {
-        this.timer = setTimeout(() => {
-          this.timerAt = null
-          this.step({ type: 'timeout' })
-        }, Math.max(0, Math.ceil(rd.deadline - now())))
-      }
+      this.timer = setTimeout(() => {
+        this.timerAt = null
+        this.step({ type: 'timeout' })
+      }, Math.max(0, Math.ceil(rd.deadline - now())))
     }
-    if (this.waiters.length > 0) this.drainWaiters()
+    if (this.waitHead < this.waiters.length) this.drainWaiters()
   }
 
   private event (ev: MachineEvent): void {
@@ -393,10 +414,14 @@ export class Client<M = unknown> {
         clearTimeout(this.timer)
         clearTimeout(this.dialTimer)
         this.closedWith = { error: ev.err, lost: ev.lost }
-        for (const w of this.waiters.splice(0)) {
+        for (const w of this.waiters.slice(this.waitHead)) {
+          if (w.done) continue
+          w.done = true
           w.signal?.removeEventListener('abort', w.onAbort)
           w.reject(new BetterSocketError('closed', 'session: closed'))
         }
+        this.waiters = []
+        this.waitHead = 0
         this.emit('closed', this.closedWith)
         for (const r of this.closeWaiters.splice(0)) r(this.closedWith)
       }
