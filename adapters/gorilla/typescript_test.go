@@ -109,13 +109,12 @@ func TestTypeScriptSuite(t *testing.T) {
 
 // tsPeer is the server's view of one TS client.
 type tsPeer struct {
-	idx      int
-	next     uint64 // last "m" seq received in order
-	lastReq  uint64 // last "q" k received in order
-	served   int    // server requests answered correctly
-	started  bool
-	errors   []string
-	received chan struct{}
+	idx     int
+	next    uint64 // last "m" seq received in order
+	lastReq uint64 // last "q" k received in order
+	served  int    // server requests answered correctly
+	started bool
+	errors  []string
 }
 
 // TestTypeScriptLive runs three TS clients in Node.js against a gorilla
