@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/adapters/gorilla"
@@ -336,8 +339,9 @@ func TestTypeScriptLive(t *testing.T) {
 // BenchmarkTypeScriptSideBySide measures the Node.js client and the Go
 // client against the same gorilla server in one run: the mean request round
 // trip, and the rate of pipelined 64-byte messages (sent as fast as the
-// send window allows, timed until a request sent after them is answered).
-// Each figure is one fixed-size run per client, so run it once:
+// send window allows, timed until a request sent after them is answered),
+// and, for scale, Node's round trip of plain WebSocket messages with the ws
+// package against a raw gorilla/websocket echo. Each figure is one fixed-size run per client, so run it once:
 //
 //	go test ./adapters/gorilla -run=NONE -bench=TypeScriptSideBySide -benchtime=1x
 func BenchmarkTypeScriptSideBySide(b *testing.B) {
@@ -357,7 +361,7 @@ func BenchmarkTypeScriptSideBySide(b *testing.B) {
 		OnMessage: func(context.Context, adapters.Message) { received.Add(1) },
 		OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) { return r.Payload, nil },
 	})
-	ln, err := e2etest.NewKillListener()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -368,62 +372,112 @@ func BenchmarkTypeScriptSideBySide(b *testing.B) {
 		srv.Close(context.Background())
 	}()
 	url := "ws://" + ln.Addr().String() + "/"
-	ctx := context.Background()
-
 	for range b.N {
-		// Go client.
-		c, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
+		// The Go client, in this process and in a process of its own (as
+		// the Node.js client is: a round trip then pays two wake-ups of
+		// another process).
+		goRT, goRate := goClientFigures(b, url, rounds, messages, size)
+		sub := exec.Command(os.Args[0], "-test.run=^TestGoClientProcess$", "-test.count=1")
+		sub.Env = append(os.Environ(), benchEnv+"="+url)
+		subOut, err := sub.Output()
 		if err != nil {
-			b.Fatal(err)
+			b.Fatalf("Go client process: %v\n%s", err, subOut)
 		}
-		ping := make([]byte, size)
-		for range 200 {
-			if _, err := c.Request(ctx, ping); err != nil {
-				b.Fatal(err)
-			}
+		var goProc struct {
+			RTMicros float64 `json:"rtMicros"`
+			PerSec   float64 `json:"perSec"`
 		}
-		t0 := time.Now()
-		for range rounds {
-			if _, err := c.Request(ctx, ping); err != nil {
-				b.Fatal(err)
-			}
-		}
-		goRT := time.Since(t0) / rounds
-		payload := bytes.Repeat([]byte{'a'}, size)
-		t0 = time.Now()
-		for range messages {
-			if err := c.Send(ctx, slicesClone(payload)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if _, err := c.Request(ctx, ping); err != nil {
-			b.Fatal(err)
-		}
-		goRate := float64(messages) / time.Since(t0).Seconds()
-		if err := c.Close(ctx); err != nil {
-			b.Fatal(err)
+		line, _, _ := strings.Cut(string(subOut[bytes.Index(subOut, []byte("BENCH "))+len("BENCH "):]), "\n")
+		if err := json.Unmarshal([]byte(line), &goProc); err != nil {
+			b.Fatalf("Go client process output %q: %v", subOut, err)
 		}
 
 		// Node.js client.
-		cmd := exec.Command("node", "build/test/live/bench.js", url, strconv.Itoa(rounds), strconv.Itoa(messages), strconv.Itoa(size))
+		echoSrv := rawServer(func(ws *websocket.Conn) {
+			for {
+				_, m, err := ws.ReadMessage()
+				if err != nil {
+					return
+				}
+				if err := ws.WriteMessage(websocket.BinaryMessage, m); err != nil {
+					return
+				}
+			}
+		})
+		cmd := exec.Command("node", "build/test/live/bench.js", url, strconv.Itoa(rounds), strconv.Itoa(messages), strconv.Itoa(size), wsURL(echoSrv))
 		cmd.Dir = dir
 		out, err := cmd.Output()
+		echoSrv.Close()
 		if err != nil {
 			b.Fatalf("node: %v\n%s", err, out)
 		}
 		var node struct {
-			RTMicros float64 `json:"rtMicros"`
-			PerSec   float64 `json:"perSec"`
+			RTMicros    float64 `json:"rtMicros"`
+			PerSec      float64 `json:"perSec"`
+			RawRTMicros float64 `json:"rawRtMicros"`
 		}
 		if err := json.Unmarshal(out, &node); err != nil {
 			b.Fatalf("node output %q: %v", out, err)
 		}
-		b.ReportMetric(float64(goRT)/float64(time.Microsecond), "go-rt-µs")
+		b.ReportMetric(goRT, "go-rt-µs")
+		b.ReportMetric(goProc.RTMicros, "go-process-rt-µs")
 		b.ReportMetric(node.RTMicros, "node-rt-µs")
-		b.ReportMetric(node.RTMicros/(float64(goRT)/float64(time.Microsecond)), "rt-ratio")
+		b.ReportMetric(node.RawRTMicros, "node-raw-ws-rt-µs")
+		b.ReportMetric(node.RTMicros/goProc.RTMicros, "node/go-process-rt")
 		b.ReportMetric(goRate, "go-msg/s")
+		b.ReportMetric(goProc.PerSec, "go-process-msg/s")
 		b.ReportMetric(node.PerSec, "node-msg/s")
 	}
 }
 
-func slicesClone(b []byte) []byte { return append([]byte(nil), b...) }
+// benchEnv names the server URL that makes TestGoClientProcess measure.
+const benchEnv = "BETTERSOCKET_GO_CLIENT_BENCH"
+
+// TestGoClientProcess is the Go client of BenchmarkTypeScriptSideBySide in
+// a process of its own; it does nothing unless the benchmark runs it.
+func TestGoClientProcess(t *testing.T) {
+	url := os.Getenv(benchEnv)
+	if url == "" {
+		t.Skip("run by BenchmarkTypeScriptSideBySide only")
+	}
+	rt, rate := goClientFigures(t, url, 5000, 200000, 64)
+	fmt.Printf("BENCH {\"rtMicros\":%g,\"perSec\":%g}\n", rt, rate)
+}
+
+// goClientFigures measures a Go client's mean request round trip (µs) and
+// its pipelined rate of size-byte messages (per second) against url.
+func goClientFigures(tb testing.TB, url string, rounds, messages, size int) (rtMicros, perSec float64) {
+	ctx := context.Background()
+	c, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ping := make([]byte, size)
+	for range 200 {
+		if _, err := c.Request(ctx, ping); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	t0 := time.Now()
+	for range rounds {
+		if _, err := c.Request(ctx, ping); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	rtMicros = float64(time.Since(t0)) / float64(time.Microsecond) / float64(rounds)
+	payload := bytes.Repeat([]byte{'a'}, size)
+	t0 = time.Now()
+	for range messages {
+		if err := c.Send(ctx, append([]byte(nil), payload...)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if _, err := c.Request(ctx, ping); err != nil {
+		tb.Fatal(err)
+	}
+	perSec = float64(messages) / time.Since(t0).Seconds()
+	if err := c.Close(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return rtMicros, perSec
+}
