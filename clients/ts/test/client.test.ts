@@ -30,6 +30,8 @@ class FakeSocket implements WebSocketLike {
   drop (): void { this.onclose?.({ code: 1006 }) }
 }
 
+// Node.js 18 has no global crypto.getRandomValues: the tests bring their own.
+const random = (n: number): Uint8Array => new Uint8Array(n)
 const turn = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 5)) }
 const id1 = new Uint8Array(16).fill(1)
 const id2 = new Uint8Array(16).fill(2)
@@ -48,7 +50,7 @@ function track<T> (p: Promise<T>): { outcomes: Array<{ ok: boolean, value: unkno
 
 test('every request ends in exactly one outcome', async () => {
   FakeSocket.all = []
-  const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, reconnectMinMs: 1, reconnectMaxMs: 2, ackDelayMs: 0 })
+  const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, reconnectMinMs: 1, reconnectMaxMs: 2, ackDelayMs: 0, random })
   await turn()
   const s1 = FakeSocket.all[0] as FakeSocket
   s1.open()
@@ -114,7 +116,7 @@ test('every request ends in exactly one outcome', async () => {
 
 test('a send waits for the window, in order, and can be aborted while it waits', async () => {
   FakeSocket.all = []
-  const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, maxInflight: 2, ackDelayMs: 0 })
+  const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, maxInflight: 2, ackDelayMs: 0, random })
   await turn()
   const s = FakeSocket.all[0] as FakeSocket
   s.open()
