@@ -206,6 +206,9 @@ export class Client<M = unknown> {
     const outcome = new Promise<Uint8Array | null>((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
     })
+    // Aborted while it waits for the window, the request never went out:
+    // the abort is reported by submit, and this one is nobody's to await.
+    outcome.catch(() => {})
     let onAbort: (() => void) | undefined
     if (signal !== undefined) {
       onAbort = () => {
