@@ -37,7 +37,8 @@ export interface ClientOptions extends MachineConfig {
   /**
    * Answers the server's requests. Return the response value; throw a
    * [RemoteError] to answer with its code and message. Any other throw
-   * answers ErrorCode.Internal "internal error" (its text stays here).
+   * answers ErrorCode.Internal "internal error" (its text stays here); a
+   * payload the codec cannot decode is answered ErrorCode.BadRequest.
    * Without a handler every request is answered ErrorCode.Unavailable.
    */
   onRequest?: (payload: unknown, ctx: RequestContext) => unknown
@@ -450,8 +451,15 @@ export class Client<M = unknown> {
       return
     }
     const handler = this.onRequest
+    let req: unknown
+    try {
+      req = payload === null ? undefined : this.codec.decode(payload)
+    } catch {
+      fail(new RemoteError(ErrorCode.BadRequest, 'undecodable request')) // as the Go typed handlers
+      return
+    }
     Promise.resolve()
-      .then(() => handler(payload === null ? undefined : this.codec.decode(payload), { id }))
+      .then(() => handler(req, { id }))
       .then(res => reply({ type: 'reply', id, payload: this.codec.encode(res) }), fail)
   }
 
