@@ -18,7 +18,7 @@ const [url, rounds, messages, size, rawURL] = [process.argv[2] as string, Number
 const c = await connect(url, { codec: raw })
 const ping = new Uint8Array(size)
 
-for (let i = 0; i < 200; i++) await c.request(ping) // warm up
+for (let i = 0; i < 3000; i++) await c.request(ping) // warm up (the JIT)
 let t0 = performance.now()
 for (let i = 0; i < rounds; i++) await c.request(ping)
 const rtMicros = (performance.now() - t0) * 1000 / rounds
