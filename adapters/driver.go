@@ -87,6 +87,14 @@ type driver struct {
 	nparked  int
 	closing  []*conn   // connections hung up, to be killed if their writer does not close them
 	killAt   time.Time // when the earliest of those is due
+	// stalled are the connections whose writer was busy while more was
+	// queued, to be killed when a write makes no progress for
+	// writeTimeout, the first of them at stallDue; maxQueued bounds the
+	// bytes queued on a connection (backlog.go). Zero: no bound.
+	stalled      []*conn
+	stallDue     time.Time
+	writeTimeout time.Duration
+	maxQueued    int
 	// closeGrace, inlineGrace, readerGrace and writeGrace are the
 	// constants of the same names; tests change them.
 	closeGrace, inlineGrace, readerGrace, writeGrace time.Duration
@@ -307,7 +315,7 @@ func (d *driver) settle(deferrable bool) {
 // early costs one idle turn, which is cheaper than resetting it on every
 // message (each one moves the idle deadline).
 func (d *driver) arm() {
-	next := earliest(earliest(d.deadline, d.dialAt), d.killAt)
+	next := earliest(earliest(d.deadline, d.dialAt), earliest(d.killAt, d.stallDue))
 	next = earliest(next, earliest(d.inlineDue, d.unreadDue))
 	if !next.IsZero() && (d.timerAt.IsZero() || next.Before(d.timerAt)) {
 		d.timerAt = next
@@ -362,6 +370,9 @@ func (d *driver) timerLoop() {
 				d.progress = true
 			}
 			d.killStuck(now)
+			if !d.stallDue.IsZero() && !now.Before(d.stallDue) {
+				d.killStalled(now)
+			}
 			d.reviewReaders(now)
 			d.settle(false)
 		}

@@ -119,4 +119,18 @@ type ServerOptions struct {
 	// session; beyond it the server stops reading from that session's
 	// connection until its handlers catch up. Default 1024.
 	MaxPendingEvents int
+	// WriteTimeout bounds how long a write to a connection may make no
+	// progress while more waits to be written (a peer that stopped
+	// reading); then the connection is closed at once, without a CLOSE
+	// frame. Its session detaches and can resume: nothing is lost.
+	// Default DefaultWriteTimeout (10 s); negative: no timeout.
+	WriteTimeout time.Duration
+	// MaxQueuedBytes bounds the bytes waiting to be written to one
+	// connection; past it the connection is closed at once, as for
+	// WriteTimeout. Replies that supersede each other (heartbeat answers,
+	// standalone ACKs) are coalesced to one before they count. Default:
+	// twice the session's MaxUnackedBytes plus MaxMessageSize (4 MiB with
+	// the defaults), which only a peer that has stopped reading reaches;
+	// negative: no bound.
+	MaxQueuedBytes int
 }

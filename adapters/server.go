@@ -46,6 +46,13 @@ func NewServer(opts ServerOptions) *Server {
 	maxMsg := MaxMessageSize(cfg.LinkConfig)
 	d := newDriver(eng, h, withSide(opts.Logger, "server"), maxMsg, opts.MaxPendingEvents)
 	cfg.Authorize, cfg.AllowRoom = hook(d, cfg.Authorize), hook(d, cfg.AllowRoom)
+	d.writeTimeout, d.maxQueued = opts.WriteTimeout, opts.MaxQueuedBytes
+	if d.writeTimeout == 0 {
+		d.writeTimeout = DefaultWriteTimeout
+	}
+	if d.maxQueued == 0 {
+		d.maxQueued = defaultMaxQueued(cfg.LinkConfig, 1<<20)
+	}
 	eng.m, eng.d = session.NewServer(cfg), d
 	eng.connQ = newEventQueue(d, d.qmax)
 	s := &Server{d: d, eng: eng, maxMsg: maxMsg, listeners: make(map[Listener]struct{})}

@@ -1,0 +1,150 @@
+package adapters
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/proto"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+func encodeFrame(t *testing.T, f proto.Frame) []byte {
+	t.Helper()
+	b, err := codec.Encode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSupersede(t *testing.T) {
+	d := newDriver(&recorder{}, handlers{}, withSide(nil, "test"), 1<<20, 0)
+	ack := func(a uint64) []byte { return encodeFrame(t, &proto.Ack{Ack: a}) }
+	hb := func(a, e uint64) []byte { return encodeFrame(t, &proto.Heartbeat{Ack: a, Echo: e}) }
+	data := encodeFrame(t, &proto.Data{Seq: 1, Ack: 1, Payload: []byte("x")})
+	cases := []struct {
+		name       string
+		prev, next []byte
+		want       []byte // nil: not merged
+	}{
+		{"ack then ack", ack(1), ack(2), ack(2)},
+		{"heartbeat then heartbeat", hb(1, 10), hb(2, 20), hb(2, 20)},
+		{"ack then heartbeat", ack(1), hb(2, 20), hb(2, 20)},
+		{"heartbeat then ack", hb(1, 10), ack(3), hb(3, 10)},
+		{"data then ack", data, ack(2), nil},
+		{"ack then data", ack(1), data, nil},
+		{"two acks in one message", append(ack(1), ack(2)...), ack(3), nil},
+	}
+	for _, tc := range cases {
+		got, ok := d.supersede(tc.prev, tc.next)
+		if ok != (tc.want != nil) || string(got) != string(tc.want) {
+			t.Errorf("%s: %x %t, want %x", tc.name, got, ok, tc.want)
+		}
+	}
+}
+
+// A peer that sends heartbeats and never reads: the answers wait behind
+// the blocked writer, coalesced to one, so the server's memory for it does
+// not grow with the number of heartbeats.
+func TestHeartbeatAnswersToAPeerThatDoesNotReadAreCoalesced(t *testing.T) {
+	ctx := testCtx(t)
+	srv := NewServer(ServerOptions{})
+	d := srv.d
+	cli, end := newPipeWith(newGate(true), newGate(true), 1)
+	if err := srv.Attach(end); err != nil {
+		t.Fatal(err)
+	}
+	write := func(f proto.Frame) {
+		t.Helper()
+		if err := cli.WriteMessages([][]byte{encodeFrame(t, f)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(&proto.Hello{Version: proto.Version})
+	write(&proto.Ack{})
+	const beats = 2000
+	for i := range beats {
+		write(&proto.Heartbeat{Echo: uint64(i + 1)})
+	}
+	// Nothing is read from cli: the WELCOME fills the pipe, the first
+	// answer blocks the writer, the rest wait.
+	for srv.Stats().MessagesIn < beats+2 {
+		if ctx.Err() != nil {
+			t.Fatal("the heartbeats were never all stepped")
+		}
+		runtime.Gosched()
+	}
+	n, queued := probe2(ctx, d, func() (int, int) {
+		c := d.conns[1]
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.out), c.queued
+	})
+	if n > 1 || queued > maxControl {
+		t.Fatalf("%d messages (%d bytes) wait for a peer that sent %d heartbeats and reads nothing, want at most one answer", n, queued, beats)
+	}
+	end.Close(proto.CloseGoingAway, "")
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A client that stops reading: the server's write makes no progress, the
+// connection is killed after WriteTimeout, the session detaches, and the
+// client resumes and receives everything, exactly once.
+func TestWriteTimeoutDetachesAndTheClientResumesLosingNothing(t *testing.T) {
+	ctx := testCtx(t)
+	detached := make(chan struct{})
+	var once sync.Once
+	got := newCollector()
+	h := newHarness(t, ServerOptions{
+		WriteTimeout: time.Millisecond,
+		OnEvent: func(_ context.Context, ev session.Event) {
+			if _, ok := ev.(*session.Detached); ok {
+				once.Do(func() { close(detached) })
+			}
+		},
+	})
+	h.buffer = 1
+	c := h.dial(ctx, ClientOptions{
+		Session: session.ClientConfig{
+			LinkConfig:   session.LinkConfig{MaxMessageSize: 1024},
+			ReconnectMin: time.Millisecond,
+		},
+		OnMessage: got.onMessage,
+	})
+	h.clientGate.shut()
+	const n = 6
+	var want []string
+	for i := range n {
+		// Too large to be joined: one transport message each, so the
+		// pipe (one message) and the client's held read fill, and the
+		// writer blocks with more queued behind it.
+		p := fmt.Sprintf("%d:%s", i, strings.Repeat("x", 600))
+		want = append(want, p)
+		if err := h.srv.Send(ctx, c.ID(), []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-detached:
+	case <-ctx.Done():
+		t.Fatal("the stalled connection was never killed")
+	}
+	h.clientGate.release()
+	if r := got.wait(ctx, t, n); strings.Join(r, "|") != strings.Join(want, "|") {
+		t.Fatalf("received %d messages, not the %d sent, once each, in order", len(r), n)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
