@@ -148,3 +148,40 @@ func TestWriteTimeoutDetachesAndTheClientResumesLosingNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A message packed with frames is stepped in slices of MaxFramesPerStep,
+// the reader pausing between them while the session's handlers are behind:
+// everything is delivered once, in order, and no step took more than the
+// slice.
+func TestManyFramesInOneMessageAreSteppedInSlices(t *testing.T) {
+	ctx := testCtx(t)
+	got := newCollector()
+	srv := NewServer(ServerOptions{OnMessage: got.onMessage, MaxPendingEvents: 64})
+	cli, end := newPipeWith(newGate(true), newGate(true), 64)
+	if err := srv.Attach(end); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	msg := encodeFrame(t, &proto.Hello{Version: proto.Version})
+	msg = append(msg, encodeFrame(t, &proto.Ack{})...)
+	var want []string
+	for i := range n {
+		p := fmt.Sprint(i)
+		want = append(want, p)
+		msg = append(msg, encodeFrame(t, &proto.Data{Seq: uint64(i + 1), Payload: []byte(p)})...)
+	}
+	if err := cli.WriteMessages([][]byte{msg}); err != nil {
+		t.Fatal(err)
+	}
+	if r := got.wait(ctx, t, n); strings.Join(r, " ") != strings.Join(want, " ") {
+		t.Fatalf("delivered %d messages, not the %d sent, once each, in order", len(r), n)
+	}
+	// One Recv step per slice of 256 frames.
+	if st, steps := srv.Stats(), uint64((n+2+DefaultMaxFramesPerStep-1)/DefaultMaxFramesPerStep); st.MessagesIn != steps {
+		t.Errorf("%d Recv steps for %d frames, want %d slices", st.MessagesIn, n+2, steps)
+	}
+	end.Close(proto.CloseGoingAway, "")
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -72,6 +72,9 @@ type conn struct {
 	inlineAt time.Time
 	inUnread bool
 	inInline bool
+	// rest is what the machine left unread of the message c's reader is
+	// stepping (fair.go).
+	rest []byte
 
 	// Guarded by mu (taken after the driver's lock, never before it).
 	mu      sync.Mutex

@@ -495,6 +495,9 @@ func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, ke
 		d.progress = true
 		d.settle(false)
 	}
+	if c.rest != nil {
+		d.stepRest(c) // a message of many frames, in slices (fair.go)
+	}
 	d.self = nil
 	keep = true
 	switch {
@@ -537,6 +540,7 @@ func (d *driver) stepReceived(now time.Time) bool {
 	for _, r := range rq {
 		if !d.ended && d.conns[r.c.id] == r.c {
 			d.eng.recv(now, r.c.id, r.msg)
+			d.leftUnread(r.c, r.msg)
 			if !r.c.first {
 				r.c.learn(d.eng.peerMax(r.c.id))
 			}

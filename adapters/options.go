@@ -101,8 +101,9 @@ type ServerOptions struct {
 	// resumes) and AllowRoom (decides clients' JOIN and LEAVE; nil refuses
 	// all). The hooks run inside the machine's Step, under the server's
 	// lock: keep them fast and do not call the Server from them. Mode is
-	// always session.Stream, and AckDelay defaults to DefaultAckDelay (a
-	// negative AckDelay acknowledges at once).
+	// always session.Stream, AckDelay defaults to DefaultAckDelay (a
+	// negative AckDelay acknowledges at once), and MaxFramesPerStep to
+	// DefaultMaxFramesPerStep (negative: a whole message in one step).
 	Session session.ServerConfig
 	// OnMessage handles messages from clients. Nil drops them.
 	OnMessage MessageHandler

@@ -41,6 +41,12 @@ type serverEngine struct {
 func NewServer(opts ServerOptions) *Server {
 	cfg := opts.Session
 	linkDefaults(&cfg.LinkConfig)
+	switch {
+	case cfg.MaxFramesPerStep == 0:
+		cfg.MaxFramesPerStep = DefaultMaxFramesPerStep
+	case cfg.MaxFramesPerStep < 0:
+		cfg.MaxFramesPerStep = 0 // every frame in one step
+	}
 	eng := &serverEngine{queues: make(map[proto.ClientID]*eventQueue)}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
 	maxMsg := MaxMessageSize(cfg.LinkConfig)

@@ -235,3 +235,43 @@ func TestDatagramHoldsOneFrameLargerThanReorderLimit(t *testing.T) {
 	h.recv(1, &proto.Data{Seq: 1, Payload: []byte("a")})
 	h.expect([]string{"1: ACK 2"}, nil, []string{`delivered seq=1 "a"`, "delivered seq=2 len=100"})
 }
+
+// A message with more frames than MaxFramesPerStep is processed in slices:
+// each step stops after the limit and leaves the rest, whole frames, for
+// the driver to step as a message of its own; the outcome is that of one
+// step.
+func TestMaxFramesPerStepLeavesTheRestUnread(t *testing.T) {
+	h := newSrv(t, ServerConfig{MaxFramesPerStep: 2})
+	h.accept(1)
+	var frames []proto.Frame
+	for i := range 5 {
+		frames = append(frames, &proto.Data{Seq: uint64(i + 1), Payload: []byte{'a' + byte(i)}})
+	}
+	data := encode(t, frames...)
+	var delivered []string
+	for steps := 1; ; steps++ {
+		h.step(Recv{Conn: 1, Data: data})
+		_, rd := h.ready()
+		delivered = append(delivered, eventStrings(rd.Events)...)
+		n := h.s.Unread()
+		if n == 0 {
+			if steps != 3 {
+				t.Fatalf("%d steps for 5 frames at 2 per step, want 3", steps)
+			}
+			break
+		}
+		if n >= len(data) {
+			t.Fatalf("Unread %d of a %d-byte message", n, len(data))
+		}
+		data = data[len(data)-n:]
+	}
+	eq(t, "delivered", delivered, []string{`delivered seq=1 "a"`, `delivered seq=2 "b"`, `delivered seq=3 "c"`, `delivered seq=4 "d"`, `delivered seq=5 "e"`})
+
+	// Without the limit, one step takes the whole message.
+	h = newSrv(t, ServerConfig{})
+	h.accept(1)
+	h.recv(1, frames...)
+	if n := h.s.Unread(); n != 0 {
+		t.Fatalf("Unread %d without MaxFramesPerStep", n)
+	}
+}

@@ -106,6 +106,7 @@ type Server struct {
 	detachedHead, detachedTail *serverSession
 	detachedN, detachedBytes   int
 
+	unread  int // bytes the last Recv left for a later step (MaxFramesPerStep)
 	dirty   []*serverConn
 	w       writer
 	emitFn  func([]byte)
@@ -159,6 +160,14 @@ func (s *Server) peerMax(sess *serverSession) int {
 	return s.cfg.MaxMessageSize
 }
 
+// Unread returns how many bytes at the end of the last [Recv]'s Data that
+// step left unprocessed because it reached MaxFramesPerStep; zero when it
+// processed the whole message. They are whole frames: the driver steps
+// them as a Recv of their own on the same connection, before anything that
+// arrived after them on it, and may step other connections' inputs in
+// between. Only a Recv step changes it.
+func (s *Server) Unread() int { return s.unread }
+
 // Sessions returns the IDs of all live sessions in ascending order.
 func (s *Server) Sessions() []proto.ClientID {
 	ids := make([]proto.ClientID, 0, len(s.sessions))
@@ -182,6 +191,7 @@ func (s *Server) Step(now time.Time, in Input) error {
 	case Connected:
 		return s.connected(now, in.Conn)
 	case Recv:
+		s.unread = 0
 		if c := s.conns[in.Conn]; c != nil && c.state != connDone {
 			s.recv(now, c, in.Data)
 		}
@@ -329,7 +339,11 @@ func (s *Server) recv(now time.Time, c *serverConn, data []byte) {
 		s.decodeFailed(now, c, err)
 		return
 	}
-	for c.state != connDone {
+	for n := 0; c.state != connDone; n++ {
+		if n > 0 && n == s.cfg.MaxFramesPerStep && s.dec.More() {
+			s.unread = s.dec.Remaining()
+			break
+		}
 		f, err := s.dec.Next()
 		if err == io.EOF {
 			break

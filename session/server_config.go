@@ -57,6 +57,14 @@ type ServerConfig struct {
 	// MaxPendingConns bounds connections that have not completed their
 	// handshake; beyond it new connections are closed at once. Default 4096.
 	MaxPendingConns int
+	// MaxFramesPerStep bounds the frames one Recv step processes, so that
+	// one transport message packed with frames (a megabyte of ACKs is
+	// some 350,000 of them) cannot hold the machine, and every other
+	// session behind its driver's lock, for long. The rest of the message
+	// is left unread (see [Server.Unread]) for the driver to step later,
+	// after others had their turn. Zero (the default) processes every
+	// frame in one step; the adapters use 256.
+	MaxFramesPerStep int
 	// MaxRoomsPerSession and MaxRoomMembers bound room membership.
 	// Defaults 64 and 100,000.
 	MaxRoomsPerSession int
