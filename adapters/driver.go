@@ -437,7 +437,11 @@ func (d *driver) end() {
 
 // attach steps a new connection; false (and t closed) once the driver has
 // ended or is draining.
-func (d *driver) attach(t Conn, fromDial bool) bool {
+func (d *driver) attach(t Conn, fromDial bool) bool { return d.attachFrom(t, fromDial, "", nil) }
+
+// attachFrom is attach for a server connection from source src, whose
+// Authorize hook may see info.
+func (d *driver) attachFrom(t Conn, fromDial bool, src string, info *peerInfo) bool {
 	now := d.lock()
 	if fromDial {
 		// This attempt answers every Dial the machine asked for meanwhile.
@@ -454,7 +458,11 @@ func (d *driver) attach(t Conn, fromDial bool) bool {
 	d.nextConn++
 	c := &conn{d: d, id: d.nextConn, t: t}
 	d.conns[c.id] = c
-	if err := d.eng.step(now, session.Connected{Conn: c.id}); err != nil {
+	in := session.Connected{Conn: c.id, Source: src}
+	if info != nil {
+		in.Transport = info
+	}
+	if err := d.eng.step(now, in); err != nil {
 		d.log.Debug("connection refused", "conn", c.id, "err", err)
 		c.close(proto.CloseGoingAway, "closed")
 	} else {

@@ -120,6 +120,12 @@ type ServerOptions struct {
 	// session; beyond it the server stops reading from that session's
 	// connection until its handlers catch up. Default 1024.
 	MaxPendingEvents int
+	// Source names the source of each connection for the per-source
+	// limits of Session (MaxPendingPerSource, SourceSessionBurst,
+	// MaxDetachedPerSource). Default DefaultSource: the remote IP address
+	// (an IPv6 one by its /64). Behind a reverse proxy, read the client's
+	// address from the header the proxy sets.
+	Source SourceFunc
 	// WriteTimeout bounds how long a write to a connection may make no
 	// progress while more waits to be written (a peer that stopped
 	// reading); then the connection is closed at once, without a CLOSE

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -21,6 +23,7 @@ type Server struct {
 	d      *driver
 	eng    *serverEngine
 	maxMsg int
+	source SourceFunc
 
 	mu        sync.Mutex
 	closing   bool
@@ -61,7 +64,10 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	eng.m, eng.d = session.NewServer(cfg), d
 	eng.connQ = newEventQueue(d, d.qmax)
-	s := &Server{d: d, eng: eng, maxMsg: maxMsg, listeners: make(map[Listener]struct{})}
+	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, listeners: make(map[Listener]struct{})}
+	if s.source == nil {
+		s.source = DefaultSource
+	}
 	d.start()
 	return s
 }
@@ -72,13 +78,34 @@ func (s *Server) MaxMessageSize() int { return s.maxMsg }
 
 // Attach hands the server a new transport connection; the server owns it
 // from then on. It does not wait for the handshake. After Close has begun
-// it closes t and returns ErrServerClosed.
+// it closes t and returns ErrServerClosed. When t has a RemoteAddr()
+// net.Addr method (netconn's connections do), the address names its source
+// (see ServerOptions.Source) and the Authorize hook sees it ([RemoteAddr]).
 func (s *Server) Attach(t Conn) error {
+	var remote net.Addr
+	if a, ok := t.(remoteAddresser); ok {
+		remote = a.RemoteAddr()
+	}
+	return s.attach(t, remote, nil)
+}
+
+// AttachHTTP is Attach for a WebSocket upgraded from r (gorilla's and
+// coder's servers call it): its source and remote address come from r,
+// and the Authorize hook sees r ([HTTPRequest]) until the handshake ends.
+func (s *Server) AttachHTTP(t Conn, r *http.Request) error {
+	return s.attach(t, httpAddr(r), r)
+}
+
+func (s *Server) attach(t Conn, remote net.Addr, r *http.Request) error {
 	if s.isClosing() {
 		t.Close(proto.CloseGoingAway, "server closed")
 		return ErrServerClosed
 	}
-	if !s.d.attach(t, false) {
+	var info *peerInfo
+	if remote != nil || r != nil {
+		info = &peerInfo{remote: remote, req: r}
+	}
+	if !s.d.attachFrom(t, false, s.source(remote, r), info) {
 		return ErrServerClosed
 	}
 	return nil

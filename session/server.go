@@ -54,6 +54,8 @@ type timed struct {
 
 type serverConn struct {
 	id      ConnID
+	src     string // its source (Connected.Source)
+	info    any    // Connected.Transport, for the Authorize hook
 	state   connState
 	sess    *serverSession
 	epoch   uint64
@@ -65,6 +67,8 @@ type serverConn struct {
 	hbDue   bool
 	hbEcho  uint64
 	close   *proto.Close
+
+	pending links[serverConn] // in its source's pending chain, while awaiting HELLO
 }
 
 type serverSession struct {
@@ -80,9 +84,11 @@ type serverSession struct {
 	peer      proto.Limits
 	timer     timerq.Item[timed]
 
-	detachedAt time.Time
-	prev, next *serverSession // the detached list, oldest first
-	inDetached bool
+	detachedAt  time.Time
+	detached    links[serverSession] // in the server's detached chain
+	srcDetached links[serverSession] // in its source's detached chain
+	inDetached  bool
+	src         string // the source of its newest connection
 
 	rooms map[*room]int // index of this session in room.members
 }
@@ -102,9 +108,10 @@ type Server struct {
 	timers   timerq.Queue[timed]
 	pending  int // connections awaiting HELLO
 	shutdown bool
+	adm      admission
 
-	detachedHead, detachedTail *serverSession
-	detachedN, detachedBytes   int
+	detached                 chain[serverSession] // oldest first
+	detachedN, detachedBytes int
 
 	unread  int // bytes the last Recv left for a later step (MaxFramesPerStep)
 	dirty   []*serverConn
@@ -126,6 +133,8 @@ func NewServer(cfg ServerConfig) *Server {
 		rooms:    make(map[string]*room),
 	}
 	s.dec = codec.NewDecoder(codec.Limits{MaxMessageSize: s.cfg.MaxMessageSize})
+	s.adm.init()
+	s.detached.at = sessDetached
 	s.emitFn = s.emit
 	s.inbox.stats = &s.stats
 	return s
@@ -189,7 +198,7 @@ func (s *Server) Step(now time.Time, in Input) error {
 	s.now = now
 	switch in := in.(type) {
 	case Connected:
-		return s.connected(now, in.Conn)
+		return s.connected(now, in)
 	case Recv:
 		s.unread = 0
 		if c := s.conns[in.Conn]; c != nil && c.state != connDone {
@@ -271,24 +280,25 @@ func (s *Server) session(id proto.ClientID) (*serverSession, error) {
 
 // --- connections and the handshake ---
 
-func (s *Server) connected(now time.Time, id ConnID) error {
+func (s *Server) connected(now time.Time, in Connected) error {
+	id := in.Conn
 	if _, dup := s.conns[id]; dup {
 		return fmt.Errorf("%w: connection %d already exists", ErrInvalid, id)
 	}
-	c := &serverConn{id: id}
+	c := &serverConn{id: id, src: in.Source, info: in.Transport}
 	c.timer.Value = timed{c: c}
 	s.conns[id] = c
-	switch {
-	case s.shutdown:
+	if s.shutdown {
 		c.state = connDone // never counted in pending: reject must not uncount it
 		s.reject(c, proto.CloseGoingAway, errors.New("server shutting down"))
-	case s.pending >= s.cfg.MaxPendingConns:
-		c.state = connDone
-		s.reject(c, proto.CloseOverloaded, fmt.Errorf("%w: %d connections awaiting HELLO", ErrOverloaded, s.pending))
-	default:
-		s.pending++
-		s.timers.Set(&c.timer, now.Add(s.cfg.HandshakeTimeout))
+		return nil
 	}
+	if err := s.admitConn(now, c); err != nil {
+		c.state = connDone
+		s.reject(c, proto.CloseOverloaded, err)
+		return nil
+	}
+	s.timers.Set(&c.timer, now.Add(s.cfg.HandshakeTimeout))
 	return nil
 }
 
@@ -302,8 +312,7 @@ func (s *Server) reject(c *serverConn, code proto.CloseCode, err error) {
 // its session without touching the session.
 func (s *Server) finishConn(c *serverConn, cl *proto.Close) {
 	if c.state == connAwaitHello {
-		s.pending--
-		s.timers.Remove(&c.timer)
+		s.unpend(c)
 	}
 	c.state = connDone
 	c.close = cl
@@ -318,8 +327,7 @@ func (s *Server) finishConn(c *serverConn, cl *proto.Close) {
 func (s *Server) disconnected(now time.Time, c *serverConn, err error) {
 	sess := c.sess
 	if c.state == connAwaitHello {
-		s.pending--
-		s.timers.Remove(&c.timer)
+		s.unpend(c)
 	}
 	delete(s.conns, c.id)
 	c.state = connDone
@@ -432,6 +440,10 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 			s.reject(c, proto.CloseOverloaded, fmt.Errorf("%w: %d sessions", ErrOverloaded, len(s.sessions)))
 			return
 		}
+		if err := s.mayStart(now, c); err != nil {
+			s.reject(c, proto.CloseOverloaded, err)
+			return
+		}
 		if err := s.authorize(c, h, proto.ClientID{}, false); err != nil {
 			s.reject(c, proto.ClosePolicy, err)
 			return
@@ -453,8 +465,8 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 
 	// Attach: the connection leaves the handshake, the session gets a new
 	// epoch, and a connection it had before is superseded.
-	s.pending--
-	s.timers.Remove(&c.timer)
+	s.unpend(c)
+	c.info = nil
 	if old := sess.conn; old != nil {
 		s.finishConn(old, &proto.Close{Code: proto.CloseSuperseded, Reason: "resumed on another connection"})
 	}
@@ -463,6 +475,7 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 	}
 	sess.epoch++
 	sess.conn, c.sess, c.epoch, c.state = c, sess, sess.epoch, connOpen
+	sess.src = c.src
 	sess.peer = h.Limits
 	sess.link.peerInflight = int(h.Limits.MaxInflight)
 	sess.link.lastRecvAt = now
@@ -497,7 +510,7 @@ func (s *Server) authorize(c *serverConn, h *proto.Hello, id proto.ClientID, res
 	if s.cfg.Authorize == nil {
 		return nil
 	}
-	if err := s.cfg.Authorize(AuthRequest{Conn: c.id, Auth: h.Auth, Resume: resume, Client: id}); err != nil {
+	if err := s.cfg.Authorize(AuthRequest{Conn: c.id, Auth: h.Auth, Resume: resume, Client: id, Source: c.src, Transport: c.info}); err != nil {
 		return fmt.Errorf("session: unauthorized: %w", err)
 	}
 	return nil
@@ -761,13 +774,7 @@ func (s *Server) detach(now time.Time, sess *serverSession, err error) {
 	sess.link.detach()
 	sess.detachedAt = now
 	sess.inDetached = true
-	sess.prev, sess.next = s.detachedTail, nil
-	if s.detachedTail != nil {
-		s.detachedTail.next = sess
-	} else {
-		s.detachedHead = sess
-	}
-	s.detachedTail = sess
+	s.detached.push(sess)
 	s.detachedN++
 	s.detachedBytes += sess.link.bufBytes
 	var connID ConnID
@@ -776,28 +783,21 @@ func (s *Server) detach(now time.Time, sess *serverSession, err error) {
 	}
 	s.add(&Detached{Client: sess.id, Conn: connID, Err: err})
 	s.rearm(sess)
+	s.detachedBySource(now, sess)
 	s.enforceDetachedBudget(now)
 }
 
 func (s *Server) undetach(sess *serverSession) {
-	if sess.prev != nil {
-		sess.prev.next = sess.next
-	} else {
-		s.detachedHead = sess.next
-	}
-	if sess.next != nil {
-		sess.next.prev = sess.prev
-	} else {
-		s.detachedTail = sess.prev
-	}
-	sess.prev, sess.next, sess.inDetached = nil, nil, false
+	s.detached.remove(sess)
+	sess.inDetached = false
 	s.detachedN--
 	s.detachedBytes -= sess.link.bufBytes
+	s.undetachedBySource(sess)
 }
 
 func (s *Server) enforceDetachedBudget(now time.Time) {
-	for s.detachedHead != nil && (s.detachedN > s.cfg.MaxDetached || s.detachedBytes > s.cfg.MaxDetachedBytes) {
-		s.endSession(now, s.detachedHead, ErrEvicted, nil)
+	for s.detached.head != nil && (s.detachedN > s.cfg.MaxDetached || s.detachedBytes > s.cfg.MaxDetachedBytes) {
+		s.endSession(now, s.evictionVictim(), ErrEvicted, nil)
 	}
 }
 

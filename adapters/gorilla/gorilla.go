@@ -171,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	s.Attach(NewConn(ws, s.MaxMessageSize()))
+	s.AttachHTTP(NewConn(ws, s.MaxMessageSize()), r)
 }
 
 // Dialer connects clients over WebSocket.

@@ -264,6 +264,10 @@ func (c *conn) WriteMessages(msgs [][]byte) error {
 	return w.Flush()
 }
 
+// RemoteAddr returns the peer's address, from which the server names the
+// connection's source (adapters.ServerOptions.Source).
+func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
 // Close closes the net.Conn. The close code travels in the CLOSE frame the
 // machine wrote before; a byte stream has no other place for it.
 func (c *conn) Close(proto.CloseCode, string) error { return c.nc.Close() }
