@@ -185,3 +185,46 @@ func TestManyFramesInOneMessageAreSteppedInSlices(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// idleEngine is an engine whose every message delivers nothing.
+type idleEngine struct{ *recorder }
+
+func (idleEngine) unread() int { return 0 }
+func (idleEngine) idle() bool  { return true }
+
+// The budget of messages that deliver nothing: a burst, then one per
+// interval; past it the reader waits exactly until it is back within.
+func TestIdleBudget(t *testing.T) {
+	d := newDriver(idleEngine{&recorder{}}, handlers{}, withSide(nil, "test"), 1<<20, 0)
+	d.idleEvery, d.idleBurst = 10*time.Millisecond, 3
+	c := &conn{d: d}
+	d.now = time.Unix(1000, 0)
+	if w := d.idleWait(c); w != 0 {
+		t.Fatalf("a fresh connection waits %s", w)
+	}
+	for i := range 3 {
+		d.stepped(c, nil)
+		if w := d.idleWait(c); w != 0 {
+			t.Fatalf("message %d of the burst waits %s", i+1, w)
+		}
+	}
+	d.stepped(c, nil)
+	if w := d.idleWait(c); w != 10*time.Millisecond {
+		t.Fatalf("past the burst: wait %s, want one interval", w)
+	}
+	d.now = d.now.Add(10 * time.Millisecond)
+	if w := d.idleWait(c); w != 0 {
+		t.Fatalf("an interval later: wait %s", w)
+	}
+	d.now = d.now.Add(time.Hour) // an idle hour refills the burst, no more
+	for range 3 {
+		d.stepped(c, nil)
+	}
+	if w := d.idleWait(c); w != 0 {
+		t.Fatalf("a burst after an idle hour waits %s", w)
+	}
+	d.stepped(c, nil)
+	if w := d.idleWait(c); w != 10*time.Millisecond {
+		t.Fatalf("past the refilled burst: wait %s, want one interval", w)
+	}
+}

@@ -73,8 +73,10 @@ type conn struct {
 	inUnread bool
 	inInline bool
 	// rest is what the machine left unread of the message c's reader is
-	// stepping (fair.go).
-	rest []byte
+	// stepping; idleTat is c's budget of messages that deliver nothing
+	// (fair.go).
+	rest    []byte
+	idleTat time.Time
 
 	// Guarded by mu (taken after the driver's lock, never before it).
 	mu      sync.Mutex

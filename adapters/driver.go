@@ -95,6 +95,10 @@ type driver struct {
 	stallDue     time.Time
 	writeTimeout time.Duration
 	maxQueued    int
+	// idleEvery and idleBurst are the budget of messages that deliver
+	// nothing, per connection (fair.go); zero: none.
+	idleEvery time.Duration
+	idleBurst int
 	// closeGrace, inlineGrace, readerGrace and writeGrace are the
 	// constants of the same names; tests change them.
 	closeGrace, inlineGrace, readerGrace, writeGrace time.Duration
@@ -524,7 +528,11 @@ func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, ke
 		}
 	}
 	d.arm()
+	wait := d.idleWait(c)
 	d.unlock()
+	if wait > 0 {
+		d.pause(wait) // c floods messages that deliver nothing (fair.go)
+	}
 	return q, keep
 }
 
@@ -548,7 +556,7 @@ func (d *driver) stepReceived(now time.Time) bool {
 	for _, r := range rq {
 		if !d.ended && d.conns[r.c.id] == r.c {
 			d.eng.recv(now, r.c.id, r.msg)
-			d.leftUnread(r.c, r.msg)
+			d.stepped(r.c, r.msg)
 			if !r.c.first {
 				r.c.learn(d.eng.peerMax(r.c.id))
 			}

@@ -1,6 +1,9 @@
 package adapters
 
-import "runtime"
+import (
+	"runtime"
+	"time"
+)
 
 // DefaultMaxFramesPerStep is the session.ServerConfig.MaxFramesPerStep a
 // Server uses unless its options say otherwise: one step of the machine,
@@ -10,19 +13,64 @@ import "runtime"
 // others.
 const DefaultMaxFramesPerStep = 256
 
+// DefaultMaxIdleRate is the default ServerOptions.MaxIdleRate: transport
+// messages (or slices of one) per second a connection may send that
+// deliver nothing to the application (acknowledgements, heartbeats,
+// duplicates), in a burst of as many. An honest client sends a heartbeat
+// per interval and at most one ACK per batch it receives (about one per
+// AckDelay); a peer that floods them has its reading paused instead of
+// taking the cores from everyone.
+const DefaultMaxIdleRate = 2000
+
 // unreader is an engine whose machine may leave part of a message for a
-// later step (the server's, see session.Server.Unread).
-type unreader interface{ unread() int }
+// later step and tells messages that delivered nothing (the server's, see
+// session.Server.Unread and Idle).
+type unreader interface {
+	unread() int
+	idle() bool
+}
 
 func (e *serverEngine) unread() int { return e.m.Unread() }
+func (e *serverEngine) idle() bool  { return e.m.Idle() }
 
-// leftUnread notes the part of msg the engine left for a later step on c;
-// lock held.
-func (d *driver) leftUnread(c *conn, msg []byte) {
-	if u, ok := d.eng.(unreader); ok {
-		if n := u.unread(); n > 0 {
-			c.rest = msg[len(msg)-n:]
+// stepped notes what the engine left of msg, just stepped on c, for a
+// later step, and counts it against c's idle budget when it delivered
+// nothing (see idleWait); lock held.
+func (d *driver) stepped(c *conn, msg []byte) {
+	u, ok := d.eng.(unreader)
+	if !ok {
+		return
+	}
+	if n := u.unread(); n > 0 {
+		c.rest = msg[len(msg)-n:]
+	}
+	if d.idleEvery > 0 && u.idle() {
+		if c.idleTat.Before(d.now) {
+			c.idleTat = d.now
 		}
+		c.idleTat = c.idleTat.Add(d.idleEvery)
+	}
+}
+
+// idleWait is how long c's reader pauses before it reads again, because c
+// has sent more messages that delivered nothing than its budget allows
+// (the generic cell rate algorithm, a burst of DefaultMaxIdleRate); lock
+// held.
+func (d *driver) idleWait(c *conn) time.Duration {
+	if d.idleEvery <= 0 || !c.idleTat.After(d.now) {
+		return 0 // (and the subtraction below cannot overflow)
+	}
+	return max(0, c.idleTat.Sub(d.now)-time.Duration(d.idleBurst)*d.idleEvery)
+}
+
+// pause waits d, or until the driver ends or kills its connections.
+func (d *driver) pause(wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-d.done:
+	case <-d.kill:
 	}
 }
 
@@ -34,7 +82,11 @@ func (d *driver) leftUnread(c *conn, msg []byte) {
 // else until this returns.
 func (d *driver) stepRest(c *conn) {
 	for c.rest != nil {
+		wait := d.idleWait(c)
 		d.unlock()
+		if wait > 0 {
+			d.pause(wait)
+		}
 		runtime.Gosched()
 		ok := true
 		if q := c.q.Load(); q != nil {
@@ -48,7 +100,7 @@ func (d *driver) stepRest(c *conn) {
 		}
 		d.stepReceived(now) // what others read meanwhile was read before the rest
 		d.eng.recv(now, c.id, rest)
-		d.leftUnread(c, rest)
+		d.stepped(c, rest)
 		d.progress = true
 		d.settle(false)
 	}

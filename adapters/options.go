@@ -126,6 +126,13 @@ type ServerOptions struct {
 	// (an IPv6 one by its /64). Behind a reverse proxy, read the client's
 	// address from the header the proxy sets.
 	Source SourceFunc
+	// MaxIdleRate bounds the transport messages per second (in a burst of
+	// as many) that one connection may send that deliver nothing to the
+	// application: acknowledgements, heartbeats, duplicates. Past it the
+	// connection's reading pauses until it is within the budget again; the
+	// peer sees its messages answered later, nothing else. Default
+	// DefaultMaxIdleRate (2,000); negative: no bound.
+	MaxIdleRate int
 	// WriteTimeout bounds how long a write to a connection may make no
 	// progress while more waits to be written (a peer that stopped
 	// reading); then the connection is closed at once, without a CLOSE

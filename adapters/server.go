@@ -62,6 +62,12 @@ func NewServer(opts ServerOptions) *Server {
 	if d.maxQueued == 0 {
 		d.maxQueued = defaultMaxQueued(cfg.LinkConfig, 1<<20)
 	}
+	if rate := opts.MaxIdleRate; rate >= 0 {
+		if rate == 0 {
+			rate = DefaultMaxIdleRate
+		}
+		d.idleEvery, d.idleBurst = time.Second/time.Duration(rate), rate
+	}
 	eng.m, eng.d = session.NewServer(cfg), d
 	eng.connQ = newEventQueue(d, d.qmax)
 	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, listeners: make(map[Listener]struct{})}

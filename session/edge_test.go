@@ -275,3 +275,32 @@ func TestMaxFramesPerStepLeavesTheRestUnread(t *testing.T) {
 		t.Fatalf("Unread %d without MaxFramesPerStep", n)
 	}
 }
+
+// Idle tells a message that delivered nothing on an established
+// connection from one that delivered something or opened the connection.
+func TestServerIdleTellsMessagesThatDeliverNothing(t *testing.T) {
+	h := newSrv(t, ServerConfig{})
+	h.step(Connected{Conn: 1})
+	h.recv(1, &proto.Hello{Version: proto.Version})
+	if h.s.Idle() {
+		t.Fatal("HELLO counted idle")
+	}
+	cases := []struct {
+		name   string
+		frames []proto.Frame
+		idle   bool
+	}{
+		{"ACK", []proto.Frame{&proto.Ack{}}, true},
+		{"HEARTBEAT", []proto.Frame{&proto.Heartbeat{}}, true},
+		{"DATA", []proto.Frame{&proto.Data{Seq: 1, Payload: []byte("a")}}, false},
+		{"duplicate DATA", []proto.Frame{&proto.Data{Seq: 1, Payload: []byte("a")}}, true},
+		{"ACKs and a DATA", []proto.Frame{&proto.Ack{}, &proto.Ack{}, &proto.Data{Seq: 2, Payload: []byte("b")}}, false},
+	}
+	for _, tc := range cases {
+		h.recv(1, tc.frames...)
+		if h.s.Idle() != tc.idle {
+			t.Errorf("%s: Idle %t, want %t", tc.name, h.s.Idle(), tc.idle)
+		}
+	}
+	h.ready()
+}

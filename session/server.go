@@ -113,7 +113,8 @@ type Server struct {
 	detached                 chain[serverSession] // oldest first
 	detachedN, detachedBytes int
 
-	unread  int // bytes the last Recv left for a later step (MaxFramesPerStep)
+	unread  int  // bytes the last Recv left for a later step (MaxFramesPerStep)
+	idle    bool // the last Recv delivered nothing on an open connection
 	dirty   []*serverConn
 	w       writer
 	emitFn  func([]byte)
@@ -177,6 +178,13 @@ func (s *Server) peerMax(sess *serverSession) int {
 // between. Only a Recv step changes it.
 func (s *Server) Unread() int { return s.unread }
 
+// Idle reports whether the last [Recv] was on an established connection
+// and delivered nothing to the application: acknowledgements, heartbeats,
+// duplicates. An honest client sends few such messages (a heartbeat per
+// interval, an ACK per batch it receives); a driver may bound how often a
+// connection sends them, as the adapters do. Only a Recv step changes it.
+func (s *Server) Idle() bool { return s.idle }
+
 // Sessions returns the IDs of all live sessions in ascending order.
 func (s *Server) Sessions() []proto.ClientID {
 	ids := make([]proto.ClientID, 0, len(s.sessions))
@@ -200,9 +208,11 @@ func (s *Server) Step(now time.Time, in Input) error {
 	case Connected:
 		return s.connected(now, in)
 	case Recv:
-		s.unread = 0
+		s.unread, s.idle = 0, false
 		if c := s.conns[in.Conn]; c != nil && c.state != connDone {
+			open, delivered := c.state == connOpen, s.stats.Delivered
 			s.recv(now, c, in.Data)
+			s.idle = open && c.state == connOpen && s.stats.Delivered == delivered
 		}
 		return nil
 	case Disconnected:

@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"sync"
@@ -488,7 +491,7 @@ type HostileFigures struct {
 // opts over tr, with four honest clients beside it: a baseline phase of d,
 // then an attack phase of d during which honest client 0's connection is
 // cut and resumed; it returns the figures and the server's counters.
-func runHostile(t *testing.T, tr LoadTransport, attack Attack, conns int, opts adapters.ServerOptions, d time.Duration) (HostileFigures, session.Stats) {
+func runHostile(t *testing.T, tr LoadTransport, attack Attack, conns int, opts adapters.ServerOptions, d time.Duration, launch launcher) (HostileFigures, session.Stats) {
 	f := HostileFigures{Attack: attack.Name, Conns: conns}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -525,9 +528,7 @@ func runHostile(t *testing.T, tr LoadTransport, attack Attack, conns int, opts a
 	f.BaselineP99, f.BaselineRTs = honest.phase()
 	f.HeapBase = liveHeap()
 
-	attackCtx, stopAttack := context.WithCancel(ctx)
-	attackDone := make(chan error, 1)
-	go func() { attackDone <- attack.run(attackCtx, tr, addr, attackSources, conns) }()
+	stopAttack := launch(ctx, t, tr, attack, addr, conns)
 	sleep(ctx, d/2)
 	f.HeapMid = liveHeap()
 	f.Resume, f.Err = honest.cut(ctx, 0)
@@ -535,9 +536,6 @@ func runHostile(t *testing.T, tr LoadTransport, attack Attack, conns int, opts a
 	f.HeapEnd = liveHeap()
 	f.AttackP99, f.AttackRTs = honest.phase()
 	stopAttack()
-	if err := <-attackDone; err != nil {
-		t.Logf("%s: the attack: %v", attack.Name, err)
-	}
 	stopRun()
 	wg.Wait()
 
@@ -567,6 +565,66 @@ func runHostile(t *testing.T, tr LoadTransport, attack Attack, conns int, opts a
 // honestSource is the loopback address of parked honest session i: one
 // of 127.0.0.10 to 127.0.0.29.
 func honestSource(i int) int { return 10 + i%20 }
+
+// launcher starts an attack and returns what stops it and waits for it.
+type launcher func(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, conns int) func()
+
+// inProcess runs the attack on goroutines of this process.
+func inProcess(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, conns int) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx, tr, addr, attackSources, conns) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Logf("%s: the attack: %v", a.Name, err)
+		}
+	}
+}
+
+// attackEnv makes a test binary started by inChild run an attack: "name
+// addr conns".
+const attackEnv = "BETTERSOCKET_HOSTILE_ATTACK"
+
+// inChild runs the attack in a child process (this test binary, running
+// MeasureHostile with attackEnv set), so that the heap measured is the
+// server's alone and the attack competes for the cores as another process.
+func inChild(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, conns int) func() {
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMeasureHostile$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", attackEnv, a.Name, addr, conns))
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		in.Close()
+		cmd.Wait()
+	}
+}
+
+// attackChild is the child process of inChild: it attacks until its stdin
+// ends.
+func attackChild(t *testing.T, tr LoadTransport, spec string) {
+	var name, addr string
+	var conns int
+	if _, err := fmt.Sscanf(spec, "%s %s %d", &name, &addr, &conns); err != nil {
+		t.Fatalf("%s=%q: %v", attackEnv, spec, err)
+	}
+	i := slices.IndexFunc(Attacks, func(a Attack) bool { return a.Name == name })
+	if i < 0 {
+		t.Fatalf("no attack %q", name)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	Attacks[i].run(ctx, tr, addr, attackSources, conns)
+	os.Exit(0) // the goroutines of a stopped attack need not be waited for
+}
 
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {
@@ -599,7 +657,7 @@ func HostileLoad(t *testing.T, tr LoadTransport) {
 			continue
 		}
 		t.Run(a.Name, func(t *testing.T) {
-			f, st := runHostile(t, tr, a, a.TestConns, adapters.ServerOptions{}, 400*time.Millisecond)
+			f, st := runHostile(t, tr, a, a.TestConns, adapters.ServerOptions{}, 400*time.Millisecond, inProcess)
 			if f.Err != nil {
 				t.Error(f.Err)
 			}
@@ -622,7 +680,7 @@ const MeasureEnv = "BETTERSOCKET_HOSTILE_MEASURE"
 
 // MeasureHostile is the measurement of the acceptance figures, a test that
 // runs only when MeasureEnv is set, at full size, with default options,
-// and logs one line per attack:
+// the attack in a child process, and logs one line per attack:
 //
 //	BETTERSOCKET_HOSTILE_MEASURE=3s go test -run MeasureHostile -v ./adapters/netconn
 //
@@ -632,6 +690,10 @@ const MeasureEnv = "BETTERSOCKET_HOSTILE_MEASURE"
 // percentile in the baseline phase and under attack, resume the time an
 // honest client whose connection was cut took to resume.
 func MeasureHostile(t *testing.T, tr LoadTransport, phase string) {
+	if spec := os.Getenv(attackEnv); spec != "" {
+		attackChild(t, tr, spec)
+		return
+	}
 	if phase == "" {
 		t.Skip("set " + MeasureEnv + " to measure")
 	}
@@ -646,7 +708,7 @@ func MeasureHostile(t *testing.T, tr LoadTransport, phase string) {
 		if a.Stream && !tr.Stream {
 			continue
 		}
-		f, _ := runHostile(t, tr, a, a.Conns, adapters.ServerOptions{}, d)
+		f, _ := runHostile(t, tr, a, a.Conns, adapters.ServerOptions{}, d, inChild)
 		kept := ""
 		if f.HonestDetached > 0 {
 			kept = fmt.Sprintf(" honest-detached-kept=%d/%d", f.HonestDetachedKept, f.HonestDetached)
