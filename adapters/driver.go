@@ -476,8 +476,13 @@ func (d *driver) attachFrom(t Conn, fromDial bool, src string, info *peerInfo) b
 	if ri, ok := t.(ReadInterrupter); ok && d.callerReads {
 		c.ri = ri
 	}
-	d.startReader(c)
-	d.settle(false)
+	if d.callerReads {
+		d.startReader(c)
+		d.settle(false)
+	} else {
+		d.settle(false)
+		d.readOrForget(c) // a server refuses connections by the thousand under attack
+	}
 	d.unlock()
 	return true
 }

@@ -105,3 +105,22 @@ func (d *driver) stepRest(c *conn) {
 		d.settle(false)
 	}
 }
+
+// readOrForget starts a reader for a server connection the machine accepted.
+// One it refused at once (a per-source or global limit) needs none: the
+// machine has forgotten it, and its writer writes the CLOSE and closes it,
+// so a flood of refused connections costs no reader goroutine and no
+// Disconnected step each; lock held.
+func (d *driver) readOrForget(c *conn) {
+	c.mu.Lock()
+	hungUp := c.hangup
+	c.mu.Unlock()
+	if !hungUp {
+		d.startReader(c)
+		return
+	}
+	delete(d.conns, c.id)
+	if d.draining && len(d.conns) == 0 {
+		d.settle(false) // it may have been what draining waited for
+	}
+}
