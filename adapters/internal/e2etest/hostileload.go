@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,7 +55,9 @@ func RawTCPWith(ctx context.Context, addr string, dial NetDial) (RawConn, error)
 	if err != nil {
 		return nil, err
 	}
-	return newTCPRaw(nc), nil
+	raw := newTCPRaw(nc)
+	nc.SetDeadline(time.Time{}) // an attack lasts as long as its run
+	return raw, nil
 }
 
 // loopback is the address 127.0.0.n.
@@ -678,6 +681,10 @@ func HostileLoad(t *testing.T, tr LoadTransport) {
 // length of each phase.
 const MeasureEnv = "BETTERSOCKET_HOSTILE_MEASURE"
 
+// OnlyEnv names the attacks MeasureHostile runs, separated by commas
+// (default: all).
+const OnlyEnv = "BETTERSOCKET_HOSTILE_ONLY"
+
 // MeasureHostile is the measurement of the acceptance figures, a test that
 // runs only when MeasureEnv is set, at full size, with default options,
 // the attack in a child process, and logs one line per attack:
@@ -685,8 +692,8 @@ const MeasureEnv = "BETTERSOCKET_HOSTILE_MEASURE"
 //	BETTERSOCKET_HOSTILE_MEASURE=3s go test -run MeasureHostile -v ./adapters/netconn
 //
 // heap/attacker is the growth of the live heap over the baseline per
-// attacking connection at the end of the attack, growth the live heap's
-// change over its second half, p99 the honest round trips' 99th
+// attacking connection at the end of the attack, heap mid and end the
+// growth halfway through the attack and at its end, p99 the honest round trips' 99th
 // percentile in the baseline phase and under attack, resume the time an
 // honest client whose connection was cut took to resume.
 func MeasureHostile(t *testing.T, tr LoadTransport, phase string) {
@@ -704,8 +711,9 @@ func MeasureHostile(t *testing.T, tr LoadTransport, phase string) {
 	if !LoopbackSources() {
 		t.Skip("needs loopback addresses 127.0.0.2 and up")
 	}
+	only := os.Getenv(OnlyEnv)
 	for _, a := range Attacks {
-		if a.Stream && !tr.Stream {
+		if a.Stream && !tr.Stream || only != "" && !slices.Contains(strings.Split(only, ","), a.Name) {
 			continue
 		}
 		f, _ := runHostile(t, tr, a, a.Conns, adapters.ServerOptions{}, d, inChild)
@@ -713,9 +721,9 @@ func MeasureHostile(t *testing.T, tr LoadTransport, phase string) {
 		if f.HonestDetached > 0 {
 			kept = fmt.Sprintf(" honest-detached-kept=%d/%d", f.HonestDetachedKept, f.HonestDetached)
 		}
-		t.Logf("%-12s conns=%-5d heap/attacker=%7.1f KiB growth=%+6.1f MiB p99 base=%6.2f ms attack=%7.2f ms (%d/%d round trips) resume=%4d ms%s err=%v",
+		t.Logf("%-12s conns=%-5d heap/attacker=%7.1f KiB heap mid=%+6.1f end=%+6.1f MiB p99 base=%6.2f ms attack=%7.2f ms (%d/%d round trips) resume=%4d ms%s err=%v",
 			a.Name, f.Conns, float64(int64(f.HeapEnd)-int64(f.HeapBase))/float64(f.Conns)/1024,
-			float64(int64(f.HeapEnd)-int64(f.HeapMid))/(1<<20),
+			float64(int64(f.HeapMid)-int64(f.HeapBase))/(1<<20), float64(int64(f.HeapEnd)-int64(f.HeapBase))/(1<<20),
 			float64(f.BaselineP99.Microseconds())/1000, float64(f.AttackP99.Microseconds())/1000,
 			f.BaselineRTs, f.AttackRTs, f.Resume.Milliseconds(), kept, f.Err)
 	}
