@@ -36,6 +36,9 @@ type serverEngine struct {
 	queues map[proto.ClientID]*eventQueue
 	connQ  *eventQueue         // events of connections without a session
 	rd     session.ServerReady // the last Ready, whose memory the next reuses
+	// refused counts upgrades refused before they reached the machine
+	// (AdmitsHTTP), added to its Throttled counter.
+	refused uint64
 }
 
 // NewServer returns a running Server with no connections. Hand it
@@ -100,6 +103,23 @@ func (s *Server) Attach(t Conn) error {
 // and the Authorize hook sees r ([HTTPRequest]) until the handshake ends.
 func (s *Server) AttachHTTP(t Conn, r *http.Request) error {
 	return s.attach(t, httpAddr(r), r)
+}
+
+// AdmitsHTTP reports whether the server would admit a WebSocket upgraded
+// from r now, rather than close it at once for a per-source or global
+// limit on connections awaiting HELLO. gorilla's and coder's servers ask
+// it before the upgrade and answer 503 Service Unavailable instead, which
+// a flood of connections makes much cheaper; clients retry either way.
+func (s *Server) AdmitsHTTP(r *http.Request) bool {
+	src := s.source(httpAddr(r), r)
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ok := !d.ended && !d.draining && s.eng.m.Admits(src)
+	if !ok {
+		s.eng.refused++
+	}
+	return ok
 }
 
 func (s *Server) attach(t Conn, remote net.Addr, r *http.Request) error {
@@ -327,7 +347,11 @@ func (e *serverEngine) send(now time.Time, in session.Send) error { return e.m.S
 
 func (e *serverEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
 
-func (e *serverEngine) stats() session.Stats { return e.m.Stats() }
+func (e *serverEngine) stats() session.Stats {
+	st := e.m.Stats()
+	st.Throttled += e.refused
+	return st
+}
 
 func (e *serverEngine) connected(*conn) {}
 

@@ -183,6 +183,30 @@ func (s *Server) admitConn(now time.Time, c *serverConn) error {
 	return nil
 }
 
+// Admits reports whether a connection from source would be admitted now
+// rather than refused with CLOSE overloaded (see MaxPendingPerSource and
+// MaxPendingConns). It changes nothing: a WebSocket driver asks it before
+// the upgrade, so that a refused client costs an HTTP error rather than a
+// WebSocket connection.
+func (s *Server) Admits(source string) bool {
+	if s.shutdown {
+		return false
+	}
+	so := s.adm.sources[source]
+	pending := 0
+	if so != nil {
+		pending = so.pending
+	}
+	if source != "" && s.cfg.MaxPendingPerSource > 0 && pending >= s.cfg.MaxPendingPerSource {
+		return false
+	}
+	if s.pending >= s.cfg.MaxPendingConns {
+		top := s.adm.byPend.top()
+		return top != nil && top.pending > pending
+	}
+	return true
+}
+
 // unpend takes c out of the handshake: its slot and its timer.
 func (s *Server) unpend(c *serverConn) {
 	s.pending--

@@ -45,6 +45,9 @@ func TestPendingPerSourceLimit(t *testing.T) {
 			t.Fatalf("connection %d from a: %q, want %q", i+1, got, w)
 		}
 	}
+	if h.s.Admits("a") || !h.s.Admits("b") || !h.s.Admits("") {
+		t.Fatalf("Admits: a %t, b %t, none %t; want false, true, true", h.s.Admits("a"), h.s.Admits("b"), h.s.Admits(""))
+	}
 	if got := h.connectFrom(4, "b"); got != "" {
 		t.Fatalf("connection from b refused: %q", got)
 	}
@@ -68,6 +71,9 @@ func TestFullPendingSlotsEvictTheHeaviestSourceAndResumeGetsIn(t *testing.T) {
 		}
 	}
 	// The attacker's next connection: its source is the heaviest, refused.
+	if h.s.Admits("attacker") || !h.s.Admits("honest") {
+		t.Fatal("Admits does not tell the heaviest source from the others")
+	}
 	if got := h.connectFrom(5, "attacker"); !strings.HasPrefix(got, "5: CLOSE overloaded") {
 		t.Fatalf("attacker's fifth connection: %q, want it refused", got)
 	}

@@ -364,6 +364,9 @@ var NeverReads = Attack{Name: "never-reads", Conns: 4, TestConns: 4, run: func(c
 			return err
 		}
 		defer raw.Close()
+		// A write the server holds back (it pauses reading a flood)
+		// ends with the attack.
+		defer context.AfterFunc(ctx, func() { raw.Close() })()
 		for ctx.Err() == nil {
 			if raw.WriteMessage(hb) != nil {
 				return nil // closed by the server: the defined outcome
@@ -384,6 +387,9 @@ var FrameFlood = Attack{Name: "frame-flood", Conns: 4, TestConns: 2, run: func(c
 			return err
 		}
 		defer raw.Close()
+		// A write the server holds back (it pauses reading a flood)
+		// ends with the attack.
+		defer context.AfterFunc(ctx, func() { raw.Close() })()
 		go drain(raw)
 		for ctx.Err() == nil {
 			if raw.WriteMessage(msg) != nil {
