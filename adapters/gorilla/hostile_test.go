@@ -25,3 +25,5 @@ func TestHostileLoad(t *testing.T) { e2etest.HostileLoad(t, loadTransport) }
 func TestMeasureHostile(t *testing.T) {
 	e2etest.MeasureHostile(t, loadTransport, os.Getenv(e2etest.MeasureEnv))
 }
+
+func TestPeerInfo(t *testing.T) { e2etest.PeerInfo(t, loadTransport, true) }

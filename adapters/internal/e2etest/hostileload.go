@@ -748,3 +748,49 @@ func MeasureHostile(t *testing.T, tr LoadTransport, phase string) {
 			f.BaselineRTs, f.AttackRTs, f.Resume.Milliseconds(), kept, f.Err)
 	}
 }
+
+// PeerInfo checks that where a connection comes from reaches the server:
+// a client dialing from 127.0.0.2 is seen by the Authorize hook with that
+// source and remote address, and, over WebSocket (wantRequest), with the
+// HTTP request of its upgrade.
+func PeerInfo(t *testing.T, tr LoadTransport, wantRequest bool) {
+	if !LoopbackSources() {
+		t.Skip("needs loopback addresses 127.0.0.2 and up")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seen := make(chan session.AuthRequest, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr, stop := tr.Serve(t, ln, adapters.ServerOptions{Session: session.ServerConfig{
+		Authorize: func(r session.AuthRequest) error {
+			select {
+			case seen <- r:
+			default:
+			}
+			return nil
+		},
+	}})
+	c, err := tr.DialWith(ctx, addr, from(2, nil), adapters.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-seen
+	if r.Source != "127.0.0.2" {
+		t.Errorf("source %q, want 127.0.0.2", r.Source)
+	}
+	if a, ok := adapters.RemoteAddr(r).(*net.TCPAddr); !ok || !a.IP.Equal(loopback(2)) {
+		t.Errorf("remote address %v, want 127.0.0.2:port", adapters.RemoteAddr(r))
+	}
+	if req := adapters.HTTPRequest(r); (req != nil) != wantRequest {
+		t.Errorf("HTTP request %v, want one: %t", req, wantRequest)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Error(err)
+	}
+	if err := stop(ctx); err != nil {
+		t.Error(err)
+	}
+}
