@@ -304,3 +304,15 @@ func TestServerIdleTellsMessagesThatDeliverNothing(t *testing.T) {
 	}
 	h.ready()
 }
+
+// A kicked session's CLOSE is preceded by the acknowledgement the server
+// still owed, so the client does not report as lost what the server got.
+func TestKickCarriesFinalAck(t *testing.T) {
+	h := newSrv(t, ServerConfig{LinkConfig: LinkConfig{AckDelay: time.Second}})
+	w := h.accept(1)
+	h.recv(1, &proto.Data{Seq: 1, Payload: []byte("a")})
+	h.expect(nil, nil, []string{`delivered seq=1 "a"`}) // the ACK is held
+	h.step(Kick{Client: w.ID, Reason: "bye"})
+	h.expect([]string{"1: ACK 1", `1: CLOSE policy "bye"`}, []ConnID{1},
+		[]string{"session-closed " + w.ID.String() + `: session: closed by local: policy: bye unacked=[] requests=[] last=1`})
+}

@@ -67,6 +67,9 @@ type serverConn struct {
 	hbDue   bool
 	hbEcho  uint64
 	close   *proto.Close
+	// finalAck, when set, is written before close: the acknowledgement
+	// the session owed when the application kicked it.
+	finalAck *proto.Ack
 
 	pending links[serverConn] // in its source's pending chain, while awaiting HELLO
 }
@@ -269,6 +272,10 @@ func (s *Server) Step(now time.Time, in Input) error {
 		sess, err := s.session(in.Client)
 		if err != nil {
 			return err
+		}
+		if c := sess.conn; c != nil && c.state == connOpen && sess.link.ackDue {
+			// The client reports what it loses: not what this side got.
+			c.finalAck = &proto.Ack{Ack: sess.link.ackValue()}
 		}
 		s.endSession(now, sess, &CloseError{Code: proto.ClosePolicy, Reason: in.Reason},
 			&proto.Close{Code: proto.ClosePolicy, Reason: in.Reason})
@@ -965,6 +972,10 @@ func (s *Server) ReadyInto(rd *ServerReady) {
 			s.rearm(sess) // flush may have armed the retransmission timer
 		}
 		if c.close != nil {
+			if c.finalAck != nil {
+				s.w.frame(c.finalAck)
+				c.finalAck = nil
+			}
 			s.w.frame(c.close)
 			c.close = nil
 		}
