@@ -67,6 +67,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	eng.q = newEventQueue(d, d.qmax)
 	d.dial = dial
 	d.callerReads = true
+	d.writeTimeout, d.maxQueued = DefaultWriteTimeout, defaultMaxQueued(cfg.LinkConfig, 4<<20)
 	d.dialTimeout = opts.DialTimeout
 	if d.dialTimeout <= 0 {
 		d.dialTimeout = cfg.HandshakeTimeout

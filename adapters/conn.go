@@ -72,6 +72,11 @@ type conn struct {
 	inlineAt time.Time
 	inUnread bool
 	inInline bool
+	// rest is what the machine left unread of the message c's reader is
+	// stepping; idleTat is c's budget of messages that deliver nothing
+	// (fair.go).
+	rest    []byte
+	idleTat time.Time
 
 	// Guarded by mu (taken after the driver's lock, never before it).
 	mu      sync.Mutex
@@ -87,6 +92,16 @@ type conn struct {
 	failed  bool // a write failed: drop further messages
 	code    proto.CloseCode
 	reason  string
+	// The bounds on what waits to be written (backlog.go): queued is the
+	// bytes in out; wseq counts the writes begun, inWrite says one is
+	// under way; watched says c is in the driver's stalled list, whose
+	// check saw write stallSeq under way at stallAt.
+	queued   int
+	wseq     uint64
+	inWrite  bool
+	watched  bool
+	stallSeq uint64
+	stallAt  time.Time
 }
 
 // learn records the peer's message size limit once the machine knows it
@@ -127,7 +142,28 @@ func (c *conn) writeOutgoing(run []session.Outgoing) {
 	c.mu.Unlock()
 }
 
-func (c *conn) queueLocked(m []byte) { c.out = append(c.out, m) }
+// queueLocked appends m to the queue, or merges it into a reply it
+// supersedes, and kills c when the queue is over its byte limit (see
+// backlog.go); driver lock and c.mu held.
+func (c *conn) queueLocked(m []byte) {
+	if n := len(c.out); n > 0 {
+		if merged, ok := c.d.supersede(c.out[n-1], m); ok {
+			c.queued += len(merged) - len(c.out[n-1])
+			c.out[n-1] = merged
+			return
+		}
+	}
+	if c.writing {
+		c.stallWatch()
+	}
+	c.out = append(c.out, m)
+	c.queued += len(m)
+	if c.d.maxQueued > 0 && c.queued > c.d.maxQueued {
+		c.failed = true // queue nothing more
+		c.d.log.Warn("outgoing queue over its limit; connection killed", "conn", c.id, "bytes", c.queued, "limit", c.d.maxQueued)
+		c.d.killLater(c)
+	}
+}
 
 // close asks the writer to close the connection after what is queued, and
 // the driver to kill it if that takes longer than closeGrace; driver lock
@@ -199,12 +235,15 @@ func (c *conn) flush(once bool) {
 		if len(c.out) > 0 && !c.failed {
 			batch := c.out
 			c.out, c.spare = c.spare[:0], nil
+			c.queued, c.inWrite = 0, true
+			c.wseq++
 			max := c.peerMax
 			c.mu.Unlock()
 			err := c.t.WriteMessages(coalesce(batch, max))
 			clear(batch)
 			wrote = true
 			c.mu.Lock()
+			c.inWrite = false
 			c.spare = batch[:0]
 			if err != nil {
 				c.failed = true
@@ -216,7 +255,7 @@ func (c *conn) flush(once bool) {
 			continue
 		}
 		clear(c.out)
-		c.out = c.out[:0]
+		c.out, c.queued = c.out[:0], 0
 		if c.hangup && !c.closed {
 			c.closed = true
 			code, reason := c.code, c.reason

@@ -88,6 +88,18 @@ type driver struct {
 	nparked  int
 	closing  []*conn   // connections hung up, to be killed if their writer does not close them
 	killAt   time.Time // when the earliest of those is due
+	// stalled are the connections whose writer was busy while more was
+	// queued, to be killed when a write makes no progress for
+	// writeTimeout, the first of them at stallDue; maxQueued bounds the
+	// bytes queued on a connection (backlog.go). Zero: no bound.
+	stalled      []*conn
+	stallDue     time.Time
+	writeTimeout time.Duration
+	maxQueued    int
+	// idleEvery and idleBurst are the budget of messages that deliver
+	// nothing, per connection (fair.go); zero: none.
+	idleEvery time.Duration
+	idleBurst int
 	// closeGrace, inlineGrace, readerGrace and writeGrace are the
 	// constants of the same names; tests change them.
 	closeGrace, inlineGrace, readerGrace, writeGrace time.Duration
@@ -309,7 +321,7 @@ func (d *driver) settle(deferrable bool) {
 // early costs one idle turn, which is cheaper than resetting it on every
 // message (each one moves the idle deadline).
 func (d *driver) arm() {
-	next := earliest(earliest(d.deadline, d.dialAt), d.killAt)
+	next := earliest(earliest(d.deadline, d.dialAt), earliest(d.killAt, d.stallDue))
 	next = earliest(next, earliest(d.inlineDue, d.unreadDue))
 	if !next.IsZero() && (d.timerAt.IsZero() || next.Before(d.timerAt)) {
 		d.timerAt = next
@@ -364,6 +376,9 @@ func (d *driver) timerLoop() {
 				d.progress = true
 			}
 			d.killStuck(now)
+			if !d.stallDue.IsZero() && !now.Before(d.stallDue) {
+				d.killStalled(now)
+			}
 			d.reviewReaders(now)
 			d.settle(false)
 		}
@@ -428,7 +443,11 @@ func (d *driver) end() {
 
 // attach steps a new connection; false (and t closed) once the driver has
 // ended or is draining.
-func (d *driver) attach(t Conn, fromDial bool) bool {
+func (d *driver) attach(t Conn, fromDial bool) bool { return d.attachFrom(t, fromDial, "", nil) }
+
+// attachFrom is attach for a server connection from source src, whose
+// Authorize hook may see info.
+func (d *driver) attachFrom(t Conn, fromDial bool, src string, info *peerInfo) bool {
 	now := d.lock()
 	if fromDial {
 		// This attempt answers every Dial the machine asked for meanwhile.
@@ -445,7 +464,11 @@ func (d *driver) attach(t Conn, fromDial bool) bool {
 	d.nextConn++
 	c := &conn{d: d, id: d.nextConn, t: t}
 	d.conns[c.id] = c
-	if err := d.eng.step(now, session.Connected{Conn: c.id}); err != nil {
+	in := session.Connected{Conn: c.id, Source: src}
+	if info != nil {
+		in.Transport = info
+	}
+	if err := d.eng.step(now, in); err != nil {
 		d.log.Debug("connection refused", "conn", c.id, "err", err)
 		c.close(proto.CloseGoingAway, "closed")
 	} else {
@@ -455,8 +478,13 @@ func (d *driver) attach(t Conn, fromDial bool) bool {
 	if ri, ok := t.(ReadInterrupter); ok && d.callerReads {
 		c.ri = ri
 	}
-	d.startReader(c)
-	d.settle(false)
+	if d.callerReads {
+		d.startReader(c)
+		d.settle(false)
+	} else {
+		d.settle(false)
+		d.readOrForget(c) // a server refuses connections by the thousand under attack
+	}
 	d.unlock()
 	return true
 }
@@ -486,6 +514,9 @@ func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, ke
 		d.progress = true
 		d.settle(false)
 	}
+	if c.rest != nil {
+		d.stepRest(c) // a message of many frames, in slices (fair.go)
+	}
 	d.self = nil
 	keep = true
 	switch {
@@ -504,7 +535,11 @@ func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, ke
 		}
 	}
 	d.arm()
+	wait := d.idleWait(c)
 	d.unlock()
+	if wait > 0 {
+		d.pause(wait) // c floods messages that deliver nothing (fair.go)
+	}
 	return q, keep
 }
 
@@ -528,6 +563,7 @@ func (d *driver) stepReceived(now time.Time) bool {
 	for _, r := range rq {
 		if !d.ended && d.conns[r.c.id] == r.c {
 			d.eng.recv(now, r.c.id, r.msg)
+			d.stepped(r.c, r.msg)
 			if !r.c.first {
 				r.c.learn(d.eng.peerMax(r.c.id))
 			}

@@ -123,8 +123,9 @@ type ServerOptions struct {
 	// resumes) and AllowRoom (decides clients' JOIN and LEAVE; nil refuses
 	// all). The hooks run inside the machine's Step, under the server's
 	// lock: keep them fast and do not call the Server from them. Mode is
-	// always session.Stream, and AckDelay defaults to DefaultAckDelay (a
-	// negative AckDelay acknowledges at once).
+	// always session.Stream, AckDelay defaults to DefaultAckDelay (a
+	// negative AckDelay acknowledges at once), and MaxFramesPerStep to
+	// DefaultMaxFramesPerStep (negative: a whole message in one step).
 	Session session.ServerConfig
 	// Secure turns on encryption (see package codec/secure): psk mode
 	// needs the pre-shared key, server-key and mutual mode the server's key
@@ -151,6 +152,33 @@ type ServerOptions struct {
 	// session; beyond it the server stops reading from that session's
 	// connection until its handlers catch up. Default 1024.
 	MaxPendingEvents int
+	// Source names the source of each connection for the per-source
+	// limits of Session (MaxPendingPerSource, SourceSessionBurst,
+	// MaxDetachedPerSource). Default DefaultSource: the remote IP address
+	// (an IPv6 one by its /64). Behind a reverse proxy, read the client's
+	// address from the header the proxy sets.
+	Source SourceFunc
+	// MaxIdleRate bounds the transport messages per second (in a burst of
+	// as many) that one connection may send that deliver nothing to the
+	// application: acknowledgements, heartbeats, duplicates. Past it the
+	// connection's reading pauses until it is within the budget again; the
+	// peer sees its messages answered later, nothing else. Default
+	// DefaultMaxIdleRate (2,000); negative: no bound.
+	MaxIdleRate int
+	// WriteTimeout bounds how long a write to a connection may make no
+	// progress while more waits to be written (a peer that stopped
+	// reading); then the connection is closed at once, without a CLOSE
+	// frame. Its session detaches and can resume: nothing is lost.
+	// Default DefaultWriteTimeout (10 s); negative: no timeout.
+	WriteTimeout time.Duration
+	// MaxQueuedBytes bounds the bytes waiting to be written to one
+	// connection; past it the connection is closed at once, as for
+	// WriteTimeout. Replies that supersede each other (heartbeat answers,
+	// standalone ACKs) are coalesced to one before they count. Default:
+	// twice the session's MaxUnackedBytes plus MaxMessageSize (4 MiB with
+	// the defaults), which only a peer that has stopped reading reaches;
+	// negative: no bound.
+	MaxQueuedBytes int
 
 	// clock is the driver's clock (see ClientOptions.clock).
 	clock clock.Clock

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -21,6 +23,7 @@ type Server struct {
 	d      *driver
 	eng    *serverEngine
 	maxMsg int
+	source SourceFunc
 
 	mu        sync.Mutex
 	closing   bool
@@ -33,6 +36,9 @@ type serverEngine struct {
 	queues map[proto.ClientID]*eventQueue
 	connQ  *eventQueue         // events of connections without a session
 	rd     session.ServerReady // the last Ready, whose memory the next reuses
+	// refused counts upgrades refused before they reached the machine
+	// (AdmitsHTTP), added to its Throttled counter.
+	refused uint64
 }
 
 // NewServer returns a running Server with no connections. Hand it
@@ -45,14 +51,36 @@ func NewServer(opts ServerOptions) *Server {
 	if err := cfg.Secure.Validate(true); err != nil {
 		panic("adapters: ServerOptions.Secure: " + err.Error())
 	}
+	switch {
+	case cfg.MaxFramesPerStep == 0:
+		cfg.MaxFramesPerStep = DefaultMaxFramesPerStep
+	case cfg.MaxFramesPerStep < 0:
+		cfg.MaxFramesPerStep = 0 // every frame in one step
+	}
 	eng := &serverEngine{queues: make(map[proto.ClientID]*eventQueue)}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
 	maxMsg := MaxMessageSize(cfg.LinkConfig)
 	d := newDriver(eng, h, withSide(opts.Logger, "server"), maxMsg, opts.MaxPendingEvents, opts.clock)
 	cfg.Authorize, cfg.AllowRoom = hook(d, cfg.Authorize), hook(d, cfg.AllowRoom)
+	d.writeTimeout, d.maxQueued = opts.WriteTimeout, opts.MaxQueuedBytes
+	if d.writeTimeout == 0 {
+		d.writeTimeout = DefaultWriteTimeout
+	}
+	if d.maxQueued == 0 {
+		d.maxQueued = defaultMaxQueued(cfg.LinkConfig, 1<<20)
+	}
+	if rate := opts.MaxIdleRate; rate >= 0 {
+		if rate == 0 {
+			rate = DefaultMaxIdleRate
+		}
+		d.idleEvery, d.idleBurst = time.Second/time.Duration(rate), rate
+	}
 	eng.m, eng.d = session.NewServer(cfg), d
 	eng.connQ = newEventQueue(d, d.qmax)
-	s := &Server{d: d, eng: eng, maxMsg: maxMsg, listeners: make(map[Listener]struct{})}
+	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, listeners: make(map[Listener]struct{})}
+	if s.source == nil {
+		s.source = DefaultSource
+	}
 	d.start()
 	return s
 }
@@ -63,13 +91,51 @@ func (s *Server) MaxMessageSize() int { return s.maxMsg }
 
 // Attach hands the server a new transport connection; the server owns it
 // from then on. It does not wait for the handshake. After Close has begun
-// it closes t and returns ErrServerClosed.
+// it closes t and returns ErrServerClosed. When t has a RemoteAddr()
+// net.Addr method (netconn's connections do), the address names its source
+// (see ServerOptions.Source) and the Authorize hook sees it ([RemoteAddr]).
 func (s *Server) Attach(t Conn) error {
+	var remote net.Addr
+	if a, ok := t.(remoteAddresser); ok {
+		remote = a.RemoteAddr()
+	}
+	return s.attach(t, remote, nil)
+}
+
+// AttachHTTP is Attach for a WebSocket upgraded from r (gorilla's and
+// coder's servers call it): its source and remote address come from r,
+// and the Authorize hook sees r ([HTTPRequest]) until the handshake ends.
+func (s *Server) AttachHTTP(t Conn, r *http.Request) error {
+	return s.attach(t, httpAddr(r), r)
+}
+
+// AdmitsHTTP reports whether the server would admit a WebSocket upgraded
+// from r now, rather than close it at once for a per-source or global
+// limit on connections awaiting HELLO. gorilla's and coder's servers ask
+// it before the upgrade and answer 503 Service Unavailable instead, which
+// a flood of connections makes much cheaper; clients retry either way.
+func (s *Server) AdmitsHTTP(r *http.Request) bool {
+	src := s.source(httpAddr(r), r)
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ok := !d.ended && !d.draining && s.eng.m.Admits(src)
+	if !ok {
+		s.eng.refused++
+	}
+	return ok
+}
+
+func (s *Server) attach(t Conn, remote net.Addr, r *http.Request) error {
 	if s.isClosing() {
 		t.Close(proto.CloseGoingAway, "server closed")
 		return ErrServerClosed
 	}
-	if !s.d.attach(t, false) {
+	var info *peerInfo
+	if remote != nil || r != nil {
+		info = &peerInfo{remote: remote, req: r}
+	}
+	if !s.d.attachFrom(t, false, s.source(remote, r), info) {
 		return ErrServerClosed
 	}
 	return nil
@@ -285,7 +351,11 @@ func (e *serverEngine) send(now time.Time, in session.Send) error { return e.m.S
 
 func (e *serverEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
 
-func (e *serverEngine) stats() session.Stats { return e.m.Stats() }
+func (e *serverEngine) stats() session.Stats {
+	st := e.m.Stats()
+	st.Throttled += e.refused
+	return st
+}
 
 func (e *serverEngine) connected(*conn) {}
 

@@ -201,6 +201,10 @@ func (d *Decoder) Reset(msg []byte) error {
 // More reports whether undecoded bytes remain in the current message.
 func (d *Decoder) More() bool { return d.off < len(d.msg) }
 
+// Remaining returns how many bytes of the current message are not decoded
+// yet.
+func (d *Decoder) Remaining() int { return len(d.msg) - d.off }
+
 // Next decodes the next frame of the message. It returns io.EOF when the
 // message is consumed. After an error other than io.EOF the rest of the
 // message is skipped.

@@ -71,6 +71,7 @@ type Client struct {
 	helloTries  uint
 	sendHello   bool
 	sendClose   *proto.Close
+	finalAck    bool // write the acknowledgement owed before sendClose
 	hangup      bool
 	attempt     int    // dial attempts since the last established connection
 	connects    uint64 // connections so far: HELLO's resume attempt number
@@ -691,6 +692,10 @@ func (c *Client) finish(now time.Time, send *proto.Close, err error) {
 	if c.state == clientHandshake || c.state == clientOpen {
 		c.sendClose = send
 		c.hangup = true
+		// A clean CLOSE is preceded by the acknowledgement still owed
+		// (held for AckDelay), so that the server does not report as lost
+		// what this side received (G2).
+		c.finalAck = c.state == clientOpen && send != nil && send.Code == proto.CloseNormal && c.link.ackDue
 	}
 	lost := c.lose(c.id, &c.link, &c.reqs)
 	c.state = clientClosed
@@ -743,6 +748,11 @@ func (c *Client) ReadyInto(rd *Ready) {
 			}
 		}
 		if c.sendClose != nil {
+			if c.finalAck {
+				c.w.ackFrame(c.link.ackValue())
+				c.link.acked()
+				c.finalAck = false
+			}
 			c.w.frame(c.sendClose)
 			c.sendClose = nil
 		}

@@ -24,8 +24,22 @@ type Input interface{ isInput() }
 // dial requested by [Dial] failed".
 type (
 	// Connected: the transport is up. The client queues HELLO; the server
-	// starts the handshake timer for Conn.
-	Connected struct{ Conn ConnID }
+	// starts the handshake timer for Conn, or refuses it (see
+	// [ServerConfig.MaxPendingPerSource]).
+	Connected struct {
+		Conn ConnID
+		// Source names where the connection comes from, for the
+		// server's per-source limits (the adapters use the client's IP
+		// address, an IPv6 address by its /64 prefix); empty exempts the
+		// connection from them. The client ignores it.
+		Source string
+		// Transport is anything the driver wants the server's Authorize
+		// hook to see of the connection (the adapters pass the
+		// adapters.Conn, from which the remote address and a WebSocket's
+		// HTTP request can be had). The server keeps it until the
+		// handshake; the client ignores it.
+		Transport any
+	}
 	// Recv: one transport message arrived. The machine keeps no reference
 	// to Data after Step returns.
 	Recv struct {

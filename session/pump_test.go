@@ -230,7 +230,15 @@ func (p *pump) deliverUp(pc *pclient) {
 	if m.fin {
 		err = p.srv.Step(p.now, Disconnected{Conn: m.conn, Err: errEOF})
 	} else {
-		err = p.srv.Step(p.now, Recv{Conn: m.conn, Data: m.data})
+		// As the adapters do: what a step leaves unread (MaxFramesPerStep)
+		// is stepped again, from the end of the message.
+		data := m.data
+		for more := true; more && err == nil; {
+			err = p.srv.Step(p.now, Recv{Conn: m.conn, Data: data})
+			var n int
+			n, more = p.srv.Unread()
+			data = data[len(data)-n:]
+		}
 	}
 	if err != nil {
 		p.t.Fatalf("server step: %v", err)

@@ -368,12 +368,7 @@ func TestResumeOverHalfOpenConnection(t *testing.T) {
 // A resume HELLO whose ack is outside what the server ever sent is a
 // protocol violation: the session ends, reported.
 func TestResumeAckOutOfRangeEndsSession(t *testing.T) {
-	h := newSrv(t, ServerConfig{})
-	w := h.accept(1)
-	h.step(Send{To: w.ID, Payload: []byte("x")})
-	h.ready()
-	h.step(Disconnected{Conn: 1})
-	h.ready()
+	h, w := sentThenDetached(t, "x")
 	h.step(Connected{Conn: 2})
 	h.recv(2, resumeHello(w.ID, w.Token, 5, 2))
 	h.expect([]string{`2: CLOSE protocol-error "session: protocol violation: resume ack 5 outside [0, 1]"`}, []ConnID{2}, []string{

@@ -55,6 +55,8 @@ type timed struct {
 
 type serverConn struct {
 	id      ConnID
+	src     string // its source (Connected.Source)
+	info    any    // Connected.Transport, for the Authorize hook
 	state   connState
 	sess    *serverSession
 	epoch   uint64
@@ -66,11 +68,25 @@ type serverConn struct {
 	hbDue   bool
 	hbEcho  uint64
 	close   *proto.Close
+	// finalAck, when set, is written before close: the acknowledgement
+	// the session owed when the application kicked it.
+	finalAck *proto.Ack
+
+	pending links[serverConn] // in its source's pending chain, while awaiting HELLO
 
 	// encryption (nil sec: plaintext); see secure.go
 	sec   *secure.Conn
 	hsOut [][]byte  // handshake records to write before anything else
 	hsAt  time.Time // when a handshake answer was last resent (Datagram)
+
+	// opened is the part of an opened record that a step left unprocessed
+	// (MaxFramesPerStep): whole plaintext frames, processed first by the
+	// next Recv on the connection. The driver holds only sealed bytes, so
+	// the machine keeps these itself.
+	opened []byte
+	// more: the last Recv on the connection left work for the next one,
+	// which continues the same transport message (not counted again).
+	more bool
 }
 
 type serverSession struct {
@@ -86,9 +102,11 @@ type serverSession struct {
 	peer      proto.Limits
 	timer     timerq.Item[timed]
 
-	detachedAt time.Time
-	prev, next *serverSession // the detached list, oldest first
-	inDetached bool
+	detachedAt  time.Time
+	detached    links[serverSession] // in the server's detached chain
+	srcDetached links[serverSession] // in its source's detached chain
+	inDetached  bool
+	src         string // the source of its newest connection
 
 	rooms map[*room]int // index of this session in room.members
 
@@ -110,10 +128,14 @@ type Server struct {
 	timers   timerq.Queue[timed]
 	pending  int // connections awaiting HELLO
 	shutdown bool
+	adm      admission
 
-	detachedHead, detachedTail *serverSession
-	detachedN, detachedBytes   int
+	detached                 chain[serverSession] // oldest first
+	detachedN, detachedBytes int
 
+	unread  int  // bytes the last Recv left for a later step (MaxFramesPerStep)
+	more    bool // the last Recv left work for a later step (see Unread)
+	idle    bool // the last Recv delivered nothing on an open connection
 	dirty   []*serverConn
 	w       writer
 	emitFn  func([]byte)
@@ -137,6 +159,8 @@ func NewServer(cfg ServerConfig) *Server {
 		rooms:    make(map[string]*room),
 	}
 	s.dec = codec.NewDecoder(codec.Limits{MaxMessageSize: s.cfg.MaxMessageSize})
+	s.adm.init()
+	s.detached.at = sessDetached
 	s.emitFn = s.emit
 	s.inbox.stats = &s.stats
 	s.secErr = s.cfg.Secure.Validate(true)
@@ -172,6 +196,24 @@ func (s *Server) peerMax(sess *serverSession) int {
 	return s.cfg.MaxMessageSize
 }
 
+// Unread reports whether the last [Recv] left part of its message for a
+// later step because it reached MaxFramesPerStep (more), and how many bytes
+// at the end of its Data are that part (n). The driver then steps
+// Recv{Conn, Data: Data[len(Data)-n:]} on the same connection, before
+// anything that arrived after them on it, and may step other connections'
+// inputs in between. n may be zero while more is true: the rest of an
+// encrypted record, already opened, stays with the machine, which
+// processes it at the start of that next step. Only a Recv step changes
+// it.
+func (s *Server) Unread() (n int, more bool) { return s.unread, s.more }
+
+// Idle reports whether the last [Recv] was on an established connection
+// and delivered nothing to the application: acknowledgements, heartbeats,
+// duplicates. An honest client sends few such messages (a heartbeat per
+// interval, an ACK per batch it receives); a driver may bound how often a
+// connection sends them, as the adapters do. Only a Recv step changes it.
+func (s *Server) Idle() bool { return s.idle }
+
 // Sessions returns the IDs of all live sessions in ascending order.
 func (s *Server) Sessions() []proto.ClientID {
 	ids := make([]proto.ClientID, 0, len(s.sessions))
@@ -193,10 +235,14 @@ func (s *Server) Step(now time.Time, in Input) error {
 	s.now = now
 	switch in := in.(type) {
 	case Connected:
-		return s.connected(now, in.Conn)
+		return s.connected(now, in)
 	case Recv:
+		s.unread, s.more, s.idle = 0, false, false
 		if c := s.conns[in.Conn]; c != nil && c.state != connDone {
+			open, delivered := c.state == connOpen, s.stats.Delivered
 			s.recv(now, c, in.Data)
+			c.more = s.more
+			s.idle = open && c.state == connOpen && s.stats.Delivered == delivered
 		}
 		return nil
 	case Disconnected:
@@ -254,6 +300,10 @@ func (s *Server) Step(now time.Time, in Input) error {
 		if err != nil {
 			return err
 		}
+		if c := sess.conn; c != nil && c.state == connOpen && sess.link.ackDue {
+			// The client reports what it loses: not what this side got.
+			c.finalAck = &proto.Ack{Ack: sess.link.ackValue()}
+		}
 		s.endSession(now, sess, &CloseError{Code: proto.ClosePolicy, Reason: in.Reason},
 			&proto.Close{Code: proto.ClosePolicy, Reason: in.Reason})
 		return nil
@@ -274,28 +324,31 @@ func (s *Server) session(id proto.ClientID) (*serverSession, error) {
 
 // --- connections and the handshake ---
 
-func (s *Server) connected(now time.Time, id ConnID) error {
+func (s *Server) connected(now time.Time, in Connected) error {
+	id := in.Conn
 	if _, dup := s.conns[id]; dup {
 		return fmt.Errorf("%w: connection %d already exists", ErrInvalid, id)
 	}
 	if s.secErr != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, s.secErr)
 	}
-	c := &serverConn{id: id}
+	c := &serverConn{id: id, src: in.Source, info: in.Transport}
 	c.timer.Value = timed{c: c}
 	s.conns[id] = c
-	switch {
-	case s.shutdown:
+	if s.shutdown {
 		c.state = connDone // never counted in pending: reject must not uncount it
 		s.reject(c, proto.CloseGoingAway, errors.New("server shutting down"))
-	case s.pending >= s.cfg.MaxPendingConns:
-		c.state = connDone
-		s.reject(c, proto.CloseOverloaded, fmt.Errorf("%w: %d connections awaiting HELLO", ErrOverloaded, s.pending))
-	default:
-		s.pending++
-		s.timers.Set(&c.timer, now.Add(s.cfg.HandshakeTimeout))
-		s.startSecure(c)
+		return nil
 	}
+	if err := s.admitConn(now, c); err != nil {
+		c.state = connDone
+		s.reject(c, proto.CloseOverloaded, err)
+		return nil
+	}
+	s.timers.Set(&c.timer, now.Add(s.cfg.HandshakeTimeout))
+	// The handshake runs while the connection holds its pending place, so
+	// it counts against the per-source limits on connections awaiting HELLO.
+	s.startSecure(c)
 	return nil
 }
 
@@ -309,8 +362,7 @@ func (s *Server) reject(c *serverConn, code proto.CloseCode, err error) {
 // its session without touching the session.
 func (s *Server) finishConn(c *serverConn, cl *proto.Close) {
 	if c.state == connAwaitHello {
-		s.pending--
-		s.timers.Remove(&c.timer)
+		s.unpend(c)
 	}
 	c.state = connDone
 	c.close = cl
@@ -325,8 +377,7 @@ func (s *Server) finishConn(c *serverConn, cl *proto.Close) {
 func (s *Server) disconnected(now time.Time, c *serverConn, err error) {
 	sess := c.sess
 	if c.state == connAwaitHello {
-		s.pending--
-		s.timers.Remove(&c.timer)
+		s.unpend(c)
 	}
 	delete(s.conns, c.id)
 	c.state = connDone
@@ -337,8 +388,10 @@ func (s *Server) disconnected(now time.Time, c *serverConn, err error) {
 }
 
 func (s *Server) recv(now time.Time, c *serverConn, data []byte) {
-	s.stats.BytesIn += uint64(len(data))
-	s.stats.MessagesIn++
+	if !c.more {
+		s.stats.BytesIn += uint64(len(data))
+		s.stats.MessagesIn++
+	}
 	if c.sec == nil {
 		if c.state == connAwaitHello && secure.IsRecord(data) {
 			s.stats.ProtocolErrors++
@@ -346,7 +399,15 @@ func (s *Server) recv(now time.Time, c *serverConn, data []byte) {
 			return
 		}
 		s.frames(now, c, data)
+		s.more = s.unread > 0
 		return
+	}
+	if c.opened != nil {
+		opened := c.opened
+		c.opened = nil
+		if !s.openedFrames(now, c, opened, true, data) {
+			return
+		}
 	}
 	for len(data) > 0 && c.state != connDone {
 		handshake := secure.IsHandshake(data)
@@ -380,8 +441,29 @@ func (s *Server) recv(now time.Time, c *serverConn, data []byte) {
 			continue
 		}
 		s.plain = plain[:0]
-		s.frames(now, c, plain)
+		if !s.openedFrames(now, c, plain, false, rest) {
+			return
+		}
 	}
+}
+
+// openedFrames steps the frames of an opened record; when the step reaches
+// MaxFramesPerStep it keeps the rest of them on c and leaves the sealed
+// records after it, rest, for the next step, and reports false. own says
+// plain is c's own copy; otherwise it is the machine's shared buffer, and
+// the rest is copied.
+func (s *Server) openedFrames(now time.Time, c *serverConn, plain []byte, own bool, rest []byte) bool {
+	s.frames(now, c, plain)
+	if s.unread == 0 {
+		return true
+	}
+	left := plain[len(plain)-s.unread:]
+	if !own {
+		left = append([]byte(nil), left...)
+	}
+	c.opened = left
+	s.unread, s.more = len(rest), true
+	return false
 }
 
 // frames decodes one plaintext message from c and steps its frames.
@@ -393,7 +475,11 @@ func (s *Server) frames(now time.Time, c *serverConn, data []byte) {
 		s.decodeFailed(now, c, err)
 		return
 	}
-	for c.state != connDone {
+	for n := 0; c.state != connDone; n++ {
+		if n > 0 && n == s.cfg.MaxFramesPerStep && s.dec.More() {
+			s.unread = s.dec.Remaining()
+			break
+		}
 		f, err := s.dec.Next()
 		if err == io.EOF {
 			break
@@ -492,6 +578,10 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 			s.reject(c, proto.CloseOverloaded, fmt.Errorf("%w: %d sessions", ErrOverloaded, len(s.sessions)))
 			return
 		}
+		if err := s.mayStart(now, c); err != nil {
+			s.reject(c, proto.CloseOverloaded, err)
+			return
+		}
 		if err := s.authorize(c, h, proto.ClientID{}, false, key); err != nil {
 			s.reject(c, proto.ClosePolicy, err)
 			return
@@ -514,8 +604,8 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 
 	// Attach: the connection leaves the handshake, the session gets a new
 	// epoch, and a connection it had before is superseded.
-	s.pending--
-	s.timers.Remove(&c.timer)
+	s.unpend(c)
+	c.info = nil
 	if old := sess.conn; old != nil {
 		s.finishConn(old, &proto.Close{Code: proto.CloseSuperseded, Reason: "resumed on another connection"})
 	}
@@ -524,6 +614,7 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 	}
 	sess.epoch++
 	sess.conn, c.sess, c.epoch, c.state = c, sess, sess.epoch, connOpen
+	sess.src = c.src
 	sess.peer = h.Limits
 	sess.link.peerInflight = int(h.Limits.MaxInflight)
 	sess.link.lastRecvAt = now
@@ -558,7 +649,7 @@ func (s *Server) authorize(c *serverConn, h *proto.Hello, id proto.ClientID, res
 	if s.cfg.Authorize == nil {
 		return nil
 	}
-	if err := s.cfg.Authorize(AuthRequest{Conn: c.id, Auth: h.Auth, Resume: resume, Client: id, ClientKey: key}); err != nil {
+	if err := s.cfg.Authorize(AuthRequest{Conn: c.id, Auth: h.Auth, Resume: resume, Client: id, ClientKey: key, Source: c.src, Transport: c.info}); err != nil {
 		return fmt.Errorf("session: unauthorized: %w", err)
 	}
 	return nil
@@ -823,13 +914,7 @@ func (s *Server) detach(now time.Time, sess *serverSession, err error) {
 	sess.link.detach()
 	sess.detachedAt = now
 	sess.inDetached = true
-	sess.prev, sess.next = s.detachedTail, nil
-	if s.detachedTail != nil {
-		s.detachedTail.next = sess
-	} else {
-		s.detachedHead = sess
-	}
-	s.detachedTail = sess
+	s.detached.push(sess)
 	s.detachedN++
 	s.detachedBytes += sess.link.bufBytes
 	var connID ConnID
@@ -838,28 +923,21 @@ func (s *Server) detach(now time.Time, sess *serverSession, err error) {
 	}
 	s.add(&Detached{Client: sess.id, Conn: connID, Err: err})
 	s.rearm(sess)
+	s.detachedBySource(now, sess)
 	s.enforceDetachedBudget(now)
 }
 
 func (s *Server) undetach(sess *serverSession) {
-	if sess.prev != nil {
-		sess.prev.next = sess.next
-	} else {
-		s.detachedHead = sess.next
-	}
-	if sess.next != nil {
-		sess.next.prev = sess.prev
-	} else {
-		s.detachedTail = sess.prev
-	}
-	sess.prev, sess.next, sess.inDetached = nil, nil, false
+	s.detached.remove(sess)
+	sess.inDetached = false
 	s.detachedN--
 	s.detachedBytes -= sess.link.bufBytes
+	s.undetachedBySource(sess)
 }
 
 func (s *Server) enforceDetachedBudget(now time.Time) {
-	for s.detachedHead != nil && (s.detachedN > s.cfg.MaxDetached || s.detachedBytes > s.cfg.MaxDetachedBytes) {
-		s.endSession(now, s.detachedHead, ErrEvicted, nil)
+	for s.detached.head != nil && (s.detachedN > s.cfg.MaxDetached || s.detachedBytes > s.cfg.MaxDetachedBytes) {
+		s.endSession(now, s.evictionVictim(), ErrEvicted, nil)
 	}
 }
 
@@ -1026,6 +1104,10 @@ func (s *Server) ReadyInto(rd *ServerReady) {
 			s.rearm(sess) // flush may have armed the retransmission timer
 		}
 		if c.close != nil {
+			if c.finalAck != nil {
+				s.w.frame(c.finalAck)
+				c.finalAck = nil
+			}
 			s.w.frame(c.close)
 			c.close = nil
 		}

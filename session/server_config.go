@@ -12,10 +12,12 @@ import (
 // AuthRequest is what the server application's authorization hook sees, on
 // the first connect and on every resume.
 type AuthRequest struct {
-	Conn   ConnID
-	Auth   []byte         // the credentials from HELLO
-	Resume bool           // true: the client presented a valid resume token
-	Client proto.ClientID // the session being resumed; zero for a new one
+	Conn      ConnID
+	Auth      []byte         // the credentials from HELLO
+	Resume    bool           // true: the client presented a valid resume token
+	Client    proto.ClientID // the session being resumed; zero for a new one
+	Source    string         // the connection's source (Connected.Source)
+	Transport any            // Connected.Transport
 	// ClientKey is the client's static public key, verified by the
 	// handshake, in secure.Mutual mode; zero otherwise. A session can only
 	// be resumed by the key that created it.
@@ -55,13 +57,47 @@ type ServerConfig struct {
 	// session beyond it is refused with CLOSE overloaded. Default 100,000.
 	MaxSessions int
 	// MaxDetached and MaxDetachedBytes bound the detached sessions and the
-	// unacknowledged bytes they hold; beyond either the oldest detached
-	// session is evicted (reported lost). Defaults 10,000 and 256 MiB.
+	// unacknowledged bytes they hold; beyond either a detached session is
+	// evicted (reported lost): the oldest of the source with the most
+	// (with no sources, the oldest). Defaults 10,000 and 256 MiB.
 	MaxDetached      int
 	MaxDetachedBytes int
 	// MaxPendingConns bounds connections that have not completed their
-	// handshake; beyond it new connections are closed at once. Default 4096.
+	// handshake. When it is reached, a new connection evicts the oldest
+	// pending connection of the source with the most of them (closed with
+	// CLOSE overloaded), or is itself closed so when its own source has
+	// as many. Default 4096.
 	MaxPendingConns int
+
+	// Per-source limits, for connections whose Connected.Source is not
+	// empty; see admission.go for the policy. A negative value switches a
+	// limit off.
+	//
+	// MaxPendingPerSource bounds a source's connections awaiting HELLO;
+	// the next one is closed at once with CLOSE overloaded (clients retry
+	// after their backoff). Default 128.
+	MaxPendingPerSource int
+	// SourceSessionBurst and SourceSessionInterval bound the new sessions
+	// a source starts: SourceSessionBurst at once, then one per
+	// SourceSessionInterval. A HELLO beyond it is refused with CLOSE
+	// overloaded (the client retries after its backoff); resumes are not
+	// limited. Defaults 100 and 50 ms (20 a second).
+	SourceSessionBurst    int
+	SourceSessionInterval time.Duration
+	// MaxDetachedPerSource bounds a source's detached sessions; beyond it
+	// that source's oldest detached session is evicted (reported lost, as
+	// by MaxDetached). Default 1,000. When MaxDetached or MaxDetachedBytes
+	// is exceeded, the source with the most detached sessions loses its
+	// oldest first, whatever their sources.
+	MaxDetachedPerSource int
+	// MaxFramesPerStep bounds the frames one Recv step processes, so that
+	// one transport message packed with frames (a megabyte of ACKs is
+	// some 350,000 of them) cannot hold the machine, and every other
+	// session behind its driver's lock, for long. The rest of the message
+	// is left unread (see [Server.Unread]) for the driver to step later,
+	// after others had their turn. Zero (the default) processes every
+	// frame in one step; the adapters use 256.
+	MaxFramesPerStep int
 	// MaxRoomsPerSession and MaxRoomMembers bound room membership.
 	// Defaults 64 and 100,000.
 	MaxRoomsPerSession int
@@ -123,6 +159,18 @@ func (c *ServerConfig) setDefaults() {
 	}
 	if c.MaxPendingConns <= 0 {
 		c.MaxPendingConns = 4096
+	}
+	if c.MaxPendingPerSource == 0 {
+		c.MaxPendingPerSource = 128
+	}
+	if c.SourceSessionBurst == 0 {
+		c.SourceSessionBurst = 100
+	}
+	if c.SourceSessionInterval <= 0 {
+		c.SourceSessionInterval = 50 * time.Millisecond
+	}
+	if c.MaxDetachedPerSource == 0 {
+		c.MaxDetachedPerSource = 1000
 	}
 	if c.MaxRoomsPerSession <= 0 {
 		c.MaxRoomsPerSession = 64

@@ -18,6 +18,7 @@ type Stats struct {
 	LateResponses     uint64 // responses to unknown or finished requests, dropped
 	RequestTimeouts   uint64 // requests that timed out
 	ProtocolErrors    uint64 // connections closed for a protocol violation
+	Throttled         uint64 // server: connections refused or evicted, sessions refused or evicted, by a per-source limit
 	BytesIn           uint64 // transport bytes received
 	BytesOut          uint64 // transport bytes handed to the driver
 	MessagesIn        uint64 // transport messages received

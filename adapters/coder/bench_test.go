@@ -26,7 +26,7 @@ func BenchmarkIdleClients(b *testing.B) {
 // idleServer is the idle server subprocess of BenchmarkIdleClients.
 func idleServer(mode string) (addr string, clients func() int64) {
 	if mode != "raw" {
-		srv := coder.NewServer(adapters.ServerOptions{})
+		srv := coder.NewServer(e2etest.OneSource)
 		return e2etest.IdleHTTP(srv, e2etest.Sessions(srv.Server))
 	}
 	var conns atomic.Int64

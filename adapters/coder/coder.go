@@ -92,13 +92,21 @@ func NewServer(opts adapters.ServerOptions) *Server {
 }
 
 // ServeHTTP accepts the WebSocket and attaches the connection. A failed
-// handshake has already been answered by websocket.Accept.
+// handshake has already been answered by websocket.Accept. A request the
+// server would refuse at once for its limits on connections awaiting HELLO
+// (adapters.Server.AdmitsHTTP) is answered 503 Service Unavailable, with
+// Retry-After, before any upgrade.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.AdmitsHTTP(r) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many connections awaiting their handshake", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := websocket.Accept(w, r, s.AcceptOptions)
 	if err != nil {
 		return
 	}
-	s.Attach(NewConn(ws, s.MaxMessageSize()))
+	s.AttachHTTP(NewConn(ws, s.MaxMessageSize()), r)
 }
 
 // Dialer connects clients over WebSocket.

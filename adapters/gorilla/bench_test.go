@@ -202,7 +202,7 @@ const idleClients = 1000
 // "bettersocket".
 func idleServer(mode string) (addr string, clients func() int64) {
 	if mode != "raw" {
-		srv := gorilla.NewServer(adapters.ServerOptions{})
+		srv := gorilla.NewServer(e2etest.OneSource)
 		return e2etest.IdleHTTP(srv, e2etest.Sessions(srv.Server))
 	}
 	var conns atomic.Int64

@@ -165,13 +165,21 @@ func NewServer(opts adapters.ServerOptions) *Server {
 }
 
 // ServeHTTP upgrades the request and attaches the connection. A failed
-// upgrade has already been answered by the Upgrader.
+// upgrade has already been answered by the Upgrader. A request the server
+// would refuse at once for its limits on connections awaiting HELLO
+// (adapters.Server.AdmitsHTTP) is answered 503 Service Unavailable, with
+// Retry-After, before any upgrade.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.AdmitsHTTP(r) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many connections awaiting their handshake", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := s.Upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
-	s.Attach(NewConn(ws, s.MaxMessageSize()))
+	s.AttachHTTP(NewConn(ws, s.MaxMessageSize()), r)
 }
 
 // Dialer connects clients over WebSocket.

@@ -61,6 +61,7 @@ var table = []metric{
 	{"request_timeouts_total", "Requests that timed out.", prometheus.CounterValue, func(s *session.Stats) float64 { return float64(s.RequestTimeouts) }},
 	{"protocol_errors_total", "Connections closed for a protocol violation.", prometheus.CounterValue, func(s *session.Stats) float64 { return float64(s.ProtocolErrors) }},
 	{"records_dropped_total", "Encrypted records dropped: replayed, early or failing authentication (datagram transports).", prometheus.CounterValue, func(s *session.Stats) float64 { return float64(s.RecordsDropped) }},
+	{"throttled_total", "Server: connections or sessions refused or evicted by a per-source limit.", prometheus.CounterValue, func(s *session.Stats) float64 { return float64(s.Throttled) }},
 	{"transport_received_bytes_total", "Transport bytes received.", prometheus.CounterValue, func(s *session.Stats) float64 { return float64(s.BytesIn) }},
 	{"transport_sent_bytes_total", "Transport bytes handed to the transport.", prometheus.CounterValue, func(s *session.Stats) float64 { return float64(s.BytesOut) }},
 	{"transport_received_messages_total", "Transport messages received.", prometheus.CounterValue, func(s *session.Stats) float64 { return float64(s.MessagesIn) }},

@@ -123,7 +123,7 @@ func idleServer(mode string) (addr string, clients func() int64) {
 		panic(err)
 	}
 	if mode != "raw" {
-		srv := netconn.NewServer(adapters.ServerOptions{})
+		srv := netconn.NewServer(e2etest.OneSource)
 		go srv.Serve(l)
 		return l.Addr().String(), e2etest.Sessions(srv.Server)
 	}

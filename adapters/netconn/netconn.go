@@ -66,10 +66,12 @@ type Reader struct {
 // it a buffered reader: it reads the prefix and the body separately.
 func NewReader(r io.Reader, max int) *Reader { return &Reader{r: r, max: max} }
 
-// chunk bounds how far ahead of the bytes that arrived a message's buffer
-// grows, so a peer that announces a large message and sends little of it
-// costs little memory.
-const chunk = 64 << 10
+// firstChunk is the buffer a message over readbuf.Keep starts with; it
+// then doubles as the bytes arrive (capped by the length), so a message
+// in progress holds at most twice what arrived, or firstChunk: a peer
+// that announces 1 MiB and sends 100 bytes costs 4 KiB, not the length
+// it announced.
+const firstChunk = readbuf.Keep
 
 // ReadMessage reads one message, which is valid until the next call (the
 // memory of messages of up to 4 KiB is reused). A length prefix over the
@@ -136,7 +138,7 @@ func (r *Reader) begin() error {
 		r.spare = make([]byte, 0, r.n)
 		r.msg = r.spare
 	default:
-		r.msg = make([]byte, 0, min(r.n, chunk))
+		r.msg = make([]byte, 0, firstChunk)
 	}
 	return nil
 }
@@ -261,6 +263,10 @@ func (c *conn) WriteMessages(msgs [][]byte) error {
 	}
 	return w.Flush()
 }
+
+// RemoteAddr returns the peer's address, from which the server names the
+// connection's source (adapters.ServerOptions.Source).
+func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // Close closes the net.Conn. The close code travels in the CLOSE frame the
 // machine wrote before; a byte stream has no other place for it.

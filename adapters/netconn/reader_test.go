@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"runtime"
 	"testing"
 
@@ -53,21 +54,51 @@ func TestReaderErrors(t *testing.T) {
 }
 
 // A peer that announces a large message and sends little of it costs
-// memory in proportion to what it sent, not to what it announced.
+// memory in proportion to what it sent, not to what it announced: a reader
+// holding 100 bytes of an announced 1 MiB message (the peer stalls: the
+// read times out, which keeps the partial message) has allocated at most
+// 8 KiB, its first buffer and the Reader itself.
 func TestReaderAllocatesAsBytesArrive(t *testing.T) {
-	const max = 16 << 20
-	input := append([]byte{0, 0xff, 0xff, 0xff}, make([]byte, 100)...) // announces ~16 MiB
+	const max = 1 << 20
+	input := append([]byte{0, 0x10, 0, 0}, make([]byte, 100)...) // announces 1 MiB
+	readers := make([]*netconn.Reader, 0, 100)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	const runs = 10
-	for range runs {
-		if _, err := netconn.NewReader(bytes.NewReader(input), max).ReadMessage(); !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("read: %v", err)
+	for range cap(readers) {
+		r := netconn.NewReader(&stalling{data: input}, max)
+		if _, err := r.ReadMessage(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read: %v, want the stall's timeout", err)
 		}
+		readers = append(readers, r)
 	}
 	runtime.ReadMemStats(&after)
-	if perRun := (after.TotalAlloc - before.TotalAlloc) / runs; perRun > 128<<10 {
-		t.Fatalf("%d bytes allocated per read of 100 bytes, want at most 128 KiB", perRun)
+	if perReader := (after.TotalAlloc - before.TotalAlloc) / uint64(len(readers)); perReader > 8<<10 {
+		t.Fatalf("%d bytes allocated per reader holding 100 bytes of an announced 1 MiB, want at most 8 KiB", perReader)
+	}
+	runtime.KeepAlive(readers)
+}
+
+// stalling yields data, then times out as a net.Conn whose peer went
+// silent does.
+type stalling struct{ data []byte }
+
+func (s *stalling) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, os.ErrDeadlineExceeded
+	}
+	n := copy(p, s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+// A message much larger than the first buffer still arrives whole, the
+// buffer doubling as its bytes come in.
+func TestReaderGrowsToLargeMessage(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	r := netconn.NewReader(bytes.NewReader(netconn.AppendMessage(nil, body)), len(body))
+	msg, err := r.ReadMessage()
+	if err != nil || !bytes.Equal(msg, body) {
+		t.Fatalf("read %d bytes, %v; want the 1 MiB body", len(msg), err)
 	}
 }
 

@@ -14,12 +14,20 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/session"
 )
 
 // IdleEnv turns a test binary into an idle server (see IdleServe); its
 // value names the server to run. A package that measures idle clients
 // checks it first thing in TestMain.
 const IdleEnv = "BETTERSOCKET_IDLE_SERVER"
+
+// OneSource is the options of a server whose many clients all come from
+// one address (a load generator on loopback): its per-source limits, which
+// would throttle them as one busy client, are off.
+var OneSource = adapters.ServerOptions{Session: session.ServerConfig{
+	MaxPendingPerSource: -1, SourceSessionBurst: -1, MaxDetachedPerSource: -1,
+}}
 
 // IdleServe is the idle server subprocess of IdleClients: start serves on
 // a fresh address and returns it, with a count of the clients connected.

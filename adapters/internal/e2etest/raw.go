@@ -32,7 +32,15 @@ type wsRaw struct{ ws *websocket.Conn }
 
 // DialWebSocket opens a raw WebSocket connection to url.
 func DialWebSocket(ctx context.Context, url string) (RawConn, error) {
-	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+	return RawWebSocketWith(ctx, url, nil)
+}
+
+// RawWebSocketWith opens a raw WebSocket connection to url through dial
+// (nil: the default dialer's).
+func RawWebSocketWith(ctx context.Context, url string, dial NetDial) (RawConn, error) {
+	d := *websocket.DefaultDialer
+	d.NetDialContext = dial
+	ws, resp, err := d.DialContext(ctx, url, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +79,12 @@ func DialTCP(ctx context.Context, addr string) (RawConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newTCPRaw(nc), nil
+}
+
+func newTCPRaw(nc net.Conn) tcpRaw {
 	nc.SetDeadline(time.Now().Add(rawDeadline))
-	return tcpRaw{nc, netconn.NewReader(bufio.NewReader(nc), 1<<20)}, nil
+	return tcpRaw{nc, netconn.NewReader(bufio.NewReader(nc), 1<<20)}
 }
 
 func (c tcpRaw) WriteMessage(b []byte) error {
