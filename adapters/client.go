@@ -44,11 +44,19 @@ type clientEngine struct {
 }
 
 // Dial connects to a server through dial and returns once the session is
-// established (the server's WELCOME arrived). The first connection is made
-// with ctx; if it fails, Dial returns the error and nothing keeps running.
-// Later connections (reconnects after a loss) are made by the Client on its
-// own, with the machine's backoff. When ctx ends before the session is
-// established, Dial gives up and returns ctx.Err().
+// established (the server's WELCOME arrived). A failed connection attempt
+// is retried with the same jittered backoff as a reconnect
+// (session.ClientConfig's ReconnectMin and ReconnectMax), until ctx ends:
+// a client started before its server comes up connects when the server
+// does. When ctx ends first, Dial gives up and returns an error that
+// matches ctx.Err() with errors.Is and names the last attempt's failure;
+// nothing keeps running. With ClientOptions.FailFast, the first failed
+// attempt ends Dial with its error instead. A server that refuses the
+// client (Authorize, a closed session) ends Dial at once with its
+// [*session.CloseError], whatever FailFast says. Every attempt, the first
+// and each reconnect later, is bounded by ClientOptions.DialTimeout; the
+// first ones are made with ctx (its values reach dial), later ones, made
+// by the Client on its own after a loss, with a context of the Client's.
 func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, error) {
 	cfg := opts.Session
 	linkDefaults(&cfg.LinkConfig)
@@ -56,8 +64,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	if err := cfg.Secure.Validate(false); err != nil {
 		return nil, fmt.Errorf("adapters: ClientOptions.Secure: %w", err)
 	}
-	t, err := dial(ctx)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	eng := &clientEngine{m: session.NewClient(cfg), established: make(chan struct{})}
@@ -66,6 +73,9 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	eng.d = d
 	eng.q = newEventQueue(d, d.qmax)
 	d.dial = dial
+	d.creds = opts.Credentials
+	d.failFast = opts.FailFast
+	d.gaveUp = make(chan struct{})
 	d.callerReads = true
 	d.dialTimeout = opts.DialTimeout
 	if d.dialTimeout <= 0 {
@@ -74,19 +84,41 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 			d.dialTimeout = session.DefaultHandshakeTimeout
 		}
 	}
+	// Until the session is established, dials are made with ctx; the
+	// driver's end cancels them too.
+	first, cancelFirst := context.WithCancel(ctx)
+	defer cancelFirst()
+	defer context.AfterFunc(d.dialCtx, cancelFirst)()
 	c := &Client{d: d, eng: eng}
 	d.start()
-	d.attach(t, false)
+	d.lock()
+	d.firstCtx = first
+	d.dialAt = d.now
+	d.settle(false)
+	d.unlock()
 	select {
 	case <-eng.established:
 		return c, nil
+	case <-d.gaveUp:
+		c.abort(context.Background())
+		return nil, d.firstErr
 	case <-d.done:
 		d.wait(context.Background())
 		return nil, fmt.Errorf("adapters: dial: %w", c.Err())
 	case <-ctx.Done():
 		c.abort(context.Background())
+		if last := c.lastFailure(); last != nil {
+			return nil, fmt.Errorf("adapters: dial: %w (last attempt: %w)", ctx.Err(), last)
+		}
 		return nil, ctx.Err()
 	}
+}
+
+// lastFailure returns why the last connection attempt failed, if one did.
+func (c *Client) lastFailure() error {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return c.d.lastDialErr
 }
 
 // ID returns the client's current session ID. It changes when a session is
@@ -286,12 +318,16 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		d.log.Info("session started", "client", ev.Client.String())
 		if !e.started {
 			e.started = true
+			d.firstCtx, d.lastDialErr = nil, nil
 			close(e.established)
 		}
 	case *session.Resumed:
 		d.log.Info("session resumed", "client", ev.Client.String())
 	case *session.ConnectionLost:
 		d.log.Debug("connection lost", "err", ev.Err)
+		if !e.started {
+			d.attemptFailed(ev.Err)
+		}
 	case *session.SessionLost:
 		d.log.Warn("session lost", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 	case *session.Closed:

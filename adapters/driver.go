@@ -1,8 +1,10 @@
 package adapters
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -113,11 +115,21 @@ type driver struct {
 	self        *op
 	resolved    bool
 
-	// Client dialing, under mu.
+	// Client dialing, under mu. creds, when set, is called before each
+	// dial for the credentials of its HELLO. firstCtx is the context of
+	// the dials made before the session is established (Dial's, until
+	// then); nil after. lastDialErr is why the last of those failed;
+	// firstErr, set with failFast, is what Dial returns.
 	dial        DialFunc
+	creds       func(context.Context) ([]byte, error)
 	dialTimeout time.Duration
 	dialAt      time.Time
 	dialing     bool
+	failFast    bool
+	firstCtx    context.Context
+	lastDialErr error
+	firstErr    error
+	gaveUp      chan struct{} // closed when firstErr is set
 
 	// Messages read and not yet stepped, in the order they were read
 	// (see recv); guarded by rmu, taken alone or after mu. rqSpare is the
@@ -428,7 +440,13 @@ func (d *driver) end() {
 
 // attach steps a new connection; false (and t closed) once the driver has
 // ended or is draining.
-func (d *driver) attach(t Conn, fromDial bool) bool {
+func (d *driver) attach(t Conn, fromDial bool) bool { return d.attachWith(t, fromDial, nil) }
+
+// attachDialed attaches a connection the client dialed, with the
+// credentials for its HELLO when ClientOptions.Credentials gave them.
+func (d *driver) attachDialed(t Conn, auth []byte) { d.attachWith(t, true, auth) }
+
+func (d *driver) attachWith(t Conn, fromDial bool, auth []byte) bool {
 	now := d.lock()
 	if fromDial {
 		// This attempt answers every Dial the machine asked for meanwhile.
@@ -445,6 +463,9 @@ func (d *driver) attach(t Conn, fromDial bool) bool {
 	d.nextConn++
 	c := &conn{d: d, id: d.nextConn, t: t}
 	d.conns[c.id] = c
+	if d.creds != nil {
+		d.eng.step(now, session.SetAuth{Auth: auth})
+	}
 	if err := d.eng.step(now, session.Connected{Conn: c.id}); err != nil {
 		d.log.Debug("connection refused", "conn", c.id, "err", err)
 		c.close(proto.CloseGoingAway, "closed")
@@ -569,18 +590,34 @@ func (d *driver) startDial() {
 	if d.dial == nil || d.dialing || d.ended || d.dialCtx.Err() != nil {
 		return
 	}
+	if d.firstErr != nil {
+		return // Dial gave up
+	}
 	d.dialing = true
-	ctx, cancel := context.WithTimeout(d.dialCtx, d.dialTimeout)
+	base := d.dialCtx
+	if d.firstCtx != nil {
+		base = d.firstCtx
+	}
+	ctx, cancel := context.WithTimeout(base, d.dialTimeout)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer cancel()
+		var auth []byte
+		if d.creds != nil {
+			a, err := d.creds(ctx)
+			if err != nil {
+				d.dialFailed(fmt.Errorf("adapters: credentials: %w", err))
+				return
+			}
+			auth = bytes.Clone(a)
+		}
 		t, err := d.dial(ctx)
 		if err != nil {
 			d.dialFailed(err)
 			return
 		}
-		d.attach(t, true)
+		d.attachDialed(t, auth)
 	}()
 }
 
@@ -589,11 +626,26 @@ func (d *driver) dialFailed(err error) {
 	d.dialing, d.dialAt = false, time.Time{} // the machine asks again, with its backoff
 	if !d.ended {
 		d.log.Debug("dial failed", "err", err)
+		d.attemptFailed(err)
 		d.eng.step(now, session.Disconnected{Err: err})
 		d.progress = true
 		d.settle(false)
 	}
 	d.unlock()
+}
+
+// attemptFailed notes a failed connection attempt (a dial, or a connection
+// lost before its session was established) while Dial is still waiting;
+// with failFast, Dial gives up with err. Lock held.
+func (d *driver) attemptFailed(err error) {
+	if d.firstCtx == nil {
+		return
+	}
+	d.lastDialErr = err
+	if d.failFast && d.firstErr == nil {
+		d.firstErr = err
+		close(d.gaveUp)
+	}
 }
 
 // triggerKill closes every connection at once, without waiting for writers
