@@ -100,6 +100,7 @@ type driver struct {
 	direct     bool
 	directConn *conn
 	sig        []signal // handed over by unlock
+	flushes    []*flushWait
 
 	// The read roles (reading.go): callerReads is set on a client, whose
 	// callers may read their own responses; connections whose reader runs
@@ -177,6 +178,11 @@ type engine interface {
 	// peerMax is the peer's message size limit on a connection, as the
 	// machine knows it; 0 while it does not.
 	peerMax(conn session.ConnID) int
+	// acked returns the session id (zero: the client's current one) as
+	// the machine knows it, the sequence number of its last reliable frame
+	// queued and the peer's acknowledgement; ok is false when it has no
+	// such live session (see flush.go).
+	acked(id proto.ClientID) (cur proto.ClientID, sent, acked uint64, ok bool)
 }
 
 // handlers are the application's callbacks.
@@ -305,6 +311,9 @@ func (d *driver) settle(deferrable bool) {
 	if d.progress || !deferrable || !d.eng.canDefer() {
 		d.deadline = d.eng.ready(d.now)
 	}
+	if d.progress && len(d.flushes) > 0 {
+		d.checkFlushes()
+	}
 	d.progress = false
 	if !d.dialAt.IsZero() && !d.now.Before(d.dialAt) {
 		d.startDial()
@@ -427,6 +436,7 @@ func (d *driver) end() {
 		}
 	}
 	d.parked, d.nparked = nil, 0
+	d.endFlushes()
 	for id, o := range d.calls {
 		delete(d.calls, id)
 		d.outcome(o, result{err: session.ErrClosed})
