@@ -40,6 +40,7 @@ type clientEngine struct {
 	established chan struct{}
 	started     bool
 	closed      *session.Closed // the machine's last event
+	rooms       roomBook        // see rooms.go
 	rd          session.Ready   // the last Ready, whose memory the next reuses
 }
 
@@ -304,6 +305,7 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		}
 		return
 	case *session.Response:
+		e.noteRoom(ev)
 		d.resolve(ev)
 		return
 	case *session.Delivered:
@@ -321,6 +323,7 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 			d.firstCtx, d.lastDialErr = nil, nil
 			close(e.established)
 		}
+		e.sessionStarted(ev.Client)
 	case *session.Resumed:
 		d.log.Info("session resumed", "client", ev.Client.String())
 	case *session.ConnectionLost:
@@ -330,6 +333,7 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		}
 	case *session.SessionLost:
 		d.log.Warn("session lost", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
+		e.sessionLost()
 	case *session.Closed:
 		d.log.Info("session closed", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 		e.closed = ev

@@ -48,8 +48,10 @@ type RequestHandler func(ctx context.Context, r Request) (payload []byte, err er
 // EventHandler is told about lifecycle events, as the machine reports them.
 // A client sees [*session.SessionStarted] (connected, new session),
 // [*session.Resumed], [*session.ConnectionLost] (reconnecting),
-// [*session.SessionLost] (with the list of what was lost) and, last,
-// [*session.Closed]. A server sees [*session.SessionStarted],
+// [*session.SessionLost] (with the list of what was lost),
+// [*session.RoomsRejoined] (after a SessionLost and the next
+// SessionStarted, when the lost session was in rooms: which are re-joined,
+// which refused) and, last, [*session.Closed]. A server sees [*session.SessionStarted],
 // [*session.Resumed], [*session.Detached], [*session.SessionClosed] (with
 // what was lost) and [*session.ConnRejected].
 type EventHandler func(ctx context.Context, ev session.Event)

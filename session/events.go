@@ -133,6 +133,35 @@ type ConnRejected struct {
 	Err  error
 }
 
+// RoomsRejoined is reported by a client driver (package adapters) after a
+// new session replaced a lost one, once it has asked the server to re-join
+// every room the lost session was in: Rejoined are the rooms the new
+// session is back in, Refused those it is not, each with why (a
+// [*RemoteError] from the server's AllowRoom hook, or the error that ended
+// the attempt). The machine itself does not re-join: membership is the
+// application's, and the driver acts for it.
+type RoomsRejoined struct {
+	Client   proto.ClientID // the new session
+	Rejoined []string       // in name order
+	Refused  []RoomRefused  // in name order
+}
+
+// RoomRefused is one room a client could not re-join, and why.
+type RoomRefused struct {
+	Room string
+	Err  error
+}
+
+func (*RoomsRejoined) isEvent() {}
+
+func (e *RoomsRejoined) String() string {
+	s := fmt.Sprintf("rooms-rejoined %s %q", e.Client, e.Rejoined)
+	for _, r := range e.Refused {
+		s += fmt.Sprintf(" refused %q: %v", r.Room, r.Err)
+	}
+	return s
+}
+
 func (*SessionStarted) isEvent()  {}
 func (*Resumed) isEvent()         {}
 func (*Detached) isEvent()        {}
