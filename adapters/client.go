@@ -41,7 +41,11 @@ type clientEngine struct {
 	started     bool
 	closed      *session.Closed // the machine's last event
 	rooms       roomBook        // see rooms.go
-	rd          session.Ready   // the last Ready, whose memory the next reuses
+	// open: the current connection is established (its session started
+	// or resumed); failures: attempts failed since the last one was.
+	open     bool
+	failures int
+	rd       session.Ready // the last Ready, whose memory the next reuses
 }
 
 // Dial connects to a server through dial and returns once the session is
@@ -112,6 +116,19 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 			return nil, fmt.Errorf("adapters: dial: %w (last attempt: %w)", ctx.Err(), last)
 		}
 		return nil, ctx.Err()
+	}
+}
+
+// connectFailed reports a failed connection attempt, whatever the
+// transport made of it: a dial error, or a connection that ended before
+// WELCOME; lock held.
+func (e *clientEngine) connectFailed(err error) {
+	d := e.d
+	e.failures++
+	d.log.Debug("connection attempt failed", "attempt", e.failures, "err", err)
+	d.attemptFailed(err)
+	if d.h.ev != nil {
+		e.q.push(&session.ConnectFailed{Attempt: e.failures, Err: err})
 	}
 }
 
@@ -324,13 +341,17 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 			close(e.established)
 		}
 		e.sessionStarted(ev.Client)
+		e.open, e.failures = true, 0
 	case *session.Resumed:
 		d.log.Info("session resumed", "client", ev.Client.String())
+		e.open, e.failures = true, 0
 	case *session.ConnectionLost:
-		d.log.Debug("connection lost", "err", ev.Err)
-		if !e.started {
-			d.attemptFailed(ev.Err)
+		if !e.open {
+			e.connectFailed(ev.Err) // an attempt, not an established connection
+			return
 		}
+		e.open = false
+		d.log.Debug("connection lost", "err", ev.Err)
 	case *session.SessionLost:
 		d.log.Warn("session lost", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 		e.sessionLost()

@@ -635,8 +635,9 @@ func (d *driver) dialFailed(err error) {
 	now := d.lock()
 	d.dialing, d.dialAt = false, time.Time{} // the machine asks again, with its backoff
 	if !d.ended {
-		d.log.Debug("dial failed", "err", err)
-		d.attemptFailed(err)
+		if ce, ok := d.eng.(*clientEngine); ok {
+			ce.connectFailed(err)
+		}
 		d.eng.step(now, session.Disconnected{Err: err})
 		d.progress = true
 		d.settle(false)

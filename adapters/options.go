@@ -47,8 +47,11 @@ type RequestHandler func(ctx context.Context, r Request) (payload []byte, err er
 
 // EventHandler is told about lifecycle events, as the machine reports them.
 // A client sees [*session.SessionStarted] (connected, new session),
-// [*session.Resumed], [*session.ConnectionLost] (reconnecting),
-// [*session.SessionLost] (with the list of what was lost),
+// [*session.Resumed], [*session.ConnectionLost] (its established
+// connection is gone: reconnecting), [*session.ConnectFailed] (one per
+// failed connection attempt, the same on every transport; see the package
+// doc's Events and loss), [*session.SessionLost] (with the list of what
+// was lost),
 // [*session.RoomsRejoined] (after a SessionLost and the next
 // SessionStarted, when the lost session was in rooms: which are re-joined,
 // which refused) and, last, [*session.Closed]. A server sees [*session.SessionStarted],

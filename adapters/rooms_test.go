@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bettersocket/bettersocket/adapters/internal/clock"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -22,6 +23,34 @@ func (h *harness) restart(ctx context.Context, opts ServerOptions) {
 	if err := old.Close(ctx); err != nil {
 		h.t.Fatalf("closing the old server: %v", err)
 	}
+}
+
+// advanceToRedial moves clk to the client's redial after its connection
+// was lost at fakeStart (its randomness fails: the backoff is
+// ReconnectMin). Between requests the client's connection may be unread:
+// a reader starts readerGrace later, reads the loss, and the redial is due
+// the backoff after that.
+func advanceToRedial(t *testing.T, clk *clock.Fake, promise string) {
+	t.Helper()
+	if a := clk.Armed(); len(a) > 0 && a[0].Equal(fakeStart.Add(readerGrace)) {
+		<-clk.Advance(readerGrace)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), promiseBound)
+	defer cancel()
+	var redial time.Time
+	if armed, err := clk.WaitArmed(ctx, func(a []time.Time) bool {
+		i := slices.IndexFunc(a, func(at time.Time) bool {
+			d := at.Sub(fakeStart)
+			return d == session.DefaultReconnectMin || d == readerGrace+session.DefaultReconnectMin
+		})
+		if i >= 0 {
+			redial = a[i]
+		}
+		return i >= 0
+	}); err != nil {
+		t.Fatalf("promise broken: %s: no redial armed (armed: %v)", promise, sinceStart(armed))
+	}
+	<-clk.Advance(redial.Sub(clk.Now()))
 }
 
 func (h *harness) server() *Server {
@@ -68,28 +97,7 @@ func TestRoomsAreRejoinedAfterASessionIsLost(t *testing.T) {
 		LinkConfig: immediateAcks,
 		AllowRoom:  func(r session.RoomRequest) bool { return r.Room != "secret" },
 	}})
-	// Between requests the client's connection may be unread: a reader
-	// starts readerGrace later. It reads the old server's CLOSE, and the
-	// redial is due the backoff after that.
-	if a := clk.Armed(); len(a) > 0 && a[0].Equal(fakeStart.Add(readerGrace)) {
-		<-clk.Advance(readerGrace)
-	}
-	wctx, cancel := context.WithTimeout(ctx, promiseBound)
-	defer cancel()
-	var redial time.Time
-	if armed, err := clk.WaitArmed(wctx, func(a []time.Time) bool {
-		i := slices.IndexFunc(a, func(at time.Time) bool {
-			d := at.Sub(fakeStart)
-			return d == session.DefaultReconnectMin || d == readerGrace+session.DefaultReconnectMin
-		})
-		if i >= 0 {
-			redial = a[i]
-		}
-		return i >= 0
-	}); err != nil {
-		t.Fatalf("promise broken: %s: no redial armed (armed: %v)", rejoined, sinceStart(armed))
-	}
-	<-clk.Advance(redial.Sub(clk.Now()))
+	advanceToRedial(t, clk, rejoined)
 	var ev *session.RoomsRejoined
 	var sawLost, sawStarted bool
 	for ev == nil {

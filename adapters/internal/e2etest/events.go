@@ -1,0 +1,140 @@
+package e2etest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// refusingListener accepts connections and closes the next n at once,
+// before the server sees them (a server that is up but refuses, as one
+// answering 503 does), and can close the live ones.
+type refusingListener struct {
+	net.Listener
+	mu     sync.Mutex
+	refuse int
+	live   []net.Conn
+}
+
+func (l *refusingListener) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		if l.refuse > 0 {
+			l.refuse--
+			l.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		l.live = append(l.live, nc)
+		l.mu.Unlock()
+		return nc, nil
+	}
+}
+
+// refuseNext makes the next n connections be refused, then closes the live
+// ones.
+func (l *refusingListener) refuseNext(n int) {
+	l.mu.Lock()
+	l.refuse = n
+	live := l.live
+	l.live = nil
+	l.mu.Unlock()
+	for _, nc := range live {
+		nc.Close()
+	}
+}
+
+// eventLog collects a client's events, as their types' names with
+// ConnectFailed's attempt number.
+type eventLog struct {
+	mu   sync.Mutex
+	got  []string
+	more chan struct{}
+}
+
+func (l *eventLog) add(_ context.Context, ev session.Event) {
+	s := fmt.Sprintf("%T", ev)
+	if f, ok := ev.(*session.ConnectFailed); ok {
+		s = fmt.Sprintf("%s %d", s, f.Attempt)
+	}
+	l.mu.Lock()
+	l.got = append(l.got, s)
+	l.mu.Unlock()
+	select {
+	case l.more <- struct{}{}:
+	default:
+	}
+}
+
+// until waits for an event named last and returns the log up to it.
+func (l *eventLog) until(t *testing.T, last string) []string {
+	t.Helper()
+	stop := time.After(10 * time.Second) // a hang guard, not a verdict
+	for {
+		l.mu.Lock()
+		i := slices.Index(l.got, last)
+		got := slices.Clone(l.got)
+		l.mu.Unlock()
+		if i >= 0 {
+			return got[:i+1]
+		}
+		select {
+		case <-l.more:
+		case <-stop:
+			t.Fatalf("no %s event; events so far: %q", last, got)
+		}
+	}
+}
+
+// ConnectionEvents checks that a client reports the same connection events
+// with the same meaning over every transport: one ConnectionLost when its
+// established connection is lost, then one ConnectFailed per failed
+// attempt, numbered from 1, whether the transport's dial failed (WebSocket:
+// no HTTP answer) or its connection died before WELCOME (net.Conn: the TCP
+// dial succeeded), then Resumed.
+func ConnectionEvents(t *testing.T, tr Transport) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &refusingListener{Listener: tcp}
+	_, addr, stop := tr.Serve(t, ln, adapters.ServerOptions{})
+	log := &eventLog{more: make(chan struct{}, 1)}
+	c, err := tr.Dial(ctx, addr, adapters.ClientOptions{
+		Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: 2 * time.Millisecond},
+		OnEvent: log.add,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const refused = 3
+	ln.refuseNext(refused)
+	got := log.until(t, "*session.Resumed")
+	want := []string{"*session.SessionStarted", "*session.ConnectionLost"}
+	for i := range refused {
+		want = append(want, fmt.Sprintf("*session.ConnectFailed %d", i+1))
+	}
+	want = append(want, "*session.Resumed")
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q\nwant   %q", got, want)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Error(err)
+	}
+	if err := stop(ctx); err != nil {
+		t.Error(err)
+	}
+}
