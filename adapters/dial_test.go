@@ -252,3 +252,52 @@ func TestCredentialsErrorIsRetried(t *testing.T) {
 	}
 	closeAll(ctx, t, h, c)
 }
+
+// On the real clock (and under js/wasm in CI), a redial that fails moves
+// the driver's timer from the heartbeat deadline, 30 s away, to the next
+// backoff: the client resumes long before the heartbeat would have come
+// round. #12 reported a browser client whose timer woke at the older
+// deadline instead. The 10 s bound is a hang guard far below 30 s.
+func TestFailedRedialDoesNotWaitForAnOlderDeadline(t *testing.T) {
+	ctx := testCtx(t)
+	h := newHarness(t, ServerOptions{Session: session.ServerConfig{HeartbeatInterval: 30 * time.Second}})
+	h.plain = true
+	var mu sync.Mutex
+	n := 0
+	base := h.dialFunc()
+	dial := func(ctx context.Context) (Conn, error) {
+		mu.Lock()
+		n++
+		attempt := n
+		mu.Unlock()
+		if attempt == 2 {
+			return nil, errRefused
+		}
+		return base(ctx)
+	}
+	resumed := make(chan struct{}, 1)
+	c, err := Dial(ctx, dial, ClientOptions{
+		Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: 2 * time.Millisecond},
+		OnEvent: func(_ context.Context, ev session.Event) {
+			if _, ok := ev.(*session.Resumed); ok {
+				resumed <- struct{}{}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cut()
+	select {
+	case <-resumed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("after a failed redial the client did not resume within 10 s: its timer waits for an older deadline")
+	}
+	mu.Lock()
+	attempts := n
+	mu.Unlock()
+	if attempts != 3 {
+		t.Fatalf("%d dial attempts, want 3 (one failed redial)", attempts)
+	}
+	closeAll(ctx, t, h, c)
+}
