@@ -15,9 +15,9 @@ import (
 // client remembers the rooms its Joins entered (and its Leaves left), and
 // when a new session replaces a lost one it asks the server to re-join
 // each of them, then reports the outcome in one [*session.RoomsRejoined]
-// event. Messages broadcast to a room between the loss and the re-join
-// are not received: they went to the lost session, whose SessionLost
-// event is where the application learns that something may be missing.
+// event. A broadcast sent before the re-join completes does not reach the
+// new session: the SessionLost event is where the application learns that
+// something may be missing.
 
 // roomBook is what a client knows of its rooms; driver lock.
 type roomBook struct {
