@@ -50,9 +50,13 @@ func (d *driver) flush(ctx context.Context, id proto.ClientID) error {
 		d.unlock()
 		return session.ErrClosed
 	}
+	client := id == proto.ClientID{}
 	id, sent, acked, ok := d.eng.acked(id)
 	if !ok {
 		d.unlock()
+		if client {
+			return session.ErrSessionLost // between a lost session and the next
+		}
 		return session.ErrUnknownClient
 	}
 	if acked >= sent {
