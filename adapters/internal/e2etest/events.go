@@ -138,3 +138,37 @@ func ConnectionEvents(t *testing.T, tr Transport) {
 		t.Error(err)
 	}
 }
+
+// FirstDialRetries checks that a Dial started while the server refuses
+// connections retries with the reconnect backoff and returns once the
+// server accepts, reporting each failed attempt as ConnectFailed first.
+func FirstDialRetries(t *testing.T, tr Transport) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const refused = 2
+	ln := &refusingListener{Listener: tcp, refuse: refused}
+	_, addr, stop := tr.Serve(t, ln, adapters.ServerOptions{})
+	log := &eventLog{more: make(chan struct{}, 1)}
+	c, err := tr.Dial(ctx, addr, adapters.ClientOptions{
+		Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: 2 * time.Millisecond},
+		OnEvent: log.add,
+	})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	got := log.until(t, "*session.SessionStarted")
+	want := []string{"*session.ConnectFailed 1", "*session.ConnectFailed 2", "*session.SessionStarted"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q\nwant   %q", got, want)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Error(err)
+	}
+	if err := stop(ctx); err != nil {
+		t.Error(err)
+	}
+}
