@@ -97,6 +97,50 @@ func (l *eventLog) until(t *testing.T, last string) []string {
 	}
 }
 
+// eventRun is a server behind a refusingListener and a client whose
+// events are logged, with fast reconnects.
+type eventRun struct {
+	ln   *refusingListener
+	log  *eventLog
+	c    *adapters.Client
+	stop func(context.Context) error
+}
+
+// startEventRun serves on a listener that refuses its first refuse
+// connections, and dials it.
+func startEventRun(ctx context.Context, t *testing.T, tr Transport, refuse int) *eventRun {
+	t.Helper()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &eventRun{ln: &refusingListener{Listener: tcp, refuse: refuse}, log: &eventLog{more: make(chan struct{}, 1)}}
+	var addr string
+	_, addr, r.stop = tr.Serve(t, r.ln, adapters.ServerOptions{})
+	r.c, err = tr.Dial(ctx, addr, adapters.ClientOptions{
+		Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: 2 * time.Millisecond},
+		OnEvent: r.log.add,
+	})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	return r
+}
+
+// check compares the events up to last with want, then closes the run.
+func (r *eventRun) check(ctx context.Context, t *testing.T, last string, want []string) {
+	t.Helper()
+	if got := r.log.until(t, last); !slices.Equal(got, want) {
+		t.Errorf("events %q\nwant   %q", got, want)
+	}
+	if err := r.c.Close(ctx); err != nil {
+		t.Error(err)
+	}
+	if err := r.stop(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
 // ConnectionEvents checks that a client reports the same connection events
 // with the same meaning over every transport: one ConnectionLost when its
 // established connection is lost, then one ConnectFailed per failed
@@ -106,37 +150,14 @@ func (l *eventLog) until(t *testing.T, last string) []string {
 func ConnectionEvents(t *testing.T, tr Transport) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := &refusingListener{Listener: tcp}
-	_, addr, stop := tr.Serve(t, ln, adapters.ServerOptions{})
-	log := &eventLog{more: make(chan struct{}, 1)}
-	c, err := tr.Dial(ctx, addr, adapters.ClientOptions{
-		Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: 2 * time.Millisecond},
-		OnEvent: log.add,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := startEventRun(ctx, t, tr, 0)
 	const refused = 3
-	ln.refuseNext(refused)
-	got := log.until(t, "*session.Resumed")
+	r.ln.refuseNext(refused)
 	want := []string{"*session.SessionStarted", "*session.ConnectionLost"}
 	for i := range refused {
 		want = append(want, fmt.Sprintf("*session.ConnectFailed %d", i+1))
 	}
-	want = append(want, "*session.Resumed")
-	if !slices.Equal(got, want) {
-		t.Errorf("events %q\nwant   %q", got, want)
-	}
-	if err := c.Close(ctx); err != nil {
-		t.Error(err)
-	}
-	if err := stop(ctx); err != nil {
-		t.Error(err)
-	}
+	r.check(ctx, t, "*session.Resumed", append(want, "*session.Resumed"))
 }
 
 // FirstDialRetries checks that a Dial started while the server refuses
@@ -145,30 +166,6 @@ func ConnectionEvents(t *testing.T, tr Transport) {
 func FirstDialRetries(t *testing.T, tr Transport) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const refused = 2
-	ln := &refusingListener{Listener: tcp, refuse: refused}
-	_, addr, stop := tr.Serve(t, ln, adapters.ServerOptions{})
-	log := &eventLog{more: make(chan struct{}, 1)}
-	c, err := tr.Dial(ctx, addr, adapters.ClientOptions{
-		Session: session.ClientConfig{ReconnectMin: time.Millisecond, ReconnectMax: 2 * time.Millisecond},
-		OnEvent: log.add,
-	})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	got := log.until(t, "*session.SessionStarted")
-	want := []string{"*session.ConnectFailed 1", "*session.ConnectFailed 2", "*session.SessionStarted"}
-	if !slices.Equal(got, want) {
-		t.Errorf("events %q\nwant   %q", got, want)
-	}
-	if err := c.Close(ctx); err != nil {
-		t.Error(err)
-	}
-	if err := stop(ctx); err != nil {
-		t.Error(err)
-	}
+	r := startEventRun(ctx, t, tr, 2)
+	r.check(ctx, t, "*session.SessionStarted", []string{"*session.ConnectFailed 1", "*session.ConnectFailed 2", "*session.SessionStarted"})
 }
