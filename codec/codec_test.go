@@ -397,6 +397,7 @@ func TestEncodeErrors(t *testing.T) {
 // the test when there is none.
 func decodeErr(t *testing.T, msg []byte) *codec.DecodeError {
 	t.Helper()
+	refused.note(msg) // exported for the other-language clients (conformance_test.go)
 	f, err := codec.Decode(msg, codec.Limits{})
 	if err == nil {
 		t.Fatalf("Decode(%x) = %v, want an error", msg, f)

@@ -54,20 +54,7 @@ func TestDiagrams(t *testing.T) {
 			sc.Name + ".mmd":  Mermaid(sc.Name, in.Sim().Trace()),
 		}
 		for name, got := range files {
-			path := filepath.Join("testdata", "diagrams", name)
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./sim -run TestDiagrams -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from the rendering (run go test ./sim -run TestDiagrams -update):\n%s", path, got)
-			}
+			golden(t, filepath.Join("testdata", "diagrams", name), got, "TestDiagrams")
 		}
 	}
 }
@@ -103,8 +90,13 @@ lost, and notes are what each side's application is told.
 		fmt.Fprintf(&b, "\n## %d. %s\n\n%s\n\nTranscript: [%s.txt](../sim/testdata/scenarios/%s.txt)\n\n```mermaid\n%s```\n",
 			i+1, strings.ToUpper(title[:1])+title[1:], rest, sc.Name, sc.Name, Mermaid(sc.Name, in.Sim().Trace()))
 	}
-	path := filepath.Join("..", "docs", "scenarios.md")
-	got := b.String()
+	golden(t, filepath.Join("..", "docs", "scenarios.md"), b.String(), "TestScenarioDocs")
+}
+
+// golden compares got with the file at path, or writes it there with
+// -update; test names the test that regenerates it.
+func golden(t *testing.T, path, got, test string) {
+	t.Helper()
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -113,10 +105,10 @@ lost, and notes are what each side's application is told.
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./sim -run TestScenarioDocs -update)", err)
+		t.Fatalf("%v (run go test ./sim -run %s -update)", err, test)
 	}
 	if got != string(want) {
-		t.Errorf("%s differs from the scenarios' rendering (run go test ./sim -run TestScenarioDocs -update)", path)
+		t.Errorf("%s differs from what the scenarios render now (run go test ./sim -run %s -update):\n%s", path, test, got)
 	}
 }
 

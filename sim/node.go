@@ -95,6 +95,9 @@ func (s *Sim) name(id proto.ClientID) string {
 func (s *Sim) stepClient(c *clientNode, in session.Input) error {
 	s.count.Steps++
 	err := c.m.Step(s.Now(), in)
+	if s.opts.tap != nil {
+		s.opts.tap.step(c, s.Now(), in, err)
+	}
 	s.drainClient(c)
 	return err
 }
@@ -106,6 +109,9 @@ func (s *Sim) drainClient(c *clientNode) {
 		// machine reuses its slices.
 		rd := &c.rd
 		c.m.ReadyInto(rd)
+		if s.opts.tap != nil {
+			s.opts.tap.ready(c, rd)
+		}
 		for _, msg := range rd.Transmit {
 			if c.conn == nil {
 				s.oracle.violate("sim", "%s transmitted %d bytes with no connection", c.name, len(msg))
@@ -171,6 +177,9 @@ func (s *Sim) clientCommand(c *clientNode, in session.Input) error {
 func (s *Sim) clientStep(c *clientNode, in session.Input) error {
 	s.count.Steps++
 	err := c.m.Step(s.Now(), in)
+	if s.opts.tap != nil {
+		s.opts.tap.step(c, s.Now(), in, err)
+	}
 	if err != nil {
 		s.traceEvent(c.name, fmt.Sprintf("%s error: %v", commandName(in), err))
 	} else {

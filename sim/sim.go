@@ -96,6 +96,18 @@ type Options struct {
 	Broken session.Breakage
 	// MaxEvents bounds the events one verb may process. Default 5,000,000.
 	MaxEvents int
+
+	// tap, when set, sees every client machine's configuration, steps and
+	// drains: the conformance vectors of the other-language clients are
+	// recorded through it (vectors_test.go).
+	tap clientTap
+}
+
+// clientTap observes the client machines (see Options.tap).
+type clientTap interface {
+	config(c *clientNode, cfg *session.ClientConfig) // before NewClient; may wrap cfg.Rand
+	step(c *clientNode, now time.Time, in session.Input, err error)
+	ready(c *clientNode, rd *session.Ready)
 }
 
 func (o *Options) setDefaults() {
@@ -254,6 +266,9 @@ func (s *Sim) clientConfig(c *clientNode) session.ClientConfig {
 	}
 	cfg.MaxMessageSize = c.opts.MaxMessageSize
 	cfg.Secure = s.secureConfig(false, c.name)
+	if s.opts.tap != nil {
+		s.opts.tap.config(c, &cfg)
+	}
 	return cfg
 }
 

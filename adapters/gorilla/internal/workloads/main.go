@@ -284,6 +284,28 @@ func (p *proc) line() (string, error) {
 	return p.out.Text(), nil
 }
 
+// startRole starts a child on core and returns it with its first line.
+func startRole(core int, pin bool, args []string) (*proc, string, error) {
+	p, err := start(core, pin, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	first, err := p.line()
+	if err != nil {
+		p.stop()
+		return nil, "", fmt.Errorf("%s: %w", args[1], err)
+	}
+	return p, first, nil
+}
+
+// ask writes a question line and returns the answer line.
+func (p *proc) ask(q string) (string, error) {
+	if _, err := fmt.Fprintln(p.in, q); err != nil {
+		return "", err
+	}
+	return p.line()
+}
+
 func (p *proc) stop() {
 	p.in.Close()
 	p.cmd.Wait()
@@ -296,31 +318,22 @@ func (p *proc) stop() {
 func runOne(w, v string, p params, pin bool) (result, error) {
 	pj, _ := json.Marshal(p)
 	common := []string{"-variant", v, "-workload", w, "-params", string(pj)}
-	srv, err := start(0, pin, append([]string{"-role", "server"}, common...)...)
+	srv, addrLine, err := startRole(0, pin, append([]string{"-role", "server"}, common...))
 	if err != nil {
 		return result{}, err
 	}
 	defer srv.stop()
-	addrLine, err := srv.line()
-	if err != nil {
-		return result{}, fmt.Errorf("server: %w", err)
-	}
 	var before string
 	if w == "W4" {
-		fmt.Fprintln(srv.in, "rss")
-		if before, err = srv.line(); err != nil {
+		if before, err = srv.ask("rss"); err != nil {
 			return result{}, err
 		}
 	}
-	cl, err := start(1, pin, append([]string{"-role", "client", "-addr", addrLine}, common...)...)
+	cl, out, err := startRole(1, pin, append([]string{"-role", "client", "-addr", addrLine}, common...))
 	if err != nil {
 		return result{}, err
 	}
 	defer cl.stop()
-	out, err := cl.line()
-	if err != nil {
-		return result{}, fmt.Errorf("client: %w", err)
-	}
 	var res result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		return result{}, fmt.Errorf("client said %q: %w", out, err)
@@ -328,15 +341,13 @@ func runOne(w, v string, p params, pin bool) (result, error) {
 	switch w {
 	case "W3":
 		// The server knows what its Broadcasts skipped.
-		fmt.Fprintln(srv.in, "skipped")
-		s, err := srv.line()
+		s, err := srv.ask("skipped")
 		if err != nil {
 			return result{}, err
 		}
 		res.Skipped, _ = strconv.ParseInt(s, 10, 64)
 	case "W4":
-		fmt.Fprintln(srv.in, "rss")
-		after, err := srv.line()
+		after, err := srv.ask("rss")
 		if err != nil {
 			return result{}, err
 		}

@@ -1,0 +1,529 @@
+// The driver: runs a ClientMachine over a WebSocket. It is the only code
+// with timers and sockets. Every input (a message, the socket opening or
+// closing, the deadline passing, an application call) is stepped into the
+// machine at once; the machine's output is drained once per microtask
+// turn, so that what the application sends in one turn, and the
+// acknowledgements of what arrived, go out together in one transport
+// message, as the Go adapters batch theirs.
+
+import { ClientMachine, uuid, type Lost, type MachineConfig, type MachineEvent, type MachineInput } from './machine.js'
+import { BetterSocketError, RemoteError } from './errors.js'
+import { ErrorCode } from './wire.js'
+import { cbor, type PayloadCodec } from './payload.js'
+
+/** The part of the WebSocket API the client uses (the browser's, Node's, or the ws package's). */
+export interface WebSocketLike {
+  binaryType: string
+  readonly readyState: number
+  send: (data: Uint8Array) => void
+  close: (code?: number, reason?: string) => void
+  onopen: ((ev: unknown) => void) | null
+  onmessage: ((ev: { data: unknown }) => void) | null
+  onclose: ((ev: unknown) => void) | null
+  onerror: ((ev: unknown) => void) | null
+}
+/** A WebSocket constructor. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
+
+/** What a request handler gets besides the payload. */
+export interface RequestContext { id: number }
+
+/** Options of [Client]. Durations are in milliseconds. */
+export interface ClientOptions extends MachineConfig {
+  /** The WebSocket implementation. Default: globalThis.WebSocket (browsers, Node.js 22+); on older Node.js pass the ws package's. */
+  WebSocket?: WebSocketConstructor
+  /** How typed payloads are encoded. Default: CBOR, as the Go typed helpers. */
+  codec?: PayloadCodec
+  /**
+   * Answers the server's requests. Return the response value; throw a
+   * [RemoteError] to answer with its code and message. Any other throw
+   * answers ErrorCode.Internal "internal error" (its text stays here); a
+   * payload the codec cannot decode is answered ErrorCode.BadRequest.
+   * Without a handler every request is answered ErrorCode.Unavailable.
+   */
+  onRequest?: (payload: unknown, ctx: RequestContext) => unknown
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Aborts the call: a waiting send is withdrawn; a request ends with an 'aborted' error. */
+  signal?: AbortSignal
+}
+
+/** Options of a request. */
+export interface RequestOptions extends CallOptions {
+  /** The request's timeout from when it is first sent. Default: the client's requestTimeoutMs (30 s). */
+  timeoutMs?: number
+}
+
+/** The events of a [Client], by name. */
+export interface ClientEvents<M = unknown> {
+  /**
+   * A message from the server, exactly once and in order: data decoded by
+   * the payload codec (error is set, and data undefined, when it could not
+   * be), payload its bytes, room '' for one addressed to this session.
+   */
+  message: { data: M, payload: Uint8Array | null, room: string, seq: number, error?: unknown }
+  /** A new session began (the first connection, or after the previous session was lost). */
+  connected: { clientId: string }
+  /** The session continued on a new connection; what was missed is delivered next. */
+  resumed: { clientId: string }
+  /** The connection is gone; the client reconnects at reconnectAt (performance.now() time) and resumes. */
+  connectionLost: { error: unknown, reconnectAt: number | null }
+  /** The session ended but the client goes on with a new one; lost lists what was never acknowledged. */
+  sessionLost: { error: Error, lost: Lost }
+  /** The client ended (close(), or the server ended the session). lost lists what was never acknowledged. */
+  closed: { error: unknown, lost: Lost }
+}
+
+type Listener<T> = (ev: T) => void
+
+interface Waiter {
+  done: boolean // stepped, aborted or failed: skipped by the queue
+  input: MachineInput
+  resolve: () => void
+  reject: (err: unknown) => void
+  signal: AbortSignal | undefined
+  onAbort: () => void
+}
+
+interface Pending {
+  resolve: (payload: Uint8Array | null) => void
+  reject: (err: unknown) => void
+}
+
+function aborted (signal: AbortSignal): BetterSocketError {
+  return new BetterSocketError('aborted', 'client: aborted', { cause: signal.reason })
+}
+
+const now = (): number => performance.now()
+
+/**
+ * A better-socket client: one logical session over a WebSocket that
+ * reconnects and resumes by itself. Every message is delivered exactly once
+ * and in order; every request ends in exactly one outcome. Create it with
+ * [connect].
+ */
+export class Client<M = unknown> {
+  private readonly m: ClientMachine
+  private readonly codec: PayloadCodec
+  private readonly WS: WebSocketConstructor
+  private ws: WebSocketLike | null = null
+  private conn = 0
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private timerAt: number | null = null
+  private dialTimer: ReturnType<typeof setTimeout> | undefined
+  private scheduled = false
+  // Commands waiting for the send window, in order: a queue with a head
+  // index, so that draining a long one costs O(1) per command.
+  private waiters: Waiter[] = []
+  private waitHead = 0
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private readonly listeners = new Map<keyof ClientEvents<M>, Array<Listener<never>>>()
+  private closedWith: { error: unknown, lost: Lost } | null = null
+  private readonly closeWaiters: Array<(v: { error: unknown, lost: Lost }) => void> = []
+  private readonly onRequest: ((payload: unknown, ctx: RequestContext) => unknown) | undefined
+  private clientIdText = ''
+
+  /** Use [connect]; the constructor starts dialling at once. */
+  constructor (private readonly url: string, opts: ClientOptions = {}) {
+    const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+    if (WS === undefined) {
+      throw new TypeError('bettersocket: no WebSocket implementation: pass options.WebSocket (on Node.js before 22, the ws package\'s WebSocket)')
+    }
+    this.WS = WS
+    this.codec = opts.codec ?? cbor
+    this.onRequest = opts.onRequest
+    // As the Go adapters: an acknowledgement waits up to 1 ms for a frame
+    // to carry it, so a request and its response cost one transport
+    // message each way.
+    this.m = new ClientMachine({ ...opts, ackDelayMs: opts.ackDelayMs ?? 1 })
+    this.dial()
+  }
+
+  /** The current session's client ID (a UUID), or '' before the first session. */
+  get clientId (): string { return this.clientIdText }
+
+  /** Listens to an event; returns the function that stops listening. */
+  on<K extends keyof ClientEvents<M>>(type: K, fn: Listener<ClientEvents<M>[K]>): () => void {
+    let list = this.listeners.get(type)
+    if (list === undefined) this.listeners.set(type, (list = []))
+    const l = fn as Listener<never>
+    list.push(l)
+    return () => {
+      const i = (list as Array<Listener<never>>).indexOf(l)
+      if (i >= 0) list?.splice(i, 1)
+    }
+  }
+
+  private emit<K extends keyof ClientEvents<M>>(type: K, ev: ClientEvents<M>[K]): void {
+    for (const fn of [...(this.listeners.get(type) ?? [])]) {
+      try {
+        (fn as Listener<ClientEvents<M>[K]>)(ev)
+      } catch (err) {
+        queueMicrotask(() => { throw err }) // a listener's bug must not stop the client
+      }
+    }
+  }
+
+  /**
+   * Sends a message, reliably: it reaches the server exactly once, in order,
+   * across reconnects. The promise resolves once the message is queued; it
+   * waits while the send window is full (backpressure), which signal can
+   * abort. It rejects with a 'closed' error after close().
+   */
+  async send<T extends M = M>(message: T, opts: CallOptions = {}): Promise<void> {
+    await this.submit({ type: 'send', payload: this.codec.encode(message) }, opts.signal)
+  }
+
+  /**
+   * Sends a request and resolves with its response. It ends in exactly one
+   * of: the response; a [RemoteError] (the server answered with an error);
+   * a BetterSocketError 'request-timeout', 'session-lost' or 'aborted'.
+   */
+  async request<Req = unknown, Res = unknown>(req: Req, opts: RequestOptions = {}): Promise<Res> {
+    const id = this.nextId++
+    const input: MachineInput = { type: 'call', id, payload: this.codec.encode(req) }
+    if (opts.timeoutMs !== undefined) input.timeoutMs = opts.timeoutMs
+    const payload = await this.call(id, input, opts.signal)
+    return (payload === null ? undefined : this.codec.decode(payload)) as Res
+  }
+
+  /** Asks the server to add this session to room; rejects with a RemoteError when it refuses. */
+  async join (room: string, opts: RequestOptions = {}): Promise<void> {
+    const id = this.nextId++
+    await this.call(id, { type: 'join', id, room, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }, opts.signal)
+  }
+
+  /** Asks the server to remove this session from room. */
+  async leave (room: string, opts: RequestOptions = {}): Promise<void> {
+    const id = this.nextId++
+    await this.call(id, { type: 'leave', id, room, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }, opts.signal)
+  }
+
+  private async call (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
+    if (signal?.aborted === true) throw aborted(signal)
+    const outcome = new Promise<Uint8Array | null>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+    })
+    // Aborted while it waits for the window, the request never went out:
+    // the abort is reported by submit, and this one is nobody's to await.
+    outcome.catch(() => {})
+    let onAbort: (() => void) | undefined
+    if (signal !== undefined) {
+      onAbort = () => {
+        const p = this.pending.get(id)
+        if (p !== undefined) {
+          this.pending.delete(id)
+          p.reject(aborted(signal))
+        }
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    try {
+      await this.submit(input, signal)
+    } catch (err) {
+      this.pending.delete(id)
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+      throw err
+    }
+    try {
+      return await outcome
+    } finally {
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Steps an application command, waiting (in order) while the window is full. */
+  private async submit (input: MachineInput, signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted === true) throw aborted(signal)
+    if (this.waitHead === this.waiters.length && this.tryStep(input)) return
+    await new Promise<void>((resolve, reject) => {
+      const w: Waiter = {
+        done: false,
+        input,
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          if (!w.done) {
+            w.done = true
+            reject(aborted(signal as AbortSignal))
+          }
+        }
+      }
+      signal?.addEventListener('abort', w.onAbort, { once: true })
+      this.waiters.push(w)
+    })
+  }
+
+  /** Steps input; false when the window is full. Other errors throw. */
+  private tryStep (input: MachineInput): boolean {
+    try {
+      this.m.step(now(), input)
+    } catch (err) {
+      if (err instanceof BetterSocketError && err.code === 'backpressure') return false
+      throw err
+    }
+    this.schedule()
+    return true
+  }
+
+  private drainWaiters (): void {
+    while (this.waitHead < this.waiters.length) {
+      const w = this.waiters[this.waitHead] as Waiter
+      if (!w.done) {
+        let ok: boolean
+        try {
+          ok = this.tryStep(w.input)
+        } catch (err) {
+          ok = true
+          w.done = true
+          w.signal?.removeEventListener('abort', w.onAbort)
+          w.reject(err)
+        }
+        if (!ok) break
+        if (!w.done) {
+          w.done = true
+          w.signal?.removeEventListener('abort', w.onAbort)
+          w.resolve()
+        }
+      }
+      this.waiters[this.waitHead++] = undefined as unknown as Waiter
+    }
+    if (this.waitHead === this.waiters.length) {
+      this.waiters = []
+      this.waitHead = 0
+    } else if (this.waitHead > 1024 && this.waitHead * 2 > this.waiters.length) {
+      this.waiters = this.waiters.slice(this.waitHead)
+      this.waitHead = 0
+    }
+  }
+
+  /**
+   * Ends the session gracefully: what is pending is flushed (reconnecting if
+   * needed, up to closeTimeoutMs), then the server is told. Resolves with
+   * the report of what was never acknowledged (empty lists after a clean
+   * close).
+   */
+  async close (reason = ''): Promise<Lost> {
+    if (this.closedWith === null) {
+      try {
+        this.m.step(now(), { type: 'close', reason })
+      } catch (err) {
+        if (!(err instanceof BetterSocketError && err.code === 'closed')) throw err
+      }
+      this.schedule()
+    }
+    return (await this.closed()).lost
+  }
+
+  /** Resolves when the client has ended, with why and what was lost. */
+  async closed (): Promise<{ error: unknown, lost: Lost }> {
+    if (this.closedWith !== null) return this.closedWith
+    return await new Promise(resolve => this.closeWaiters.push(resolve))
+  }
+
+  // --- the machine's side ---
+
+  private step (input: MachineInput): void {
+    this.m.step(now(), input)
+    this.schedule()
+  }
+
+  private schedule (): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    queueMicrotask(() => {
+      this.scheduled = false
+      this.pump()
+    })
+  }
+
+  private pump (): void {
+    const rd = this.m.ready()
+    const ws = this.ws
+    if (ws !== null) {
+      for (const msg of rd.transmit) ws.send(msg)
+      if (rd.hangup) {
+        this.ws = null
+        this.detach(ws)
+        ws.close(1000)
+      }
+    }
+    rd.events.forEach((ev, i) => {
+      if (ev.type === 'connection-lost') {
+        const dial = rd.events.slice(i + 1).find(e => e.type === 'dial')
+        this.emit('connectionLost', { error: ev.err, reconnectAt: dial?.type === 'dial' ? dial.at : null })
+      } else {
+        this.event(ev)
+      }
+    })
+    // One timer, re-armed only when the machine needs a step earlier than
+    // it fires: a timeout that comes early is harmless (the machine does
+    // what is due and names its next deadline), and a round trip then
+    // costs no timer churn although each request moves the deadline.
+    if (rd.deadline !== null && (this.timerAt === null || rd.deadline < this.timerAt)) {
+      clearTimeout(this.timer)
+      this.timerAt = rd.deadline
+      this.timer = setTimeout(() => {
+        this.timerAt = null
+        this.step({ type: 'timeout' })
+      }, Math.max(0, Math.ceil(rd.deadline - now())))
+    }
+    if (this.waitHead < this.waiters.length) this.drainWaiters()
+  }
+
+  private event (ev: MachineEvent): void {
+    switch (ev.type) {
+      case 'session-started':
+        this.clientIdText = uuid(ev.client)
+        this.emit('connected', { clientId: this.clientIdText })
+        return
+      case 'resumed':
+        this.emit('resumed', { clientId: this.clientIdText })
+        return
+      case 'dial': {
+        clearTimeout(this.dialTimer)
+        this.dialTimer = setTimeout(() => this.dial(), Math.max(0, ev.at - now()))
+        return
+      }
+      case 'delivered': {
+        let data: unknown
+        let error: unknown
+        try {
+          data = ev.payload === null ? undefined : this.codec.decode(ev.payload)
+        } catch (err) {
+          error = err
+        }
+        this.emit('message', { data: data as M, payload: ev.payload, room: ev.room, seq: ev.seq, ...(error !== undefined ? { error } : {}) })
+        return
+      }
+      case 'request':
+        this.answer(ev.id, ev.payload)
+        return
+      case 'response': {
+        const p = this.pending.get(ev.id)
+        if (p === undefined) return // aborted by its caller
+        this.pending.delete(ev.id)
+        if (ev.err !== null) p.reject(ev.err)
+        else p.resolve(ev.payload)
+        return
+      }
+      case 'session-lost':
+        this.emit('sessionLost', { error: ev.err, lost: ev.lost })
+        return
+      case 'closed': {
+        clearTimeout(this.timer)
+        clearTimeout(this.dialTimer)
+        this.closedWith = { error: ev.err, lost: ev.lost }
+        for (const w of this.waiters.slice(this.waitHead)) {
+          if (w.done) continue
+          w.done = true
+          w.signal?.removeEventListener('abort', w.onAbort)
+          w.reject(new BetterSocketError('closed', 'session: closed'))
+        }
+        this.waiters = []
+        this.waitHead = 0
+        this.emit('closed', this.closedWith)
+        for (const r of this.closeWaiters.splice(0)) r(this.closedWith)
+      }
+    }
+  }
+
+  private answer (id: number, payload: Uint8Array | null): void {
+    // A reply waits for the send window like any message; it fails only
+    // when the session ended or was lost meanwhile, and the request with it.
+    const reply = (input: MachineInput): void => {
+      this.submit(input, undefined).catch((err: unknown) => {
+        if (!(err instanceof BetterSocketError)) throw err
+      })
+    }
+    const fail = (err: unknown): void => {
+      const e = err instanceof RemoteError
+        ? { code: err.code, message: err.message }
+        : { code: ErrorCode.Internal, message: 'internal error' }
+      reply({ type: 'reply', id, payload: null, error: e })
+    }
+    if (this.onRequest === undefined) {
+      fail(new RemoteError(ErrorCode.Unavailable, 'no request handler'))
+      return
+    }
+    const handler = this.onRequest
+    let req: unknown
+    try {
+      req = payload === null ? undefined : this.codec.decode(payload)
+    } catch {
+      fail(new RemoteError(ErrorCode.BadRequest, 'undecodable request')) // as the Go typed handlers
+      return
+    }
+    Promise.resolve()
+      .then(() => handler(req, { id }))
+      .then(res => reply({ type: 'reply', id, payload: this.codec.encode(res) }), fail)
+  }
+
+  // --- the socket's side ---
+
+  private dial (): void {
+    if (this.m.ended()) return
+    const id = ++this.conn
+    let ws: WebSocketLike
+    try {
+      ws = new this.WS(this.url)
+    } catch (err) {
+      this.step({ type: 'disconnected', conn: 0, err })
+      return
+    }
+    ws.binaryType = 'arraybuffer'
+    let open = false
+    ws.onopen = () => {
+      open = true
+      this.ws = ws
+      this.step({ type: 'connected', conn: id })
+    }
+    ws.onmessage = (ev) => {
+      const d = ev.data
+      if (d instanceof ArrayBuffer) this.step({ type: 'recv', conn: id, data: new Uint8Array(d) })
+      else if (ArrayBuffer.isView(d)) this.step({ type: 'recv', conn: id, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) })
+      // Text messages are not part of the protocol: ignored.
+    }
+    const gone = (err: unknown): void => {
+      this.detach(ws)
+      if (this.ws === ws) this.ws = null
+      this.step({ type: 'disconnected', conn: open ? id : 0, err })
+    }
+    ws.onclose = (ev) => gone(new BetterSocketError('closed', `client: connection closed (${(ev as { code?: number }).code ?? 0})`))
+    ws.onerror = () => gone(new Error('client: connection failed'))
+  }
+
+  private detach (ws: WebSocketLike): void {
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null
+  }
+}
+
+/**
+ * Connects to a better-socket server at url (ws:// or wss://) and resolves
+ * with the client once its first session has started. It rejects if the
+ * client ends first (the server refused it), or on signal.
+ */
+export async function connect<M = unknown> (url: string, opts: ClientOptions & CallOptions = {}): Promise<Client<M>> {
+  const c = new Client<M>(url, opts)
+  if (opts.signal?.aborted === true) {
+    void c.close()
+    throw aborted(opts.signal)
+  }
+  await new Promise<void>((resolve, reject) => {
+    const off: Array<() => void> = []
+    const done = (): void => { for (const f of off) f() }
+    off.push(c.on('connected', () => { done(); resolve() }))
+    off.push(c.on('closed', (ev) => { done(); reject(ev.error ?? new BetterSocketError('closed', 'session: closed')) }))
+    const signal = opts.signal
+    if (signal !== undefined) {
+      const onAbort = (): void => { done(); void c.close(); reject(aborted(signal)) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      off.push(() => signal.removeEventListener('abort', onAbort))
+    }
+  })
+  return c
+}

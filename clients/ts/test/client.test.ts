@@ -1,0 +1,149 @@
+// The driver over a scripted WebSocket: this test plays the server frame by
+// frame and checks the meaning of every outcome of the Promise API. A
+// request ends in exactly one of: its response, a RemoteError, a timeout,
+// session lost, aborted; a send waiting for the window can be aborted.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect, type WebSocketLike } from '../src/client.js'
+import { raw } from '../src/payload.js'
+import { BetterSocketError, RemoteError } from '../src/errors.js'
+import { decodeMessage, encodeFrame, concat, type Frame } from '../src/wire.js'
+
+class FakeSocket implements WebSocketLike {
+  static all: FakeSocket[] = []
+  binaryType = 'blob'
+  readyState = 0
+  sent: Frame[] = []
+  closed = false
+  onopen: ((ev: unknown) => void) | null = null
+  onmessage: ((ev: { data: unknown }) => void) | null = null
+  onclose: ((ev: unknown) => void) | null = null
+  onerror: ((ev: unknown) => void) | null = null
+  constructor (readonly url: string) { FakeSocket.all.push(this) }
+  send (data: Uint8Array): void { this.sent.push(...decodeMessage(data)) }
+  close (): void { this.closed = true }
+  open (): void { this.readyState = 1; this.onopen?.({}) }
+  deliver (...frames: Frame[]): void {
+    const b = concat(frames.map(encodeFrame))
+    this.onmessage?.({ data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) })
+  }
+  drop (): void { this.onclose?.({ code: 1006 }) }
+}
+
+// Node.js 18 has no global crypto.getRandomValues: the tests bring their own.
+const random = (n: number): Uint8Array => new Uint8Array(n)
+const turn = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 5)) }
+const id1 = new Uint8Array(16).fill(1)
+const id2 = new Uint8Array(16).fill(2)
+const limits = { maxMessageSize: 1 << 20, maxInflight: 1024, maxRequests: 64 }
+const welcome = (id: Uint8Array, resumed: boolean, ack: number): Frame =>
+  ({ type: 2, version: 1, id, token: new Uint8Array(32).fill(9), heartbeatMs: 30000, idleTimeoutMs: 90000, resumed, ack, limits })
+const te = new TextEncoder()
+const td = new TextDecoder()
+
+/** Settles p and records every outcome, so that a second one would show. */
+function track<T> (p: Promise<T>): { outcomes: Array<{ ok: boolean, value: unknown }> } {
+  const r = { outcomes: [] as Array<{ ok: boolean, value: unknown }> }
+  p.then(v => r.outcomes.push({ ok: true, value: v }), e => r.outcomes.push({ ok: false, value: e }))
+  return r
+}
+
+test('every request ends in exactly one outcome', async () => {
+  FakeSocket.all = []
+  const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, reconnectMinMs: 1, reconnectMaxMs: 2, ackDelayMs: 0, random })
+  await turn()
+  const s1 = FakeSocket.all[0] as FakeSocket
+  s1.open()
+  await turn()
+  assert.equal(s1.sent[0]?.type, 1) // HELLO
+  s1.deliver(welcome(id1, false, 0))
+  const c = await pending
+  assert.equal(c.clientId, '01010101-0101-0101-0101-010101010101')
+
+  const ok = track(c.request(te.encode('a')))
+  const remote = track(c.request(te.encode('b')))
+  const timeout = track(c.request(te.encode('c'), { timeoutMs: 20 }))
+  const ac = new AbortController()
+  const abortedReq = track(c.request(te.encode('d'), { signal: ac.signal }))
+  const lost = track(c.request(te.encode('e')))
+  await turn()
+  const reqs = s1.sent.filter(f => f.type === 6)
+  assert.equal(reqs.length, 5)
+  const [ra, rb, , rd] = reqs as Array<Extract<Frame, { type: 6 }>>
+  s1.deliver(
+    { type: 7, seq: 1, ack: 0, id: (ra as { id: number }).id, payload: te.encode('re:a'), error: null },
+    { type: 7, seq: 2, ack: 0, id: (rb as { id: number }).id, payload: null, error: { code: 1001, message: 'nope' } }
+  )
+  ac.abort()
+  await new Promise(resolve => setTimeout(resolve, 60)) // the 20 ms timeout passes
+  s1.deliver({ type: 7, seq: 3, ack: 5, id: (rd as { id: number }).id, payload: te.encode('late'), error: null })
+  await turn()
+
+  // The connection drops; the server does not know the session any more.
+  let sessionLost: { requests: number[] } | undefined
+  c.on('sessionLost', ev => { sessionLost = ev.lost })
+  s1.drop()
+  await new Promise(resolve => setTimeout(resolve, 20))
+  const s2 = FakeSocket.all[1] as FakeSocket
+  assert.ok(s2 !== undefined, 'reconnected')
+  s2.open()
+  await turn()
+  const hello = s2.sent[0] as Extract<Frame, { type: 1 }>
+  assert.equal(hello.type, 1)
+  assert.deepEqual(hello.resume?.id, id1)
+  assert.equal(hello.resume?.ack, 3)
+  assert.equal(hello.resume?.attempt, 2)
+  s2.deliver(welcome(id2, false, 0))
+  await turn()
+
+  assert.deepEqual(ok.outcomes.map(o => [o.ok, td.decode(o.value as Uint8Array)]), [[true, 're:a']])
+  assert.equal(remote.outcomes.length, 1)
+  assert.ok(remote.outcomes[0]?.value instanceof RemoteError)
+  assert.equal((remote.outcomes[0]?.value as RemoteError).code, 1001)
+  const code = (t: { outcomes: Array<{ value: unknown }> }): string[] => t.outcomes.map(o => (o.value as BetterSocketError).code)
+  assert.deepEqual(code(timeout), ['request-timeout'])
+  assert.deepEqual(code(abortedReq), ['aborted'])
+  assert.deepEqual(code(lost), ['session-lost'])
+  assert.ok(sessionLost !== undefined && sessionLost.requests.length === 1)
+  assert.equal(c.clientId, '02020202-0202-0202-0202-020202020202')
+
+  const report = track(c.close('bye'))
+  await turn()
+  assert.equal(s2.sent.at(-1)?.type, 8) // CLOSE
+  assert.equal(report.outcomes.length, 1)
+  await assert.rejects(c.send(te.encode('after')), (e: unknown) => e instanceof BetterSocketError && e.code === 'closed')
+})
+
+test('a send waits for the window, in order, and can be aborted while it waits', async () => {
+  FakeSocket.all = []
+  const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, maxInflight: 2, ackDelayMs: 0, random })
+  await turn()
+  const s = FakeSocket.all[0] as FakeSocket
+  s.open()
+  await turn()
+  s.deliver(welcome(id1, false, 0))
+  const c = await pending
+  const first = track(c.send(te.encode('1')))
+  const second = track(c.send(te.encode('2')))
+  const ac = new AbortController()
+  const third = track(c.send(te.encode('3'), { signal: ac.signal }))
+  const fourth = track(c.send(te.encode('4')))
+  await turn()
+  assert.equal(first.outcomes.length + second.outcomes.length, 2)
+  assert.equal(third.outcomes.length + fourth.outcomes.length, 0, 'the window of 2 is full')
+  // A request waiting behind them is aborted too: one outcome, no stray rejection.
+  const rac = new AbortController()
+  const waitingReq = track(c.request(te.encode('q'), { signal: rac.signal }))
+  ac.abort()
+  rac.abort()
+  await turn()
+  assert.equal((third.outcomes[0]?.value as BetterSocketError).code, 'aborted')
+  assert.deepEqual(waitingReq.outcomes.map(o => (o.value as BetterSocketError).code), ['aborted'])
+  s.deliver({ type: 3, ack: 2 })
+  await turn()
+  assert.deepEqual(fourth.outcomes.map(o => o.ok), [true])
+  const data = s.sent.filter(f => f.type === 5).map(f => td.decode((f as { payload: Uint8Array }).payload))
+  assert.deepEqual(data, ['1', '2', '4'])
+  s.deliver({ type: 3, ack: 3 })
+  assert.deepEqual((await c.close()).unacked, [])
+})

@@ -1,0 +1,60 @@
+// Codec conformance: codec/testdata/conformance.json is written by the Go
+// codec's tests (go test ./codec -run TestConformanceVectors -update). Every
+// golden frame must encode to exactly its bytes and decode to exactly its
+// value; every message the Go decoder refuses must be refused here too, with
+// the same kind of error.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { decodeFrame, decodeMessage, encodeFrame, DecodeError, type Frame } from '../src/wire.js'
+import { fromHex, toHex, hexify, readJSON, unhexFrame } from './util.js'
+
+interface Conformance {
+  golden: Array<{ name: string, hex: string, frame: Record<string, unknown> }>
+  refused: Array<{ hex: string, kind: string }>
+}
+const vectors = readJSON<Conformance>('codec/testdata/conformance.json')
+
+test('every golden frame encodes byte-identically and decodes to its value', () => {
+  assert.equal(vectors.golden.length, 13)
+  for (const g of vectors.golden) {
+    const frame = unhexFrame(g.frame) as unknown as Frame
+    assert.equal(toHex(encodeFrame(frame)), g.hex, `encode ${g.name}`)
+    assert.deepEqual(hexify(decodeFrame(fromHex(g.hex))), g.frame, `decode ${g.name}`)
+  }
+})
+
+test('a message of several frames decodes in order', () => {
+  const all = vectors.golden.map(g => fromHex(g.hex))
+  const msg = new Uint8Array(all.reduce((n, b) => n + b.length, 0))
+  let off = 0
+  for (const b of all) { msg.set(b, off); off += b.length }
+  const got = decodeMessage(msg)
+  assert.deepEqual(got.map(f => hexify(f)), vectors.golden.map(g => g.frame))
+})
+
+test('every message the Go decoder refuses is refused, with the same kind', () => {
+  assert.ok(vectors.refused.length >= 100, `${vectors.refused.length} refused messages`)
+  for (const r of vectors.refused) {
+    assert.throws(() => decodeFrame(fromHex(r.hex)), (err: unknown) => {
+      assert.ok(err instanceof DecodeError, `${r.hex}: ${String(err)}`)
+      assert.equal(err.kind, r.kind, `${r.hex}: ${err.message}`)
+      return true
+    }, r.hex)
+  }
+})
+
+test('64-bit integers past 2^53-1 are refused, not rounded', () => {
+  // ACK 2^53 and ACK 2^64-1.
+  for (const h of ['82031b0020000000000000', '82031bffffffffffffffff']) {
+    assert.throws(() => decodeFrame(fromHex(h)), /beyond 2\^53-1/)
+  }
+  assert.deepEqual(decodeFrame(fromHex('82031b001fffffffffffff')), { type: 3, ack: Number.MAX_SAFE_INTEGER })
+})
+
+test('the size limit is checked before anything is read', () => {
+  const ack = fromHex('820301')
+  const msg = new Uint8Array(301 * 3)
+  for (let i = 0; i < 301; i++) msg.set(ack, 3 * i)
+  assert.throws(() => decodeMessage(msg, 900), (e: unknown) => e instanceof DecodeError && e.kind === 'too-large')
+  assert.equal(decodeMessage(msg.subarray(0, 900), 900).length, 300)
+})

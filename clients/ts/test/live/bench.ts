@@ -1,0 +1,49 @@
+// The Node.js side of BenchmarkTypeScriptSideBySide
+// (adapters/gorilla/typescript_test.go), against the server the benchmark
+// starts:
+//
+//	node build/test/live/bench.js <ws-url> <round-trips> <messages> <size> <raw-echo-url>
+//
+// It prints one JSON line: the mean request round trip in microseconds, and
+// the rate at which <messages> messages of <size> bytes, sent without
+// waiting for each (about 1,000 outstanding), reach the server (timed
+// until a request sent after them is answered, which the server handles
+// after all of them). For scale, it also times round trips of plain
+// WebSocket messages (the ws package, as the client uses in Node.js)
+// against a raw gorilla/websocket echo server: Node's own floor.
+import { WebSocket } from 'ws'
+import { connect, raw } from '../../src/node.js'
+
+const [url, rounds, messages, size, rawURL] = [process.argv[2] as string, Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), process.argv[6] as string]
+const c = await connect(url, { codec: raw })
+const ping = new Uint8Array(size)
+
+for (let i = 0; i < 3000; i++) await c.request(ping) // warm up (the JIT)
+let t0 = performance.now()
+for (let i = 0; i < rounds; i++) await c.request(ping)
+const rtMicros = (performance.now() - t0) * 1000 / rounds
+
+const payload = new Uint8Array(size).fill(0x61)
+t0 = performance.now()
+// Sends made in one turn share transport messages; waiting for every
+// 1,000th keeps about one send window of them outstanding.
+for (let i = 0; i < messages; i++) {
+  const sent = c.send(payload)
+  if (i % 1000 === 999) await sent
+}
+await c.request(ping)
+const perSec = messages / ((performance.now() - t0) / 1000)
+await c.close()
+
+const ws = new WebSocket(rawURL)
+ws.binaryType = 'arraybuffer'
+await new Promise(resolve => { ws.onopen = resolve })
+const echo = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise(resolve => { ws.onmessage = resolve; ws.send(ping) })
+}
+await echo(200)
+t0 = performance.now()
+await echo(rounds)
+const rawRtMicros = (performance.now() - t0) * 1000 / rounds
+ws.close()
+process.stdout.write(JSON.stringify({ rtMicros, perSec, rawRtMicros }) + '\n')

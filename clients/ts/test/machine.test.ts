@@ -1,0 +1,141 @@
+// Machine conformance: sim/testdata/clientvectors holds the client side of
+// every Go simulator scenario and of a few chaos runs, written by
+// go test ./sim -run TestClientVectors -update. Each client machine in them
+// is replayed here: the same configuration, the same inputs at the same
+// times, the same random bytes; every step must fail or succeed as Go's did
+// and every ready() must equal Go's Ready, byte for byte.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { ClientMachine, type MachineConfig, type MachineEvent, type MachineInput, type Lost, type Ready } from '../src/machine.js'
+import { BetterSocketError, CloseError, RemoteError } from '../src/errors.js'
+import { fromHex, toHex, readJSON, repoRoot } from './util.js'
+
+type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface VectorFile { name: string, machines: Array<{ client: string, incarnation: number, config: Json, log: Json[] }> }
+
+const transportError = new Error('transport')
+
+function hexOrNull (b: Uint8Array | null): string | null { return b === null ? null : toHex(b) }
+const ns = (ms: number): number => Math.round(ms * 1e6)
+
+function errJSON (err: unknown): Json | null {
+  if (err === null || err === undefined) return null
+  if (err instanceof CloseError) return { kind: 'close', code: err.code, reason: err.reason, remote: err.remote }
+  if (err instanceof RemoteError) return { kind: 'remote', code: err.code, message: err.message }
+  if (err instanceof BetterSocketError && ['request-timeout', 'session-lost', 'resume-refused', 'idle-timeout', 'handshake-timeout'].includes(err.code)) return { kind: err.code }
+  assert.equal(err, transportError, `unexpected error ${String(err)}`)
+  return { kind: 'transport' }
+}
+
+function lostJSON (l: Lost): Json {
+  return {
+    unacked: l.unacked.map(f => ({ seq: f.seq, type: f.type, id: f.id, payload: hexOrNull(f.payload), room: f.room })),
+    requests: l.requests,
+    lastReceived: l.lastReceived
+  }
+}
+
+function eventJSON (e: MachineEvent): Json {
+  switch (e.type) {
+    case 'session-started': case 'resumed': return { type: e.type, client: toHex(e.client) }
+    case 'dial': return { type: e.type, at: ns(e.at), attempt: e.attempt }
+    case 'connection-lost': return { type: e.type, err: errJSON(e.err) }
+    case 'delivered': return { type: e.type, client: toHex(e.client), seq: e.seq, payload: hexOrNull(e.payload), room: e.room }
+    case 'request': return { type: e.type, client: toHex(e.client), id: e.id, payload: hexOrNull(e.payload) }
+    case 'response': return { type: e.type, client: toHex(e.client), id: e.id, payload: hexOrNull(e.payload), err: errJSON(e.err) }
+    case 'session-lost': case 'closed': return { type: e.type, client: toHex(e.client), err: errJSON(e.err), lost: lostJSON(e.lost) }
+  }
+}
+
+function readyJSON (rd: Ready): Json {
+  return {
+    op: 'ready',
+    transmit: rd.transmit.map(toHex),
+    hangup: rd.hangup,
+    events: rd.events.map(eventJSON),
+    deadline: rd.deadline === null ? null : ns(rd.deadline)
+  }
+}
+
+function input (j: Json): MachineInput {
+  const bytes = (h: string | null): Uint8Array | null => (h === null ? null : fromHex(h))
+  switch (j.type) {
+    case 'connected': return { type: 'connected', conn: j.conn }
+    case 'recv': return { type: 'recv', conn: j.conn, data: fromHex(j.data) }
+    case 'disconnected': return { type: 'disconnected', conn: j.conn, err: transportError }
+    case 'timeout': return { type: 'timeout' }
+    case 'send': return { type: 'send', payload: bytes(j.payload) }
+    case 'call': return { type: 'call', id: j.id, payload: bytes(j.payload), timeoutMs: j.timeoutMs }
+    case 'join': case 'leave': return { type: j.type, id: j.id, room: j.room, timeoutMs: j.timeoutMs }
+    case 'reply': return { type: 'reply', id: j.id, payload: bytes(j.payload), error: j.error }
+    case 'close': case 'abort': return { type: j.type, reason: j.reason }
+  }
+  throw new Error(`unknown input ${String(j.type)}`)
+}
+
+function config (c: Json, random: (n: number) => Uint8Array): MachineConfig {
+  return {
+    mode: c.mode,
+    maxInflight: c.maxInflight,
+    maxUnackedBytes: c.maxUnackedBytes,
+    maxMessageSize: c.maxMessageSize,
+    maxRequests: c.maxRequests,
+    requestTimeoutMs: c.requestTimeoutMs,
+    initialRtoMs: c.initialRtoMs,
+    minRtoMs: c.minRtoMs,
+    maxRtoMs: c.maxRtoMs,
+    ackDelayMs: c.ackDelayMs,
+    auth: c.auth === null ? null : fromHex(c.auth),
+    handshakeTimeoutMs: c.handshakeTimeoutMs,
+    closeTimeoutMs: c.closeTimeoutMs,
+    reconnectMinMs: c.reconnectMinMs,
+    reconnectMaxMs: c.reconnectMaxMs,
+    random
+  }
+}
+
+const dir = join(repoRoot, 'sim', 'testdata', 'clientvectors')
+const files = readdirSync(dir).filter(f => f.endsWith('.json')).sort()
+
+test('the vectors cover every scenario and the chaos runs', () => {
+  assert.ok(files.length >= 32, `${files.length} vector files`)
+  assert.ok(files.some(f => f.startsWith('chaos-datagram')))
+})
+
+for (const file of files) {
+  test(`reproduces ${file}`, () => {
+    const v = readJSON<VectorFile>(join('sim', 'testdata', 'clientvectors', file))
+    assert.ok(v.machines.length > 0)
+    for (const m of v.machines) {
+      const where = `${file} ${m.client}#${m.incarnation}`
+      let rand: Uint8Array = new Uint8Array(0)
+      const random = (n: number): Uint8Array => {
+        assert.ok(rand.length >= n, `${where}: drew ${n} random bytes, Go drew ${rand.length}`)
+        const out = rand.slice(0, n)
+        rand = rand.subarray(n)
+        return out
+      }
+      const cm = new ClientMachine(config(m.config, random))
+      m.log.forEach((op, i) => {
+        const at = `${where} op ${i}`
+        if (op.op === 'step') {
+          rand = op.rand === undefined ? new Uint8Array(0) : fromHex(op.rand)
+          let err: string | null = null
+          try {
+            cm.step(op.at / 1e6, input(op.in))
+          } catch (e) {
+            if (!(e instanceof BetterSocketError)) throw e
+            err = e.code
+          }
+          assert.equal(err, op.err, `${at}: step ${JSON.stringify(op.in)}`)
+          assert.equal(rand.length, 0, `${at}: Go drew ${rand.length} more random bytes`)
+        } else {
+          assert.deepEqual(readyJSON(cm.ready()), op, at)
+        }
+      })
+    }
+  })
+}

@@ -1,0 +1,122 @@
+// Command webchat is a chat in the browser: a Go server (gorilla/websocket)
+// serves a page whose script is the TypeScript client (clients/ts), bundled
+// with esbuild into static/app.js. Nothing is fetched from elsewhere.
+//
+//	go run ./examples/webchat                  # then open http://127.0.0.1:8080/
+//	go run ./examples/webchat -addr :9000
+//
+// Open the page in two tabs and talk; stop the network (or the server's
+// connections) for a moment and watch the page resume without losing or
+// repeating a line. The page's source is examples/webchat/web/app.ts;
+// rebuild the bundle after changing it or the client with
+// npm run example --prefix clients/ts (TestTypeScriptSuite fails while the
+// committed bundle is stale).
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/adapters/gorilla"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+//go:embed static
+var static embed.FS
+
+// Say is what a page sends: a line for a room.
+type Say struct {
+	Room string `cbor:"room"`
+	Name string `cbor:"name"`
+	Text string `cbor:"text"`
+}
+
+// Line is what the server broadcasts to a room.
+type Line struct {
+	Name string `cbor:"name"`
+	Text string `cbor:"text"`
+}
+
+// Ping is the page's request; the server answers with Pong.
+type Ping struct {
+	Text string `cbor:"text"`
+}
+
+// Pong answers a Ping.
+type Pong struct {
+	Text    string `cbor:"text"`
+	Members int    `cbor:"members"`
+}
+
+// newServer returns the chat's HTTP handler (the page at /, the protocol at
+// /ws) and its better-socket server. onEvent, when not nil, also sees the
+// server's lifecycle events (the browser test waits on them).
+func newServer(onEvent func(session.Event)) (http.Handler, *gorilla.Server) {
+	var srv *gorilla.Server
+	srv = gorilla.NewServer(adapters.ServerOptions{
+		Session: session.ServerConfig{
+			// Anyone may join any room whose name is a plain word.
+			AllowRoom: func(r session.RoomRequest) bool { return !strings.ContainsAny(r.Room, " \t/") },
+		},
+		OnEvent: func(_ context.Context, ev session.Event) {
+			if onEvent != nil {
+				onEvent(ev)
+			}
+		},
+		OnMessage: adapters.HandleMessage(nil, func(ctx context.Context, m adapters.Message, s Say, err error) {
+			if err != nil {
+				log.Printf("bad message from %s: %v", m.Client, err)
+				return
+			}
+			if err := adapters.Broadcast(ctx, srv.Server, s.Room, Line{Name: s.Name, Text: s.Text}); err != nil {
+				log.Printf("broadcast to %s: %v", s.Room, err)
+			}
+		}),
+		OnRequest: adapters.HandleRequest(nil, nil, func(ctx context.Context, r adapters.Request, p Ping) (Pong, error) {
+			ids, err := srv.Members(ctx, "lobby")
+			return Pong{Text: "pong: " + p.Text, Members: len(ids)}, err
+		}),
+	})
+	files, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", srv)
+	mux.Handle("/", http.FileServer(http.FS(files)))
+	return mux, srv
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	h, srv := newServer(nil)
+	hs := &http.Server{Handler: h}
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	log.Printf("web chat on http://%s/", ln.Addr())
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+	if err := srv.Close(context.Background()); err != nil {
+		log.Print(err)
+	}
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
+
+	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/session"
+)
+
+// browserPath finds Debian's chromium (or another Chromium on PATH).
+func browserPath() string {
+	if p := os.Getenv("BETTERSOCKET_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// connListener remembers the connections it accepted, so that the test
+// can kill them under the server's feet.
+type connListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// killAll closes every connection accepted so far and reports how many.
+func (l *connListener) killAll() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
+	n := len(l.conns)
+	l.conns = nil
+	return n
+}
+
+// pageState is the page's window.chat (see web/app.ts).
+type pageState struct {
+	ClientID string `json:"clientId"`
+	Joined   bool   `json:"joined"`
+	Lines    []struct {
+		Name string `json:"name"`
+		Text string `json:"text"`
+		Seq  uint64 `json:"seq"`
+	} `json:"lines"`
+	Pongs           []string `json:"pongs"`
+	ConnectionsLost int      `json:"connectionsLost"`
+	Resumes         int      `json:"resumes"`
+	SessionsLost    int      `json:"sessionsLost"`
+	Errors          []string `json:"errors"`
+}
+
+func (s pageState) texts() []string {
+	var out []string
+	for _, l := range s.Lines {
+		out = append(out, l.Name+": "+l.Text)
+	}
+	return out
+}
+
+// TestBrowser loads the chat page in headless Chromium from this test's
+// server. The page connects, joins the lobby, says a line and pings the
+// server (a request); the server kills the connection and, while the page
+// is away, says a line to the lobby; the page must resume and show that
+// line exactly once, after the ones before it. It skips when no Chromium
+// is installed (.ci/run installs Debian's chromium, so it runs there).
+func TestBrowser(t *testing.T) {
+	browser := browserPath()
+	if browser == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true, yet no Chromium found: .ci/run installs Debian's chromium, so the browser test must run there")
+		}
+		t.Skip("no Chromium found (install Debian's chromium package, or set BETTERSOCKET_CHROMIUM): the browser test is skipped")
+	}
+	defer goleak.VerifyNone(t)
+
+	detached := make(chan struct{}, 16)
+	h, srv := newServer(func(ev session.Event) {
+		if _, ok := ev.(*session.Detached); ok {
+			select {
+			case detached <- struct{}{}:
+			default:
+			}
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &connListener{Listener: ln}
+	hs := &http.Server{Handler: h}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(cl) }()
+	defer func() {
+		hs.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(browser),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+
+	read := func() pageState {
+		raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify(window.chat ?? null)`))
+		if err != nil {
+			t.Fatalf("reading the page: %v", err)
+		}
+		var s pageState
+		if raw != "null" {
+			if err := json.Unmarshal([]byte(raw), &s); err != nil {
+				t.Fatalf("page state %s: %v", raw, err)
+			}
+		}
+		return s
+	}
+	// until waits for the page to reach a state, polling it in the browser
+	// (chromedp.Poll evaluates the expression until it is true).
+	until := func(what, expr string) pageState {
+		t.Helper()
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+			t.Fatalf("waiting for %s: %v; page state %+v", what, err, read())
+		}
+		return read()
+	}
+
+	url := "http://" + ln.Addr().String() + "/?name=browser&say=hello&ping=there"
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("loading %s: %v", url, err)
+	}
+	before := until("the page to join, say hello and get its pong",
+		`window.chat && window.chat.joined && window.chat.pongs.length === 1 && window.chat.lines.length === 1`)
+	if got := before.texts(); !slices.Equal(got, []string{"browser: hello"}) {
+		t.Fatalf("lines before the kill: %q", got)
+	}
+	if !slices.Equal(before.Pongs, []string{"pong: there"}) {
+		t.Fatalf("pongs: %q", before.Pongs)
+	}
+
+	// Kill the page's connection; once the server has noticed, say a line
+	// to the lobby while the page is away.
+	if n := cl.killAll(); n == 0 {
+		t.Fatal("no connection to kill")
+	}
+	select {
+	case <-detached:
+	case <-ctx.Done():
+		t.Fatal("the server never saw the connection go")
+	}
+	if err := adapters.Broadcast(ctx, srv.Server, "lobby", Line{Name: "server", Text: "while you were away"}); err != nil {
+		t.Fatal(err)
+	}
+
+	after := until("the page to resume and get the line it missed",
+		`window.chat.resumes >= 1 && window.chat.lines.length >= 2`)
+	want := []string{"browser: hello", "server: while you were away"}
+	if got := after.texts(); !slices.Equal(got, want) {
+		t.Errorf("lines: %q, want %q", got, want)
+	}
+	if after.Lines[1].Seq <= after.Lines[0].Seq { // responses take sequence numbers too: increasing, not consecutive
+		t.Errorf("sequence numbers %d then %d", after.Lines[0].Seq, after.Lines[1].Seq)
+	}
+	if after.ClientID != before.ClientID || after.SessionsLost != 0 || after.ConnectionsLost < 1 || len(after.Errors) > 0 {
+		t.Errorf("page state after the kill: %+v (before: client %s)", after, before.ClientID)
+	}
+	// A line that arrives twice would be on the page now: the resume
+	// resent nothing already acknowledged. Say one more to be sure the
+	// page still talks and nothing was queued behind.
+	if err := adapters.Broadcast(ctx, srv.Server, "lobby", Line{Name: "server", Text: "welcome back"}); err != nil {
+		t.Fatal(err)
+	}
+	final := until("the last line", `window.chat.lines.length >= 3`)
+	want = append(want, "server: welcome back")
+	if got := final.texts(); !slices.Equal(got, want) {
+		t.Errorf("lines: %q, want %q", got, want)
+	}
+	t.Logf("page %s: %d lines, %d connection lost, %d resumed", final.ClientID, len(final.Lines), final.ConnectionsLost, final.Resumes)
+	bcancel()
+	acancel()
+}
