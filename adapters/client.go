@@ -40,15 +40,28 @@ type clientEngine struct {
 	established chan struct{}
 	started     bool
 	closed      *session.Closed // the machine's last event
-	rd          session.Ready   // the last Ready, whose memory the next reuses
+	rooms       roomBook        // see rooms.go
+	// open: the current connection is established (its session started
+	// or resumed); failures: attempts failed since the last one was.
+	open     bool
+	failures int
+	rd       session.Ready // the last Ready, whose memory the next reuses
 }
 
 // Dial connects to a server through dial and returns once the session is
-// established (the server's WELCOME arrived). The first connection is made
-// with ctx; if it fails, Dial returns the error and nothing keeps running.
-// Later connections (reconnects after a loss) are made by the Client on its
-// own, with the machine's backoff. When ctx ends before the session is
-// established, Dial gives up and returns ctx.Err().
+// established (the server's WELCOME arrived). A failed connection attempt
+// is retried with the same jittered backoff as a reconnect
+// (session.ClientConfig's ReconnectMin and ReconnectMax), until ctx ends:
+// a client started before its server comes up connects when the server
+// does. When ctx ends first, Dial gives up and returns an error that
+// matches ctx.Err() with errors.Is and names the last attempt's failure;
+// nothing keeps running. With ClientOptions.FailFast, the first failed
+// attempt ends Dial with its error instead. A server that refuses the
+// client (Authorize, a closed session) ends Dial at once with its
+// [*session.CloseError], whatever FailFast says. Every attempt, the first
+// and each reconnect later, is bounded by ClientOptions.DialTimeout; the
+// first ones are made with ctx (its values reach dial), later ones, made
+// by the Client on its own after a loss, with a context of the Client's.
 func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, error) {
 	cfg := opts.Session
 	linkDefaults(&cfg.LinkConfig)
@@ -56,8 +69,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	if err := cfg.Secure.Validate(false); err != nil {
 		return nil, fmt.Errorf("adapters: ClientOptions.Secure: %w", err)
 	}
-	t, err := dial(ctx)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	eng := &clientEngine{m: session.NewClient(cfg), established: make(chan struct{})}
@@ -66,6 +78,9 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	eng.d = d
 	eng.q = newEventQueue(d, d.qmax)
 	d.dial = dial
+	d.creds = opts.Credentials
+	d.failFast = opts.FailFast
+	d.gaveUp = make(chan struct{})
 	d.callerReads = true
 	d.writeTimeout, d.maxQueued = DefaultWriteTimeout, defaultMaxQueued(cfg.LinkConfig, 4<<20)
 	d.dialTimeout = opts.DialTimeout
@@ -75,19 +90,54 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 			d.dialTimeout = session.DefaultHandshakeTimeout
 		}
 	}
+	// Until the session is established, dials are made with ctx; the
+	// driver's end cancels them too.
+	first, cancelFirst := context.WithCancel(ctx)
+	defer cancelFirst()
+	defer context.AfterFunc(d.dialCtx, cancelFirst)()
 	c := &Client{d: d, eng: eng}
 	d.start()
-	d.attach(t, false)
+	d.lock()
+	d.firstCtx = first
+	d.dialAt = d.now
+	d.settle(false)
+	d.unlock()
 	select {
 	case <-eng.established:
 		return c, nil
+	case <-d.gaveUp:
+		c.abort(context.Background())
+		return nil, d.firstErr
 	case <-d.done:
 		d.wait(context.Background())
 		return nil, fmt.Errorf("adapters: dial: %w", c.Err())
 	case <-ctx.Done():
 		c.abort(context.Background())
+		if last := c.lastFailure(); last != nil {
+			return nil, fmt.Errorf("adapters: dial: %w (last attempt: %w)", ctx.Err(), last)
+		}
 		return nil, ctx.Err()
 	}
+}
+
+// connectFailed reports a failed connection attempt, whatever the
+// transport made of it: a dial error, or a connection that ended before
+// WELCOME; lock held.
+func (e *clientEngine) connectFailed(err error) {
+	d := e.d
+	e.failures++
+	d.log.Debug("connection attempt failed", "attempt", e.failures, "err", err)
+	d.attemptFailed(err)
+	if d.h.ev != nil {
+		e.q.push(&session.ConnectFailed{Attempt: e.failures, Err: err})
+	}
+}
+
+// lastFailure returns why the last connection attempt failed, if one did.
+func (c *Client) lastFailure() error {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return c.d.lastDialErr
 }
 
 // ID returns the client's current session ID. It changes when a session is
@@ -273,6 +323,7 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		}
 		return
 	case *session.Response:
+		e.noteRoom(ev)
 		d.resolve(ev)
 		return
 	case *session.Delivered:
@@ -287,14 +338,24 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		d.log.Info("session started", "client", ev.Client.String())
 		if !e.started {
 			e.started = true
+			d.firstCtx, d.lastDialErr = nil, nil
 			close(e.established)
 		}
+		e.sessionStarted(ev.Client)
+		e.open, e.failures = true, 0
 	case *session.Resumed:
 		d.log.Info("session resumed", "client", ev.Client.String())
+		e.open, e.failures = true, 0
 	case *session.ConnectionLost:
+		if !e.open {
+			e.connectFailed(ev.Err) // an attempt, not an established connection
+			return
+		}
+		e.open = false
 		d.log.Debug("connection lost", "err", ev.Err)
 	case *session.SessionLost:
 		d.log.Warn("session lost", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
+		e.sessionLost()
 	case *session.Closed:
 		d.log.Info("session closed", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 		e.closed = ev

@@ -84,6 +84,34 @@
 // start). Stats and Client.ID take the lock briefly; it is never held while
 // waiting for the network or for a handler.
 //
+// # Events and loss
+//
+// A client reports its connection the same way over every transport:
+// [*session.ConnectionLost] once for each established connection that is
+// lost, then one [*session.ConnectFailed] for each attempt that fails
+// before the session is back, whether the transport's dial failed (a
+// refused TCP connection, an HTTP error status on the WebSocket upgrade) or
+// the connection died before the server's WELCOME (a TCP dial that
+// succeeded to a server that then refused), then [*session.Resumed] or,
+// when the server no longer has the session, [*session.SessionLost]
+// followed by [*session.SessionStarted] (and [*session.RoomsRejoined] when
+// the lost session was in rooms). The first Dial's failed attempts are
+// ConnectFailed events too.
+//
+// Each session that ends is accounted for once: by SessionLost when the
+// client goes on with a new session, or by [*session.Closed], the client's
+// last event, when it ends; Client.Close returns that same account as a
+// [*LostError] (it is not a second loss). On the server each ended session
+// gets one [*session.SessionClosed]. "Lost" means never acknowledged: the
+// peer may or may not have processed it. The unacknowledged frames are
+// listed with their payloads (Lost.Unacked). Lost.Requests are the
+// machine's request IDs, which this package assigns and does not show:
+// an application matches a lost request by its own call, since every
+// Request, Join and Leave that is in that list returns
+// session.ErrSessionLost from that call (a request still unacknowledged is
+// in Lost.Unacked as well, with its payload). To know that what was sent
+// has been received without closing, use Client.Flush or Server.Flush.
+//
 // # Close codes
 //
 // The protocol's CLOSE frame is the authority on why a connection ended,

@@ -1,8 +1,10 @@
 package adapters
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -110,6 +112,7 @@ type driver struct {
 	direct     bool
 	directConn *conn
 	sig        []signal // handed over by unlock
+	flushes    []*flushWait
 
 	// The read roles (reading.go): callerReads is set on a client, whose
 	// callers may read their own responses; connections whose reader runs
@@ -125,11 +128,21 @@ type driver struct {
 	self        *op
 	resolved    bool
 
-	// Client dialing, under mu.
+	// Client dialing, under mu. creds, when set, is called before each
+	// dial for the credentials of its HELLO. firstCtx is the context of
+	// the dials made before the session is established (Dial's, until
+	// then); nil after. lastDialErr is why the last of those failed;
+	// firstErr, set with failFast, is what Dial returns.
 	dial        DialFunc
+	creds       func(context.Context) ([]byte, error)
 	dialTimeout time.Duration
 	dialAt      time.Time
 	dialing     bool
+	failFast    bool
+	firstCtx    context.Context
+	lastDialErr error
+	firstErr    error
+	gaveUp      chan struct{} // closed when firstErr is set
 
 	// Messages read and not yet stepped, in the order they were read
 	// (see recv); guarded by rmu, taken alone or after mu. rqSpare is the
@@ -177,6 +190,11 @@ type engine interface {
 	// peerMax is the peer's message size limit on a connection, as the
 	// machine knows it; 0 while it does not.
 	peerMax(conn session.ConnID) int
+	// acked returns the session id (zero: the client's current one) as
+	// the machine knows it, the sequence number of its last reliable frame
+	// queued and the peer's acknowledgement; ok is false when it has no
+	// such live session (see flush.go).
+	acked(id proto.ClientID) (cur proto.ClientID, sent, acked uint64, ok bool)
 }
 
 // handlers are the application's callbacks.
@@ -305,6 +323,9 @@ func (d *driver) settle(deferrable bool) {
 	if d.progress || !deferrable || !d.eng.canDefer() {
 		d.deadline = d.eng.ready(d.now)
 	}
+	if d.progress && len(d.flushes) > 0 {
+		d.checkFlushes()
+	}
 	d.progress = false
 	if !d.dialAt.IsZero() && !d.now.Before(d.dialAt) {
 		d.startDial()
@@ -430,6 +451,7 @@ func (d *driver) end() {
 		}
 	}
 	d.parked, d.nparked = nil, 0
+	d.endFlushes()
 	for id, o := range d.calls {
 		delete(d.calls, id)
 		d.outcome(o, result{err: session.ErrClosed})
@@ -443,11 +465,19 @@ func (d *driver) end() {
 
 // attach steps a new connection; false (and t closed) once the driver has
 // ended or is draining.
-func (d *driver) attach(t Conn, fromDial bool) bool { return d.attachFrom(t, fromDial, "", nil) }
+func (d *driver) attach(t Conn, fromDial bool) bool { return d.attachWith(t, fromDial, "", nil, nil) }
 
 // attachFrom is attach for a server connection from source src, whose
 // Authorize hook may see info.
 func (d *driver) attachFrom(t Conn, fromDial bool, src string, info *peerInfo) bool {
+	return d.attachWith(t, fromDial, src, info, nil)
+}
+
+// attachDialed attaches a connection the client dialed, with the
+// credentials for its HELLO when ClientOptions.Credentials gave them.
+func (d *driver) attachDialed(t Conn, auth []byte) { d.attachWith(t, true, "", nil, auth) }
+
+func (d *driver) attachWith(t Conn, fromDial bool, src string, info *peerInfo, auth []byte) bool {
 	now := d.lock()
 	if fromDial {
 		// This attempt answers every Dial the machine asked for meanwhile.
@@ -464,6 +494,9 @@ func (d *driver) attachFrom(t Conn, fromDial bool, src string, info *peerInfo) b
 	d.nextConn++
 	c := &conn{d: d, id: d.nextConn, t: t}
 	d.conns[c.id] = c
+	if d.creds != nil {
+		d.eng.step(now, session.SetAuth{Auth: auth})
+	}
 	in := session.Connected{Conn: c.id, Source: src}
 	if info != nil {
 		in.Transport = info
@@ -605,18 +638,34 @@ func (d *driver) startDial() {
 	if d.dial == nil || d.dialing || d.ended || d.dialCtx.Err() != nil {
 		return
 	}
+	if d.firstErr != nil {
+		return // Dial gave up
+	}
 	d.dialing = true
-	ctx, cancel := context.WithTimeout(d.dialCtx, d.dialTimeout)
+	base := d.dialCtx
+	if d.firstCtx != nil {
+		base = d.firstCtx
+	}
+	ctx, cancel := context.WithTimeout(base, d.dialTimeout)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer cancel()
+		var auth []byte
+		if d.creds != nil {
+			a, err := d.creds(ctx)
+			if err != nil {
+				d.dialFailed(fmt.Errorf("adapters: credentials: %w", err))
+				return
+			}
+			auth = bytes.Clone(a)
+		}
 		t, err := d.dial(ctx)
 		if err != nil {
 			d.dialFailed(err)
 			return
 		}
-		d.attach(t, true)
+		d.attachDialed(t, auth)
 	}()
 }
 
@@ -624,12 +673,28 @@ func (d *driver) dialFailed(err error) {
 	now := d.lock()
 	d.dialing, d.dialAt = false, time.Time{} // the machine asks again, with its backoff
 	if !d.ended {
-		d.log.Debug("dial failed", "err", err)
+		if ce, ok := d.eng.(*clientEngine); ok {
+			ce.connectFailed(err)
+		}
 		d.eng.step(now, session.Disconnected{Err: err})
 		d.progress = true
 		d.settle(false)
 	}
 	d.unlock()
+}
+
+// attemptFailed notes a failed connection attempt (a dial, or a connection
+// lost before its session was established) while Dial is still waiting;
+// with failFast, Dial gives up with err. Lock held.
+func (d *driver) attemptFailed(err error) {
+	if d.firstCtx == nil {
+		return
+	}
+	d.lastDialErr = err
+	if d.failFast && d.firstErr == nil {
+		d.firstErr = err
+		close(d.gaveUp)
+	}
 }
 
 // triggerKill closes every connection at once, without waiting for writers

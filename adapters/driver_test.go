@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
 
@@ -465,6 +466,9 @@ func (r *recorder) canDefer() bool                              { return false }
 func (r *recorder) readable() *conn                             { return nil }
 func (r *recorder) peerMax(session.ConnID) int                  { return 0 }
 func (r *recorder) stats() session.Stats                        { return session.Stats{} }
+func (r *recorder) acked(proto.ClientID) (proto.ClientID, uint64, uint64, bool) {
+	return proto.ClientID{}, 0, 0, false
+}
 
 // Messages are stepped in the order they were read, even when a later
 // reader takes the lock first: a client's HELLO on a connection it gave up

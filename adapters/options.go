@@ -47,9 +47,14 @@ type RequestHandler func(ctx context.Context, r Request) (payload []byte, err er
 
 // EventHandler is told about lifecycle events, as the machine reports them.
 // A client sees [*session.SessionStarted] (connected, new session),
-// [*session.Resumed], [*session.ConnectionLost] (reconnecting),
-// [*session.SessionLost] (with the list of what was lost) and, last,
-// [*session.Closed]. A server sees [*session.SessionStarted],
+// [*session.Resumed], [*session.ConnectionLost] (its established
+// connection is gone: reconnecting), [*session.ConnectFailed] (one per
+// failed connection attempt, the same on every transport; see the package
+// doc's Events and loss), [*session.SessionLost] (with the list of what
+// was lost),
+// [*session.RoomsRejoined] (after a SessionLost and the next
+// SessionStarted, when the lost session was in rooms: which are re-joined,
+// which refused) and, last, [*session.Closed]. A server sees [*session.SessionStarted],
 // [*session.Resumed], [*session.Detached], [*session.SessionClosed] (with
 // what was lost) and [*session.ConnRejected].
 type EventHandler func(ctx context.Context, ev session.Event)
@@ -107,9 +112,24 @@ type ClientOptions struct {
 	// it the client stops reading from its connection until the handlers
 	// catch up. Default 1024.
 	MaxPendingEvents int
-	// DialTimeout bounds each reconnect attempt. Default: the machine's
-	// HandshakeTimeout (10 s).
+	// DialTimeout bounds each connection attempt: the first ones, made by
+	// Dial, and every reconnect. Default: the machine's HandshakeTimeout
+	// (10 s).
 	DialTimeout time.Duration
+	// FailFast makes Dial return the first failed connection attempt's
+	// error instead of retrying it with the reconnect backoff until its
+	// ctx ends. Reconnects after the session is established always retry.
+	FailFast bool
+	// Credentials, when set, is called before every connection attempt
+	// (the first, and each reconnect) for the credentials sent in that
+	// connection's HELLO, in place of Session.Auth: an expiring token can
+	// be refreshed here, and the server's Authorize sees the new one on
+	// the resume. It runs on the dialing goroutine, never under the
+	// client's lock, with the attempt's context (bounded by DialTimeout),
+	// so it may do I/O; an error fails that attempt, which is retried with
+	// the backoff like a failed dial. Session.Auth stays the simple form
+	// for credentials that never change.
+	Credentials func(ctx context.Context) ([]byte, error)
 
 	// clock is the driver's clock: nil, the monotonic one; a fake one in
 	// tests, which move it by hand.

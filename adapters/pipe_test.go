@@ -13,7 +13,11 @@ import (
 	"github.com/bettersocket/bettersocket/proto"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines. Under js/wasm the goroutine that
+// returns control to JavaScript (runtime.handleEvent) is always parked.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("runtime.handleEvent"))
+}
 
 var errPipeClosed = errors.New("pipe closed")
 

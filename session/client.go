@@ -198,6 +198,9 @@ func (c *Client) Step(now time.Time, in Input) error {
 		return c.reqs.answer(in.ID)
 	case Close:
 		return c.close(now, in.Reason)
+	case SetAuth:
+		c.cfg.Auth = in.Auth
+		return nil
 	case Abort:
 		if c.state == clientClosed {
 			return ErrClosed

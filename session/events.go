@@ -82,7 +82,10 @@ type Lost struct {
 	// in send order: messages, requests and responses.
 	Unacked []LostFrame
 	// Requests are the IDs of this side's requests that had no outcome yet;
-	// each also gets a [Response] event with ErrSessionLost.
+	// each also gets a [Response] event with ErrSessionLost. (Package
+	// adapters assigns these IDs itself: there, each such request's caller
+	// gets ErrSessionLost from its own call, which is how an application
+	// matches them.)
 	Requests []uint64
 	// LastReceived is the last sequence number received from the peer in
 	// order.
@@ -131,6 +134,54 @@ type SessionClosed struct {
 type ConnRejected struct {
 	Conn ConnID
 	Err  error
+}
+
+// ConnectFailed is reported by a client driver (package adapters) for
+// every connection attempt that failed before its session was established
+// or resumed: the dial failed (refused, an HTTP error status, a timeout),
+// or the connection closed or timed out before WELCOME. Attempt counts the
+// failures since the last established connection, from 1. The client tries
+// again after its backoff (unless it is closing, or Dial gave up).
+// [ConnectionLost], by contrast, is reported once for each established
+// connection that is lost, whatever the transport.
+type ConnectFailed struct {
+	Attempt int
+	Err     error
+}
+
+func (*ConnectFailed) isEvent() {}
+
+func (e *ConnectFailed) String() string {
+	return fmt.Sprintf("connect-failed attempt=%d: %v", e.Attempt, e.Err)
+}
+
+// RoomsRejoined is reported by a client driver (package adapters) after a
+// new session replaced a lost one, once it has asked the server to re-join
+// every room the lost session was in: Rejoined are the rooms the new
+// session is back in, Refused those it is not, each with why (a
+// [*RemoteError] from the server's AllowRoom hook, or the error that ended
+// the attempt). The machine itself does not re-join: membership is the
+// application's, and the driver acts for it.
+type RoomsRejoined struct {
+	Client   proto.ClientID // the new session
+	Rejoined []string       // in name order
+	Refused  []RoomRefused  // in name order
+}
+
+// RoomRefused is one room a client could not re-join, and why.
+type RoomRefused struct {
+	Room string
+	Err  error
+}
+
+func (*RoomsRejoined) isEvent() {}
+
+func (e *RoomsRejoined) String() string {
+	s := fmt.Sprintf("rooms-rejoined %s %q", e.Client, e.Rejoined)
+	for _, r := range e.Refused {
+		s += fmt.Sprintf(" refused %q: %v", r.Room, r.Err)
+	}
+	return s
 }
 
 func (*SessionStarted) isEvent()  {}

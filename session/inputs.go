@@ -112,6 +112,11 @@ type (
 	// Abort ends the session at once; everything unacknowledged is reported
 	// lost in the [Closed] event.
 	Abort struct{ Reason string }
+	// SetAuth replaces the credentials ([ClientConfig.Auth]) sent in the
+	// next HELLO and every later one, so that a driver can refresh an
+	// expiring token before it steps [Connected]. The machine takes
+	// ownership of Auth.
+	SetAuth struct{ Auth []byte }
 )
 
 // Server-only commands.
@@ -157,6 +162,7 @@ func (JoinRoom) isInput()     {}
 func (LeaveRoom) isInput()    {}
 func (Close) isInput()        {}
 func (Abort) isInput()        {}
+func (SetAuth) isInput()      {}
 func (Join) isInput()         {}
 func (Leave) isInput()        {}
 func (Broadcast) isInput()    {}
@@ -189,6 +195,8 @@ func inputName(in Input) string {
 		return "session.Close"
 	case Abort:
 		return "session.Abort"
+	case SetAuth:
+		return "session.SetAuth"
 	case Join:
 		return "session.Join"
 	case Leave:

@@ -46,3 +46,7 @@ func TestChaosSecure(t *testing.T) { e2etest.ChaosSecure(t, transport) }
 func TestSecureRefusals(t *testing.T) { e2etest.SecureRefusals(t, transport) }
 
 func TestHostile(t *testing.T) { e2etest.Hostile(t, transport, false) }
+
+func TestConnectionEvents(t *testing.T) { e2etest.ConnectionEvents(t, transport) }
+
+func TestFirstDialRetries(t *testing.T) { e2etest.FirstDialRetries(t, transport) }

@@ -189,8 +189,15 @@ func runClient(ctx context.Context, url, nick string, in io.Reader, out io.Write
 				say("(connection lost: %v; reconnecting)", ev.Err)
 			case *session.Resumed:
 				say("(reconnected; nothing was lost)")
+			case *session.ConnectFailed:
+				say("(reconnect attempt %d failed: %v)", ev.Attempt, ev.Err)
 			case *session.SessionLost:
-				say("(session lost; %d messages not delivered)", len(ev.Lost.Unacked))
+				say("(session lost; %d messages not acknowledged: the server may or may not have them)", len(ev.Lost.Unacked))
+			case *session.RoomsRejoined:
+				say("(back in %s)", strings.Join(ev.Rejoined, ", "))
+				for _, r := range ev.Refused {
+					say("(could not rejoin %s: %v)", r.Room, r.Err)
+				}
 			}
 		},
 	})

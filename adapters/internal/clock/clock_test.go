@@ -79,3 +79,31 @@ func TestFakeAfterFuncAndWaitArmed(t *testing.T) {
 	}
 	tm.Stop()
 }
+
+// The real timer moves earlier when Reset while its goroutine waits on it
+// with a later deadline armed, Reset from another goroutine, as the
+// driver's timer is on every redial (the goroutine of a failed dial moves
+// the timer from the heartbeat, 30 s away, to the backoff). The report of
+// #12 was a browser client (js/wasm) whose timer woke at the older
+// deadline; CI runs this package under js/wasm too. The bound is a hang
+// guard far below the old deadline, not a measure of speed.
+func TestRealTimerMovesEarlier(t *testing.T) {
+	c := Real()
+	tm := c.NewTimer()
+	now := c.Now()
+	tm.Reset(now.Add(time.Hour), now)
+	fired := make(chan time.Time, 1)
+	go func() { fired <- <-tm.C() }()
+	moved := make(chan struct{})
+	c.AfterFunc(time.Millisecond, func() {
+		now := c.Now()
+		tm.Reset(now.Add(time.Millisecond), now)
+		close(moved)
+	})
+	<-moved
+	select {
+	case <-fired:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a timer moved from an hour to a millisecond away did not fire within 10 s")
+	}
+}
