@@ -454,7 +454,7 @@ func hostile() []struct {
 		{"garbage", []byte{0xff, 0x00, 0x13}},
 		{"empty", []byte{}},
 		{"truncated", frames(&proto.Data{Seq: 1, Payload: []byte("abcdef")})[:6]},
-		{"unknown-type", []byte{0x82, 0x0b, 0x00}},
+		{"unknown-type", []byte{0x82, 0x0c, 0x00}},
 		{"welcome-v2", frames(welcome(2, id, false, 0))},
 		{"welcome-new", frames(welcome(1, id, false, 0))},
 		{"welcome-resumed-other", frames(welcome(1, id, true, 0))},
