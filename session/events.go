@@ -61,6 +61,10 @@ type Delivered struct {
 	Payload []byte
 	Room    string // the room it was broadcast or published to, or ""
 	Name    string // the event name, or "" for an unnamed message
+	// Skipped, on a server for a publish only, lists the members that did
+	// not get it because their send windows were full (the publisher was
+	// told so); see ServerConfig.CloseSlowConsumers.
+	Skipped []proto.ClientID
 }
 
 // RequestReceived carries a peer's request; answer it with [Reply].

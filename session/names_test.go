@@ -138,6 +138,11 @@ func TestPublishReportsSkippedMembers(t *testing.T) {
 	must(t, c1.m.Step(p.now, Publish{ID: 1, Room: "lobby", Payload: []byte("hi")}))
 	p.stabilize()
 	eq(t, "c1", p.takeEvents(c1), []string{"response id=1 error: session: remote error unavailable: 1 members skipped: send windows full"})
+	srvEvents := p.sevents
+	eq(t, "server", p.takeServerEvents(), []string{`delivered seq=1 "hi" room="lobby"`})
+	if d := srvEvents[0].(*Delivered); len(d.Skipped) != 1 || d.Skipped[0] != c3.m.ID() {
+		t.Fatalf("Delivered.Skipped = %v, want [c3]", d.Skipped)
+	}
 	eq(t, "c2", p.takeEvents(c2), []string{`delivered seq=1 "hi" room="lobby"`})
 	eq(t, "c3", p.takeEvents(c3), []string{`delivered seq=1 "fills c3's window"`})
 }

@@ -192,7 +192,9 @@ func (s *Server) publish(now time.Time, sess *serverSession, f inFrame) {
 	default:
 		err := s.broadcast(now, Broadcast{Room: f.room, Name: f.name, Payload: f.payload, Except: sess.id})
 		var be *BroadcastError
+		var skipped []proto.ClientID
 		if errors.As(err, &be) {
+			skipped = be.Skipped
 			perr = &proto.Error{Code: proto.ErrCodeUnavailable, Message: fmt.Sprintf("%d members skipped: send windows full", len(be.Skipped))}
 		} else if err != nil {
 			panic("session: bug: publish to a validated room failed: " + err.Error())
@@ -200,7 +202,7 @@ func (s *Server) publish(now time.Time, sess *serverSession, f inFrame) {
 		// The members' send buffers share f.payload; the application gets
 		// its own copy to keep or modify.
 		d := s.dslab.new()
-		*d = Delivered{Client: sess.id, Seq: f.seq, Payload: bytes.Clone(f.payload), Room: f.room, Name: f.name}
+		*d = Delivered{Client: sess.id, Seq: f.seq, Payload: bytes.Clone(f.payload), Room: f.room, Name: f.name, Skipped: skipped}
 		s.add(d)
 	}
 	if err := sess.reqs.answer(f.id); err != nil {

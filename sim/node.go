@@ -353,7 +353,7 @@ func (s *Sim) serverStep(in session.Input) error {
 			if id == except || contains(skipped, id) || !contains(after, id) {
 				continue
 			}
-			s.oracle.broadcast(s.oracle.recs[id], b.Payload, b.Room)
+			s.oracle.broadcast(s.oracle.recs[id], b.Payload, b.Room, b.Name)
 		}
 	} else if err == nil && rec != nil {
 		s.oracle.command(rec, sideServer, in)
@@ -420,6 +420,8 @@ func commandName(in session.Input) string {
 		return "leave"
 	case session.Broadcast:
 		return "broadcast"
+	case session.Publish:
+		return "publish"
 	case session.Close:
 		return "close"
 	case session.Abort:
