@@ -340,6 +340,8 @@ func (s *Sim) serverStep(in session.Input) error {
 	case session.Broadcast:
 		members = s.server.m.Members(in.Room)
 		except = in.Except
+	case session.Join:
+		s.oracle.rooms[in.Room] = true
 	}
 	err := s.server.m.Step(s.Now(), in)
 	s.count.Steps++

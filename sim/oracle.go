@@ -74,6 +74,16 @@ type Oracle struct {
 	sim        *Sim
 	recs       map[proto.ClientID]*record
 	violations []Violation
+	// rooms are the room names any session was ever asked to join;
+	// members is their membership as it was before the server's current
+	// Recv step: a publish fans out to the members of that moment (a
+	// member the same step closes as a slow consumer got the earlier
+	// publishes of the step).
+	rooms   map[string]bool
+	members map[string][]proto.ClientID
+	// publisher maps a publish payload to the session that published it,
+	// which must not get it back.
+	publisher map[string]proto.ClientID
 }
 
 type side uint8
@@ -179,6 +189,17 @@ func (f *flow) trim(keep int) {
 func (o *Oracle) init(s *Sim) {
 	o.sim = s
 	o.recs = make(map[proto.ClientID]*record)
+	o.rooms = make(map[string]bool)
+	o.members = make(map[string][]proto.ClientID)
+	o.publisher = make(map[string]proto.ClientID)
+}
+
+// beforeRecv snapshots room membership before the server steps a
+// transport message (which may hold publishes).
+func (o *Oracle) beforeRecv() {
+	for room := range o.rooms {
+		o.members[room] = o.sim.server.m.Members(room)
+	}
 }
 
 func (o *Oracle) newRecord(name string) *record {
@@ -249,6 +270,7 @@ func (o *Oracle) command(r *record, sd side, in session.Input) {
 		r.roomOps[in.ID] = true
 		count.Requests++
 	case session.JoinRoom:
+		o.rooms[in.Room] = true
 		f.push(sent{typ: proto.TypeJoin, id: in.ID, room: in.Room})
 		o.request(r, sd, in.ID)
 		r.roomOps[in.ID] = true
@@ -328,6 +350,9 @@ func (o *Oracle) clientEvent(c *clientNode, ev session.Event) {
 		}
 	case *session.Delivered:
 		if o.own(c, ev.Client) {
+			if ev.Room != "" && o.publisher[string(ev.Payload)] == ev.Client {
+				o.violate("G3", "%s got its own publish %q back", c.name, ev.Payload)
+			}
 			o.addressed("s", c.name, ev.Payload, ev.Room)
 			o.deliver(r, toClient, sent{typ: proto.TypeData, payload: ev.Payload, room: ev.Room, name: ev.Name})
 		}
@@ -376,9 +401,10 @@ func (o *Oracle) addressed(from, to string, payload []byte, room string) {
 	} else {
 		good = string(dst) == to
 	}
-	// A room message comes from the server's Broadcast or from another
-	// member's publish, never from the receiver itself.
-	fromOK := string(src) == from || room != "" && from == "s" && string(src) != to
+	// A room message comes from the server's Broadcast or from a member's
+	// publish (the publishing session never gets its own back: see
+	// clientEvent; a later session of the same client may).
+	fromOK := string(src) == from || room != "" && from == "s"
 	if !good || !fromOK {
 		o.violate("G3", "%s got %q from %s: it was addressed to %s by %s", to, payload, from, dst, src)
 	}
@@ -483,13 +509,36 @@ func (o *Oracle) published(r *record, ev *session.Delivered) {
 		}
 	}
 	o.deliver(r, toServer, got)
-	o.sim.count.Publishes++
-	for _, id := range o.sim.server.m.Members(ev.Room) {
-		if id == r.id || contains(ev.Skipped, id) {
-			continue
-		}
-		o.broadcast(o.recs[id], ev.Payload, ev.Room, ev.Name)
+	if !o.mayPublish(r, ev.Room) {
+		o.violate("G3", "server accepted %s's publish to %q, which it is not a member of", r.name, ev.Room)
 	}
+	o.sim.count.Publishes++
+	o.publisher[string(ev.Payload)] = r.id
+	for _, id := range o.members[ev.Room] {
+		m := o.recs[id]
+		if id == r.id || contains(ev.Skipped, id) || m == nil || !m.alive[sideServer] {
+			continue // the publisher, skipped, or closed as a slow consumer
+		}
+		o.broadcast(m, ev.Payload, ev.Room, ev.Name)
+	}
+}
+
+// mayPublish reports whether r's client may have been a member of room when
+// the server took its publish (the one just delivered): a member before or
+// after the step, or one whose last JOIN or LEAVE of room before the
+// publish, in its own sequence, was a JOIN (the same transport message may
+// have carried a JOIN, the publish and a LEAVE).
+func (o *Oracle) mayPublish(r *record, room string) bool {
+	if contains(o.members[room], r.id) || contains(o.sim.server.m.Members(room), r.id) {
+		return true
+	}
+	f := &r.flows[toServer]
+	for j := f.next - 2; j >= f.base; j-- {
+		if x := f.at(j); (x.typ == proto.TypeJoin || x.typ == proto.TypeLeave) && x.room == room {
+			return x.typ == proto.TypeJoin
+		}
+	}
+	return false
 }
 
 func (o *Oracle) serverRec(id proto.ClientID) *record {
