@@ -237,8 +237,8 @@ export class Client<M = unknown> {
    * of: the response; a [RemoteError] (the server answered with an error);
    * a BetterSocketError 'request-timeout', 'session-lost' or 'aborted'.
    */
-  async request<Req = unknown, Res = unknown>(req: Req, opts: RequestOptions = {}): Promise<Res> {
-    return await this.invoke<Req, Res>('', req, opts)
+  request<Req = unknown, Res = unknown>(req: Req, opts: RequestOptions = {}): Promise<Res> {
+    return this.invoke<Req, Res>('', req, opts)
   }
 
   /**
@@ -247,12 +247,18 @@ export class Client<M = unknown> {
    * code ErrorCode.NotFound when the server has no handler for method.
    * '' sends an unnamed request.
    */
-  async invoke<Req = unknown, Res = unknown>(method: string, req: Req, opts: RequestOptions = {}): Promise<Res> {
+  invoke<Req = unknown, Res = unknown>(method: string, req: Req, opts: RequestOptions = {}): Promise<Res> {
+    // Not async: each async layer adds promise hops to a round trip.
     const id = this.nextId++
-    const input: MachineInput = { type: 'call', id, name: method, payload: this.codec.encode(req) }
+    let payload: Uint8Array
+    try {
+      payload = this.codec.encode(req)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const input: MachineInput = { type: 'call', id, name: method, payload }
     if (opts.timeoutMs !== undefined) input.timeoutMs = opts.timeoutMs
-    const payload = await this.call(id, input, opts.signal)
-    return (payload === null ? undefined : this.codec.decode(payload)) as Res
+    return this.call(id, input, opts.signal).then(p => (p === null ? undefined : this.codec.decode(p)) as Res)
   }
 
   /**
@@ -285,7 +291,31 @@ export class Client<M = unknown> {
     await this.call(id, { type: 'leave', id, room, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }, opts.signal)
   }
 
-  private async call (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
+  private call (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
+    if (signal === undefined && this.waitHead === this.waiters.length) {
+      // The common case, without the promise hops of abort handling and
+      // of a wait for the window. The outcome is registered before the
+      // step: the machine's events come out in pump, after this returns.
+      return new Promise((resolve, reject) => {
+        this.pending.set(id, { resolve, reject })
+        let sent: boolean
+        try {
+          sent = this.tryStep(input)
+        } catch (err) {
+          this.pending.delete(id)
+          reject(err)
+          return
+        }
+        if (!sent) {
+          this.pending.delete(id)
+          this.waitingCall(id, input, undefined).then(resolve, reject)
+        }
+      })
+    }
+    return this.waitingCall(id, input, signal)
+  }
+
+  private async waitingCall (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
     if (signal?.aborted === true) throw aborted(signal)
     const outcome = new Promise<Uint8Array | null>((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
