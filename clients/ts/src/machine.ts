@@ -165,7 +165,7 @@ function checkRoom (room: string): void {
 }
 
 function checkName (name: string): void {
-  if (!validText(name, MAX_NAME_LEN)) throw new BetterSocketError('invalid', `session: invalid command: a message or method name must be at most ${MAX_NAME_LEN} bytes of UTF-8`)
+  if (name !== '' && !validText(name, MAX_NAME_LEN)) throw new BetterSocketError('invalid', `session: invalid command: a message or method name must be at most ${MAX_NAME_LEN} bytes of UTF-8`)
 }
 
 /** A reliable frame of this side, in the send buffer. */
