@@ -22,7 +22,7 @@ type Client struct {
 
 // Peer is the side of a session an application talks to: a [*Client], or a
 // server's view of one client ([Server.Peer]). The typed helpers ([Send],
-// [Call]) take a Peer.
+// [Call], [Emit], [Invoke]) take a Peer.
 type Peer interface {
 	// Send queues payload as one reliable message, waiting while the send
 	// window is full; see [Client.Send].
@@ -30,6 +30,10 @@ type Peer interface {
 	// Request sends payload as a request and waits for its one outcome;
 	// see [Client.Request].
 	Request(ctx context.Context, payload []byte) ([]byte, error)
+	// Emit is Send with an event name; see [Client.Emit].
+	Emit(ctx context.Context, event string, payload []byte) error
+	// Invoke is Request with a method name; see [Client.Invoke].
+	Invoke(ctx context.Context, method string, payload []byte) ([]byte, error)
 }
 
 type clientEngine struct {
@@ -73,7 +77,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 		return nil, err
 	}
 	eng := &clientEngine{m: session.NewClient(cfg), established: make(chan struct{})}
-	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
+	h := opts.Mux.routed(handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent})
 	d := newDriver(eng, h, withSide(opts.Logger, "client"), MaxMessageSize(cfg.LinkConfig), opts.MaxPendingEvents, opts.clock)
 	eng.d = d
 	eng.q = newEventQueue(d, d.qmax)
@@ -178,11 +182,19 @@ func (c *Client) Err() error {
 // reports it in [session.SessionLost]); ctx.Err() means it was not queued.
 // The client keeps its own copy of payload.
 func (c *Client) Send(ctx context.Context, payload []byte) error {
-	return c.sendOwned(ctx, bytes.Clone(payload))
+	return c.sendOwned(ctx, "", bytes.Clone(payload))
 }
 
-func (c *Client) sendOwned(ctx context.Context, payload []byte) error {
-	return c.d.send(ctx, proto.ClientID{}, session.Send{Payload: payload})
+// Emit is Send with an event name: the server routes the message to the
+// handler its [Mux] has for event (see [Mux]). event must be valid UTF-8 of
+// at most proto.MaxNameLen bytes (session.ErrInvalid otherwise); "" sends
+// an unnamed message, as Send does.
+func (c *Client) Emit(ctx context.Context, event string, payload []byte) error {
+	return c.sendOwned(ctx, event, bytes.Clone(payload))
+}
+
+func (c *Client) sendOwned(ctx context.Context, name string, payload []byte) error {
+	return c.d.send(ctx, proto.ClientID{}, session.Send{Name: name, Payload: payload})
 }
 
 // Request sends payload as a request and waits for its one outcome: the
@@ -194,12 +206,39 @@ func (c *Client) sendOwned(ctx context.Context, payload []byte) error {
 // dropped). Like Send, it waits for room in the send window and for a free
 // request slot.
 func (c *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
-	return c.requestOwned(ctx, bytes.Clone(payload))
+	return c.requestOwned(ctx, "", bytes.Clone(payload))
 }
 
-func (c *Client) requestOwned(ctx context.Context, payload []byte) ([]byte, error) {
-	r := c.d.call(ctx, proto.ClientID{}, session.Call{Payload: payload})
+// Invoke is Request with a method name: the server routes the request to
+// the handler its [Mux] has for method, and answers proto.ErrCodeNotFound
+// when it has none. The name rules are Emit's.
+func (c *Client) Invoke(ctx context.Context, method string, payload []byte) ([]byte, error) {
+	return c.requestOwned(ctx, method, bytes.Clone(payload))
+}
+
+func (c *Client) requestOwned(ctx context.Context, name string, payload []byte) ([]byte, error) {
+	r := c.d.call(ctx, proto.ClientID{}, session.Call{Name: name, Payload: payload})
 	return r.payload, r.err
+}
+
+// Publish delivers payload, named event ("" for none), to every other
+// member of room, through the server, and waits for the server's answer:
+// nil when every other member has it queued (each gets it exactly once,
+// with Message.Room and Message.Name set; the publisher does not get its
+// own message back). Otherwise a [*session.RemoteError]:
+// proto.ErrCodeForbidden when this session is not a member of room or the
+// server's AllowPublish hook refused (nobody got it), or
+// proto.ErrCodeUnavailable when members whose send windows were full were
+// skipped (the others got it; do not publish again blindly). Like Request,
+// it may also fail with session.ErrRequestTimeout, session.ErrSessionLost
+// or ctx.Err(). The server application sees an accepted publish as a
+// message with Room set.
+func (c *Client) Publish(ctx context.Context, room, event string, payload []byte) error {
+	return c.publishOwned(ctx, room, event, bytes.Clone(payload))
+}
+
+func (c *Client) publishOwned(ctx context.Context, room, event string, payload []byte) error {
+	return c.d.request(ctx, proto.ClientID{}, session.Publish{Room: room, Name: event, Payload: payload}).err
 }
 
 // Join asks the server to add this session to room and waits for the

@@ -22,10 +22,22 @@
 //	err = c.Send(ctx, []byte("fire and forget, exactly once"))
 //	err = c.Close(ctx)
 //
-// And with your own types (CBOR by default, codec.JSON on request):
+// Messages carry an event name and requests a method name; a [Mux] routes
+// them to handlers for your own types (CBOR by default, codec.JSON on
+// request), on either side:
 //
-//	price, err := adapters.Call[Quote, Price](ctx, c, Quote{Symbol: "BTC"})
-//	OnRequest: adapters.HandleRequest(nil, nil, func(ctx context.Context, r adapters.Request, q Quote) (Price, error) { ... })
+//	mux := adapters.NewMux()
+//	adapters.HandleMethod(mux, "quote", func(ctx context.Context, r adapters.Request, q Quote) (Price, error) { ... })
+//	adapters.HandleEvent(mux, "chat", func(ctx context.Context, m adapters.Message, c Chat, err error) { ... })
+//	srv := gorilla.NewServer(adapters.ServerOptions{Mux: mux})
+//
+//	price, err := adapters.Invoke[Quote, Price](ctx, c, "quote", Quote{Symbol: "BTC"})
+//	err = adapters.Emit(ctx, c, "chat", Chat{Text: "hi"})
+//	err = adapters.Publish(ctx, c, "lobby", "chat", Chat{Text: "hi all"}) // to the room's other members
+//
+// Typed decoding is strict (a payload of another type is a bad-request
+// error, not zero values), and error responses never carry the server's
+// type names or internal errors.
 //
 // # Guarantees
 //

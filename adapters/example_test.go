@@ -118,3 +118,69 @@ func ExampleServer_Broadcast() {
 	// join secret: session: remote error forbidden: room request refused
 	// news: extra, extra
 }
+
+type Chat struct{ Text string }
+
+// Named handlers: a Mux routes each method and event to its handler, with
+// the application's own types; a client publishes to a room it is in.
+func ExampleMux() {
+	ctx := context.Background()
+	got := make(chan string, 2)
+	mux := adapters.NewMux()
+	adapters.HandleMethod(mux, "quote", func(ctx context.Context, r adapters.Request, q Quote) (Price, error) {
+		return Price{Symbol: q.Symbol, Cents: 4200}, nil
+	})
+	adapters.HandleEvent(mux, "chat", func(ctx context.Context, m adapters.Message, c Chat, err error) {
+		got <- fmt.Sprintf("server: %q in room %q", c.Text, m.Room)
+	})
+	srv := netconn.NewServer(adapters.ServerOptions{
+		Session: session.ServerConfig{AllowRoom: func(session.RoomRequest) bool { return true }},
+		Mux:     mux,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(ln)
+	member := func() *adapters.Client {
+		cmux := adapters.NewMux()
+		adapters.HandleEvent(cmux, "chat", func(ctx context.Context, m adapters.Message, c Chat, err error) {
+			got <- fmt.Sprintf("member: %q in room %q", c.Text, m.Room)
+		})
+		c, err := netconn.Dial(ctx, "tcp", ln.Addr().String(), adapters.ClientOptions{Mux: cmux})
+		if err != nil {
+			panic(err)
+		}
+		return c
+	}
+	c1, c2 := member(), member()
+
+	price, err := adapters.Invoke[Quote, Price](ctx, c1, "quote", Quote{Symbol: "BTC"})
+	fmt.Println(price, err)
+	_, err = adapters.Invoke[Quote, Price](ctx, c1, "buy", Quote{Symbol: "BTC"})
+	fmt.Println(err)
+	err = adapters.Publish(ctx, c1, "lobby", "chat", Chat{Text: "hi"})
+	fmt.Println(err)
+
+	_ = c1.Join(ctx, "lobby")
+	_ = c2.Join(ctx, "lobby")
+	if err := adapters.Publish(ctx, c1, "lobby", "chat", Chat{Text: "hi all"}); err != nil {
+		panic(err)
+	}
+	a, b := <-got, <-got
+	if a > b {
+		a, b = b, a
+	}
+	fmt.Println(a)
+	fmt.Println(b)
+
+	c1.Close(ctx)
+	c2.Close(ctx)
+	srv.Close(ctx)
+	// Output:
+	// {BTC 4200} <nil>
+	// session: remote error not-found: unknown method
+	// session: remote error forbidden: not a member of the room
+	// member: "hi all" in room "lobby"
+	// server: "hi all" in room "lobby"
+}

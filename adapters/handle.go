@@ -18,7 +18,7 @@ func (d *driver) handle(ctx context.Context, ev session.Event, last bool) {
 	switch ev := ev.(type) {
 	case *session.Delivered:
 		if d.h.msg != nil {
-			d.h.msg(ctx, Message{Client: ev.Client, Room: ev.Room, Seq: ev.Seq, Payload: ev.Payload})
+			d.h.msg(ctx, Message{Client: ev.Client, Room: ev.Room, Name: ev.Name, Seq: ev.Seq, Payload: ev.Payload})
 		}
 	case *session.RequestReceived:
 		d.answer(ctx, ev, last)
@@ -33,11 +33,15 @@ func (d *driver) handle(ctx context.Context, ev session.Event, last bool) {
 func (d *driver) answer(ctx context.Context, ev *session.RequestReceived, last bool) {
 	rep := session.Reply{To: ev.Client, ID: ev.ID}
 	if d.h.req == nil {
-		rep.Err = &proto.Error{Code: proto.ErrCodeUnavailable, Message: "no request handler"}
+		rep.Err = remoteError(errNoRequestHandler)
 	} else {
-		payload, err := d.h.req(ctx, Request{Client: ev.Client, ID: ev.ID, Payload: ev.Payload})
+		payload, err := d.h.req(ctx, Request{Client: ev.Client, ID: ev.ID, Name: ev.Name, Payload: ev.Payload})
 		if err != nil {
 			rep.Err = remoteError(err)
+			if rep.Err.Code == proto.ErrCodeInternal && !isRemote(err) {
+				// The peer gets a bare "internal error"; the details stay here.
+				d.log.Warn("request handler failed", "client", ev.Client.String(), "method", ev.Name, "err", err)
+			}
 		} else {
 			rep.Payload = payload
 		}
@@ -45,13 +49,23 @@ func (d *driver) answer(ctx context.Context, ev *session.RequestReceived, last b
 	d.reply(rep, last)
 }
 
-// remoteError turns a handler's error into the error response it sends.
+var errNoRequestHandler = &session.RemoteError{Code: proto.ErrCodeUnavailable, Message: "no request handler"}
+
+func isRemote(err error) bool {
+	var re *session.RemoteError
+	return errors.As(err, &re)
+}
+
+// remoteError turns a handler's error into the error response it sends. A
+// [*session.RemoteError] is sent as it is; any other error could carry
+// server internals (type names, paths, queries), so the peer gets only
+// "internal error".
 func remoteError(err error) *proto.Error {
 	var re *session.RemoteError
 	if errors.As(err, &re) {
 		return &proto.Error{Code: re.Code, Message: truncate(re.Message, proto.MaxReasonLen)}
 	}
-	return &proto.Error{Code: proto.ErrCodeInternal, Message: truncate(err.Error(), proto.MaxReasonLen)}
+	return &proto.Error{Code: proto.ErrCodeInternal, Message: "internal error"}
 }
 
 // truncate makes s valid UTF-8 of at most n bytes.

@@ -276,6 +276,9 @@ func (d *driver) try(o *op) (bool, error) {
 		case session.LeaveRoom:
 			in.ID = o.id
 			o.in = in
+		case session.Publish:
+			in.ID = o.id
+			o.in = in
 		}
 	}
 	var err error

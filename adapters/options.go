@@ -16,8 +16,13 @@ type Message struct {
 	// Client is the session it arrived on: on a server, the sender; on a
 	// client, this client's own session.
 	Client proto.ClientID
-	// Room is the room it was broadcast to, or "" for a direct message.
+	// Room is the room it was broadcast or published to, or "" for a
+	// direct message. On a server, a message with Room set is a client's
+	// publish the server accepted: the room's other members already have it.
 	Room string
+	// Name is the message's event name, or "" for an unnamed message (see
+	// [Mux]).
+	Name string
 	// Seq is its sequence number in the session's direction.
 	Seq uint64
 	// Payload is the message; the handler owns it.
@@ -31,6 +36,9 @@ type Request struct {
 	Client proto.ClientID
 	// ID is the peer's request ID, unique among its pending requests.
 	ID uint64
+	// Name is the request's method name, or "" for an unnamed request
+	// (see [Mux]).
+	Name string
 	// Payload is the request; the handler owns it.
 	Payload []byte
 }
@@ -41,8 +49,9 @@ type MessageHandler func(ctx context.Context, m Message)
 // RequestHandler answers one incoming request. A nil error sends payload as
 // the response. An error sends an error response instead: a
 // [*session.RemoteError] (found with errors.As) gives its code and message;
-// any other error is answered with proto.ErrCodeInternal and err.Error() as
-// the message.
+// any other error is answered with proto.ErrCodeInternal and the message
+// "internal error" (its text could reveal server internals; it is logged
+// instead).
 type RequestHandler func(ctx context.Context, r Request) (payload []byte, err error)
 
 // EventHandler is told about lifecycle events, as the machine reports them.
@@ -97,6 +106,10 @@ type ClientOptions struct {
 	// another mode. When its Mode is not secure.Off it replaces
 	// Session.Secure. An invalid Secure makes Dial fail.
 	Secure secure.Config
+	// Mux routes named messages and requests from the server to their
+	// handlers (see [Mux]). Nil: everything goes to OnMessage and
+	// OnRequest, which see the name in Message.Name and Request.Name.
+	Mux *Mux
 	// OnMessage handles messages from the server. Nil drops them.
 	OnMessage MessageHandler
 	// OnRequest answers requests from the server. Nil answers each with
@@ -141,9 +154,10 @@ type ServerOptions struct {
 	// Session configures the machine: limits, timeouts, the resume window,
 	// and the hooks: Authorize (runs on every HELLO, for new sessions and
 	// resumes) and AllowRoom (decides clients' JOIN and LEAVE; nil refuses
-	// all). The hooks run inside the machine's Step, under the server's
-	// lock: keep them fast and do not call the Server from them. Mode is
-	// always session.Stream, AckDelay defaults to DefaultAckDelay (a
+	// all) and AllowPublish (decides members' publishes to their rooms;
+	// nil allows them). The hooks run inside the machine's Step, under the
+	// server's lock: keep them fast and do not call the Server from them.
+	// Mode is always session.Stream, AckDelay defaults to DefaultAckDelay (a
 	// negative AckDelay acknowledges at once), and MaxFramesPerStep to
 	// DefaultMaxFramesPerStep (negative: a whole message in one step).
 	Session session.ServerConfig
@@ -157,7 +171,13 @@ type ServerOptions struct {
 	// mismatched key): check it first with Secure.Validate(true) when the
 	// keys come from outside the program.
 	Secure secure.Config
-	// OnMessage handles messages from clients. Nil drops them.
+	// Mux routes named messages and requests from clients to their
+	// handlers (see [Mux]). Nil: everything goes to OnMessage and
+	// OnRequest, which see the name in Message.Name and Request.Name.
+	Mux *Mux
+	// OnMessage handles messages from clients, and the publishes to rooms
+	// that the server accepted (Message.Room set) unless Mux routes them.
+	// Nil drops them.
 	OnMessage MessageHandler
 	// OnRequest answers requests from clients. Nil answers each with
 	// proto.ErrCodeUnavailable.

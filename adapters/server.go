@@ -58,10 +58,10 @@ func NewServer(opts ServerOptions) *Server {
 		cfg.MaxFramesPerStep = 0 // every frame in one step
 	}
 	eng := &serverEngine{queues: make(map[proto.ClientID]*eventQueue)}
-	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
+	h := opts.Mux.routed(handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent})
 	maxMsg := MaxMessageSize(cfg.LinkConfig)
 	d := newDriver(eng, h, withSide(opts.Logger, "server"), maxMsg, opts.MaxPendingEvents, opts.clock)
-	cfg.Authorize, cfg.AllowRoom = hook(d, cfg.Authorize), hook(d, cfg.AllowRoom)
+	cfg.Authorize, cfg.AllowRoom, cfg.AllowPublish = hook(d, cfg.Authorize), hook(d, cfg.AllowRoom), hook(d, cfg.AllowPublish)
 	d.writeTimeout, d.maxQueued = opts.WriteTimeout, opts.MaxQueuedBytes
 	if d.writeTimeout == 0 {
 		d.writeTimeout = DefaultWriteTimeout
@@ -203,21 +203,33 @@ func (s *Server) isClosing() bool {
 // session.ErrUnknownClient when there is no such session. The server keeps
 // its own copy of payload.
 func (s *Server) Send(ctx context.Context, client proto.ClientID, payload []byte) error {
-	return s.sendOwned(ctx, client, bytes.Clone(payload))
+	return s.sendOwned(ctx, client, "", bytes.Clone(payload))
 }
 
-func (s *Server) sendOwned(ctx context.Context, client proto.ClientID, payload []byte) error {
-	return s.d.send(ctx, client, session.Send{To: client, Payload: payload})
+// Emit is Send with an event name, routed by the client's [Mux] (see
+// [Client.Emit]).
+func (s *Server) Emit(ctx context.Context, client proto.ClientID, event string, payload []byte) error {
+	return s.sendOwned(ctx, client, event, bytes.Clone(payload))
+}
+
+func (s *Server) sendOwned(ctx context.Context, client proto.ClientID, name string, payload []byte) error {
+	return s.d.send(ctx, client, session.Send{To: client, Name: name, Payload: payload})
 }
 
 // Request sends payload as a request to the session client and waits for
 // its one outcome, like [Client.Request].
 func (s *Server) Request(ctx context.Context, client proto.ClientID, payload []byte) ([]byte, error) {
-	return s.requestOwned(ctx, client, bytes.Clone(payload))
+	return s.requestOwned(ctx, client, "", bytes.Clone(payload))
 }
 
-func (s *Server) requestOwned(ctx context.Context, client proto.ClientID, payload []byte) ([]byte, error) {
-	r := s.d.call(ctx, client, session.Call{To: client, Payload: payload})
+// Invoke is Request with a method name, routed by the client's [Mux] (see
+// [Client.Invoke]).
+func (s *Server) Invoke(ctx context.Context, client proto.ClientID, method string, payload []byte) ([]byte, error) {
+	return s.requestOwned(ctx, client, method, bytes.Clone(payload))
+}
+
+func (s *Server) requestOwned(ctx context.Context, client proto.ClientID, name string, payload []byte) ([]byte, error) {
+	r := s.d.call(ctx, client, session.Call{To: client, Name: name, Payload: payload})
 	return r.payload, r.err
 }
 
@@ -228,17 +240,23 @@ func (s *Server) requestOwned(ctx context.Context, client proto.ClientID, payloa
 // (errors.Is(err, session.ErrBackpressure)), unless the server closes slow
 // consumers (session.ServerConfig.CloseSlowConsumers).
 func (s *Server) Broadcast(ctx context.Context, room string, payload []byte) error {
-	return s.broadcastOwned(ctx, room, proto.ClientID{}, bytes.Clone(payload))
+	return s.broadcastOwned(ctx, room, "", proto.ClientID{}, bytes.Clone(payload))
+}
+
+// BroadcastEvent is Broadcast with an event name, routed by each member's
+// [Mux].
+func (s *Server) BroadcastEvent(ctx context.Context, room, event string, payload []byte) error {
+	return s.broadcastOwned(ctx, room, event, proto.ClientID{}, bytes.Clone(payload))
 }
 
 // BroadcastExcept is Broadcast to every member but except (typically the
 // sender of a chat message).
 func (s *Server) BroadcastExcept(ctx context.Context, room string, except proto.ClientID, payload []byte) error {
-	return s.broadcastOwned(ctx, room, except, bytes.Clone(payload))
+	return s.broadcastOwned(ctx, room, "", except, bytes.Clone(payload))
 }
 
-func (s *Server) broadcastOwned(ctx context.Context, room string, except proto.ClientID, payload []byte) error {
-	return s.d.do(ctx, session.Broadcast{Room: room, Payload: payload, Except: except})
+func (s *Server) broadcastOwned(ctx context.Context, room, name string, except proto.ClientID, payload []byte) error {
+	return s.d.do(ctx, session.Broadcast{Room: room, Name: name, Payload: payload, Except: except})
 }
 
 // Join adds the session client to room.
@@ -301,12 +319,20 @@ func (p serverPeer) Request(ctx context.Context, payload []byte) ([]byte, error)
 	return p.s.Request(ctx, p.id, payload)
 }
 
-func (p serverPeer) sendOwned(ctx context.Context, payload []byte) error {
-	return p.s.sendOwned(ctx, p.id, payload)
+func (p serverPeer) Emit(ctx context.Context, event string, payload []byte) error {
+	return p.s.Emit(ctx, p.id, event, payload)
 }
 
-func (p serverPeer) requestOwned(ctx context.Context, payload []byte) ([]byte, error) {
-	return p.s.requestOwned(ctx, p.id, payload)
+func (p serverPeer) Invoke(ctx context.Context, method string, payload []byte) ([]byte, error) {
+	return p.s.Invoke(ctx, p.id, method, payload)
+}
+
+func (p serverPeer) sendOwned(ctx context.Context, name string, payload []byte) error {
+	return p.s.sendOwned(ctx, p.id, name, payload)
+}
+
+func (p serverPeer) requestOwned(ctx context.Context, name string, payload []byte) ([]byte, error) {
+	return p.s.requestOwned(ctx, p.id, name, payload)
 }
 
 // Close shuts the server down: it stops accepting (listeners given to Serve

@@ -46,7 +46,7 @@ func TestTypedCall(t *testing.T) {
 	}
 	// A request that is not a quote is answered with bad-request.
 	_, err = c.Request(ctx, []byte("not cbor at all"))
-	if !errors.As(err, &re) || re.Code != proto.ErrCodeBadRequest || !strings.Contains(re.Message, "codec: bad payload") {
+	if !errors.As(err, &re) || re.Code != proto.ErrCodeBadRequest || re.Message != "payload does not match the request type" {
 		t.Fatalf("undecodable request: %v", err)
 	}
 	// A response of the wrong type is an error for the caller, not a panic.

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
@@ -67,7 +68,11 @@ func init() {
 type Encoder struct {
 	buf      bytes.Buffer
 	data     wireData
+	dataN    wireDataNamed
 	request  wireRequest
+	requestN wireRequestNamed
+	publish  wirePublish
+	publishN wirePublishNamed
 	response wireResponse
 	respErr  wireError
 	ack      wireAck
@@ -85,6 +90,11 @@ func (e *Encoder) Append(dst []byte, f proto.Frame) ([]byte, error) {
 	var v any
 	switch f := f.(type) {
 	case *proto.Data:
+		if f.Name != "" {
+			e.dataN = wireDataNamed{T: proto.TypeData, Seq: f.Seq, Ack: f.Ack, Payload: f.Payload, Room: f.Room, Name: f.Name}
+			v = &e.dataN
+			break
+		}
 		e.data = wireData{T: proto.TypeData, Seq: f.Seq, Ack: f.Ack, Payload: f.Payload, Room: f.Room}
 		v = &e.data
 	case *proto.Ack:
@@ -94,8 +104,21 @@ func (e *Encoder) Append(dst []byte, f proto.Frame) ([]byte, error) {
 		e.hb = wireHeartbeat{T: proto.TypeHeartbeat, Ack: f.Ack, Echo: f.Echo}
 		v = &e.hb
 	case *proto.Request:
+		if f.Name != "" {
+			e.requestN = wireRequestNamed{T: proto.TypeRequest, Seq: f.Seq, Ack: f.Ack, ID: f.ID, Payload: f.Payload, Name: f.Name}
+			v = &e.requestN
+			break
+		}
 		e.request = wireRequest{T: proto.TypeRequest, Seq: f.Seq, Ack: f.Ack, ID: f.ID, Payload: f.Payload}
 		v = &e.request
+	case *proto.Publish:
+		if f.Name != "" {
+			e.publishN = wirePublishNamed{T: proto.TypePublish, Seq: f.Seq, Ack: f.Ack, ID: f.ID, Room: f.Room, Payload: f.Payload, Name: f.Name}
+			v = &e.publishN
+			break
+		}
+		e.publish = wirePublish{T: proto.TypePublish, Seq: f.Seq, Ack: f.Ack, ID: f.ID, Room: f.Room, Payload: f.Payload}
+		v = &e.publish
 	case *proto.Response:
 		e.response = wireResponse{T: proto.TypeResponse, Seq: f.Seq, Ack: f.Ack, ID: f.ID, Payload: f.Payload}
 		if f.Error != nil {
@@ -166,6 +189,7 @@ type Decoder struct {
 		close     proto.Close
 		join      proto.Join
 		leave     proto.Leave
+		publish   proto.Publish
 	}
 	wire struct {
 		hello    wireHello
@@ -173,7 +197,11 @@ type Decoder struct {
 		ack      wireAck
 		hb       wireHeartbeat
 		data     wireData
+		dataN    wireDataNamed
 		request  wireRequest
+		requestN wireRequestNamed
+		publish  wirePublish
+		publishN wirePublishNamed
 		response wireResponse
 		close    wireClose
 		roomOp   wireRoomOp
@@ -277,11 +305,23 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 	var rest []byte
 	switch t {
 	case proto.TypeData:
-		w.data = wireData{}
-		if rest, err = decMode.UnmarshalFirst(b, &w.data); err != nil {
-			return fail(err)
+		if named(b, shapes[t]) {
+			w.dataN = wireDataNamed{}
+			if rest, err = decMode.UnmarshalFirst(b, &w.dataN); err != nil {
+				return fail(err)
+			}
+			dn := &w.dataN
+			if dn.Name == "" {
+				return fail(errEmptyName)
+			}
+			fr.data = proto.Data{Seq: dn.Seq, Ack: dn.Ack, Payload: dn.Payload, Room: dn.Room, Name: dn.Name}
+		} else {
+			w.data = wireData{}
+			if rest, err = decMode.UnmarshalFirst(b, &w.data); err != nil {
+				return fail(err)
+			}
+			fr.data = proto.Data{Seq: w.data.Seq, Ack: w.data.Ack, Payload: w.data.Payload, Room: w.data.Room}
 		}
-		fr.data = proto.Data{Seq: w.data.Seq, Ack: w.data.Ack, Payload: w.data.Payload, Room: w.data.Room}
 		f = &fr.data
 	case proto.TypeAck:
 		w.ack = wireAck{}
@@ -298,12 +338,44 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 		fr.heartbeat = proto.Heartbeat{Ack: w.hb.Ack, Echo: w.hb.Echo}
 		f = &fr.heartbeat
 	case proto.TypeRequest:
-		w.request = wireRequest{}
-		if rest, err = decMode.UnmarshalFirst(b, &w.request); err != nil {
-			return fail(err)
+		if named(b, shapes[t]) {
+			w.requestN = wireRequestNamed{}
+			if rest, err = decMode.UnmarshalFirst(b, &w.requestN); err != nil {
+				return fail(err)
+			}
+			rn := &w.requestN
+			if rn.Name == "" {
+				return fail(errEmptyName)
+			}
+			fr.request = proto.Request{Seq: rn.Seq, Ack: rn.Ack, ID: rn.ID, Payload: rn.Payload, Name: rn.Name}
+		} else {
+			w.request = wireRequest{}
+			if rest, err = decMode.UnmarshalFirst(b, &w.request); err != nil {
+				return fail(err)
+			}
+			fr.request = proto.Request{Seq: w.request.Seq, Ack: w.request.Ack, ID: w.request.ID, Payload: w.request.Payload}
 		}
-		fr.request = proto.Request{Seq: w.request.Seq, Ack: w.request.Ack, ID: w.request.ID, Payload: w.request.Payload}
 		f = &fr.request
+	case proto.TypePublish:
+		if named(b, shapes[t]) {
+			w.publishN = wirePublishNamed{}
+			if rest, err = decMode.UnmarshalFirst(b, &w.publishN); err != nil {
+				return fail(err)
+			}
+			pn := &w.publishN
+			if pn.Name == "" {
+				return fail(errEmptyName)
+			}
+			fr.publish = proto.Publish{Seq: pn.Seq, Ack: pn.Ack, ID: pn.ID, Room: pn.Room, Payload: pn.Payload, Name: pn.Name}
+		} else {
+			w.publish = wirePublish{}
+			if rest, err = decMode.UnmarshalFirst(b, &w.publish); err != nil {
+				return fail(err)
+			}
+			p := &w.publish
+			fr.publish = proto.Publish{Seq: p.Seq, Ack: p.Ack, ID: p.ID, Room: p.Room, Payload: p.Payload}
+		}
+		f = &fr.publish
 	case proto.TypeResponse:
 		w.response = wireResponse{}
 		if rest, err = decMode.UnmarshalFirst(b, &w.response); err != nil {
@@ -372,11 +444,16 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 	if err := checkShape(t, b[:len(b)-len(rest)]); err != nil {
 		return fail(err)
 	}
+
 	if err := proto.Validate(f); err != nil {
 		return fail(err)
 	}
 	return f, rest, nil
 }
+
+// errEmptyName: one encoding per frame, so an unnamed frame leaves the
+// name off rather than carrying an empty one.
+var errEmptyName = errors.New("empty name in the named form")
 
 // Clone returns a deep copy of f that shares nothing with it.
 func Clone(f proto.Frame) proto.Frame {
@@ -430,6 +507,10 @@ func Clone(f proto.Frame) proto.Frame {
 		return &c
 	case *proto.Leave:
 		c := *f
+		return &c
+	case *proto.Publish:
+		c := *f
+		c.Payload = cb(f.Payload)
 		return &c
 	}
 	return f

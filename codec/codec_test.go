@@ -72,6 +72,13 @@ var golden = []struct {
 	{"close", &proto.Close{Code: proto.CloseGoingAway, Reason: "server restart"}},
 	{"join", &proto.Join{Seq: 8, Ack: 3, ID: 9, Room: "lobby"}},
 	{"leave", &proto.Leave{Seq: 9, Ack: 4, ID: 10, Room: "lobby"}},
+	// Names travel as an optional last element, present only when not
+	// empty: data, data_room and request above keep their bytes.
+	{"data_named", &proto.Data{Seq: 10, Ack: 4, Payload: []byte("hi"), Name: "tick"}},
+	{"data_room_named", &proto.Data{Seq: 11, Ack: 4, Payload: []byte("hi all"), Room: "lobby", Name: "chat"}},
+	{"request_named", &proto.Request{Seq: 12, Ack: 4, ID: 11, Payload: []byte("ping"), Name: "quote"}},
+	{"publish", &proto.Publish{Seq: 13, Ack: 4, ID: 12, Room: "lobby", Payload: []byte("hi all")}},
+	{"publish_named", &proto.Publish{Seq: 14, Ack: 4, ID: 13, Room: "lobby", Payload: []byte("hi all"), Name: "chat"}},
 }
 
 const goldenDir = "testdata/golden"
@@ -184,6 +191,12 @@ func TestLayout(t *testing.T) {
 		// [9, 1, 0, 2, "r"] and [10, ...]
 		{&proto.Join{Seq: 1, ID: 2, Room: "r"}, "85 09 01 00 02 61 72"},
 		{&proto.Leave{Seq: 1, ID: 2, Room: "r"}, "85 0a 01 00 02 61 72"},
+		// Names: [5, 1, 0, h'', "", "e"], [6, 1, 0, 7, h'', "m"],
+		// [11, 1, 0, 2, "r", h'78'] and [11, 1, 0, 2, "r", h'78', "e"].
+		{&proto.Data{Seq: 1, Payload: []byte{}, Name: "e"}, "86 05 01 00 40 60 61 65"},
+		{&proto.Request{Seq: 1, ID: 7, Payload: []byte{}, Name: "m"}, "86 06 01 00 07 40 61 6d"},
+		{&proto.Publish{Seq: 1, ID: 2, Room: "r", Payload: []byte("x")}, "86 0b 01 00 02 61 72 41 78"},
+		{&proto.Publish{Seq: 1, ID: 2, Room: "r", Payload: []byte("x"), Name: "e"}, "87 0b 01 00 02 61 72 41 78 61 65"},
 		// [1, 1, null, null, [0, 0, 0]]
 		{&proto.Hello{Version: 1}, "85 01 01 f6 f6 83 00 00 00"},
 		// [1, 1, [h'00..0f', null, 5, 0], h'', [1, 2, 3]]
@@ -247,6 +260,13 @@ func roundTrip() []proto.Frame {
 		&proto.Join{Seq: max64, Ack: max64, ID: max64, Room: strings.Repeat("r", proto.MaxRoomLen)},
 		&proto.Leave{Seq: 1, Room: "a"},
 		&proto.Leave{Seq: max64, Ack: max64, ID: max64, Room: "房间"},
+		&proto.Data{Seq: 1, Name: "n"},
+		&proto.Data{Seq: 2, Payload: []byte{}, Room: "房间", Name: strings.Repeat("n", proto.MaxNameLen)},
+		&proto.Request{Seq: 1, Name: "ünïcödé"},
+		&proto.Request{Seq: max64, Ack: max64, ID: max64, Payload: []byte{}, Name: strings.Repeat("m", proto.MaxNameLen)},
+		&proto.Publish{Seq: 1, Room: "a"},
+		&proto.Publish{Seq: 1, Room: "a", Payload: []byte{}, Name: "e"},
+		&proto.Publish{Seq: max64, Ack: max64, ID: max64, Room: strings.Repeat("r", proto.MaxRoomLen), Payload: []byte("x"), Name: strings.Repeat("n", proto.MaxNameLen)},
 	}
 	for _, g := range golden {
 		frames = append(frames, g.frame)
@@ -574,8 +594,8 @@ func TestUnknownType(t *testing.T) {
 	for _, msg := range [][]byte{
 		h("81 00"),             // [0]
 		h("82 00 01"),          // [0, 1]
-		h("81 0b"),             // [11]
-		h("85 0b 01 00 40 60"), // 11 with DATA's fields
+		h("81 0c"),             // [12]
+		h("85 0c 01 00 40 60"), // 12 with DATA's fields
 		h("81 17"),             // [23]
 		h("81 18 c8"),          // [200]
 		h("82 18 c8 01"),       // [200, 1]
@@ -872,6 +892,9 @@ func TestInvalidUTF8(t *testing.T) {
 		h("85 0a 01 00 02 62 ff fe"),          // LEAVE room
 		h("83 08 19 03e8 62 ff fe"),           // CLOSE reason
 		h("86 07 01 00 07 f6 82 02 62 ff fe"), // RESPONSE error message
+		h("86 05 01 00 40 60 62 ff fe"),       // DATA name
+		h("86 06 01 00 07 40 62 ff fe"),       // REQUEST name
+		h("87 0b 01 00 02 61 72 40 62 ff fe"), // PUBLISH name
 	} {
 		expect(t, msg, codec.ErrMalformed)
 	}
@@ -899,6 +922,12 @@ func TestInvalidFrames(t *testing.T) {
 		{"JOIN empty room", wire(9, 1, 0, 1, ""), proto.TypeJoin},
 		{"LEAVE empty room", wire(10, 1, 0, 1, ""), proto.TypeLeave},
 		{"LEAVE room too long", wire(10, 1, 0, 1, long), proto.TypeLeave},
+		{"DATA name too long", wire(5, 1, 0, []byte{}, "", long), proto.TypeData},
+		{"REQUEST name too long", wire(6, 1, 0, 1, []byte{}, long), proto.TypeRequest},
+		{"PUBLISH seq 0", wire(11, 0, 0, 1, "r", []byte{}), proto.TypePublish},
+		{"PUBLISH empty room", wire(11, 1, 0, 1, "", []byte{}), proto.TypePublish},
+		{"PUBLISH room too long", wire(11, 1, 0, 1, long, []byte{}), proto.TypePublish},
+		{"PUBLISH name too long", wire(11, 1, 0, 1, "r", []byte{}, long), proto.TypePublish},
 		{"HELLO token too long", wire(1, 1, []any{id, make([]byte, 65), 0, 0}, nil, limits), proto.TypeHello},
 		{"HELLO auth too long", wire(1, 1, nil, make([]byte, proto.MaxAuthLen+1), limits), proto.TypeHello},
 		{"WELCOME zero id", wire(2, 1, make([]byte, 16), nil, 30000, 90000, false, 0, limits), proto.TypeWelcome},
@@ -938,7 +967,7 @@ func TestErrorOffset(t *testing.T) {
 		kind error
 		typ  proto.FrameType
 	}{
-		{"unknown type", h("82 0b 01"), codec.ErrUnknownType, 0},
+		{"unknown type", h("82 0c 01"), codec.ErrUnknownType, 0},
 		{"not an array", h("f6"), codec.ErrMalformed, 0},
 		{"wrong field type", h("82 03 61 61"), codec.ErrMalformed, proto.TypeAck},
 		{"wrong count", h("84 05 01 00 40"), codec.ErrMalformed, proto.TypeData},
@@ -1045,5 +1074,22 @@ func TestAllocs(t *testing.T) {
 		if n > tt.want {
 			t.Errorf("decoding %v: %v allocations, want at most %v", tt.f, n, tt.want)
 		}
+	}
+}
+
+// TestNamedForm: the name of DATA, REQUEST and PUBLISH is an optional last
+// element that is present exactly when it is not empty, so every frame has
+// one encoding; any other element count is malformed.
+func TestNamedForm(t *testing.T) {
+	for _, msg := range [][]byte{
+		h("86 05 01 00 40 60 60"),          // DATA, named form with an empty name
+		h("86 06 01 00 07 40 60"),          // REQUEST, the same
+		h("87 0b 01 00 02 61 72 40 60"),    // PUBLISH, the same
+		h("87 05 01 00 40 60 61 65 61 65"), // DATA with two names
+		h("86 06 01 00 07 40 40"),          // REQUEST whose name is a byte string
+		h("85 0b 01 00 02 61 72"),          // PUBLISH without its payload
+		h("86 09 01 00 02 61 72 61 65"),    // JOIN takes no name
+	} {
+		expect(t, msg, codec.ErrMalformed)
 	}
 }

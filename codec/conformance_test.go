@@ -154,9 +154,9 @@ func frameJSON(f proto.Frame) map[string]any {
 	case *proto.Heartbeat:
 		m["ack"], m["echo"] = f.Ack, f.Echo
 	case *proto.Data:
-		m["seq"], m["ack"], m["payload"], m["room"] = f.Seq, f.Ack, b(f.Payload), f.Room
+		m["seq"], m["ack"], m["payload"], m["room"], m["name"] = f.Seq, f.Ack, b(f.Payload), f.Room, f.Name
 	case *proto.Request:
-		m["seq"], m["ack"], m["id"], m["payload"] = f.Seq, f.Ack, f.ID, b(f.Payload)
+		m["seq"], m["ack"], m["id"], m["payload"], m["name"] = f.Seq, f.Ack, f.ID, b(f.Payload), f.Name
 	case *proto.Response:
 		m["seq"], m["ack"], m["id"], m["payload"], m["error"] = f.Seq, f.Ack, f.ID, b(f.Payload), nil
 		if f.Error != nil {
@@ -168,6 +168,8 @@ func frameJSON(f proto.Frame) map[string]any {
 		m["seq"], m["ack"], m["id"], m["room"] = f.Seq, f.Ack, f.ID, f.Room
 	case *proto.Leave:
 		m["seq"], m["ack"], m["id"], m["room"] = f.Seq, f.Ack, f.ID, f.Room
+	case *proto.Publish:
+		m["seq"], m["ack"], m["id"], m["room"], m["name"], m["payload"] = f.Seq, f.Ack, f.ID, f.Room, f.Name, b(f.Payload)
 	}
 	return m
 }

@@ -22,10 +22,16 @@
 //	WELCOME    [2, version, id, token, heartbeat ms, idle ms, resumed, ack, limits]
 //	ACK        [3, ack]
 //	HEARTBEAT  [4, ack, echo]
-//	DATA       [5, seq, ack, payload, room]
-//	REQUEST    [6, seq, ack, id, payload]
+//	DATA       [5, seq, ack, payload, room]          or [5, seq, ack, payload, room, name]
+//	REQUEST    [6, seq, ack, id, payload]            or [6, seq, ack, id, payload, name]
 //	RESPONSE   [7, seq, ack, id, payload|null, error|null]   error = [code, message]
 //	CLOSE      [8, code, reason]
 //	JOIN       [9, seq, ack, id, room]
 //	LEAVE      [10, seq, ack, id, room]
+//	PUBLISH    [11, seq, ack, id, room, payload]     or [11, seq, ack, id, room, payload, name]
+//
+// The name of DATA, REQUEST and PUBLISH (a text string, the event or method
+// name) is present exactly when it is not empty: an unnamed frame has one
+// element less, and a named form whose name is empty is malformed, so that
+// every frame has one encoding.
 package codec

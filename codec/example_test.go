@@ -32,7 +32,7 @@ func ExampleEncode() {
 
 // Decode reports bad input as a *DecodeError wrapping a sentinel.
 func ExampleDecode_error() {
-	_, err := codec.Decode([]byte{0x81, 0x0b}, codec.Limits{}) // [11]
+	_, err := codec.Decode([]byte{0x81, 0x0c}, codec.Limits{}) // [12]
 	fmt.Println(errors.Is(err, codec.ErrUnknownType))
 
 	var de *codec.DecodeError

@@ -1,9 +1,11 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -59,6 +61,10 @@ func init() {
 		// on every machine, and a time no RFC 3339 text can hold (a year
 		// past 9999) is refused here rather than when it is sent on.
 		TimeTagToAny: cbor.TimeTagToRFC3339Nano,
+		// Strict: a map key that names no field of the struct it decodes
+		// into is an error, so that a payload meant for another type is
+		// refused rather than decoded into zero values.
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 	}.DecMode()
 	if err != nil {
 		panic("codec: bug: " + err.Error())
@@ -73,12 +79,20 @@ func init() {
 // whole, as with JSON; it is read from that, from tag 1 epoch numbers, or
 // from untagged text or numbers. Decoded into any, a time is its RFC 3339
 // text, as with JSON. A big.Int is always written as a bignum.
+//
+// Decoding is strict: data whose shape does not fit T (a text where T has
+// a number, an array where T is a struct) or that has a map key naming no
+// field of the struct it decodes into fails with [ErrPayload], rather than
+// leaving fields zero. A missing field stays zero. So a receiver must learn
+// a new field before its senders send it.
 func CBOR[T any]() Codec[T] { return cborCodec[T]{} }
 
 // JSON returns a payload codec using encoding/json, for peers that prefer
 // text (a browser, a debugging session). Its rules are encoding/json's: a
 // number decoded into any is a float64, exact only up to 2^53, so integers
 // beyond that belong in typed fields (int64, uint64), which decode exactly.
+// Decoding is strict as CBOR's is: an object key naming no field
+// (json.Decoder.DisallowUnknownFields) and data after the value are errors.
 func JSON[T any]() Codec[T] { return jsonCodec[T]{} }
 
 type cborCodec[T any] struct{}
@@ -112,7 +126,15 @@ func (jsonCodec[T]) Marshal(v T) ([]byte, error) {
 
 func (jsonCodec[T]) Unmarshal(data []byte) (T, error) {
 	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&v)
+	if err == nil {
+		if _, tokErr := dec.Token(); tokErr != io.EOF {
+			err = errors.New("data after the value")
+		}
+	}
+	if err != nil {
 		var zero T
 		return zero, fmt.Errorf("%w: json: decoding %T: %w", ErrPayload, zero, err)
 	}

@@ -203,3 +203,50 @@ func ExampleCBOR() {
 	fmt.Println(v.Symbol, v.Qty, errors.Is(err, codec.ErrPayload))
 	// Output: AB 3 true
 }
+
+// TestStrictDecoding: a payload meant for another type is an error, not a
+// value with zero fields; a payload that lacks fields is fine.
+func TestStrictDecoding(t *testing.T) {
+	type quote struct {
+		Symbol string
+		Qty    int
+	}
+	type other struct {
+		Name  string
+		Count int
+	}
+	type partial struct{ Symbol string }
+	for name, c := range map[string]struct {
+		marshalOther   func(other) ([]byte, error)
+		marshalPartial func(partial) ([]byte, error)
+		marshalText    func(string) ([]byte, error)
+		unmarshal      func([]byte) (quote, error)
+	}{
+		"cbor": {codec.CBOR[other]().Marshal, codec.CBOR[partial]().Marshal, codec.CBOR[string]().Marshal, codec.CBOR[quote]().Unmarshal},
+		"json": {codec.JSON[other]().Marshal, codec.JSON[partial]().Marshal, codec.JSON[string]().Marshal, codec.JSON[quote]().Unmarshal},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := c.marshalOther(other{Name: "x", Count: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := c.unmarshal(b); !errors.Is(err, codec.ErrPayload) {
+				t.Errorf("other into quote = %+v, %v; want ErrPayload", v, err)
+			}
+			b, _ = c.marshalText("AAPL")
+			if v, err := c.unmarshal(b); !errors.Is(err, codec.ErrPayload) {
+				t.Errorf("a string into quote = %+v, %v; want ErrPayload", v, err)
+			}
+			b, _ = c.marshalPartial(partial{Symbol: "AAPL"})
+			if v, err := c.unmarshal(b); err != nil || v != (quote{Symbol: "AAPL"}) {
+				t.Errorf("partial into quote = %+v, %v", v, err)
+			}
+		})
+	}
+	if _, err := codec.JSON[quote]().Unmarshal([]byte(`{"Symbol":"A"} {}`)); !errors.Is(err, codec.ErrPayload) {
+		t.Errorf("JSON with a second value: %v, want ErrPayload", err)
+	}
+	if v, err := codec.JSON[quote]().Unmarshal([]byte(" {\"Qty\":2}\n")); err != nil || v.Qty != 2 {
+		t.Errorf("JSON with surrounding space = %+v, %v", v, err)
+	}
+}

@@ -27,6 +27,23 @@ var shapes = [...]string{
 	proto.TypeClose:     "uut",
 	proto.TypeJoin:      "uuuut",
 	proto.TypeLeave:     "uuuut",
+	proto.TypePublish:   "uuuutB",
+}
+
+// Frames that may carry a name (DATA, REQUEST, PUBLISH) have it as an
+// optional last element, a text string: their named form has one element
+// more than shapes gives.
+var hasName = [...]bool{
+	proto.TypeData:    true,
+	proto.TypeRequest: true,
+	proto.TypePublish: true,
+}
+
+// named reports whether frame b, of a type that may carry a name, has the
+// element count of its named form. Only the array header is read; the
+// caller checked it (peekType).
+func named(b []byte, schema string) bool {
+	return int(b[0]&0x1f) == len(schema)+1
 }
 
 const (
@@ -72,6 +89,9 @@ func head(b []byte, off int) (major byte, arg uint64, next int) {
 func checkShape(t proto.FrameType, b []byte) error {
 	_, n, off := head(b, 0)
 	schema := shapes[t]
+	if int(t) < len(hasName) && hasName[t] && int(n) == len(schema)+1 {
+		schema += "t"
+	}
 	if int(n) != len(schema) {
 		return fmt.Errorf("%d elements, want %d", n, len(schema))
 	}

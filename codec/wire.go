@@ -69,6 +69,19 @@ type wireData struct {
 	Room    string
 }
 
+// wireDataNamed is DATA with its optional last element, the event name,
+// present. A frame whose name is empty is encoded as wireData, so unnamed
+// frames keep their bytes; the named form never carries an empty name.
+type wireDataNamed struct {
+	_       struct{} `cbor:",toarray"`
+	T       proto.FrameType
+	Seq     uint64
+	Ack     uint64
+	Payload []byte
+	Room    string
+	Name    string
+}
+
 type wireRequest struct {
 	_       struct{} `cbor:",toarray"`
 	T       proto.FrameType
@@ -76,6 +89,39 @@ type wireRequest struct {
 	Ack     uint64
 	ID      uint64
 	Payload []byte
+}
+
+// wireRequestNamed is REQUEST with the method name (see wireDataNamed).
+type wireRequestNamed struct {
+	_       struct{} `cbor:",toarray"`
+	T       proto.FrameType
+	Seq     uint64
+	Ack     uint64
+	ID      uint64
+	Payload []byte
+	Name    string
+}
+
+type wirePublish struct {
+	_       struct{} `cbor:",toarray"`
+	T       proto.FrameType
+	Seq     uint64
+	Ack     uint64
+	ID      uint64
+	Room    string
+	Payload []byte
+}
+
+// wirePublishNamed is PUBLISH with the event name (see wireDataNamed).
+type wirePublishNamed struct {
+	_       struct{} `cbor:",toarray"`
+	T       proto.FrameType
+	Seq     uint64
+	Ack     uint64
+	ID      uint64
+	Room    string
+	Payload []byte
+	Name    string
 }
 
 type wireError struct {

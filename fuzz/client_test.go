@@ -537,16 +537,23 @@ func (w *clientWorld) run(s *script) {
 			}
 			mustStep(w.t, "client", session.Timeout{}, w.step(session.Timeout{}))
 		case cOpSend:
-			w.command(session.Send{Payload: s.blob()})
+			p := s.blob()
+			w.command(session.Send{Name: nameOf(p), Payload: p})
 		case cOpCall:
-			w.command(session.Call{ID: s.u64(), Payload: s.blob(), Timeout: time.Duration(s.u16()) * time.Millisecond})
+			id, p := s.u64(), s.blob()
+			w.command(session.Call{ID: id, Name: nameOf(p), Payload: p, Timeout: time.Duration(s.u16()) * time.Millisecond})
 		case cOpReply:
 			w.reply(s)
 		case cOpRoom:
 			join, id, room := s.flag(), s.u64(), string(s.blob())
-			if join {
+			switch {
+			case join:
 				w.command(session.JoinRoom{ID: id, Room: room})
-			} else {
+			case strings.HasPrefix(room, "pub:"):
+				// A publish to the room after the prefix, named by it.
+				room = room[len("pub:"):]
+				w.command(session.Publish{ID: id, Room: room, Name: nameOf([]byte(room)), Payload: []byte(room)})
+			default:
 				w.command(session.LeaveRoom{ID: id, Room: room})
 			}
 		case cOpClose:
@@ -654,4 +661,15 @@ func FuzzClient(f *testing.F) {
 		w.setup(start)
 		w.run(&script{b: program})
 	})
+}
+
+// nameOf draws an event or method name from a payload, so that programs
+// written before names existed still decode the same way: a payload whose
+// first byte is odd names its message with up to 8 of the bytes after it
+// (which may be invalid UTF-8: the machine must refuse that cleanly).
+func nameOf(p []byte) string {
+	if len(p) == 0 || p[0]&1 == 0 {
+		return ""
+	}
+	return string(p[1:min(len(p), 9)])
 }

@@ -454,7 +454,7 @@ func hostile() []struct {
 		{"garbage", []byte{0xff, 0x00, 0x13}},
 		{"empty", []byte{}},
 		{"truncated", frames(&proto.Data{Seq: 1, Payload: []byte("abcdef")})[:6]},
-		{"unknown-type", []byte{0x82, 0x0b, 0x00}},
+		{"unknown-type", []byte{0x82, 0x0c, 0x00}},
 		{"welcome-v2", frames(welcome(2, id, false, 0))},
 		{"welcome-new", frames(welcome(1, id, false, 0))},
 		{"welcome-resumed-other", frames(welcome(1, id, true, 0))},
@@ -477,6 +477,9 @@ func hostile() []struct {
 		{"hello-deny", frames(&proto.Hello{Version: 1, Auth: []byte("deny")})},
 		{"hello-tiny-limits", frames(&proto.Hello{Version: 1, Limits: proto.Limits{MaxMessageSize: 1, MaxInflight: 1, MaxRequests: 1}})},
 		{"join", frames(&proto.Join{Seq: 1, ID: 1, Room: "ok-j"}, &proto.Leave{Seq: 2, ID: 2, Room: "ok-j"}, &proto.Join{Seq: 3, ID: 3, Room: "nope"})},
+		{"named", frames(&proto.Data{Seq: 1, Payload: []byte("d"), Name: "ev"}, &proto.Request{Seq: 2, ID: 2, Payload: []byte("q"), Name: "m"})},
+		{"publish", frames(&proto.Join{Seq: 1, ID: 1, Room: "ok-p"}, &proto.Publish{Seq: 2, ID: 2, Room: "ok-p", Payload: []byte("p"), Name: "ev"},
+			&proto.Publish{Seq: 3, ID: 3, Room: "other", Payload: []byte("refused")})},
 		{"close-going-away", frames(&proto.Close{Code: proto.CloseGoingAway, Reason: "restart"})},
 		{"close-overloaded", frames(&proto.Close{Code: proto.CloseOverloaded})},
 		{"close-policy", frames(&proto.Close{Code: proto.ClosePolicy, Reason: "banned"})},
@@ -528,11 +531,24 @@ func decodeSeeds(c *corpus) {
 		&proto.Join{Seq: 24, Ack: 24, ID: 24, Room: "r"},
 		&proto.Leave{Seq: 1, Ack: 0, ID: big, Room: "ok-room"},
 	}
+	named := []proto.Frame{
+		&proto.Data{Seq: 2, Payload: []byte{}, Room: "r", Name: strings.Repeat("n", proto.MaxNameLen)},
+		&proto.Request{Seq: 3, ID: 4, Payload: []byte("q"), Name: "método"},
+		&proto.Publish{Seq: 5, ID: 6, Room: "r", Payload: nil, Name: "e"},
+	}
+	frames = append(frames, &proto.Publish{Seq: big, Ack: big, ID: big, Room: "r", Payload: []byte{0}})
 	for _, f := range frames {
 		b, err := codec.Encode(f)
 		if err != nil {
 			panic(err)
 		}
 		c.add("FuzzDecode", "frame-"+strings.ToLower(f.Type().String()), b)
+	}
+	for _, f := range named {
+		b, err := codec.Encode(f)
+		if err != nil {
+			panic(err)
+		}
+		c.add("FuzzDecode", "frame-"+strings.ToLower(f.Type().String())+"-named", b)
 	}
 }

@@ -49,9 +49,11 @@ func frameBytes(f proto.Frame) int {
 	case *proto.Welcome:
 		return len(f.Token) + len(f.ID)
 	case *proto.Data:
-		return len(f.Payload) + len(f.Room)
+		return len(f.Payload) + len(f.Room) + len(f.Name)
 	case *proto.Request:
-		return len(f.Payload)
+		return len(f.Payload) + len(f.Name)
+	case *proto.Publish:
+		return len(f.Payload) + len(f.Room) + len(f.Name)
 	case *proto.Response:
 		n := len(f.Payload)
 		if f.Error != nil {

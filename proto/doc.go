@@ -14,14 +14,15 @@
 //	WELCOME    S     version, client id, token, heartbeat, idle timeout, resumed, ack, limits
 //	ACK        both  ack
 //	HEARTBEAT  both  ack, echo
-//	DATA       both  seq, ack, payload, room
-//	REQUEST    both  seq, ack, request id, payload
+//	DATA       both  seq, ack, payload, room, name?
+//	REQUEST    both  seq, ack, request id, payload, name?
 //	RESPONSE   both  seq, ack, request id, payload, error?
 //	CLOSE      both  code, reason
 //	JOIN       C     seq, ack, request id, room
 //	LEAVE      C     seq, ack, request id, room
+//	PUBLISH    C     seq, ack, request id, room, payload, name?
 //
-// DATA, REQUEST, RESPONSE, JOIN and LEAVE are reliable: they carry a sequence
+// DATA, REQUEST, RESPONSE, JOIN, LEAVE and PUBLISH are reliable: they carry a sequence
 // number, stay in the sender's buffer until acknowledged and are retransmitted
 // as needed. Every reliable frame and every HEARTBEAT piggybacks the
 // cumulative ack of the sender: the highest sequence number up to which it
@@ -31,5 +32,16 @@
 // JOIN and LEAVE are this implementation's answer to "a client may ask to
 // join or leave a room": they are requests with a fixed meaning, answered by
 // an ordinary RESPONSE (empty payload on success, an error with
-// [ErrCodeForbidden] when the server application refuses).
+// [ErrCodeForbidden] when the server application refuses). PUBLISH is the
+// same kind of request: a client asks the server to deliver a message to the
+// other members of a room it is in, and learns from the RESPONSE whether it
+// was refused.
+//
+// # Names
+//
+// DATA, REQUEST and PUBLISH carry an optional name: the event a message is
+// about, or the method a request calls. Receivers route by it. A name is
+// valid UTF-8 of 1 to [MaxNameLen] bytes; the empty name means "unnamed" and
+// is left off the wire, so an unnamed frame is encoded exactly as before
+// names existed.
 package proto

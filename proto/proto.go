@@ -26,6 +26,7 @@ const (
 	TypeClose     FrameType = 8
 	TypeJoin      FrameType = 9
 	TypeLeave     FrameType = 10
+	TypePublish   FrameType = 11
 )
 
 var typeNames = [...]string{
@@ -39,6 +40,7 @@ var typeNames = [...]string{
 	TypeClose:     "CLOSE",
 	TypeJoin:      "JOIN",
 	TypeLeave:     "LEAVE",
+	TypePublish:   "PUBLISH",
 }
 
 // String returns the upper-case name of the frame type, as used in traces.
@@ -50,13 +52,13 @@ func (t FrameType) String() string {
 }
 
 // Valid reports whether t is a frame type of this protocol version.
-func (t FrameType) Valid() bool { return t >= TypeHello && t <= TypeLeave }
+func (t FrameType) Valid() bool { return t >= TypeHello && t <= TypePublish }
 
 // Reliable reports whether frames of type t carry a sequence number and are
 // retransmitted until acknowledged.
 func (t FrameType) Reliable() bool {
 	switch t {
-	case TypeData, TypeRequest, TypeResponse, TypeJoin, TypeLeave:
+	case TypeData, TypeRequest, TypeResponse, TypeJoin, TypeLeave, TypePublish:
 		return true
 	}
 	return false
@@ -102,8 +104,8 @@ func (l Limits) String() string {
 }
 
 // Frame is one protocol frame. The concrete types are [Hello], [Welcome],
-// [Ack], [Heartbeat], [Data], [Request], [Response], [Close], [Join] and
-// [Leave], used as pointers.
+// [Ack], [Heartbeat], [Data], [Request], [Response], [Close], [Join],
+// [Leave] and [Publish], used as pointers.
 type Frame interface {
 	// Type returns the frame type.
 	Type() FrameType
@@ -169,21 +171,25 @@ type Heartbeat struct {
 }
 
 // Data is an application message, optionally tagged with the room it was
-// broadcast to.
+// broadcast or published to, and optionally named: the name is the event
+// the receiver routes it by.
 type Data struct {
 	Seq     uint64
 	Ack     uint64
 	Payload []byte
 	Room    string // "" when the message was addressed to the session itself
+	Name    string // the event name, or "" for an unnamed message (at most MaxNameLen bytes)
 }
 
 // Request is an application message that expects exactly one [Response]
-// with the same ID.
+// with the same ID, optionally named: the name is the method the receiver
+// routes it by.
 type Request struct {
 	Seq     uint64
 	Ack     uint64
 	ID      uint64 // chosen by the requester, unique among its pending requests
 	Payload []byte
+	Name    string // the method name, or "" for an unnamed request (at most MaxNameLen bytes)
 }
 
 // Response answers the request with the same ID. Exactly one of Payload and
@@ -227,6 +233,20 @@ type Leave struct {
 	Room string
 }
 
+// Publish asks the server to deliver a message to every other member of a
+// room the client is a member of. The server answers with a [Response]
+// carrying the same ID: an empty payload when the message was queued for
+// every other member, an error otherwise (see package session for the
+// codes). The members receive it as a [Data] tagged with Room and Name.
+type Publish struct {
+	Seq     uint64
+	Ack     uint64
+	ID      uint64
+	Room    string
+	Payload []byte
+	Name    string // the event name, or "" (at most MaxNameLen bytes)
+}
+
 // Type implements [Frame].
 func (*Hello) Type() FrameType { return TypeHello }
 
@@ -257,6 +277,9 @@ func (*Join) Type() FrameType { return TypeJoin }
 // Type implements [Frame].
 func (*Leave) Type() FrameType { return TypeLeave }
 
+// Type implements [Frame].
+func (*Publish) Type() FrameType { return TypePublish }
+
 // Header implements [Reliable].
 func (f *Data) Header() (seq, ack uint64) { return f.Seq, f.Ack }
 
@@ -271,6 +294,9 @@ func (f *Join) Header() (seq, ack uint64) { return f.Seq, f.Ack }
 
 // Header implements [Reliable].
 func (f *Leave) Header() (seq, ack uint64) { return f.Seq, f.Ack }
+
+// Header implements [Reliable].
+func (f *Publish) Header() (seq, ack uint64) { return f.Seq, f.Ack }
 
 func (f *Hello) String() string {
 	s := "HELLO v=" + strconv.FormatUint(f.Version, 10)
@@ -299,11 +325,18 @@ func (f *Data) String() string {
 	if f.Room != "" {
 		s += " room=" + strconv.Quote(f.Room)
 	}
+	if f.Name != "" {
+		s += " name=" + strconv.Quote(f.Name)
+	}
 	return s
 }
 
 func (f *Request) String() string {
-	return fmt.Sprintf("REQUEST seq=%d ack=%d id=%d %s", f.Seq, f.Ack, f.ID, Preview(f.Payload))
+	s := fmt.Sprintf("REQUEST seq=%d ack=%d id=%d %s", f.Seq, f.Ack, f.ID, Preview(f.Payload))
+	if f.Name != "" {
+		s += " name=" + strconv.Quote(f.Name)
+	}
+	return s
 }
 
 func (f *Response) String() string {
@@ -323,6 +356,14 @@ func (f *Join) String() string {
 
 func (f *Leave) String() string {
 	return fmt.Sprintf("LEAVE seq=%d ack=%d id=%d room=%q", f.Seq, f.Ack, f.ID, f.Room)
+}
+
+func (f *Publish) String() string {
+	s := fmt.Sprintf("PUBLISH seq=%d ack=%d id=%d room=%q %s", f.Seq, f.Ack, f.ID, f.Room, Preview(f.Payload))
+	if f.Name != "" {
+		s += " name=" + strconv.Quote(f.Name)
+	}
+	return s
 }
 
 // Preview renders a payload for traces: printable text up to 24 bytes is

@@ -40,6 +40,11 @@ func TestFrameString(t *testing.T) {
 		{&proto.Data{Seq: 3, Ack: 1, Payload: payload64}, "DATA seq=3 ack=1 len=64"},
 		{&proto.Data{Seq: 3, Ack: 1, Payload: []byte{0, 1, 2}}, "DATA seq=3 ack=1 len=3"},
 		{&proto.Data{Seq: 3, Ack: 1, Payload: []byte("hi"), Room: "lobby"}, `DATA seq=3 ack=1 "hi" room="lobby"`},
+		{&proto.Data{Seq: 3, Ack: 1, Payload: []byte("hi"), Room: "lobby", Name: "chat"}, `DATA seq=3 ack=1 "hi" room="lobby" name="chat"`},
+		{&proto.Data{Seq: 3, Ack: 1, Payload: []byte("hi"), Name: "tick"}, `DATA seq=3 ack=1 "hi" name="tick"`},
+		{&proto.Request{Seq: 4, Ack: 2, ID: 7, Payload: []byte("ping"), Name: "quote"}, `REQUEST seq=4 ack=2 id=7 "ping" name="quote"`},
+		{&proto.Publish{Seq: 8, Ack: 2, ID: 10, Room: "lobby", Payload: []byte("hi")}, `PUBLISH seq=8 ack=2 id=10 room="lobby" "hi"`},
+		{&proto.Publish{Seq: 8, Ack: 2, ID: 10, Room: "lobby", Payload: []byte("hi"), Name: "chat"}, `PUBLISH seq=8 ack=2 id=10 room="lobby" "hi" name="chat"`},
 		{&proto.Request{Seq: 4, Ack: 2, ID: 7, Payload: []byte("ping")}, `REQUEST seq=4 ack=2 id=7 "ping"`},
 		{&proto.Request{Seq: 4, Ack: 2, ID: 7, Payload: payload64}, `REQUEST seq=4 ack=2 id=7 len=64`},
 		{&proto.Response{Seq: 5, Ack: 3, ID: 7, Payload: []byte("pong")}, `RESPONSE seq=5 ack=3 id=7 "pong"`},
@@ -71,8 +76,9 @@ func TestFrameStringOneLine(t *testing.T) {
 	frames := []proto.Frame{
 		&proto.Hello{Version: 1, Resume: &proto.Resume{Token: []byte(nl)}, Auth: []byte(nl)},
 		&proto.Welcome{Token: []byte(nl)},
-		&proto.Data{Seq: 1, Payload: []byte(nl), Room: nl},
-		&proto.Request{Seq: 1, Payload: []byte(nl)},
+		&proto.Data{Seq: 1, Payload: []byte(nl), Room: nl, Name: nl},
+		&proto.Request{Seq: 1, Payload: []byte(nl), Name: nl},
+		&proto.Publish{Seq: 1, Payload: []byte(nl), Room: nl, Name: nl},
 		&proto.Response{Seq: 1, Payload: []byte(nl)},
 		&proto.Response{Seq: 1, Error: &proto.Error{Code: 1, Message: nl}},
 		&proto.Close{Code: proto.CloseNormal, Reason: nl},
@@ -102,6 +108,7 @@ func TestFrameTypeMethods(t *testing.T) {
 		{&proto.Close{}, "CLOSE", false},
 		{&proto.Join{}, "JOIN", true},
 		{&proto.Leave{}, "LEAVE", true},
+		{&proto.Publish{}, "PUBLISH", true},
 	}
 	for i, tt := range tests {
 		ft := tt.f.Type()
@@ -128,10 +135,10 @@ func TestFrameTypeMethods(t *testing.T) {
 			}
 		}
 	}
-	if got := proto.TypeLeave; got != 10 {
-		t.Errorf("TypeLeave = %d, want 10", got)
+	if got := proto.TypePublish; got != 11 {
+		t.Errorf("TypePublish = %d, want 11", got)
 	}
-	for _, ft := range []proto.FrameType{0, 11, 12, 200, 255} {
+	for _, ft := range []proto.FrameType{0, 12, 13, 200, 255} {
 		if ft.Valid() {
 			t.Errorf("FrameType(%d).Valid() = true", ft)
 		}
@@ -139,7 +146,7 @@ func TestFrameTypeMethods(t *testing.T) {
 			t.Errorf("FrameType(%d).Reliable() = true", ft)
 		}
 	}
-	for ft, want := range map[proto.FrameType]string{0: "FrameType(0)", 11: "FrameType(11)", 255: "FrameType(255)"} {
+	for ft, want := range map[proto.FrameType]string{0: "FrameType(0)", 12: "FrameType(12)", 255: "FrameType(255)"} {
 		if got := ft.String(); got != want {
 			t.Errorf("FrameType(%d).String() = %q, want %q", uint8(ft), got, want)
 		}
@@ -153,6 +160,7 @@ func TestHeader(t *testing.T) {
 		&proto.Response{Seq: 11, Ack: 22},
 		&proto.Join{Seq: 11, Ack: 22},
 		&proto.Leave{Seq: 11, Ack: 22},
+		&proto.Publish{Seq: 11, Ack: 22},
 	}
 	for _, f := range frames {
 		if seq, ack := f.Header(); seq != 11 || ack != 22 {

@@ -11,6 +11,7 @@ import (
 // whatever the receiver's configured limits.
 const (
 	MaxRoomLen   = 255              // bytes in a room name
+	MaxNameLen   = 255              // bytes in a message's event name or a request's method name
 	MaxReasonLen = 255              // bytes in a CLOSE reason or error message
 	MaxTokenLen  = 64               // bytes in a resume token
 	MaxAuthLen   = 8 << 10          // bytes of HELLO credentials
@@ -27,7 +28,8 @@ func invalid(t FrameType, format string, args ...any) error {
 }
 
 // Validate checks the field bounds of f that the type system cannot express:
-// string lengths, token length, durations, and the reliable sequence number
+// string lengths (room and event or method names: valid UTF-8 of at most
+// MaxRoomLen and MaxNameLen bytes), token length, durations, and the reliable sequence number
 // (which starts at 1). Package codec runs it on every decoded frame.
 func Validate(f Frame) error {
 	switch f := f.(type) {
@@ -55,11 +57,15 @@ func Validate(f Frame) error {
 		if f.Seq == 0 {
 			return invalid(TypeData, "seq 0")
 		}
-		return checkText(TypeData, "room", f.Room, MaxRoomLen)
+		if err := checkText(TypeData, "room", f.Room, MaxRoomLen); err != nil {
+			return err
+		}
+		return checkText(TypeData, "name", f.Name, MaxNameLen)
 	case *Request:
 		if f.Seq == 0 {
 			return invalid(TypeRequest, "seq 0")
 		}
+		return checkText(TypeRequest, "name", f.Name, MaxNameLen)
 	case *Response:
 		if f.Seq == 0 {
 			return invalid(TypeResponse, "seq 0")
@@ -88,6 +94,17 @@ func Validate(f Frame) error {
 			return invalid(TypeLeave, "empty room")
 		}
 		return checkText(TypeLeave, "room", f.Room, MaxRoomLen)
+	case *Publish:
+		if f.Seq == 0 {
+			return invalid(TypePublish, "seq 0")
+		}
+		if f.Room == "" {
+			return invalid(TypePublish, "empty room")
+		}
+		if err := checkText(TypePublish, "room", f.Room, MaxRoomLen); err != nil {
+			return err
+		}
+		return checkText(TypePublish, "name", f.Name, MaxNameLen)
 	case *Ack, *Heartbeat:
 	case nil:
 		return fmt.Errorf("%w: nil frame", ErrInvalid)

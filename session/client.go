@@ -168,9 +168,23 @@ func (c *Client) Step(now time.Time, in Input) error {
 		c.timeout(now)
 		return nil
 	case Send:
-		return c.push(outFrame{typ: proto.TypeData, payload: in.Payload})
+		if err := checkName(in.Name); err != nil {
+			return err
+		}
+		return c.push(outFrame{typ: proto.TypeData, name: in.Name, payload: in.Payload})
 	case Call:
-		return c.call(now, outFrame{typ: proto.TypeRequest, id: in.ID, payload: in.Payload}, in.Timeout)
+		if err := checkName(in.Name); err != nil {
+			return err
+		}
+		return c.call(now, outFrame{typ: proto.TypeRequest, id: in.ID, name: in.Name, payload: in.Payload}, in.Timeout)
+	case Publish:
+		if err := checkRoom(in.Room); err != nil {
+			return err
+		}
+		if err := checkName(in.Name); err != nil {
+			return err
+		}
+		return c.call(now, outFrame{typ: proto.TypePublish, id: in.ID, room: in.Room, name: in.Name, payload: in.Payload}, in.Timeout)
 	case JoinRoom:
 		if err := checkRoom(in.Room); err != nil {
 			return err
@@ -226,6 +240,13 @@ func (c *Client) clock(now time.Time) time.Time {
 func checkRoom(room string) error {
 	if room == "" || len(room) > proto.MaxRoomLen || !utf8.ValidString(room) {
 		return fmt.Errorf("%w: room name must be 1..%d bytes of UTF-8", ErrInvalid, proto.MaxRoomLen)
+	}
+	return nil
+}
+
+func checkName(name string) error {
+	if len(name) > proto.MaxNameLen || !utf8.ValidString(name) {
+		return fmt.Errorf("%w: a message or method name must be at most %d bytes of UTF-8", ErrInvalid, proto.MaxNameLen)
 	}
 	return nil
 }
@@ -450,11 +471,11 @@ func (c *Client) frame(now time.Time, f proto.Frame) {
 		c.link.peerBehind(now)
 	case *proto.Data:
 		if c.ack(now, f.Ack) {
-			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeData, payload: f.Payload, room: f.Room})
+			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeData, payload: f.Payload, room: f.Room, name: f.Name})
 		}
 	case *proto.Request:
 		if c.ack(now, f.Ack) {
-			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload})
+			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload, name: f.Name})
 		}
 	case *proto.Response:
 		if c.ack(now, f.Ack) {

@@ -33,7 +33,7 @@
 // # Theory of operation
 //
 // A session has two independent directions. Each reliable frame (DATA,
-// REQUEST, RESPONSE, JOIN, LEAVE) takes the sender's next sequence number
+// REQUEST, RESPONSE, JOIN, LEAVE, PUBLISH) takes the sender's next sequence number
 // and stays in its send buffer until the receiver's cumulative ack covers it;
 // the receiver delivers in order, exactly once, dropping duplicates and
 // holding early frames in a bounded reorder buffer. Acks ride on every
@@ -67,6 +67,17 @@
 // to the caller ([ErrBackpressure], [ErrTooManyRequests], [ErrLimit],
 // [ErrTooLarge]) or closes the offending session with a close code, and every
 // session that ends is reported with what it lost: nothing ends silently.
+//
+// Names and rooms: a [Send], [Call] or [Broadcast] may carry a Name (the
+// event or method the peer routes by), which arrives unchanged in
+// [Delivered] or [RequestReceived]. A client reaches a room with [Publish],
+// a request the hub answers itself: it refuses a non-member or what the
+// AllowPublish hook refuses (proto.ErrCodeForbidden), otherwise queues one
+// DATA tagged with the room and name into every other member's sequence,
+// as Broadcast does, reports the publish to the server application as a
+// Delivered with Room set (and Skipped listing members whose full windows
+// made it skip them, which the publisher learns as
+// proto.ErrCodeUnavailable), and answers.
 //
 // Timers: the client keeps a handful; the server keeps one entry per session
 // (and per connection awaiting HELLO) in a binary heap, so Deadline and

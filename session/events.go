@@ -52,11 +52,19 @@ type ConnectionLost struct {
 }
 
 // Delivered carries one application message, exactly once and in order.
+// On a client, Room is set for a message broadcast or published to a room.
+// On a server, Room is set for a client's accepted [Publish]: the other
+// members of Room already have it queued.
 type Delivered struct {
 	Client  proto.ClientID // the session it arrived on
 	Seq     uint64
 	Payload []byte
-	Room    string // the room it was broadcast to, or ""
+	Room    string // the room it was broadcast or published to, or ""
+	Name    string // the event name, or "" for an unnamed message
+	// Skipped, on a server for a publish only, lists the members that did
+	// not get it because their send windows were full (the publisher was
+	// told so); see ServerConfig.CloseSlowConsumers.
+	Skipped []proto.ClientID
 }
 
 // RequestReceived carries a peer's request; answer it with [Reply].
@@ -64,6 +72,7 @@ type RequestReceived struct {
 	Client  proto.ClientID
 	ID      uint64
 	Payload []byte
+	Name    string // the method name, or "" for an unnamed request
 }
 
 // Response is the one outcome of a request this side made (including
@@ -99,6 +108,7 @@ type LostFrame struct {
 	ID      uint64 // request or response ID; 0 for DATA
 	Payload []byte
 	Room    string
+	Name    string
 }
 
 // SessionLost is reported by the client when its session ended but the
@@ -209,10 +219,17 @@ func (e *Delivered) String() string {
 	if e.Room != "" {
 		s += fmt.Sprintf(" room=%q", e.Room)
 	}
+	if e.Name != "" {
+		s += fmt.Sprintf(" name=%q", e.Name)
+	}
 	return s
 }
 func (e *RequestReceived) String() string {
-	return fmt.Sprintf("request id=%d %s", e.ID, proto.Preview(e.Payload))
+	s := fmt.Sprintf("request id=%d %s", e.ID, proto.Preview(e.Payload))
+	if e.Name != "" {
+		s += fmt.Sprintf(" name=%q", e.Name)
+	}
+	return s
 }
 func (e *Response) String() string {
 	if e.Err != nil {

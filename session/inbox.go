@@ -46,7 +46,7 @@ func (in *inbox) deliver(id proto.ClientID, f inFrame, reqs *requests) error {
 	case proto.TypeData:
 		in.stats.Delivered++
 		d := in.dslab.new()
-		*d = Delivered{Client: id, Seq: f.seq, Payload: f.payload, Room: f.room}
+		*d = Delivered{Client: id, Seq: f.seq, Payload: f.payload, Room: f.room, Name: f.name}
 		in.add(d)
 	case proto.TypeRequest:
 		if err := reqs.received(f.id); err != nil {
@@ -54,7 +54,7 @@ func (in *inbox) deliver(id proto.ClientID, f inFrame, reqs *requests) error {
 		}
 		in.stats.Delivered++
 		q := in.qslab.new()
-		*q = RequestReceived{Client: id, ID: f.id, Payload: f.payload}
+		*q = RequestReceived{Client: id, ID: f.id, Payload: f.payload, Name: f.name}
 		in.add(q)
 	case proto.TypeResponse:
 		in.stats.Delivered++

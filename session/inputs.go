@@ -57,11 +57,16 @@ type (
 )
 
 // Application commands of both machines. On the client, To is ignored.
+// Name, where there is one, is the event name of a message or the method
+// name of a request, delivered with it to the peer's application; "" sends
+// it unnamed. A name is valid UTF-8 of at most proto.MaxNameLen bytes
+// (ErrInvalid otherwise).
 type (
 	// Send queues a reliable DATA message. The machine takes ownership of
 	// Payload: the caller must not modify it afterwards.
 	Send struct {
 		To      proto.ClientID
+		Name    string
 		Payload []byte
 	}
 	// Call queues a REQUEST. ID is chosen by the caller and must be unique
@@ -71,6 +76,7 @@ type (
 	Call struct {
 		To      proto.ClientID
 		ID      uint64
+		Name    string
 		Payload []byte
 		Timeout time.Duration
 	}
@@ -98,6 +104,21 @@ type (
 	LeaveRoom struct {
 		ID      uint64
 		Room    string
+		Timeout time.Duration
+	}
+	// Publish asks the server to deliver Payload, named Name, to every
+	// other member of Room. It is a request, like JoinRoom: its outcome
+	// arrives as a [Response] event with ID. The server refuses it with
+	// proto.ErrCodeForbidden when this session is not a member of Room or
+	// the server application's AllowPublish hook says no; it answers
+	// proto.ErrCodeUnavailable when some members were skipped because their
+	// send windows were full (the others got it). On success every other
+	// member receives it as a [Delivered] event with Room and Name set.
+	Publish struct {
+		ID      uint64
+		Room    string
+		Name    string
+		Payload []byte
 		Timeout time.Duration
 	}
 	// Close ends the session gracefully: no new messages are accepted, what
@@ -135,6 +156,7 @@ type (
 	// member session except Except (zero: none).
 	Broadcast struct {
 		Room    string
+		Name    string
 		Payload []byte
 		Except  proto.ClientID
 	}
@@ -160,6 +182,7 @@ func (Call) isInput()         {}
 func (Reply) isInput()        {}
 func (JoinRoom) isInput()     {}
 func (LeaveRoom) isInput()    {}
+func (Publish) isInput()      {}
 func (Close) isInput()        {}
 func (Abort) isInput()        {}
 func (SetAuth) isInput()      {}
@@ -191,6 +214,8 @@ func inputName(in Input) string {
 		return "session.JoinRoom"
 	case LeaveRoom:
 		return "session.LeaveRoom"
+	case Publish:
+		return "session.Publish"
 	case Close:
 		return "session.Close"
 	case Abort:

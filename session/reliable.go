@@ -34,6 +34,7 @@ type outFrame struct {
 	id      uint64
 	payload []byte
 	room    string
+	name    string
 	err     *proto.Error
 	sentAt  time.Time
 	retx    bool // retransmitted at least once: no RTT sample (Karn)
@@ -42,14 +43,14 @@ type outFrame struct {
 // size is what the frame costs against the byte window: its variable-length
 // fields.
 func (f *outFrame) size() int {
-	n := len(f.payload) + len(f.room)
+	n := len(f.payload) + len(f.room) + len(f.name)
 	if f.err != nil {
 		n += len(f.err.Message)
 	}
 	return n
 }
 
-func (f *inFrame) size() int { return len(f.payload) + len(f.room) }
+func (f *inFrame) size() int { return len(f.payload) + len(f.room) + len(f.name) }
 
 // inFrame is a received reliable frame, held for in-order delivery.
 type inFrame struct {
@@ -58,6 +59,7 @@ type inFrame struct {
 	id      uint64
 	payload []byte
 	room    string
+	name    string
 	err     *proto.Error
 }
 
@@ -409,7 +411,7 @@ func (l *link) lost() []LostFrame {
 	out := make([]LostFrame, 0, n)
 	for i := l.head; i < len(l.buf); i++ {
 		f := &l.buf[i]
-		out = append(out, LostFrame{Seq: f.seq, Type: f.typ, ID: f.id, Payload: f.payload, Room: f.room})
+		out = append(out, LostFrame{Seq: f.seq, Type: f.typ, ID: f.id, Payload: f.payload, Room: f.room, Name: f.name})
 	}
 	return out
 }

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
@@ -110,6 +112,9 @@ func (s *Server) broadcast(now time.Time, b Broadcast) error {
 	if err := checkRoom(b.Room); err != nil {
 		return err
 	}
+	if err := checkName(b.Name); err != nil {
+		return err
+	}
 	r := s.rooms[b.Room]
 	if r == nil {
 		return nil
@@ -122,7 +127,7 @@ func (s *Server) broadcast(now time.Time, b Broadcast) error {
 		if m.id == b.Except {
 			continue
 		}
-		f := outFrame{typ: proto.TypeData, payload: b.Payload, room: b.Room}
+		f := outFrame{typ: proto.TypeData, payload: b.Payload, room: b.Room, name: b.Name}
 		if f.size() > s.maxPayload(m) {
 			skipped = append(skipped, m.id)
 			continue
@@ -167,5 +172,44 @@ func (s *Server) roomRequest(now time.Time, sess *serverSession, f inFrame) {
 	}
 	// The answer must not be lost to backpressure: it takes a slot even
 	// when the window is full, bounded by the peer's request limit.
+	s.enqueue(now, sess, outFrame{typ: proto.TypeResponse, id: f.id, err: perr})
+}
+
+// publish answers a client's PUBLISH. A member whose publish the
+// AllowPublish hook allows has it queued for every other member, as a
+// Broadcast with the same slow-consumer policy, and the server application
+// gets it as a Delivered event with Room set; anything else is refused.
+// Either way the client gets exactly one RESPONSE.
+func (s *Server) publish(now time.Time, sess *serverSession, f inFrame) {
+	var perr *proto.Error
+	r := s.rooms[f.room]
+	_, member := sess.rooms[r]
+	switch {
+	case r == nil || !member:
+		perr = &proto.Error{Code: proto.ErrCodeForbidden, Message: "not a member of the room"}
+	case s.cfg.AllowPublish != nil && !s.cfg.AllowPublish(PublishRequest{Client: sess.id, Room: f.room, Name: f.name, Payload: f.payload}):
+		perr = &proto.Error{Code: proto.ErrCodeForbidden, Message: "publish refused"}
+	default:
+		err := s.broadcast(now, Broadcast{Room: f.room, Name: f.name, Payload: f.payload, Except: sess.id})
+		var be *BroadcastError
+		var skipped []proto.ClientID
+		if errors.As(err, &be) {
+			skipped = be.Skipped
+			perr = &proto.Error{Code: proto.ErrCodeUnavailable, Message: fmt.Sprintf("%d members skipped: send windows full", len(be.Skipped))}
+		} else if err != nil {
+			panic("session: bug: publish to a validated room failed: " + err.Error())
+		}
+		// The members' send buffers share f.payload; the application gets
+		// its own copy to keep or modify.
+		d := s.dslab.new()
+		*d = Delivered{Client: sess.id, Seq: f.seq, Payload: bytes.Clone(f.payload), Room: f.room, Name: f.name, Skipped: skipped}
+		s.add(d)
+	}
+	if err := sess.reqs.answer(f.id); err != nil {
+		panic("session: bug: publish not registered")
+	}
+	// The answer takes a slot even when the window is full, as a room
+	// request's does. The fan-out above cannot have ended the publisher's
+	// session: it skips the publisher, and evicts only detached sessions.
 	s.enqueue(now, sess, outFrame{typ: proto.TypeResponse, id: f.id, err: perr})
 }

@@ -258,7 +258,10 @@ func (s *Server) Step(now time.Time, in Input) error {
 		if err != nil {
 			return err
 		}
-		return s.push(now, sess, outFrame{typ: proto.TypeData, payload: in.Payload})
+		if err := checkName(in.Name); err != nil {
+			return err
+		}
+		return s.push(now, sess, outFrame{typ: proto.TypeData, name: in.Name, payload: in.Payload})
 	case Call:
 		sess, err := s.session(in.To)
 		if err != nil {
@@ -742,15 +745,20 @@ func (s *Server) frame(now time.Time, c *serverConn, f proto.Frame) {
 		s.markDirty(c)
 	case *proto.Data:
 		if f.Room != "" {
+			// A client reaches a room with PUBLISH, which gets an answer.
 			s.violation(now, c, proto.CloseProtocolError, protocolErr("client DATA tagged with room %q", f.Room))
 			return
 		}
 		if s.ack(now, c, f.Ack) {
-			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypeData, payload: f.Payload})
+			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypeData, payload: f.Payload, name: f.Name})
 		}
 	case *proto.Request:
 		if s.ack(now, c, f.Ack) {
-			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload})
+			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload, name: f.Name})
+		}
+	case *proto.Publish:
+		if s.ack(now, c, f.Ack) {
+			s.reliable(now, c, inFrame{seq: f.Seq, typ: proto.TypePublish, id: f.ID, room: f.Room, name: f.Name, payload: f.Payload})
 		}
 	case *proto.Response:
 		if s.ack(now, c, f.Ack) {
@@ -811,13 +819,17 @@ func (s *Server) reliable(now time.Time, c *serverConn, f inFrame) {
 }
 
 func (s *Server) deliver(now time.Time, sess *serverSession, f inFrame) {
-	if f.typ == proto.TypeJoin || f.typ == proto.TypeLeave {
+	if f.typ == proto.TypeJoin || f.typ == proto.TypeLeave || f.typ == proto.TypePublish {
 		if err := sess.reqs.received(f.id); err != nil {
 			s.requestViolation(now, sess, err)
 			return
 		}
 		s.stats.Delivered++
-		s.roomRequest(now, sess, f)
+		if f.typ == proto.TypePublish {
+			s.publish(now, sess, f)
+		} else {
+			s.roomRequest(now, sess, f)
+		}
 		return
 	}
 	if err := s.inbox.deliver(sess.id, f, &sess.reqs); err != nil {
@@ -891,7 +903,10 @@ func (s *Server) call(now time.Time, sess *serverSession, in Call) error {
 	if timeout <= 0 {
 		timeout = s.cfg.RequestTimeout
 	}
-	f := outFrame{typ: proto.TypeRequest, id: in.ID, payload: in.Payload}
+	if err := checkName(in.Name); err != nil {
+		return err
+	}
+	f := outFrame{typ: proto.TypeRequest, id: in.ID, name: in.Name, payload: in.Payload}
 	if err := s.admit(now, sess, &f); err != nil {
 		return err
 	}

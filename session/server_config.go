@@ -32,6 +32,16 @@ type RoomRequest struct {
 	Join   bool // true: JOIN; false: LEAVE
 }
 
+// PublishRequest is a client's PUBLISH to a room it is a member of, for
+// the server application's publish hook. Payload belongs to the machine:
+// the hook must not keep or modify it.
+type PublishRequest struct {
+	Client  proto.ClientID
+	Room    string
+	Name    string
+	Payload []byte
+}
+
 // ServerConfig configures a [Server]. Every zero field has a documented
 // default.
 type ServerConfig struct {
@@ -123,6 +133,11 @@ type ServerConfig struct {
 	Authorize func(AuthRequest) error
 	// AllowRoom decides a client's JOIN or LEAVE. Nil refuses all.
 	AllowRoom func(RoomRequest) bool
+	// AllowPublish decides a client's PUBLISH to a room it is a member of
+	// (a non-member's publish is refused before the hook runs). Nil allows
+	// every member's publish. It runs inside Step: keep it fast and free
+	// of I/O.
+	AllowPublish func(PublishRequest) bool
 }
 
 func (c *ServerConfig) setDefaults() {

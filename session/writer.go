@@ -28,6 +28,7 @@ type writer struct {
 	response proto.Response
 	join     proto.Join
 	leave    proto.Leave
+	publish  proto.Publish
 	ack      proto.Ack
 	hb       proto.Heartbeat
 }
@@ -67,10 +68,10 @@ func (w *writer) frame(f proto.Frame) {
 func (w *writer) reliable(f *outFrame, ack uint64) {
 	switch f.typ {
 	case proto.TypeData:
-		w.data = proto.Data{Seq: f.seq, Ack: ack, Payload: f.payload, Room: f.room}
+		w.data = proto.Data{Seq: f.seq, Ack: ack, Payload: f.payload, Room: f.room, Name: f.name}
 		w.frame(&w.data)
 	case proto.TypeRequest:
-		w.request = proto.Request{Seq: f.seq, Ack: ack, ID: f.id, Payload: f.payload}
+		w.request = proto.Request{Seq: f.seq, Ack: ack, ID: f.id, Payload: f.payload, Name: f.name}
 		w.frame(&w.request)
 	case proto.TypeResponse:
 		w.response = proto.Response{Seq: f.seq, Ack: ack, ID: f.id, Payload: f.payload, Error: f.err}
@@ -84,6 +85,9 @@ func (w *writer) reliable(f *outFrame, ack uint64) {
 	case proto.TypeLeave:
 		w.leave = proto.Leave{Seq: f.seq, Ack: ack, ID: f.id, Room: f.room}
 		w.frame(&w.leave)
+	case proto.TypePublish:
+		w.publish = proto.Publish{Seq: f.seq, Ack: ack, ID: f.id, Room: f.room, Payload: f.payload, Name: f.name}
+		w.frame(&w.publish)
 	default:
 		panic("session: bug: unreliable frame type in send buffer")
 	}

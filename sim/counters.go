@@ -14,7 +14,9 @@ type Counters struct {
 	Connections  uint64 // connections opened
 	Faults       uint64 // faults injected
 	AppMessages  uint64 // application messages accepted (send, broadcast copies)
-	Requests     uint64 // requests accepted (calls, joins, leaves)
+	Requests     uint64 // requests accepted (calls, joins, leaves, publishes)
+	Publishes    uint64 // client publishes the server accepted and fanned out
+	Named        uint64 // named messages and requests delivered with their name
 	Deliveries   uint64 // reliable frames delivered to an application
 	SessionsLost uint64 // sessions reported lost or closed with something lost
 	Violations   uint64 // oracle violations
@@ -27,8 +29,16 @@ type Counters struct {
 
 func (c *Counters) event(ev session.Event) {
 	switch ev := ev.(type) {
-	case *session.Delivered, *session.RequestReceived:
+	case *session.Delivered:
 		c.Deliveries++
+		if ev.Name != "" {
+			c.Named++
+		}
+	case *session.RequestReceived:
+		c.Deliveries++
+		if ev.Name != "" {
+			c.Named++
+		}
 	case *session.Response:
 		if ev.Err == nil {
 			c.Deliveries++
@@ -57,6 +67,8 @@ func (c *Counters) Add(o Counters) {
 	c.Faults += o.Faults
 	c.AppMessages += o.AppMessages
 	c.Requests += o.Requests
+	c.Publishes += o.Publishes
+	c.Named += o.Named
 	c.Deliveries += o.Deliveries
 	c.SessionsLost += o.SessionsLost
 	c.Violations += o.Violations

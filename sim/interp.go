@@ -64,6 +64,7 @@ func init() {
 		"join":       (*Interp).join,
 		"leave":      (*Interp).join,
 		"broadcast":  (*Interp).broadcast,
+		"publish":    (*Interp).publish,
 		"advance":    (*Interp).advance,
 		"settle":     (*Interp).settle,
 		"stabilize":  (*Interp).stabilize,
@@ -113,11 +114,14 @@ func init() {
 //	send s c1 ["text"] [size=N] [n=N]    the server sends to c1's session
 //	call c1 id=N ["text"] [timeout=D]    request from the client
 //	call s c1 id=N ["text"] [timeout=D]  request from the server
+//	                                     send, call, broadcast and publish take name=E:
+//	                                     the message's event or the request's method
 //	reply c1 id=N ["text"] [error=CODE]  answer (an error response with error=)
 //	reply s c1 id=N ["text"] [error=CODE]
 //	join s c1 room=R / leave s c1 room=R       server-side membership
 //	join c1 id=N room=R / leave c1 id=N room=R  the client asks
 //	broadcast s room=R ["text"] [except=c1]
+//	publish c1 id=N room=R ["text"] [timeout=D]  the client publishes to a room
 //	advance D                            move the clock, then let the network settle
 //	settle                               run until no traffic is in flight
 //	stabilize [bound=1s]                 run until only timers at least bound ahead remain
@@ -449,6 +453,7 @@ func serverSide(a *args) bool { return len(a.pos) > 0 && a.pos[0] == "s" }
 
 func (in *Interp) send(a *args) (string, error) {
 	s := in.sim
+	name := a.str("name", "")
 	s.resetBudget()
 	if serverSide(a) {
 		c, err := in.client(a, 1)
@@ -463,7 +468,7 @@ func (in *Interp) send(a *args) (string, error) {
 			return "", err
 		}
 		for _, p := range ps {
-			s.serverStep(session.Send{To: c.m.ID(), Payload: p})
+			s.serverStep(session.Send{To: c.m.ID(), Name: name, Payload: p})
 		}
 		s.drainServer()
 	} else {
@@ -479,7 +484,7 @@ func (in *Interp) send(a *args) (string, error) {
 			return "", err
 		}
 		for _, p := range ps {
-			s.clientStep(c, session.Send{Payload: p})
+			s.clientStep(c, session.Send{Name: name, Payload: p})
 		}
 		s.drainClient(c)
 	}
@@ -500,6 +505,7 @@ func (in *Interp) call(a *args) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	name := a.str("name", "")
 	s.resetBudget()
 	if serverSide(a) {
 		c, err := in.client(a, 1)
@@ -510,14 +516,14 @@ func (in *Interp) call(a *args) (string, error) {
 			return "", err
 		}
 		p := s.payload(a.text, a.hasText, "s", c.name+"?", 0)
-		s.serverCommand(session.Call{To: c.m.ID(), ID: id, Payload: p, Timeout: timeout})
+		s.serverCommand(session.Call{To: c.m.ID(), ID: id, Name: name, Payload: p, Timeout: timeout})
 	} else {
 		c, err := in.soleClient(a)
 		if err != nil {
 			return "", err
 		}
 		p := s.payload(a.text, a.hasText, c.name, "s?", 0)
-		s.clientCommand(c, session.Call{ID: id, Payload: p, Timeout: timeout})
+		s.clientCommand(c, session.Call{ID: id, Name: name, Payload: p, Timeout: timeout})
 	}
 	s.settle()
 	return "", nil
@@ -632,7 +638,7 @@ func (in *Interp) broadcast(a *args) (string, error) {
 		return "", fmt.Errorf("%w: broadcast needs room=", ErrSyntax)
 	}
 	in.rooms[room] = true
-	b := session.Broadcast{Room: room, Payload: s.payload(a.text, a.hasText, "s", "room:"+room, 0)}
+	b := session.Broadcast{Room: room, Name: a.str("name", ""), Payload: s.payload(a.text, a.hasText, "s", "room:"+room, 0)}
 	if ex := a.str("except", ""); ex != "" {
 		c := s.findClient(ex)
 		if c == nil {
@@ -649,6 +655,36 @@ func (in *Interp) broadcast(a *args) (string, error) {
 	}
 	s.resetBudget()
 	s.serverCommand(b)
+	s.settle()
+	return "", nil
+}
+
+func (in *Interp) publish(a *args) (string, error) {
+	s := in.sim
+	room := a.str("room", "")
+	if room == "" {
+		return "", fmt.Errorf("%w: publish needs room=", ErrSyntax)
+	}
+	id, ok, err := a.uint("id")
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: publish needs id=", ErrSyntax)
+	}
+	timeout, err := a.dur("timeout", 0)
+	if err != nil {
+		return "", err
+	}
+	name := a.str("name", "")
+	c, err := in.soleClient(a)
+	if err != nil {
+		return "", err
+	}
+	in.rooms[room] = true
+	s.resetBudget()
+	p := s.payload(a.text, a.hasText, c.name, "room:"+room, 0)
+	s.clientCommand(c, session.Publish{ID: id, Room: room, Name: name, Payload: p, Timeout: timeout})
 	s.settle()
 	return "", nil
 }

@@ -293,6 +293,7 @@ func (s *Sim) arrive(e *event) {
 	}
 	s.count.Arrived++
 	if to == endServer {
+		s.oracle.beforeRecv()
 		s.stepServer(session.Recv{Conn: c.id, Data: e.data})
 	} else if c.cli != nil {
 		s.stepClient(c.cli, session.Recv{Conn: c.id, Data: e.data})

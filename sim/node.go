@@ -349,6 +349,8 @@ func (s *Sim) serverStep(in session.Input) error {
 	case session.Broadcast:
 		members = s.server.m.Members(in.Room)
 		except = in.Except
+	case session.Join:
+		s.oracle.rooms[in.Room] = true
 	}
 	err := s.server.m.Step(s.Now(), in)
 	s.count.Steps++
@@ -362,7 +364,7 @@ func (s *Sim) serverStep(in session.Input) error {
 			if id == except || contains(skipped, id) || !contains(after, id) {
 				continue
 			}
-			s.oracle.broadcast(s.oracle.recs[id], b.Payload, b.Room)
+			s.oracle.broadcast(s.oracle.recs[id], b.Payload, b.Room, b.Name)
 		}
 	} else if err == nil && rec != nil {
 		s.oracle.command(rec, sideServer, in)
@@ -429,6 +431,8 @@ func commandName(in session.Input) string {
 		return "leave"
 	case session.Broadcast:
 		return "broadcast"
+	case session.Publish:
+		return "publish"
 	case session.Close:
 		return "close"
 	case session.Abort:

@@ -37,6 +37,17 @@ import (
 //
 // G3 is covered by the flows (a frame delivered to the wrong session does
 // not match) and by checking that client events name the client's session.
+// Names are part of each frame in a flow: a message or request that arrives
+// without its name, or with another, does not match.
+//
+// Room publishes: a client's PUBLISH is in its flow to the server; when
+// the server application sees it accepted (Delivered with Room set), it
+// must be that next frame, and exactly one DATA tagged with the room and
+// name is then expected in the flow of every other member (as the server's
+// membership had it, less the members the event lists as skipped). A
+// refused publish reaches nobody: a stray copy anywhere is a G1 mismatch.
+// A generated publish payload names its publisher, which must not get its
+// own message back.
 //
 // G4: flows never hold more unacknowledged frames than the window allows,
 // pending requests stay within their limit, transport messages within the
@@ -63,6 +74,16 @@ type Oracle struct {
 	sim        *Sim
 	recs       map[proto.ClientID]*record
 	violations []Violation
+	// rooms are the room names any session was ever asked to join;
+	// members is their membership as it was before the server's current
+	// Recv step: a publish fans out to the members of that moment (a
+	// member the same step closes as a slow consumer got the earlier
+	// publishes of the step).
+	rooms   map[string]bool
+	members map[string][]proto.ClientID
+	// publisher maps a publish payload to the session that published it,
+	// which must not get it back.
+	publisher map[string]proto.ClientID
 }
 
 type side uint8
@@ -115,6 +136,7 @@ type sent struct {
 	id      uint64
 	payload []byte
 	room    string
+	name    string
 	errCode proto.ErrorCode
 	isErr   bool
 }
@@ -126,12 +148,22 @@ func (f *flow) outstanding() int { return f.len() - f.next }
 
 // String renders the frame for violation messages.
 func (x *sent) String() string {
+	s := x.text()
+	if x.name != "" {
+		s += fmt.Sprintf(" name=%q", x.name)
+	}
+	return s
+}
+
+func (x *sent) text() string {
 	switch x.typ {
 	case proto.TypeData:
 		if x.room != "" {
 			return fmt.Sprintf("DATA %s room=%q", proto.Preview(x.payload), x.room)
 		}
 		return "DATA " + proto.Preview(x.payload)
+	case proto.TypePublish:
+		return fmt.Sprintf("PUBLISH id=%d room=%q %s", x.id, x.room, proto.Preview(x.payload))
 	case proto.TypeResponse:
 		if x.isErr {
 			return fmt.Sprintf("RESPONSE id=%d error=%s", x.id, x.errCode)
@@ -157,6 +189,17 @@ func (f *flow) trim(keep int) {
 func (o *Oracle) init(s *Sim) {
 	o.sim = s
 	o.recs = make(map[proto.ClientID]*record)
+	o.rooms = make(map[string]bool)
+	o.members = make(map[string][]proto.ClientID)
+	o.publisher = make(map[string]proto.ClientID)
+}
+
+// beforeRecv snapshots room membership before the server steps a
+// transport message (which may hold publishes).
+func (o *Oracle) beforeRecv() {
+	for room := range o.rooms {
+		o.members[room] = o.sim.server.m.Members(room)
+	}
 }
 
 func (o *Oracle) newRecord(name string) *record {
@@ -215,13 +258,19 @@ func (o *Oracle) command(r *record, sd side, in session.Input) {
 	count := &o.sim.count
 	switch in := in.(type) {
 	case session.Send:
-		f.push(sent{typ: proto.TypeData, payload: in.Payload})
+		f.push(sent{typ: proto.TypeData, payload: in.Payload, name: in.Name})
 		count.AppMessages++
 	case session.Call:
-		f.push(sent{typ: proto.TypeRequest, id: in.ID, payload: in.Payload})
+		f.push(sent{typ: proto.TypeRequest, id: in.ID, payload: in.Payload, name: in.Name})
 		o.request(r, sd, in.ID)
 		count.Requests++
+	case session.Publish:
+		f.push(sent{typ: proto.TypePublish, id: in.ID, room: in.Room, name: in.Name, payload: in.Payload})
+		o.request(r, sd, in.ID)
+		r.roomOps[in.ID] = true
+		count.Requests++
 	case session.JoinRoom:
+		o.rooms[in.Room] = true
 		f.push(sent{typ: proto.TypeJoin, id: in.ID, room: in.Room})
 		o.request(r, sd, in.ID)
 		r.roomOps[in.ID] = true
@@ -246,12 +295,13 @@ func (o *Oracle) command(r *record, sd side, in session.Input) {
 	o.checkWindow(r, sd.outDir())
 }
 
-// broadcast records a broadcast DATA queued for member session r.
-func (o *Oracle) broadcast(r *record, payload []byte, room string) {
+// broadcast records a broadcast or published DATA queued for member
+// session r.
+func (o *Oracle) broadcast(r *record, payload []byte, room, name string) {
 	if r == nil {
 		return
 	}
-	r.flows[toClient].push(sent{typ: proto.TypeData, payload: payload, room: room})
+	r.flows[toClient].push(sent{typ: proto.TypeData, payload: payload, room: room, name: name})
 	o.sim.count.AppMessages++
 	o.checkWindow(r, toClient)
 }
@@ -300,12 +350,15 @@ func (o *Oracle) clientEvent(c *clientNode, ev session.Event) {
 		}
 	case *session.Delivered:
 		if o.own(c, ev.Client) {
+			if ev.Room != "" && o.publisher[string(ev.Payload)] == ev.Client {
+				o.violate("G3", "%s got its own publish %q back", c.name, ev.Payload)
+			}
 			o.addressed("s", c.name, ev.Payload, ev.Room)
-			o.deliver(r, toClient, sent{typ: proto.TypeData, payload: ev.Payload, room: ev.Room})
+			o.deliver(r, toClient, sent{typ: proto.TypeData, payload: ev.Payload, room: ev.Room, name: ev.Name})
 		}
 	case *session.RequestReceived:
 		if o.own(c, ev.Client) {
-			o.deliver(r, toClient, sent{typ: proto.TypeRequest, id: ev.ID, payload: ev.Payload})
+			o.deliver(r, toClient, sent{typ: proto.TypeRequest, id: ev.ID, payload: ev.Payload, name: ev.Name})
 			r.asked = append(r.asked, ev.ID)
 		}
 	case *session.Response:
@@ -348,7 +401,11 @@ func (o *Oracle) addressed(from, to string, payload []byte, room string) {
 	} else {
 		good = string(dst) == to
 	}
-	if !good || string(src) != from {
+	// A room message comes from the server's Broadcast or from a member's
+	// publish (the publishing session never gets its own back: see
+	// clientEvent; a later session of the same client may).
+	fromOK := string(src) == from || room != "" && from == "s"
+	if !good || !fromOK {
 		o.violate("G3", "%s got %q from %s: it was addressed to %s by %s", to, payload, from, dst, src)
 	}
 }
@@ -413,14 +470,15 @@ func (o *Oracle) serverEvent(ev session.Event) {
 	case *session.Delivered:
 		if r := o.serverRec(ev.Client); r != nil {
 			if ev.Room != "" {
-				o.violate("G3", "server delivered a DATA tagged with room %q", ev.Room)
+				o.published(r, ev)
+				return
 			}
 			o.addressed(r.name, "s", ev.Payload, "")
-			o.deliver(r, toServer, sent{typ: proto.TypeData, payload: ev.Payload})
+			o.deliver(r, toServer, sent{typ: proto.TypeData, payload: ev.Payload, name: ev.Name})
 		}
 	case *session.RequestReceived:
 		if r := o.serverRec(ev.Client); r != nil {
-			o.deliver(r, toServer, sent{typ: proto.TypeRequest, id: ev.ID, payload: ev.Payload})
+			o.deliver(r, toServer, sent{typ: proto.TypeRequest, id: ev.ID, payload: ev.Payload, name: ev.Name})
 		}
 	case *session.Response:
 		if r := o.serverRec(ev.Client); r != nil {
@@ -434,6 +492,53 @@ func (o *Oracle) serverEvent(ev session.Event) {
 	case *session.ConnRejected:
 		o.honest("s", ev.Err)
 	}
+}
+
+// published checks a publish the server accepted from r's client, and
+// records the DATA it queued for each other member.
+func (o *Oracle) published(r *record, ev *session.Delivered) {
+	o.addressed(r.name, "s", ev.Payload, ev.Room)
+	// The flow holds the PUBLISH with its request ID, which the event does
+	// not carry: match it by everything else.
+	f := &r.flows[toServer]
+	got := sent{typ: proto.TypePublish, payload: ev.Payload, room: ev.Room, name: ev.Name}
+	for i := f.next; i < f.len(); i++ {
+		if x := f.at(i); x.typ == proto.TypePublish && x.room == got.room && x.name == got.name && bytes.Equal(x.payload, got.payload) {
+			got.id = x.id
+			break
+		}
+	}
+	o.deliver(r, toServer, got)
+	if !o.mayPublish(r, ev.Room) {
+		o.violate("G3", "server accepted %s's publish to %q, which it is not a member of", r.name, ev.Room)
+	}
+	o.sim.count.Publishes++
+	o.publisher[string(ev.Payload)] = r.id
+	for _, id := range o.members[ev.Room] {
+		m := o.recs[id]
+		if id == r.id || contains(ev.Skipped, id) || m == nil || !m.alive[sideServer] {
+			continue // the publisher, skipped, or closed as a slow consumer
+		}
+		o.broadcast(m, ev.Payload, ev.Room, ev.Name)
+	}
+}
+
+// mayPublish reports whether r's client may have been a member of room when
+// the server took its publish (the one just delivered): a member before or
+// after the step, or one whose last JOIN or LEAVE of room before the
+// publish, in its own sequence, was a JOIN (the same transport message may
+// have carried a JOIN, the publish and a LEAVE).
+func (o *Oracle) mayPublish(r *record, room string) bool {
+	if contains(o.members[room], r.id) || contains(o.sim.server.m.Members(room), r.id) {
+		return true
+	}
+	f := &r.flows[toServer]
+	for j := f.next - 2; j >= f.base; j-- {
+		if x := f.at(j); (x.typ == proto.TypeJoin || x.typ == proto.TypeLeave) && x.room == room {
+			return x.typ == proto.TypeJoin
+		}
+	}
+	return false
 }
 
 func (o *Oracle) serverRec(id proto.ClientID) *record {
@@ -450,7 +555,8 @@ func (o *Oracle) serverRec(id proto.ClientID) *record {
 // to a request that already has its outcome is dropped.
 func (o *Oracle) skippable(r *record, d int, x *sent) bool {
 	switch x.typ {
-	case proto.TypeJoin, proto.TypeLeave:
+	case proto.TypeJoin, proto.TypeLeave, proto.TypePublish:
+		// A refused PUBLISH never reaches the server application.
 		return d == toServer
 	case proto.TypeResponse:
 		requester := sideClient
@@ -482,7 +588,7 @@ func (o *Oracle) deliver(r *record, d int, got sent) {
 }
 
 func (x *sent) matches(y *sent) bool {
-	return x.typ == y.typ && x.id == y.id && x.room == y.room && x.isErr == y.isErr &&
+	return x.typ == y.typ && x.id == y.id && x.room == y.room && x.name == y.name && x.isErr == y.isErr &&
 		x.errCode == y.errCode && bytes.Equal(x.payload, y.payload)
 }
 
@@ -500,7 +606,7 @@ func (o *Oracle) outcome(r *record, sd side, ev *session.Response) {
 	case errors.Is(ev.Err, session.ErrRequestTimeout):
 	case ev.Err == nil || errors.As(ev.Err, &remote):
 		if sd == sideClient && r.roomOps[ev.ID] {
-			break // the server answers JOIN and LEAVE itself
+			break // the server answers JOIN, LEAVE and PUBLISH itself
 		}
 		got := sent{typ: proto.TypeResponse, id: ev.ID, payload: ev.Payload}
 		if remote != nil {
@@ -570,7 +676,7 @@ func (o *Oracle) checkLost(r *record, d int, unacked []session.LostFrame) {
 	}
 	for i, u := range items {
 		want := f.at(k + i)
-		got := sent{typ: u.Type, id: u.ID, payload: u.Payload, room: u.Room}
+		got := sent{typ: u.Type, id: u.ID, payload: u.Payload, room: u.Room, name: u.Name}
 		if u.Type == proto.TypeResponse && want.isErr {
 			got.isErr, got.errCode = true, want.errCode
 		}

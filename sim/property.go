@@ -24,7 +24,7 @@ type PropertyOptions struct {
 // top of better-socket: rapid draws the swarm options (client count, delays,
 // loss and duplication rates, window, heartbeat, resume window, policies)
 // and a list of actions (the scenario verbs: send, call, reply, join,
-// broadcast, advance, drop, dup, hold, release, partition, heal, disconnect,
+// broadcast, publish, half of the messages and requests named, advance, drop, dup, hold, release, partition, heal, disconnect,
 // crash, restart, close, kick ...). The oracle checks G1–G4 after every
 // step; then the liveness phase (converge) must finish everything once the
 // network heals. A failure reports the violation and the verb script that

@@ -163,9 +163,11 @@ func inputJSON(in session.Input) map[string]any {
 	case session.Timeout:
 		return map[string]any{"type": "timeout"}
 	case session.Send:
-		return map[string]any{"type": "send", "payload": hexOrNil(in.Payload)}
+		return map[string]any{"type": "send", "name": in.Name, "payload": hexOrNil(in.Payload)}
 	case session.Call:
-		return map[string]any{"type": "call", "id": in.ID, "payload": hexOrNil(in.Payload), "timeoutMs": ms(in.Timeout)}
+		return map[string]any{"type": "call", "id": in.ID, "name": in.Name, "payload": hexOrNil(in.Payload), "timeoutMs": ms(in.Timeout)}
+	case session.Publish:
+		return map[string]any{"type": "publish", "id": in.ID, "room": in.Room, "name": in.Name, "payload": hexOrNil(in.Payload), "timeoutMs": ms(in.Timeout)}
 	case session.JoinRoom:
 		return map[string]any{"type": "join", "id": in.ID, "room": in.Room, "timeoutMs": ms(in.Timeout)}
 	case session.LeaveRoom:
@@ -234,7 +236,7 @@ func errJSON(err error) any {
 func lostJSON(l session.Lost) map[string]any {
 	unacked := []any{}
 	for _, f := range l.Unacked {
-		unacked = append(unacked, map[string]any{"seq": f.Seq, "type": int(f.Type), "id": f.ID, "payload": hexOrNil(f.Payload), "room": f.Room})
+		unacked = append(unacked, map[string]any{"seq": f.Seq, "type": int(f.Type), "id": f.ID, "payload": hexOrNil(f.Payload), "room": f.Room, "name": f.Name})
 	}
 	reqs := l.Requests
 	if reqs == nil {
@@ -256,9 +258,9 @@ func eventJSON(ev session.Event) map[string]any {
 	case *session.ConnectionLost:
 		return map[string]any{"type": "connection-lost", "err": errJSON(e.Err)}
 	case *session.Delivered:
-		return map[string]any{"type": "delivered", "client": idHex(e.Client), "seq": e.Seq, "payload": hexOrNil(e.Payload), "room": e.Room}
+		return map[string]any{"type": "delivered", "client": idHex(e.Client), "seq": e.Seq, "payload": hexOrNil(e.Payload), "room": e.Room, "name": e.Name}
 	case *session.RequestReceived:
-		return map[string]any{"type": "request", "client": idHex(e.Client), "id": e.ID, "payload": hexOrNil(e.Payload)}
+		return map[string]any{"type": "request", "client": idHex(e.Client), "id": e.ID, "name": e.Name, "payload": hexOrNil(e.Payload)}
 	case *session.Response:
 		return map[string]any{"type": "response", "client": idHex(e.Client), "id": e.ID, "payload": hexOrNil(e.Payload), "err": errJSON(e.Err)}
 	case *session.SessionLost:

@@ -63,7 +63,7 @@ type ActionKind struct {
 // time, and faults.
 var Actions = []ActionKind{
 	{"send", 10}, {"ssend", 10}, {"call", 5}, {"scall", 3}, {"reply", 2},
-	{"join", 3}, {"cjoin", 2}, {"leave", 1}, {"broadcast", 5},
+	{"join", 3}, {"cjoin", 2}, {"leave", 1}, {"broadcast", 5}, {"publish", 4},
 	{"advance", 14}, {"drop", 3}, {"dup", 2}, {"hold", 2}, {"release", 3},
 	{"partition", 1}, {"heal", 2}, {"disconnect", 3}, {"halfopen", 1},
 	{"crash", 1}, {"restart", 1}, {"close", 1}, {"abort", 1}, {"reconnect", 3},
@@ -192,17 +192,28 @@ func (w *Workload) Line(ch Chooser, kind string, s *Sim) string {
 		return "s->" + c
 	}
 	room := func() string { return pick(ch, "room", "r1", "r2") }
+	// name draws an optional event or method name: half the traffic is
+	// named, with names that differ in length and script.
+	name := func() string {
+		if n := pick(ch, "name", "", "", "chat", "quote", "ünï-ev"); n != "" {
+			return " name=" + n
+		}
+		return ""
+	}
 	switch kind {
 	case "send":
-		return "send " + c
+		return "send " + c + name()
 	case "ssend":
-		return "send s " + c
+		return "send s " + c + name()
 	case "call":
 		w.nextID++
-		return fmt.Sprintf("call %s id=%d", c, w.nextID)
+		return fmt.Sprintf("call %s id=%d%s", c, w.nextID, name())
 	case "scall":
 		w.nextID++
-		return fmt.Sprintf("call s %s id=%d", c, w.nextID)
+		return fmt.Sprintf("call s %s id=%d%s", c, w.nextID, name())
+	case "publish":
+		w.nextID++
+		return fmt.Sprintf("publish %s id=%d room=%s%s", c, w.nextID, room(), name())
 	case "reply":
 		id, _ := w.unanswered(s, cl)
 		return fmt.Sprintf("reply %s id=%d", c, id)
@@ -217,7 +228,7 @@ func (w *Workload) Line(ch Chooser, kind string, s *Sim) string {
 		w.nextID++
 		return fmt.Sprintf("leave %s id=%d room=%s", c, w.nextID, room())
 	case "broadcast":
-		return "broadcast s room=" + room()
+		return "broadcast s room=" + room() + name()
 	case "advance":
 		return "advance " + pick(ch, "duration", "10ms", "100ms", "1s", "5s", "30s", "90s")
 	case "drop", "dup":

@@ -115,6 +115,10 @@ func TestTypeScriptSuite(t *testing.T) {
 	}
 }
 
+// tsPublishes is how many messages each TS client of the live test
+// publishes to the room (test/live/chaos.ts).
+const tsPublishes = 20
+
 // tsPeer is the server's view of one TS client.
 type tsPeer struct {
 	idx     int
@@ -128,8 +132,10 @@ type tsPeer struct {
 // TestTypeScriptLive runs three TS clients in Node.js against a gorilla
 // server that kills their connections at least 25 times while 10,000
 // messages flow each way per client, with requests both ways and room
-// broadcasts. Both ends check exactly-once in-order delivery and one
-// outcome per request. The kills are paced by the server's progress, not
+// broadcasts; every 10th message and every other request is named and
+// routed by a Mux on each side, and at the end each client publishes to
+// the room. Both ends check exactly-once in-order delivery, routing by
+// name, and one outcome per request or publish. The kills are paced by the server's progress, not
 // by the clock, so the verdict does not depend on the machine's speed.
 func TestTypeScriptLive(t *testing.T) {
 	dir := tsClient(t)
@@ -174,10 +180,16 @@ func TestTypeScriptLive(t *testing.T) {
 		for seq := 1; seq <= n; seq++ {
 			// A request every 100 messages, answered before the message
 			// goes: once the client has the last message, it has answered
-			// every request.
+			// every request. Every other one names the method "sq".
 			if seq%100 == 0 {
 				q := "sq " + strconv.Itoa(seq/100)
-				res, err := srv.Request(ctx, id, []byte(q))
+				request := srv.Request
+				if (seq/100)%2 == 0 {
+					request = func(ctx context.Context, id proto.ClientID, p []byte) ([]byte, error) {
+						return srv.Invoke(ctx, id, "sq", p)
+					}
+				}
+				res, err := request(ctx, id, []byte(q))
 				if err != nil || string(res) != "re:"+q {
 					fail("request %s: %q, %v", q, res, err)
 					return
@@ -186,7 +198,11 @@ func TestTypeScriptLive(t *testing.T) {
 				peers[id].served++
 				mu.Unlock()
 			}
-			if err := srv.Send(ctx, id, []byte("s "+strconv.Itoa(seq))); err != nil {
+			send := srv.Send
+			if seq%10 == 0 {
+				send = func(ctx context.Context, id proto.ClientID, p []byte) error { return srv.Emit(ctx, id, "tick", p) }
+			}
+			if err := send(ctx, id, []byte("s "+strconv.Itoa(seq))); err != nil {
 				fail("send s %d: %v", seq, err)
 				return
 			}
@@ -202,55 +218,78 @@ func TestTypeScriptLive(t *testing.T) {
 			}
 		}
 	}
-	srv = gorilla.NewServer(adapters.ServerOptions{
-		Session: session.ServerConfig{AllowRoom: func(r session.RoomRequest) bool { return r.Room == "all" }},
-		OnMessage: func(_ context.Context, m adapters.Message) {
-			f := strings.Fields(string(m.Payload))
-			if len(f) != 3 || f[0] != "m" {
-				fail("message %q", m.Payload)
-				return
-			}
-			idx, _ := strconv.Atoi(f[1])
-			seq, _ := strconv.ParseUint(f[2], 10, 64)
-			mu.Lock()
-			p := peers[m.Client]
-			if p == nil {
-				p = &tsPeer{idx: idx}
-				peers[m.Client] = p
-			}
-			if p.idx != idx || seq != p.next+1 {
-				p.errors = append(p.errors, fmt.Sprintf("message %q after %d", m.Payload, p.next))
-			} else {
-				p.next = seq
-			}
-			// A client sends only once its JOIN was answered: its first
-			// message starts the server's side of the traffic.
-			start := !p.started
-			p.started = true
-			mu.Unlock()
-			if start {
+	// The clients' messages named "m" and requests naming "echo" take the
+	// Mux's routes, the others OnMessage and OnRequest: both check one
+	// order. Their publishes reach the server application as messages in
+	// room "all" named "pub", routed to their own handler.
+	var publishes atomic.Int32
+	onMessage := func(_ context.Context, m adapters.Message) {
+		f := strings.Fields(string(m.Payload))
+		if len(f) != 3 || f[0] != "m" || m.Room != "" {
+			fail("message %q in room %q", m.Payload, m.Room)
+			return
+		}
+		idx, _ := strconv.Atoi(f[1])
+		seq, _ := strconv.ParseUint(f[2], 10, 64)
+		if (m.Name == "m") != (seq%10 == 0) {
+			fail("message %q named %q", m.Payload, m.Name)
+		}
+		mu.Lock()
+		p := peers[m.Client]
+		if p == nil {
+			p = &tsPeer{idx: idx}
+			peers[m.Client] = p
+		}
+		if p.idx != idx || seq != p.next+1 {
+			p.errors = append(p.errors, fmt.Sprintf("message %q after %d", m.Payload, p.next))
+		} else {
+			p.next = seq
+		}
+		// A client sends only once its JOIN was answered: its first
+		// message starts the server's side of the traffic.
+		start := !p.started
+		p.started = true
+		mu.Unlock()
+		if start {
+			wg.Add(1)
+			go sender(m.Client)
+			if started.Add(1) == clients {
 				wg.Add(1)
-				go sender(m.Client)
-				if started.Add(1) == clients {
-					wg.Add(1)
-					go broadcaster()
-				}
+				go broadcaster()
 			}
-		},
-		OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) {
-			f := strings.Fields(string(r.Payload))
-			if len(f) == 3 && f[0] == "q" {
-				k, _ := strconv.ParseUint(f[2], 10, 64)
-				mu.Lock()
-				if p := peers[r.Client]; p == nil || k != p.lastReq+1 {
-					fail("request %q out of order", r.Payload)
-				} else {
-					p.lastReq = k
-				}
-				mu.Unlock()
+		}
+	}
+	onRequest := func(_ context.Context, r adapters.Request) ([]byte, error) {
+		f := strings.Fields(string(r.Payload))
+		if len(f) == 3 && f[0] == "q" {
+			k, _ := strconv.ParseUint(f[2], 10, 64)
+			if (r.Name == "echo") != (k%2 == 0) {
+				fail("request %q named %q", r.Payload, r.Name)
 			}
-			return append([]byte("re:"), r.Payload...), nil
-		},
+			mu.Lock()
+			if p := peers[r.Client]; p == nil || k != p.lastReq+1 {
+				fail("request %q out of order", r.Payload)
+			} else {
+				p.lastReq = k
+			}
+			mu.Unlock()
+		}
+		return append([]byte("re:"), r.Payload...), nil
+	}
+	mux := adapters.NewMux()
+	mux.HandleMessage("m", onMessage)
+	mux.HandleRequest("echo", onRequest)
+	mux.HandleMessage("pub", func(_ context.Context, m adapters.Message) {
+		if m.Room != "all" || !strings.HasPrefix(string(m.Payload), "p ") {
+			fail("publish %q in room %q", m.Payload, m.Room)
+		}
+		publishes.Add(1)
+	})
+	srv = gorilla.NewServer(adapters.ServerOptions{
+		Session:   session.ServerConfig{AllowRoom: func(r session.RoomRequest) bool { return r.Room == "all" }},
+		Mux:       mux,
+		OnMessage: onMessage,
+		OnRequest: onRequest,
 	})
 	hs := &http.Server{Handler: srv}
 	served := make(chan error, 1)
@@ -307,6 +346,8 @@ func TestTypeScriptLive(t *testing.T) {
 		Requests   int      `json:"requests"`
 		Responses  int      `json:"responses"`
 		Served     int      `json:"served"`
+		Published  int      `json:"published"`
+		PubIn      int      `json:"pubReceived"`
 		Reconnects int      `json:"reconnects"`
 		Resumes    int      `json:"resumes"`
 		Errors     []string `json:"errors"`
@@ -318,14 +359,18 @@ func TestTypeScriptLive(t *testing.T) {
 		t.Fatalf("%d client summaries, want %d", len(summary), clients)
 	}
 	for _, s := range summary {
-		t.Logf("TS client %d: received %d messages and %d broadcasts, %d/%d requests answered, served %d, %d connections lost, %d resumes",
-			s.Client, s.Received, s.Broadcasts, s.Responses, s.Requests, s.Served, s.Reconnects, s.Resumes)
-		if s.Received != n || s.Broadcasts != broadcasts || s.Responses != n/100 || s.Served != n/100 || len(s.Errors) > 0 {
+		t.Logf("TS client %d: received %d messages and %d broadcasts, %d/%d requests answered, served %d, published %d and received %d publishes, %d connections lost, %d resumes",
+			s.Client, s.Received, s.Broadcasts, s.Responses, s.Requests, s.Served, s.Published, s.PubIn, s.Reconnects, s.Resumes)
+		if s.Received != n || s.Broadcasts != broadcasts || s.Responses != n/100 || s.Served != n/100 ||
+			s.Published != tsPublishes || s.PubIn != (clients-1)*tsPublishes || len(s.Errors) > 0 {
 			t.Errorf("TS client %d: %+v", s.Client, s)
 		}
 	}
 	for _, f := range failed {
 		t.Error(f)
+	}
+	if got := publishes.Load(); got != clients*tsPublishes {
+		t.Errorf("the server application saw %d publishes, want %d", got, clients*tsPublishes)
 	}
 	if len(peers) != clients {
 		t.Errorf("%d sessions sent messages, want %d", len(peers), clients)
@@ -345,8 +390,12 @@ func TestTypeScriptLive(t *testing.T) {
 // client against the same gorilla server in one run: the mean request round
 // trip, and the rate of pipelined 64-byte messages (sent as fast as the
 // send window allows, timed until a request sent after them is answered),
-// and, for scale, Node's round trip of plain WebSocket messages with the ws
-// package against a raw gorilla/websocket echo. Each figure is one fixed-size run per client, so run it once:
+// and, for scale, Node's floors: the round trip of plain WebSocket messages
+// with the ws package against a raw gorilla/websocket echo
+// (node-raw-ws-rt-µs), and of requests to this server with the protocol
+// driven by hand over the ws package (node-by-hand-rt-µs: what the Node.js
+// client adds is node-rt-µs minus that). Each figure is one fixed-size run
+// per client, so run it once:
 //
 //	go test ./adapters/gorilla -run=NONE -bench=TypeScriptSideBySide -benchtime=1x
 func BenchmarkTypeScriptSideBySide(b *testing.B) {
@@ -417,9 +466,10 @@ func BenchmarkTypeScriptSideBySide(b *testing.B) {
 			b.Fatalf("node: %v\n%s", err, out)
 		}
 		var node struct {
-			RTMicros    float64 `json:"rtMicros"`
-			PerSec      float64 `json:"perSec"`
-			RawRTMicros float64 `json:"rawRtMicros"`
+			RTMicros      float64 `json:"rtMicros"`
+			PerSec        float64 `json:"perSec"`
+			RawRTMicros   float64 `json:"rawRtMicros"`
+			ProtoRTMicros float64 `json:"protoRtMicros"`
 		}
 		if err := json.Unmarshal(out, &node); err != nil {
 			b.Fatalf("node output %q: %v", out, err)
@@ -428,6 +478,7 @@ func BenchmarkTypeScriptSideBySide(b *testing.B) {
 		b.ReportMetric(goProc.RTMicros, "go-process-rt-µs")
 		b.ReportMetric(node.RTMicros, "node-rt-µs")
 		b.ReportMetric(node.RawRTMicros, "node-raw-ws-rt-µs")
+		b.ReportMetric(node.ProtoRTMicros, "node-by-hand-rt-µs")
 		b.ReportMetric(node.RTMicros/goProc.RTMicros, "node/go-process-rt")
 		b.ReportMetric(goRate, "go-msg/s")
 		b.ReportMetric(goProc.PerSec, "go-process-msg/s")

@@ -34,19 +34,21 @@ import (
 	"github.com/bettersocket/bettersocket/session"
 )
 
-// Say is what a client sends: a line for a room.
+// Say is what a client sends (event "say"): a line for a room it is in.
 type Say struct {
 	Room string
 	Text string
 }
 
-// Line is what the server broadcasts to a room.
+// Line is what the server broadcasts to a room (event "line"), stamped
+// with the sender's nickname, so that nobody can speak for someone else.
 type Line struct {
 	From string
 	Text string
 }
 
-// Who asks who is in a room; the answer is a list of nicknames.
+// Who asks who is in a room (method "who"); the answer is a list of
+// nicknames.
 type Who struct{ Room string }
 
 func main() {
@@ -107,6 +109,34 @@ func runServer(ctx context.Context, ln net.Listener) error {
 		return nicks[id]
 	}
 	var srv *gorilla.Server
+	mux := adapters.NewMux()
+	adapters.HandleEvent(mux, "say", func(ctx context.Context, m adapters.Message, s Say, err error) {
+		if err != nil {
+			log.Printf("bad message from %s: %v", m.Client, err)
+			return
+		}
+		// Only a member speaks in a room.
+		if members, err := srv.Members(ctx, s.Room); err != nil || !slices.Contains(members, m.Client) {
+			log.Printf("%s is not in %q", m.Client, s.Room)
+			return
+		}
+		line := Line{From: nickOf(m.Client), Text: s.Text}
+		if err := adapters.BroadcastEvent(ctx, srv.Server, s.Room, "line", line); err != nil {
+			log.Printf("broadcast to %s: %v", s.Room, err)
+		}
+	})
+	adapters.HandleMethod(mux, "who", func(ctx context.Context, r adapters.Request, w Who) ([]string, error) {
+		ids, err := srv.Members(ctx, w.Room)
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(ids))
+		for _, id := range ids {
+			names = append(names, nickOf(id))
+		}
+		slices.Sort(names)
+		return names, nil
+	})
 	srv = gorilla.NewServer(adapters.ServerOptions{
 		Session: session.ServerConfig{
 			// Anyone may join any room whose name is a plain word.
@@ -114,6 +144,7 @@ func runServer(ctx context.Context, ln net.Listener) error {
 				return !strings.ContainsAny(r.Room, " \t/")
 			},
 		},
+		Mux: mux,
 		OnEvent: func(ctx context.Context, ev session.Event) {
 			switch ev := ev.(type) {
 			case *session.SessionStarted:
@@ -126,32 +157,10 @@ func runServer(ctx context.Context, ln net.Listener) error {
 				mu.Unlock()
 			}
 		},
-		OnMessage: adapters.HandleMessage(nil, func(ctx context.Context, m adapters.Message, s Say, err error) {
-			if err != nil {
-				log.Printf("bad message from %s: %v", m.Client, err)
-				return
-			}
-			line := Line{From: nickOf(m.Client), Text: s.Text}
-			if err := adapters.Broadcast(ctx, srv.Server, s.Room, line); err != nil {
-				log.Printf("broadcast to %s: %v", s.Room, err)
-			}
-		}),
-		OnRequest: adapters.HandleRequest(nil, nil, func(ctx context.Context, r adapters.Request, w Who) ([]string, error) {
-			ids, err := srv.Members(ctx, w.Room)
-			if err != nil {
-				return nil, err
-			}
-			names := make([]string, 0, len(ids))
-			for _, id := range ids {
-				names = append(names, nickOf(id))
-			}
-			slices.Sort(names)
-			return names, nil
-		}),
 	})
-	mux := http.NewServeMux()
-	mux.Handle("/chat", srv)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hmux := http.NewServeMux()
+	hmux.Handle("/chat", srv)
+	hs := &http.Server{Handler: hmux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	<-ctx.Done()
@@ -174,15 +183,17 @@ func runClient(ctx context.Context, url, nick string, in io.Reader, out io.Write
 		defer outMu.Unlock()
 		fmt.Fprintf(out, format+"\n", args...)
 	}
+	mux := adapters.NewMux()
+	adapters.HandleEvent(mux, "line", func(_ context.Context, m adapters.Message, l Line, err error) {
+		if err != nil {
+			say("(unreadable message: %v)", err)
+			return
+		}
+		say("[%s] %s: %s", m.Room, l.From, l.Text)
+	})
 	c, err := gorilla.Dial(ctx, url, adapters.ClientOptions{
 		Session: session.ClientConfig{Auth: []byte(nick)},
-		OnMessage: adapters.HandleMessage(nil, func(_ context.Context, m adapters.Message, l Line, err error) {
-			if err != nil {
-				say("(unreadable message: %v)", err)
-				return
-			}
-			say("[%s] %s: %s", m.Room, l.From, l.Text)
-		}),
+		Mux:     mux,
 		OnEvent: func(_ context.Context, ev session.Event) {
 			switch ev := ev.(type) {
 			case *session.ConnectionLost:
@@ -249,14 +260,14 @@ func runClient(ctx context.Context, url, nick string, in io.Reader, out io.Write
 				say("(cannot leave %q: %v)", arg, err)
 			}
 		case "/who":
-			names, err := adapters.Call[Who, []string](ctx, c, Who{Room: room})
+			names, err := adapters.Invoke[Who, []string](ctx, c, "who", Who{Room: room})
 			if err != nil {
 				say("(who: %v)", err)
 				continue
 			}
 			say("in %s: %s", room, strings.Join(names, ", "))
 		default:
-			if err := adapters.Send(ctx, c, Say{Room: room, Text: line}); err != nil {
+			if err := adapters.Emit(ctx, c, "say", Say{Room: room, Text: line}); err != nil {
 				say("(not sent: %v)", err)
 			}
 		}

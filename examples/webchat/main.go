@@ -34,6 +34,12 @@ import (
 //go:embed static
 var static embed.FS
 
+// The page and the server speak with named messages and requests, routed
+// by a Mux on each side: a page emits "say" (a Say) and invokes "ping" (a
+// Ping, answered with a Pong); the server broadcasts "line" (a Line) to
+// the room; a page publishes "presence" (a Presence) to the lobby's other
+// members itself, without the server's application code.
+
 // Say is what a page sends: a line for a room.
 type Say struct {
 	Room string `cbor:"room"`
@@ -58,11 +64,30 @@ type Pong struct {
 	Members int    `cbor:"members"`
 }
 
+// Presence is what a page publishes to the lobby when it joins.
+type Presence struct {
+	Name string `cbor:"name"`
+}
+
 // newServer returns the chat's HTTP handler (the page at /, the protocol at
 // /ws) and its better-socket server. onEvent, when not nil, also sees the
 // server's lifecycle events (the browser test waits on them).
 func newServer(onEvent func(session.Event)) (http.Handler, *gorilla.Server) {
 	var srv *gorilla.Server
+	routes := adapters.NewMux()
+	adapters.HandleEvent(routes, "say", func(ctx context.Context, m adapters.Message, s Say, err error) {
+		if err != nil {
+			log.Printf("bad message from %s: %v", m.Client, err)
+			return
+		}
+		if err := adapters.BroadcastEvent(ctx, srv.Server, s.Room, "line", Line{Name: s.Name, Text: s.Text}); err != nil {
+			log.Printf("broadcast to %s: %v", s.Room, err)
+		}
+	})
+	adapters.HandleMethod(routes, "ping", func(ctx context.Context, r adapters.Request, p Ping) (Pong, error) {
+		ids, err := srv.Members(ctx, "lobby")
+		return Pong{Text: "pong: " + p.Text, Members: len(ids)}, err
+	})
 	srv = gorilla.NewServer(adapters.ServerOptions{
 		Session: session.ServerConfig{
 			// Anyone may join any room whose name is a plain word.
@@ -73,19 +98,9 @@ func newServer(onEvent func(session.Event)) (http.Handler, *gorilla.Server) {
 				onEvent(ev)
 			}
 		},
-		OnMessage: adapters.HandleMessage(nil, func(ctx context.Context, m adapters.Message, s Say, err error) {
-			if err != nil {
-				log.Printf("bad message from %s: %v", m.Client, err)
-				return
-			}
-			if err := adapters.Broadcast(ctx, srv.Server, s.Room, Line{Name: s.Name, Text: s.Text}); err != nil {
-				log.Printf("broadcast to %s: %v", s.Room, err)
-			}
-		}),
-		OnRequest: adapters.HandleRequest(nil, nil, func(ctx context.Context, r adapters.Request, p Ping) (Pong, error) {
-			ids, err := srv.Members(ctx, "lobby")
-			return Pong{Text: "pong: " + p.Text, Members: len(ids)}, err
-		}),
+		// Members publish to their rooms freely (AllowPublish nil); the
+		// server application sees each accepted publish as a message.
+		Mux: routes,
 	})
 	files, err := fs.Sub(static, "static")
 	if err != nil {

@@ -88,8 +88,9 @@ func (s pageState) texts() []string {
 }
 
 // TestBrowser loads the chat page in headless Chromium from this test's
-// server. The page connects, joins the lobby, says a line and pings the
-// server (a request); the server kills the connection and, while the page
+// server. The page connects, joins the lobby, publishes its presence there,
+// says a line and pings the server (named messages and requests, routed by
+// the server's Mux); the server kills the connection and, while the page
 // is away, says a line to the lobby; the page must resume and show that
 // line exactly once, after the ones before it. It skips when no Chromium
 // is installed (.ci/run installs Debian's chromium, so it runs there).
@@ -178,7 +179,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("loading %s: %v", url, err)
 	}
 	before := until("the page to join, say hello and get its pong",
-		`window.chat && window.chat.joined && window.chat.pongs.length === 1 && window.chat.lines.length === 1`)
+		`window.chat && window.chat.joined && window.chat.announced && window.chat.pongs.length === 1 && window.chat.lines.length === 1`)
 	if got := before.texts(); !slices.Equal(got, []string{"browser: hello"}) {
 		t.Fatalf("lines before the kill: %q", got)
 	}
@@ -196,7 +197,7 @@ func TestBrowser(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the server never saw the connection go")
 	}
-	if err := adapters.Broadcast(ctx, srv.Server, "lobby", Line{Name: "server", Text: "while you were away"}); err != nil {
+	if err := adapters.BroadcastEvent(ctx, srv.Server, "lobby", "line", Line{Name: "server", Text: "while you were away"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -215,7 +216,7 @@ func TestBrowser(t *testing.T) {
 	// A line that arrives twice would be on the page now: the resume
 	// resent nothing already acknowledged. Say one more to be sure the
 	// page still talks and nothing was queued behind.
-	if err := adapters.Broadcast(ctx, srv.Server, "lobby", Line{Name: "server", Text: "welcome back"}); err != nil {
+	if err := adapters.BroadcastEvent(ctx, srv.Server, "lobby", "line", Line{Name: "server", Text: "welcome back"}); err != nil {
 		t.Fatal(err)
 	}
 	final := until("the last line", `window.chat.lines.length >= 3`)

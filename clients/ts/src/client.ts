@@ -8,7 +8,7 @@
 
 import { ClientMachine, uuid, type Lost, type MachineConfig, type MachineEvent, type MachineInput } from './machine.js'
 import { BetterSocketError, RemoteError } from './errors.js'
-import { ErrorCode } from './wire.js'
+import { ErrorCode, MAX_NAME_LEN } from './wire.js'
 import { cbor, type PayloadCodec } from './payload.js'
 
 /** The part of the WebSocket API the client uses (the browser's, Node's, or the ws package's). */
@@ -25,8 +25,27 @@ export interface WebSocketLike {
 /** A WebSocket constructor. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
 
-/** What a request handler gets besides the payload. */
-export interface RequestContext { id: number }
+/** What a request handler gets besides the payload: the request's ID and method name ('' for an unnamed request). */
+export interface RequestContext { id: number, name: string }
+
+/** Answers the server's requests: return (or resolve with) the response value; throw a [RemoteError] to refuse. */
+export type RequestHandler<Req = unknown, Res = unknown> = (req: Req, ctx: RequestContext) => Res | Promise<Res>
+
+/** A message from the server, as the 'message' event and message handlers get it. */
+export interface Message<M = unknown> {
+  /** The payload decoded by the payload codec (undefined, with error set, when it could not be). */
+  data: M
+  /** The payload's bytes. */
+  payload: Uint8Array | null
+  /** The room it was broadcast or published to, or '' for one addressed to this session. */
+  room: string
+  /** Its event name, or '' for an unnamed message. */
+  name: string
+  /** Its sequence number in the session. */
+  seq: number
+  /** Why data could not be decoded. */
+  error?: unknown
+}
 
 /** Options of [Client]. Durations are in milliseconds. */
 export interface ClientOptions extends MachineConfig {
@@ -41,7 +60,7 @@ export interface ClientOptions extends MachineConfig {
    * payload the codec cannot decode is answered ErrorCode.BadRequest.
    * Without a handler every request is answered ErrorCode.Unavailable.
    */
-  onRequest?: (payload: unknown, ctx: RequestContext) => unknown
+  onRequest?: RequestHandler
 }
 
 /** Options of one call. */
@@ -56,14 +75,22 @@ export interface RequestOptions extends CallOptions {
   timeoutMs?: number
 }
 
+/** Options of a publish. */
+export interface PublishOptions extends RequestOptions {
+  /** The event name the members get the message with. Default '' (unnamed). */
+  name?: string
+}
+
 /** The events of a [Client], by name. */
 export interface ClientEvents<M = unknown> {
   /**
-   * A message from the server, exactly once and in order: data decoded by
-   * the payload codec (error is set, and data undefined, when it could not
-   * be), payload its bytes, room '' for one addressed to this session.
+   * A message from the server, exactly once and in order, unless it is
+   * named and a handler is registered for its name (handleMessage): data
+   * decoded by the payload codec (error is set, and data undefined, when
+   * it could not be), payload its bytes, room '' for one addressed to this
+   * session, name '' for an unnamed one.
    */
-  message: { data: M, payload: Uint8Array | null, room: string, seq: number, error?: unknown }
+  message: Message<M>
   /** A new session began (the first connection, or after the previous session was lost). */
   connected: { clientId: string }
   /** The session continued on a new connection; what was missed is delivered next. */
@@ -123,7 +150,9 @@ export class Client<M = unknown> {
   private readonly listeners = new Map<keyof ClientEvents<M>, Array<Listener<never>>>()
   private closedWith: { error: unknown, lost: Lost } | null = null
   private readonly closeWaiters: Array<(v: { error: unknown, lost: Lost }) => void> = []
-  private readonly onRequest: ((payload: unknown, ctx: RequestContext) => unknown) | undefined
+  private readonly onRequest: RequestHandler | undefined
+  private readonly msgHandlers = new Map<string, (data: never, msg: Message<never>) => void>()
+  private readonly reqHandlers = new Map<string, RequestHandler<never>>()
   private clientIdText = ''
 
   /** Use [connect]; the constructor starts dialling at once. */
@@ -157,14 +186,30 @@ export class Client<M = unknown> {
     }
   }
 
-  private emit<K extends keyof ClientEvents<M>>(type: K, ev: ClientEvents<M>[K]): void {
-    for (const fn of [...(this.listeners.get(type) ?? [])]) {
-      try {
-        (fn as Listener<ClientEvents<M>[K]>)(ev)
-      } catch (err) {
-        queueMicrotask(() => { throw err }) // a listener's bug must not stop the client
-      }
-    }
+  private fire<K extends keyof ClientEvents<M>>(type: K, ev: ClientEvents<M>[K]): void {
+    for (const fn of [...(this.listeners.get(type) ?? [])]) guard(fn as Listener<ClientEvents<M>[K]>, ev)
+  }
+
+  /**
+   * Routes the server's messages named event to fn instead of the 'message'
+   * event, as the Go side's Mux.HandleMessage does; returns the function
+   * that removes the route. Named messages without a handler, and unnamed
+   * ones, go to the 'message' event with their name. It throws a TypeError
+   * when event is not 1 to 255 bytes of UTF-8 or already has a handler.
+   */
+  handleMessage<T = unknown>(event: string, fn: (data: T, msg: Message<T>) => void): () => void {
+    return route(this.msgHandlers, 'event', event, fn as (data: never, msg: Message<never>) => void)
+  }
+
+  /**
+   * Routes the server's requests naming method to fn, as the Go side's
+   * Mux.HandleRequest does; returns the function that removes the route.
+   * A named request with no handler is answered ErrorCode.NotFound
+   * "unknown method"; unnamed requests go to options.onRequest. fn answers
+   * as onRequest does. It throws as handleMessage does.
+   */
+  handleRequest<Req = unknown, Res = unknown>(method: string, fn: RequestHandler<Req, Res>): () => void {
+    return route(this.reqHandlers, 'method', method, fn as RequestHandler<never>)
   }
 
   /**
@@ -178,16 +223,60 @@ export class Client<M = unknown> {
   }
 
   /**
+   * Sends a message named event: send with an event name, which the
+   * server's Mux routes to its handler for event. '' sends an unnamed
+   * message; a name longer than 255 bytes of UTF-8 rejects with an
+   * 'invalid' error.
+   */
+  async emit<T = unknown>(event: string, data: T, opts: CallOptions = {}): Promise<void> {
+    await this.submit({ type: 'send', name: event, payload: this.codec.encode(data) }, opts.signal)
+  }
+
+  /**
    * Sends a request and resolves with its response. It ends in exactly one
    * of: the response; a [RemoteError] (the server answered with an error);
    * a BetterSocketError 'request-timeout', 'session-lost' or 'aborted'.
    */
-  async request<Req = unknown, Res = unknown>(req: Req, opts: RequestOptions = {}): Promise<Res> {
+  request<Req = unknown, Res = unknown>(req: Req, opts: RequestOptions = {}): Promise<Res> {
+    return this.invoke<Req, Res>('', req, opts)
+  }
+
+  /**
+   * Sends a request naming method, which the server's Mux routes to its
+   * handler for method; it ends as request does, and with a RemoteError of
+   * code ErrorCode.NotFound when the server has no handler for method.
+   * '' sends an unnamed request.
+   */
+  invoke<Req = unknown, Res = unknown>(method: string, req: Req, opts: RequestOptions = {}): Promise<Res> {
+    // Not async: each async layer adds promise hops to a round trip.
     const id = this.nextId++
-    const input: MachineInput = { type: 'call', id, payload: this.codec.encode(req) }
+    let payload: Uint8Array
+    try {
+      payload = this.codec.encode(req)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const input: MachineInput = { type: 'call', id, name: method, payload }
     if (opts.timeoutMs !== undefined) input.timeoutMs = opts.timeoutMs
-    const payload = await this.call(id, input, opts.signal)
-    return (payload === null ? undefined : this.codec.decode(payload)) as Res
+    return this.call(id, input, opts.signal).then(p => (p === null ? undefined : this.codec.decode(p)) as Res)
+  }
+
+  /**
+   * Delivers data, named opts.name, to every other member of room through
+   * the server, and resolves when the server accepted it: every other
+   * member has it queued (each gets it exactly once, with room and name
+   * set; this client does not get it back). Otherwise it rejects with a
+   * [RemoteError]: code ErrorCode.Forbidden when this session is not a
+   * member of room or the server refused (nobody got it), or
+   * ErrorCode.Unavailable when members whose send windows were full were
+   * skipped (the others got it: do not publish again blindly); or, as a
+   * request, 'request-timeout', 'session-lost', 'aborted' or 'closed'.
+   */
+  async publish<T = unknown>(room: string, data: T, opts: PublishOptions = {}): Promise<void> {
+    const id = this.nextId++
+    const input: MachineInput = { type: 'publish', id, room, name: opts.name ?? '', payload: this.codec.encode(data) }
+    if (opts.timeoutMs !== undefined) input.timeoutMs = opts.timeoutMs
+    await this.call(id, input, opts.signal)
   }
 
   /** Asks the server to add this session to room; rejects with a RemoteError when it refuses. */
@@ -202,7 +291,31 @@ export class Client<M = unknown> {
     await this.call(id, { type: 'leave', id, room, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }, opts.signal)
   }
 
-  private async call (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
+  private call (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
+    if (signal === undefined && this.waitHead === this.waiters.length) {
+      // The common case, without the promise hops of abort handling and
+      // of a wait for the window. The outcome is registered before the
+      // step: the machine's events come out in pump, after this returns.
+      return new Promise((resolve, reject) => {
+        this.pending.set(id, { resolve, reject })
+        let sent: boolean
+        try {
+          sent = this.tryStep(input)
+        } catch (err) {
+          this.pending.delete(id)
+          reject(err)
+          return
+        }
+        if (!sent) {
+          this.pending.delete(id)
+          this.waitingCall(id, input, undefined).then(resolve, reject)
+        }
+      })
+    }
+    return this.waitingCall(id, input, signal)
+  }
+
+  private async waitingCall (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
     if (signal?.aborted === true) throw aborted(signal)
     const outcome = new Promise<Uint8Array | null>((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
@@ -355,7 +468,7 @@ export class Client<M = unknown> {
     rd.events.forEach((ev, i) => {
       if (ev.type === 'connection-lost') {
         const dial = rd.events.slice(i + 1).find(e => e.type === 'dial')
-        this.emit('connectionLost', { error: ev.err, reconnectAt: dial?.type === 'dial' ? dial.at : null })
+        this.fire('connectionLost', { error: ev.err, reconnectAt: dial?.type === 'dial' ? dial.at : null })
       } else {
         this.event(ev)
       }
@@ -379,10 +492,10 @@ export class Client<M = unknown> {
     switch (ev.type) {
       case 'session-started':
         this.clientIdText = uuid(ev.client)
-        this.emit('connected', { clientId: this.clientIdText })
+        this.fire('connected', { clientId: this.clientIdText })
         return
       case 'resumed':
-        this.emit('resumed', { clientId: this.clientIdText })
+        this.fire('resumed', { clientId: this.clientIdText })
         return
       case 'dial': {
         clearTimeout(this.dialTimer)
@@ -397,11 +510,15 @@ export class Client<M = unknown> {
         } catch (err) {
           error = err
         }
-        this.emit('message', { data: data as M, payload: ev.payload, room: ev.room, seq: ev.seq, ...(error !== undefined ? { error } : {}) })
+        const msg: Message<M> = { data: data as M, payload: ev.payload, room: ev.room, name: ev.name, seq: ev.seq }
+        if (error !== undefined) msg.error = error
+        const h = ev.name === '' ? undefined : this.msgHandlers.get(ev.name)
+        if (h !== undefined) guard(() => h(data as never, msg as Message<never>), undefined)
+        else this.fire('message', msg)
         return
       }
       case 'request':
-        this.answer(ev.id, ev.payload)
+        this.answer(ev.id, ev.name, ev.payload)
         return
       case 'response': {
         const p = this.pending.get(ev.id)
@@ -412,7 +529,7 @@ export class Client<M = unknown> {
         return
       }
       case 'session-lost':
-        this.emit('sessionLost', { error: ev.err, lost: ev.lost })
+        this.fire('sessionLost', { error: ev.err, lost: ev.lost })
         return
       case 'closed': {
         clearTimeout(this.timer)
@@ -426,13 +543,13 @@ export class Client<M = unknown> {
         }
         this.waiters = []
         this.waitHead = 0
-        this.emit('closed', this.closedWith)
+        this.fire('closed', this.closedWith)
         for (const r of this.closeWaiters.splice(0)) r(this.closedWith)
       }
     }
   }
 
-  private answer (id: number, payload: Uint8Array | null): void {
+  private answer (id: number, name: string, payload: Uint8Array | null): void {
     // A reply waits for the send window like any message; it fails only
     // when the session ended or was lost meanwhile, and the request with it.
     const reply = (input: MachineInput): void => {
@@ -446,11 +563,19 @@ export class Client<M = unknown> {
         : { code: ErrorCode.Internal, message: 'internal error' }
       reply({ type: 'reply', id, payload: null, error: e })
     }
-    if (this.onRequest === undefined) {
+    let handler: RequestHandler | undefined = this.onRequest
+    if (name !== '') {
+      handler = this.reqHandlers.get(name) as RequestHandler | undefined
+      if (handler === undefined) {
+        fail(new RemoteError(ErrorCode.NotFound, 'unknown method')) // as the Go Mux
+        return
+      }
+    }
+    if (handler === undefined) {
       fail(new RemoteError(ErrorCode.Unavailable, 'no request handler'))
       return
     }
-    const handler = this.onRequest
+    const h = handler
     let req: unknown
     try {
       req = payload === null ? undefined : this.codec.decode(payload)
@@ -459,7 +584,7 @@ export class Client<M = unknown> {
       return
     }
     Promise.resolve()
-      .then(() => handler(req, { id }))
+      .then(() => h(req, { id, name }))
       .then(res => reply({ type: 'reply', id, payload: this.codec.encode(res) }), fail)
   }
 
@@ -499,6 +624,30 @@ export class Client<M = unknown> {
 
   private detach (ws: WebSocketLike): void {
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null
+  }
+}
+
+/** Calls fn(ev); a listener's or handler's bug must not stop the client. */
+function guard<T> (fn: (ev: T) => void, ev: T): void {
+  try {
+    fn(ev)
+  } catch (err) {
+    queueMicrotask(() => { throw err })
+  }
+}
+
+const nameBytes = new TextEncoder()
+
+/** Adds a named route, refusing an invalid name or a second handler, and returns its remover. */
+function route<H> (routes: Map<string, H>, kind: string, name: string, h: H): () => void {
+  // Lone surrogates cannot be sent as UTF-8, so no message can carry them.
+  if (name === '' || nameBytes.encode(name).length > MAX_NAME_LEN || /[\ud800-\udfff]/.test(name.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) {
+    throw new TypeError(`bettersocket: a ${kind} name must be 1 to ${MAX_NAME_LEN} bytes of UTF-8`)
+  }
+  if (routes.has(name)) throw new TypeError(`bettersocket: the ${kind} ${JSON.stringify(name)} already has a handler`)
+  routes.set(name, h)
+  return () => {
+    if (routes.get(name) === h) routes.delete(name)
   }
 }
 

@@ -17,7 +17,7 @@
 // the nanosecond.
 
 import {
-  CloseCode, FrameType, VERSION, DecodeError, DEFAULT_MAX_MESSAGE_SIZE, MAX_REASON_LEN, MAX_ROOM_LEN,
+  CloseCode, FrameType, VERSION, DecodeError, DEFAULT_MAX_MESSAGE_SIZE, MAX_NAME_LEN, MAX_REASON_LEN, MAX_ROOM_LEN,
   checkMessage, frames, encodeFrame, concat, resumable,
   type Close, type Frame, type Hello, type Limits, type Welcome, type WireError
 } from './wire.js'
@@ -63,7 +63,7 @@ export interface MachineConfig {
 }
 
 /** One reliable frame of this side that the server never acknowledged. */
-export interface LostFrame { seq: number, type: number, id: number, payload: Uint8Array | null, room: string }
+export interface LostFrame { seq: number, type: number, id: number, payload: Uint8Array | null, room: string, name: string }
 /** What a session that ended never got acknowledged. */
 export interface Lost {
   /** This side's unacknowledged messages, requests and responses, in send order. */
@@ -80,20 +80,28 @@ export type MachineEvent =
   | { type: 'resumed', client: Uint8Array }
   | { type: 'dial', at: number, attempt: number }
   | { type: 'connection-lost', err: unknown }
-  | { type: 'delivered', client: Uint8Array, seq: number, payload: Uint8Array | null, room: string }
-  | { type: 'request', client: Uint8Array, id: number, payload: Uint8Array | null }
+  | { type: 'delivered', client: Uint8Array, seq: number, payload: Uint8Array | null, room: string, name: string }
+  | { type: 'request', client: Uint8Array, id: number, payload: Uint8Array | null, name: string }
   | { type: 'response', client: Uint8Array, id: number, payload: Uint8Array | null, err: Error | null }
   | { type: 'session-lost', client: Uint8Array, err: Error, lost: Lost }
   | { type: 'closed', client: Uint8Array, err: unknown, lost: Lost }
 
-/** Inputs of the machine. */
+/**
+ * Inputs of the machine. A name (send, call, publish) is the event or
+ * method name delivered with the message or request: valid UTF-8 of at most
+ * MAX_NAME_LEN bytes, '' or absent for none. A publish is a request like a
+ * join: its outcome is a response event with its id (accepted, or a remote
+ * error: ErrorCode.Forbidden when nobody got it, ErrorCode.Unavailable when
+ * members with full send windows were skipped).
+ */
 export type MachineInput =
   | { type: 'connected', conn: number }
   | { type: 'recv', conn: number, data: Uint8Array }
   | { type: 'disconnected', conn: number, err?: unknown }
   | { type: 'timeout' }
-  | { type: 'send', payload: Uint8Array | null }
-  | { type: 'call', id: number, payload: Uint8Array | null, timeoutMs?: number }
+  | { type: 'send', payload: Uint8Array | null, name?: string }
+  | { type: 'call', id: number, payload: Uint8Array | null, name?: string, timeoutMs?: number }
+  | { type: 'publish', id: number, room: string, payload: Uint8Array | null, name?: string, timeoutMs?: number }
   | { type: 'join', id: number, room: string, timeoutMs?: number }
   | { type: 'leave', id: number, room: string, timeoutMs?: number }
   | { type: 'reply', id: number, payload: Uint8Array | null, error?: WireError | null }
@@ -127,7 +135,7 @@ function protocolErr (msg: string): BetterSocketError {
 }
 
 function typeName (t: number): string {
-  return ['', 'HELLO', 'WELCOME', 'ACK', 'HEARTBEAT', 'DATA', 'REQUEST', 'RESPONSE', 'CLOSE', 'JOIN', 'LEAVE'][t] ?? `FrameType(${t})`
+  return ['', 'HELLO', 'WELCOME', 'ACK', 'HEARTBEAT', 'DATA', 'REQUEST', 'RESPONSE', 'CLOSE', 'JOIN', 'LEAVE', 'PUBLISH'][t] ?? `FrameType(${t})`
 }
 
 /**
@@ -144,11 +152,20 @@ export function wireText (s: string): string {
   return new TextDecoder().decode(b)
 }
 
-function validRoom (room: string): boolean {
-  if (room === '' || room.length > MAX_ROOM_LEN) return false
+/** Whether s is valid UTF-8 of at most max bytes once encoded. */
+function validText (s: string, max: number): boolean {
+  if (s.length > max) return false
   // Lone surrogates cannot be sent as UTF-8.
-  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(room)) return false
-  return utf8len(room) <= MAX_ROOM_LEN
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s)) return false
+  return utf8len(s) <= max
+}
+
+function checkRoom (room: string): void {
+  if (room === '' || !validText(room, MAX_ROOM_LEN)) throw new BetterSocketError('invalid', `session: invalid command: room name must be 1..${MAX_ROOM_LEN} bytes of UTF-8`)
+}
+
+function checkName (name: string): void {
+  if (name !== '' && !validText(name, MAX_NAME_LEN)) throw new BetterSocketError('invalid', `session: invalid command: a message or method name must be at most ${MAX_NAME_LEN} bytes of UTF-8`)
 }
 
 /** A reliable frame of this side, in the send buffer. */
@@ -158,20 +175,21 @@ interface OutFrame {
   id: number
   payload: Uint8Array | null
   room: string
-  roomLen: number
+  name: string
+  textLen: number // UTF-8 bytes of room and name
   err: WireError | null
   sentAt: number // 0: never sent
   retx: boolean
 }
 
 /** A received reliable frame, held for in-order delivery. */
-interface InFrame { seq: number, type: number, id: number, payload: Uint8Array | null, room: string, err: WireError | null }
+interface InFrame { seq: number, type: number, id: number, payload: Uint8Array | null, room: string, name: string, err: WireError | null }
 
 function outSize (f: OutFrame): number {
-  return (f.payload?.length ?? 0) + f.roomLen + (f.err !== null ? utf8len(f.err.message) : 0)
+  return (f.payload?.length ?? 0) + f.textLen + (f.err !== null ? utf8len(f.err.message) : 0)
 }
 function inSize (f: InFrame): number {
-  return (f.payload?.length ?? 0) + utf8len(f.room)
+  return (f.payload?.length ?? 0) + utf8len(f.room) + utf8len(f.name)
 }
 
 interface Cfg {
@@ -245,8 +263,9 @@ class Writer {
   }
   reliable (f: OutFrame, ack: number): void {
     switch (f.type) {
-      case FrameType.Data: this.frame({ type: 5, seq: f.seq, ack, payload: f.payload, room: f.room }); break
-      case FrameType.Request: this.frame({ type: 6, seq: f.seq, ack, id: f.id, payload: f.payload }); break
+      case FrameType.Data: this.frame({ type: 5, seq: f.seq, ack, payload: f.payload, room: f.room, name: f.name }); break
+      case FrameType.Request: this.frame({ type: 6, seq: f.seq, ack, id: f.id, payload: f.payload, name: f.name }); break
+      case FrameType.Publish: this.frame({ type: 11, seq: f.seq, ack, id: f.id, room: f.room, name: f.name, payload: f.payload }); break
       case FrameType.Response: this.frame({
         type: 7, seq: f.seq, ack, id: f.id, payload: f.payload,
         error: f.err === null ? null : { code: f.err.code, message: wireText(f.err.message) }
@@ -469,7 +488,7 @@ class Link {
     const out: LostFrame[] = []
     for (let i = this.head; i < this.buf.length; i++) {
       const f = this.buf[i] as OutFrame
-      out.push({ seq: f.seq, type: f.type, id: f.id, payload: f.payload, room: f.room })
+      out.push({ seq: f.seq, type: f.type, id: f.id, payload: f.payload, room: f.room, name: f.name })
     }
     return out
   }
@@ -667,16 +686,30 @@ export class ClientMachine {
         return
       case 'disconnected': return this.disconnected(now, input.conn, input.err)
       case 'timeout': return this.timeout(now)
-      case 'send': return this.push(this.outFrame(FrameType.Data, 0, input.payload, '', null))
-      case 'call': return this.call(now, this.outFrame(FrameType.Request, input.id, input.payload, '', null), input.timeoutMs)
+      case 'send': {
+        const name = input.name ?? ''
+        checkName(name)
+        return this.push(this.outFrame(FrameType.Data, 0, input.payload, '', name, null))
+      }
+      case 'call': {
+        const name = input.name ?? ''
+        checkName(name)
+        return this.call(now, this.outFrame(FrameType.Request, input.id, input.payload, '', name, null), input.timeoutMs)
+      }
+      case 'publish': {
+        const name = input.name ?? ''
+        checkRoom(input.room)
+        checkName(name)
+        return this.call(now, this.outFrame(FrameType.Publish, input.id, input.payload, input.room, name, null), input.timeoutMs)
+      }
       case 'join': case 'leave':
-        if (!validRoom(input.room)) throw new BetterSocketError('invalid', `session: invalid command: room name must be 1..${MAX_ROOM_LEN} bytes of UTF-8`)
-        return this.call(now, this.outFrame(input.type === 'join' ? FrameType.Join : FrameType.Leave, input.id, null, input.room, null), input.timeoutMs)
+        checkRoom(input.room)
+        return this.call(now, this.outFrame(input.type === 'join' ? FrameType.Join : FrameType.Leave, input.id, null, input.room, '', null), input.timeoutMs)
       case 'reply': {
         if (this.state === State.Closed || this.closing) throw closedErr()
         if (!this.reqs.inbound.has(input.id)) throw new BetterSocketError('unknown-request', 'session: unknown request')
         const e = input.error ?? null
-        this.push(this.outFrame(FrameType.Response, input.id, e !== null ? null : input.payload, '', e))
+        this.push(this.outFrame(FrameType.Response, input.id, e !== null ? null : input.payload, '', '', e))
         this.reqs.inbound.delete(input.id)
         return
       }
@@ -687,8 +720,9 @@ export class ClientMachine {
     }
   }
 
-  private outFrame (type: number, id: number, payload: Uint8Array | null, room: string, err: WireError | null): OutFrame {
-    return { seq: 0, type, id, payload, room, roomLen: room === '' ? 0 : utf8len(room), err, sentAt: 0, retx: false }
+  private outFrame (type: number, id: number, payload: Uint8Array | null, room: string, name: string, err: WireError | null): OutFrame {
+    const textLen = (room === '' ? 0 : utf8len(room)) + (name === '' ? 0 : utf8len(name))
+    return { seq: 0, type, id, payload, room, name, textLen, err, sentAt: 0, retx: false }
   }
 
   // Internally times are nanoseconds plus one, so that 0 means "not set"
@@ -796,13 +830,13 @@ export class ClientMachine {
         this.link.peerBehind(now)
         return
       case FrameType.Data:
-        if (this.ack(now, f.ack)) this.reliable(now, { seq: f.seq, type: 5, id: 0, payload: f.payload, room: f.room, err: null })
+        if (this.ack(now, f.ack)) this.reliable(now, { seq: f.seq, type: 5, id: 0, payload: f.payload, room: f.room, name: f.name, err: null })
         return
       case FrameType.Request:
-        if (this.ack(now, f.ack)) this.reliable(now, { seq: f.seq, type: 6, id: f.id, payload: f.payload, room: '', err: null })
+        if (this.ack(now, f.ack)) this.reliable(now, { seq: f.seq, type: 6, id: f.id, payload: f.payload, room: '', name: f.name, err: null })
         return
       case FrameType.Response:
-        if (this.ack(now, f.ack)) this.reliable(now, { seq: f.seq, type: 7, id: f.id, payload: f.payload, room: '', err: f.error })
+        if (this.ack(now, f.ack)) this.reliable(now, { seq: f.seq, type: 7, id: f.id, payload: f.payload, room: '', name: '', err: f.error })
         return
       case FrameType.Close:
         this.peerClosed(now, f)
@@ -845,7 +879,7 @@ export class ClientMachine {
     const id = this.id
     switch (f.type) {
       case FrameType.Data:
-        this.events.push({ type: 'delivered', client: id, seq: f.seq, payload: f.payload, room: f.room })
+        this.events.push({ type: 'delivered', client: id, seq: f.seq, payload: f.payload, room: f.room, name: f.name })
         return
       case FrameType.Request: {
         const err = this.reqs.received(f.id)
@@ -853,7 +887,7 @@ export class ClientMachine {
           this.violation(now, err.code === 'too-many-requests' ? CloseCode.Policy : CloseCode.ProtocolError, err)
           return
         }
-        this.events.push({ type: 'request', client: id, id: f.id, payload: f.payload })
+        this.events.push({ type: 'request', client: id, id: f.id, payload: f.payload, name: f.name })
         return
       }
       case FrameType.Response:

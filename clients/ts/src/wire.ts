@@ -24,7 +24,8 @@ export const FrameType = {
   Response: 7,
   Close: 8,
   Join: 9,
-  Leave: 10
+  Leave: 10,
+  Publish: 11
 } as const
 /** A frame type number. */
 export type FrameType = (typeof FrameType)[keyof typeof FrameType]
@@ -57,6 +58,8 @@ export const ErrorCode = {
 
 /** Bounds on variable-length fields, as in Go's proto package. */
 export const MAX_ROOM_LEN = 255
+/** Bytes in a message's event name or a request's method name. */
+export const MAX_NAME_LEN = 255
 export const MAX_REASON_LEN = 255
 export const MAX_TOKEN_LEN = 64
 export const MAX_AUTH_LEN = 8 << 10
@@ -85,14 +88,18 @@ export interface Welcome {
 }
 export interface Ack { type: 3, ack: number }
 export interface Heartbeat { type: 4, ack: number, echo: number }
-export interface Data { type: 5, seq: number, ack: number, payload: Uint8Array | null, room: string }
-export interface Request { type: 6, seq: number, ack: number, id: number, payload: Uint8Array | null }
+/** A message; name is its event name, '' for an unnamed one (sent without the element). */
+export interface Data { type: 5, seq: number, ack: number, payload: Uint8Array | null, room: string, name: string }
+/** A request; name is its method name, '' for an unnamed one. */
+export interface Request { type: 6, seq: number, ack: number, id: number, payload: Uint8Array | null, name: string }
 export interface Response { type: 7, seq: number, ack: number, id: number, payload: Uint8Array | null, error: WireError | null }
 export interface Close { type: 8, code: number, reason: string }
 export interface Join { type: 9, seq: number, ack: number, id: number, room: string }
 export interface Leave { type: 10, seq: number, ack: number, id: number, room: string }
+/** A client's message to the other members of room, answered by a RESPONSE with id. */
+export interface Publish { type: 11, seq: number, ack: number, id: number, room: string, name: string, payload: Uint8Array | null }
 /** One protocol frame. */
-export type Frame = Hello | Welcome | Ack | Heartbeat | Data | Request | Response | Close | Join | Leave
+export type Frame = Hello | Welcome | Ack | Heartbeat | Data | Request | Response | Close | Join | Leave | Publish
 
 /** The kinds of [DecodeError], as the Go codec's sentinel errors. */
 export type DecodeErrorKind = 'too-large' | 'empty' | 'malformed' | 'unknown-type' | 'trailing-bytes'
@@ -121,12 +128,20 @@ function layout (f: Frame): unknown[] {
     case 2: return [2, f.version, f.id, f.token, f.heartbeatMs, f.idleTimeoutMs, f.resumed, f.ack, limitsArray(f.limits)]
     case 3: return [3, f.ack]
     case 4: return [4, f.ack, f.echo]
-    case 5: return [5, f.seq, f.ack, f.payload, f.room]
-    case 6: return [6, f.seq, f.ack, f.id, f.payload]
+    case 5: return named([5, f.seq, f.ack, f.payload, f.room], f.name)
+    case 6: return named([6, f.seq, f.ack, f.id, f.payload], f.name)
     case 7: return [7, f.seq, f.ack, f.id, f.payload, f.error === null ? null : [f.error.code, f.error.message]]
     case 8: return [8, f.code, f.reason]
     case 9: case 10: return [f.type, f.seq, f.ack, f.id, f.room]
+    case 11: return named([11, f.seq, f.ack, f.id, f.room, f.payload], f.name)
   }
+}
+
+// A name is the optional last element, present only when it is not empty:
+// one encoding per frame.
+function named (a: unknown[], name: string): unknown[] {
+  if (name !== '') a.push(name)
+  return a
 }
 
 /** Encodes one frame. Frames are not validated here; the receiver validates. */
@@ -148,7 +163,10 @@ export function concat (parts: Uint8Array[]): Uint8Array {
 // Element schemas, as the Go codec's shape table: u unsigned integer, b byte
 // string, B byte string or null, t text string, f boolean, L limits [u u u],
 // R resume [b B u u] or null, E error [u t] or null.
-const shapes = ['', 'uuRBL', 'uubBuufuL', 'uu', 'uuu', 'uuuBt', 'uuuuB', 'uuuuBE', 'uut', 'uuuut', 'uuuut']
+// DATA, REQUEST and PUBLISH have a named form with one more element, a
+// text string (the name); the Go codec's hasName.
+const shapes = ['', 'uuRBL', 'uubBuufuL', 'uu', 'uuu', 'uuuBt', 'uuuuB', 'uuuuBE', 'uut', 'uuuut', 'uuuut', 'uuuutB']
+const hasName = (t: number): boolean => t === 5 || t === 6 || t === 11
 const subShapes: Record<string, string> = { L: 'uuu', R: 'bBuu', E: 'ut' }
 
 const tokOpts = { allowIndefinite: false, allowUndefined: false, allowBigInt: true, retainStringBytes: true }
@@ -241,6 +259,12 @@ function room (r: string, empty: boolean): string {
   return text('room', r, MAX_ROOM_LEN)
 }
 
+function name (v: Value | undefined): string {
+  if (v === undefined) return ''
+  if (v === '') throw new Malformed('empty name in the named form')
+  return text('name', v as string, MAX_NAME_LEN)
+}
+
 function build (t: number, e: Value[]): Frame {
   const u = (i: number): number => e[i] as number
   const b = (i: number): Uint8Array | null => e[i] as Uint8Array | null
@@ -273,8 +297,9 @@ function build (t: number, e: Value[]): Frame {
     }
     case 3: return { type: 3, ack: u(1) }
     case 4: return { type: 4, ack: u(1), echo: u(2) }
-    case 5: return { type: 5, seq: seq(u(1)), ack: u(2), payload: b(3), room: room(s(4), true) }
-    case 6: return { type: 6, seq: seq(u(1)), ack: u(2), id: u(3), payload: b(4) }
+    case 5: return { type: 5, seq: seq(u(1)), ack: u(2), payload: b(3), room: room(s(4), true), name: name(e[5]) }
+    case 6: return { type: 6, seq: seq(u(1)), ack: u(2), id: u(3), payload: b(4), name: name(e[5]) }
+    case 11: return { type: 11, seq: seq(u(1)), ack: u(2), id: u(3), room: room(s(4), false), name: name(e[6]), payload: b(5) }
     case 7: {
       const er = e[5] as Value[] | null
       const f: Response = { type: 7, seq: seq(u(1)), ack: u(2), id: u(3), payload: b(4), error: null }
@@ -301,8 +326,9 @@ function decodeAt (msg: Uint8Array, off: number): [Frame, number] {
   if (h >> 5 !== 4) throw new DecodeError('malformed', off, `frame is not a CBOR array (initial byte 0x${hex2(h)})`)
   if ((h & 0x1f) > 23) throw new DecodeError('malformed', off, `array header 0x${hex2(h)} is not a frame`)
   const t = msg[off + 1] as number
-  if (t >> 5 !== 0 || (t & 0x1f) > 23 || t < 1 || t > 10) throw new DecodeError('unknown-type', off, `type byte 0x${hex2(t)}`)
-  const schema = shapes[t] as string
+  if (t >> 5 !== 0 || (t & 0x1f) > 23 || t < 1 || t > 11) throw new DecodeError('unknown-type', off, `type byte 0x${hex2(t)}`)
+  let schema = shapes[t] as string
+  if (hasName(t) && (h & 0x1f) === schema.length + 1) schema += 't'
   const tk = new Tokenizer(msg.subarray(off), tokOpts)
   try {
     const head = tk.next()

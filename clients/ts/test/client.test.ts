@@ -4,10 +4,10 @@
 // session lost, aborted; a send waiting for the window can be aborted.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect, type WebSocketLike } from '../src/client.js'
+import { connect, type Client, type ClientOptions, type WebSocketLike } from '../src/client.js'
 import { raw } from '../src/payload.js'
 import { BetterSocketError, RemoteError } from '../src/errors.js'
-import { decodeMessage, encodeFrame, concat, type Frame } from '../src/wire.js'
+import { decodeMessage, encodeFrame, concat, ErrorCode, type Frame } from '../src/wire.js'
 
 class FakeSocket implements WebSocketLike {
   static all: FakeSocket[] = []
@@ -40,6 +40,18 @@ const welcome = (id: Uint8Array, resumed: boolean, ack: number): Frame =>
   ({ type: 2, version: 1, id, token: new Uint8Array(32).fill(9), heartbeatMs: 30000, idleTimeoutMs: 90000, resumed, ack, limits })
 const te = new TextEncoder()
 const td = new TextDecoder()
+
+/** Connects a client to a fresh FakeSocket that welcomes it as session id1. */
+async function connected (opts: ClientOptions = {}): Promise<{ c: Client, s: FakeSocket }> {
+  FakeSocket.all = []
+  const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, ackDelayMs: 0, random, ...opts })
+  await turn()
+  const s = FakeSocket.all[0] as FakeSocket
+  s.open()
+  await turn()
+  s.deliver(welcome(id1, false, 0))
+  return { c: await pending, s }
+}
 
 /** Settles p and records every outcome, so that a second one would show. */
 function track<T> (p: Promise<T>): { outcomes: Array<{ ok: boolean, value: unknown }> } {
@@ -115,14 +127,7 @@ test('every request ends in exactly one outcome', async () => {
 })
 
 test('a send waits for the window, in order, and can be aborted while it waits', async () => {
-  FakeSocket.all = []
-  const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, maxInflight: 2, ackDelayMs: 0, random })
-  await turn()
-  const s = FakeSocket.all[0] as FakeSocket
-  s.open()
-  await turn()
-  s.deliver(welcome(id1, false, 0))
-  const c = await pending
+  const { c, s } = await connected({ maxInflight: 2 })
   const first = track(c.send(te.encode('1')))
   const second = track(c.send(te.encode('2')))
   const ac = new AbortController()
@@ -145,5 +150,96 @@ test('a send waits for the window, in order, and can be aborted while it waits',
   const data = s.sent.filter(f => f.type === 5).map(f => td.decode((f as { payload: Uint8Array }).payload))
   assert.deepEqual(data, ['1', '2', '4'])
   s.deliver({ type: 3, ack: 3 })
+  assert.deepEqual((await c.close()).unacked, [])
+})
+
+test('names: emit and invoke carry them; handlers route by name as the Go Mux', async () => {
+  const { c, s } = await connected({ onRequest: () => te.encode('unnamed') })
+
+  await c.emit('chat', te.encode('hi'))
+  await c.emit('', te.encode('plain'))
+  const quote = track(c.invoke('quote', te.encode('BTC')))
+  await assert.rejects(c.emit('x'.repeat(256), te.encode('long')), (e: unknown) => e instanceof BetterSocketError && e.code === 'invalid')
+  await turn()
+  const sent = s.sent.filter(f => f.type === 5 || f.type === 6).map(f => [f.type, (f as { name: string }).name])
+  assert.deepEqual(sent, [[5, 'chat'], [5, ''], [6, 'quote']])
+  const q = s.sent.find(f => f.type === 6) as Extract<Frame, { type: 6 }>
+  s.deliver({ type: 7, seq: 1, ack: 3, id: q.id, payload: te.encode('42'), error: null })
+  await turn()
+  assert.deepEqual(quote.outcomes.map(o => td.decode(o.value as Uint8Array)), ['42'])
+
+  // Messages: a named one with a handler goes to it, others to 'message' with their name.
+  const routed: string[] = []
+  const events: string[] = []
+  const off = c.handleMessage<Uint8Array>('tick', (data, m) => routed.push(`${m.name}:${m.room}:${td.decode(data)}`))
+  assert.throws(() => c.handleMessage('tick', () => {}), TypeError)
+  assert.throws(() => c.handleMessage('', () => {}), TypeError)
+  assert.throws(() => c.handleRequest('\ud800', () => 1), TypeError)
+  c.on('message', m => events.push(`${m.name}:${m.room}:${td.decode(m.data as Uint8Array)}`))
+  s.deliver(
+    { type: 5, seq: 2, ack: 3, payload: te.encode('1'), room: '', name: 'tick' },
+    { type: 5, seq: 3, ack: 3, payload: te.encode('2'), room: 'lobby', name: 'other' },
+    { type: 5, seq: 4, ack: 3, payload: te.encode('3'), room: '', name: '' }
+  )
+  await turn()
+  off()
+  s.deliver({ type: 5, seq: 5, ack: 3, payload: te.encode('4'), room: '', name: 'tick' })
+  await turn()
+  assert.deepEqual(routed, ['tick::1'])
+  assert.deepEqual(events, ['other:lobby:2', '::3', 'tick::4'])
+
+  // Requests: a named one goes to its handler, an unknown method is NotFound, unnamed ones to onRequest.
+  c.handleRequest<Uint8Array, Uint8Array>('echo', (req, ctx) => te.encode(`${ctx.name}:${td.decode(req)}`))
+  s.deliver(
+    { type: 6, seq: 6, ack: 3, id: 1, payload: te.encode('a'), name: 'echo' },
+    { type: 6, seq: 7, ack: 3, id: 2, payload: te.encode('b'), name: 'nope' },
+    { type: 6, seq: 8, ack: 3, id: 3, payload: te.encode('c'), name: '' }
+  )
+  await turn()
+  const replies = s.sent.filter((f): f is Extract<Frame, { type: 7 }> => f.type === 7)
+    .map(f => [f.id, f.payload === null ? null : td.decode(f.payload), f.error?.code ?? null]).sort((x, y) => (x[0] as number) - (y[0] as number))
+  assert.deepEqual(replies, [[1, 'echo:a', null], [2, null, 3], [3, 'unnamed', null]])
+  s.deliver({ type: 3, ack: 6 })
+  assert.deepEqual((await c.close()).unacked, [])
+})
+
+test('publish resolves when accepted and rejects with the typed outcome', async () => {
+  const { c, s } = await connected()
+  const ok = track(c.publish('lobby', te.encode('hi all'), { name: 'chat' }))
+  const forbidden = track(c.publish('elsewhere', te.encode('x')))
+  const partial = track(c.publish('lobby', te.encode('y')))
+  await assert.rejects(c.publish('', te.encode('z')), (e: unknown) => e instanceof BetterSocketError && e.code === 'invalid')
+  await turn()
+  const pubs = s.sent.filter((f): f is Extract<Frame, { type: 11 }> => f.type === 11)
+  assert.deepEqual(pubs.map(p => [p.room, p.name, td.decode(p.payload as Uint8Array)]), [['lobby', 'chat', 'hi all'], ['elsewhere', '', 'x'], ['lobby', '', 'y']])
+  s.deliver(
+    { type: 7, seq: 1, ack: 3, id: (pubs[0] as { id: number }).id, payload: null, error: null },
+    { type: 7, seq: 2, ack: 3, id: (pubs[1] as { id: number }).id, payload: null, error: { code: 2, message: 'not a member of the room' } },
+    { type: 7, seq: 3, ack: 3, id: (pubs[2] as { id: number }).id, payload: null, error: { code: 5, message: '1 members skipped: send windows full' } }
+  )
+  await turn()
+  assert.deepEqual(ok.outcomes, [{ ok: true, value: undefined }])
+  const remote = (t: { outcomes: Array<{ ok: boolean, value: unknown }> }): unknown[] =>
+    t.outcomes.map(o => [o.ok, o.value instanceof RemoteError ? o.value.code : String(o.value)])
+  assert.deepEqual(remote(forbidden), [[false, ErrorCode.Forbidden]])
+  assert.deepEqual(remote(partial), [[false, ErrorCode.Unavailable]])
+  assert.deepEqual((await c.close()).unacked, [])
+})
+
+test('a request made while the window is full waits for room, then gets its one outcome', async () => {
+  const { c, s } = await connected({ maxInflight: 1 })
+  const first = track(c.send(te.encode('1')))
+  const req = track(c.request(te.encode('q')))
+  await turn()
+  assert.deepEqual(first.outcomes.map(o => o.ok), [true])
+  assert.equal(req.outcomes.length, 0)
+  assert.deepEqual(s.sent.filter(f => f.type === 5 || f.type === 6).map(f => f.type), [5], 'the request waits for the window')
+  s.deliver({ type: 3, ack: 1 })
+  await turn()
+  const r = s.sent.find((f): f is Extract<Frame, { type: 6 }> => f.type === 6)
+  assert.ok(r !== undefined, 'the request went out once the window had room')
+  s.deliver({ type: 7, seq: 1, ack: 2, id: r.id, payload: te.encode('a'), error: null })
+  await turn()
+  assert.deepEqual(req.outcomes.map(o => [o.ok, td.decode(o.value as Uint8Array)]), [[true, 'a']])
   assert.deepEqual((await c.close()).unacked, [])
 })

@@ -32,7 +32,7 @@ function errJSON (err: unknown): Json | null {
 
 function lostJSON (l: Lost): Json {
   return {
-    unacked: l.unacked.map(f => ({ seq: f.seq, type: f.type, id: f.id, payload: hexOrNull(f.payload), room: f.room })),
+    unacked: l.unacked.map(f => ({ seq: f.seq, type: f.type, id: f.id, payload: hexOrNull(f.payload), room: f.room, name: f.name })),
     requests: l.requests,
     lastReceived: l.lastReceived
   }
@@ -43,8 +43,8 @@ function eventJSON (e: MachineEvent): Json {
     case 'session-started': case 'resumed': return { type: e.type, client: toHex(e.client) }
     case 'dial': return { type: e.type, at: ns(e.at), attempt: e.attempt }
     case 'connection-lost': return { type: e.type, err: errJSON(e.err) }
-    case 'delivered': return { type: e.type, client: toHex(e.client), seq: e.seq, payload: hexOrNull(e.payload), room: e.room }
-    case 'request': return { type: e.type, client: toHex(e.client), id: e.id, payload: hexOrNull(e.payload) }
+    case 'delivered': return { type: e.type, client: toHex(e.client), seq: e.seq, payload: hexOrNull(e.payload), room: e.room, name: e.name }
+    case 'request': return { type: e.type, client: toHex(e.client), id: e.id, name: e.name, payload: hexOrNull(e.payload) }
     case 'response': return { type: e.type, client: toHex(e.client), id: e.id, payload: hexOrNull(e.payload), err: errJSON(e.err) }
     case 'session-lost': case 'closed': return { type: e.type, client: toHex(e.client), err: errJSON(e.err), lost: lostJSON(e.lost) }
   }
@@ -67,8 +67,9 @@ function input (j: Json): MachineInput {
     case 'recv': return { type: 'recv', conn: j.conn, data: fromHex(j.data) }
     case 'disconnected': return { type: 'disconnected', conn: j.conn, err: transportError }
     case 'timeout': return { type: 'timeout' }
-    case 'send': return { type: 'send', payload: bytes(j.payload) }
-    case 'call': return { type: 'call', id: j.id, payload: bytes(j.payload), timeoutMs: j.timeoutMs }
+    case 'send': return { type: 'send', name: j.name, payload: bytes(j.payload) }
+    case 'call': return { type: 'call', id: j.id, name: j.name, payload: bytes(j.payload), timeoutMs: j.timeoutMs }
+    case 'publish': return { type: 'publish', id: j.id, room: j.room, name: j.name, payload: bytes(j.payload), timeoutMs: j.timeoutMs }
     case 'join': case 'leave': return { type: j.type, id: j.id, room: j.room, timeoutMs: j.timeoutMs }
     case 'reply': return { type: 'reply', id: j.id, payload: bytes(j.payload), error: j.error }
     case 'close': case 'abort': return { type: j.type, reason: j.reason }

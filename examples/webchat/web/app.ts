@@ -1,14 +1,18 @@
-// The web chat page: joins the lobby, shows what is said there, says what
-// is typed, and pings the server (a request). The page's state is kept in
+// The web chat page: joins the lobby, tells the others it is here (a
+// publish named "presence"), shows what is said there (the server's
+// messages named "line"), says what is typed (a message named "say"), and
+// pings the server (a request naming "ping"). The page's state is kept in
 // window.chat as plain data, which the browser test reads.
 import { connect, type Client } from '../../../clients/ts/src/index.js'
 
 interface Line { name: string, text: string }
+interface Presence { name: string }
 interface Pong { text: string, members: number }
 
 interface ChatState {
   clientId: string
   joined: boolean
+  announced: boolean
   lines: Array<{ name: string, text: string, seq: number }>
   pongs: string[]
   connectionsLost: number
@@ -17,7 +21,7 @@ interface ChatState {
   errors: string[]
 }
 
-const state: ChatState = { clientId: '', joined: false, lines: [], pongs: [], connectionsLost: 0, resumes: 0, sessionsLost: 0, errors: [] };
+const state: ChatState = { clientId: '', joined: false, announced: false, lines: [], pongs: [], connectionsLost: 0, resumes: 0, sessionsLost: 0, errors: [] };
 (globalThis as unknown as { chat: ChatState }).chat = state
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
@@ -39,17 +43,19 @@ function status (text: string): void { $('status').textContent = text }
 async function main (): Promise<void> {
   const url = new URL('ws', location.href)
   url.protocol = url.protocol.replace('http', 'ws')
-  const c: Client<Line> = await connect<Line>(url.href, { reconnectMinMs: 50, reconnectMaxMs: 2000 })
+  const c: Client = await connect(url.href, { reconnectMinMs: 50, reconnectMaxMs: 2000 })
   state.clientId = c.clientId
   status(`connected as ${c.clientId}`)
-  c.on('message', (m) => {
+  c.handleMessage<Line>('line', (line, m) => {
     if (m.error !== undefined) {
-      state.errors.push(`undecodable message ${m.seq}`)
+      state.errors.push(`undecodable line ${m.seq}`)
       return
     }
-    state.lines.push({ name: m.data.name, text: m.data.text, seq: m.seq })
-    show(`${m.data.name}: ${m.data.text}`)
+    state.lines.push({ name: line.name, text: line.text, seq: m.seq })
+    show(`${line.name}: ${line.text}`)
   })
+  c.handleMessage<Presence>('presence', (p) => { show(`${p.name} is here`, true) })
+  c.on('message', (m) => { state.errors.push(`unexpected message ${m.seq} named ${JSON.stringify(m.name)}`) })
   c.on('connectionLost', (ev) => {
     state.connectionsLost++
     status(`connection lost; reconnecting${ev.reconnectAt === null ? '' : ` in ${Math.max(0, Math.round(ev.reconnectAt - performance.now()))} ms`}`)
@@ -71,10 +77,16 @@ async function main (): Promise<void> {
   await c.join('lobby')
   state.joined = true
   show('joined the lobby', true)
+  try {
+    await c.publish<Presence>('lobby', { name: name.value }, { name: 'presence' })
+    state.announced = true
+  } catch (err) {
+    state.errors.push(`presence: ${String(err)}`)
+  }
 
   const ping = async (text: string): Promise<void> => {
     try {
-      const pong = await c.request<{ text: string }, Pong>({ text }, { signal: AbortSignal.timeout(10000) })
+      const pong = await c.invoke<{ text: string }, Pong>('ping', { text }, { signal: AbortSignal.timeout(10000) })
       state.pongs.push(pong.text)
       show(`${pong.text} (${pong.members} in the lobby)`, true)
     } catch (err) {
@@ -86,13 +98,13 @@ async function main (): Promise<void> {
     ev.preventDefault()
     const text = $<HTMLInputElement>('text')
     if (text.value === '') return
-    c.send({ room: 'lobby', name: name.value, text: text.value }).catch((err: unknown) => { state.errors.push(`send: ${String(err)}`) })
+    c.emit('say', { room: 'lobby', name: name.value, text: text.value }).catch((err: unknown) => { state.errors.push(`send: ${String(err)}`) })
     text.value = ''
   })
   $('ping').addEventListener('click', () => { void ping('hello') })
 
   const say = params.get('say')
-  if (say !== null) await c.send({ room: 'lobby', name: name.value, text: say })
+  if (say !== null) await c.emit('say', { room: 'lobby', name: name.value, text: say })
   if (params.has('ping')) await ping(params.get('ping') ?? '')
 }
 

@@ -200,6 +200,8 @@ func chaos(c config, sw sim.Swarm, stdout, stderr io.Writer) bool {
 		{"messages", total.AppMessages},
 		{"requests", total.Requests},
 		{"deliveries", total.Deliveries},
+		{"named deliveries", total.Named},
+		{"room publishes fanned out", total.Publishes},
 		{"faults injected", total.Faults},
 		{"transport messages lost", total.Lost},
 		{"retransmissions", total.Retransmits},

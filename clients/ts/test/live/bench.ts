@@ -8,11 +8,15 @@
 // the rate at which <messages> messages of <size> bytes, sent without
 // waiting for each (about 1,000 outstanding), reach the server (timed
 // until a request sent after them is answered, which the server handles
-// after all of them). For scale, it also times round trips of plain
-// WebSocket messages (the ws package, as the client uses in Node.js)
-// against a raw gorilla/websocket echo server: Node's own floor.
+// after all of them). For scale, it also times Node's floors: round trips
+// of plain WebSocket messages (the ws package, as the client uses in
+// Node.js) against a raw gorilla/websocket echo server, and of the same
+// requests against the same server with the protocol driven by hand over
+// the ws package (one REQUEST frame out, its RESPONSE in, no machine, no
+// promises of the client): what is left above that is the client's own.
 import { WebSocket } from 'ws'
 import { connect, raw } from '../../src/node.js'
+import { decodeMessage, encodeFrame, type Frame } from '../../src/wire.js'
 
 const [url, rounds, messages, size, rawURL] = [process.argv[2] as string, Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), process.argv[6] as string]
 const c = await connect(url, { codec: raw })
@@ -46,4 +50,30 @@ t0 = performance.now()
 await echo(rounds)
 const rawRtMicros = (performance.now() - t0) * 1000 / rounds
 ws.close()
-process.stdout.write(JSON.stringify({ rtMicros, perSec, rawRtMicros }) + '\n')
+
+const pws = new WebSocket(url)
+pws.binaryType = 'arraybuffer'
+await new Promise(resolve => { pws.onopen = resolve })
+let onFrames: (fs: Frame[]) => void = () => {}
+pws.onmessage = (ev) => onFrames(decodeMessage(new Uint8Array(ev.data as ArrayBuffer)))
+const limits = { maxMessageSize: 1 << 20, maxInflight: 1024, maxRequests: 1024 }
+await new Promise<void>(resolve => { onFrames = () => resolve(); pws.send(encodeFrame({ type: 1, version: 1, resume: null, auth: null, limits })) })
+let seq = 0
+let ack = 0
+const byHand = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) {
+    seq++
+    await new Promise<void>(resolve => {
+      onFrames = (fs) => {
+        for (const f of fs) if (f.type === 7) { ack = f.seq; resolve() }
+      }
+      pws.send(encodeFrame({ type: 6, seq, ack, id: seq, payload: ping, name: '' }))
+    })
+  }
+}
+await byHand(3000)
+t0 = performance.now()
+await byHand(rounds)
+const protoRtMicros = (performance.now() - t0) * 1000 / rounds
+pws.close()
+process.stdout.write(JSON.stringify({ rtMicros, perSec, rawRtMicros, protoRtMicros }) + '\n')
