@@ -129,6 +129,14 @@ type SessionClosed struct {
 	Lost   Lost
 }
 
+// AuthPending is reported by a server with ServerConfig.DeferAuthorize
+// for every HELLO that passed the protocol's checks: the driver decides
+// Request (it may take its time, the connection waits within the
+// HandshakeTimeout) and steps [Authorized] for Request.Conn.
+type AuthPending struct {
+	Request AuthRequest
+}
+
 // ConnRejected is reported by the server when it closes a connection that
 // has no session (bad HELLO, refused, handshake timeout, overloaded).
 type ConnRejected struct {
@@ -150,6 +158,7 @@ type ConnectFailed struct {
 }
 
 func (*ConnectFailed) isEvent() {}
+func (*AuthPending) isEvent()   {}
 
 func (e *ConnectFailed) String() string {
 	return fmt.Sprintf("connect-failed attempt=%d: %v", e.Attempt, e.Err)
@@ -236,4 +245,8 @@ func (l Lost) String() string {
 		seqs[i] = f.Seq
 	}
 	return fmt.Sprintf("unacked=%v requests=%v last=%d", seqs, l.Requests, l.LastReceived)
+}
+
+func (e *AuthPending) String() string {
+	return fmt.Sprintf("auth-pending %d resume=%t", e.Request.Conn, e.Request.Resume)
 }

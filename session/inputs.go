@@ -149,12 +149,22 @@ type (
 	// server hands over to a restarted process only if state is kept; with a
 	// fresh process, clients learn their sessions are lost on resume).
 	Shutdown struct{ Reason string }
+	// Authorized answers an [AuthPending] (ServerConfig.DeferAuthorize):
+	// Err nil accepts the HELLO of Conn; an error refuses it with the
+	// code of a [*CloseError] it wraps, else with CLOSE policy (which, on
+	// a resume, ends the session; another code leaves the session to a
+	// later resume). An answer for a connection that is gone is ignored.
+	Authorized struct {
+		Conn ConnID
+		Err  error
+	}
 )
 
 func (Connected) isInput()    {}
 func (Recv) isInput()         {}
 func (Disconnected) isInput() {}
 func (Timeout) isInput()      {}
+func (Authorized) isInput()   {}
 func (Send) isInput()         {}
 func (Call) isInput()         {}
 func (Reply) isInput()        {}
@@ -175,6 +185,8 @@ func inputName(in Input) string {
 	switch in.(type) {
 	case Connected:
 		return "session.Connected"
+	case Authorized:
+		return "session.Authorized"
 	case Recv:
 		return "session.Recv"
 	case Disconnected:

@@ -123,6 +123,13 @@ type ServerConfig struct {
 	Authorize func(AuthRequest) error
 	// AllowRoom decides a client's JOIN or LEAVE. Nil refuses all.
 	AllowRoom func(RoomRequest) bool
+	// DeferAuthorize makes the server ask its driver instead of calling
+	// Authorize, so that the decision may take I/O outside Step: a HELLO
+	// that passes the protocol's checks waits, the server emits
+	// [*AuthPending], and the handshake continues when the driver steps
+	// [Authorized] (or ends at HandshakeTimeout). Authorize is then not
+	// called.
+	DeferAuthorize bool
 }
 
 func (c *ServerConfig) setDefaults() {
