@@ -39,6 +39,11 @@ type serverEngine struct {
 	// refused counts upgrades refused before they reached the machine
 	// (AdmitsHTTP), added to its Throttled counter.
 	refused uint64
+	// auth is ServerOptions.Authenticate, bounded by authTimeout; ids are
+	// the identities it gave (identity.go).
+	auth        func(context.Context, session.AuthRequest) (Identity, error)
+	authTimeout time.Duration
+	ids         identities
 }
 
 // NewServer returns a running Server with no connections. Hand it
@@ -75,9 +80,18 @@ func NewServer(opts ServerOptions) *Server {
 		}
 		d.idleEvery, d.idleBurst = time.Second/time.Duration(rate), rate
 	}
+	if opts.Authenticate != nil {
+		cfg.DeferAuthorize = true
+		eng.auth, eng.authTimeout = opts.Authenticate, opts.AuthTimeout
+		if eng.authTimeout <= 0 {
+			eng.authTimeout = DefaultAuthTimeout
+		}
+		eng.ids = identities{by: make(map[proto.ClientID]Identity), users: make(map[string][]proto.ClientID), pending: make(map[session.ConnID]Identity)}
+	}
 	eng.m, eng.d = session.NewServer(cfg), d
 	eng.connQ = newEventQueue(d, d.qmax)
 	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, listeners: make(map[Listener]struct{})}
+	d.ctx = context.WithValue(d.ctx, handlerKey{}, s)
 	if s.source == nil {
 		s.source = DefaultSource
 	}
@@ -431,14 +445,23 @@ func (e *serverEngine) route(ev session.Event) {
 	case *session.RequestReceived:
 		e.queue(ev.Client).push(ev)
 		return
+	case *session.AuthPending:
+		e.authenticate(ev.Request)
+		return
 	case *session.SessionStarted:
 		d.log.Info("session started", "client", ev.Client.String(), "conn", ev.Conn)
+		if e.auth != nil {
+			e.ids.set(ev.Client, ev.Conn)
+		}
 		q = e.queue(ev.Client)
 		if c := d.conns[ev.Conn]; c != nil {
 			c.q.Store(q)
 		}
 	case *session.Resumed:
 		d.log.Info("session resumed", "client", ev.Client.String(), "conn", ev.Conn)
+		if e.auth != nil {
+			e.ids.set(ev.Client, ev.Conn)
+		}
 		q = e.queue(ev.Client)
 		if c := d.conns[ev.Conn]; c != nil {
 			c.q.Store(q)
@@ -450,6 +473,9 @@ func (e *serverEngine) route(ev session.Event) {
 		d.log.Info("session closed", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 		q = e.queue(ev.Client)
 		delete(e.queues, ev.Client)
+		if e.auth != nil {
+			e.ids.end(ev.Client, d.h.ev == nil) // else forgotten once handled
+		}
 	case *session.ConnRejected:
 		d.log.Warn("connection rejected", "conn", ev.Conn, "err", ev.Err)
 		q = e.connQ
