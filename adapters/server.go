@@ -3,6 +3,7 @@ package adapters
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -108,6 +109,10 @@ func (s *Server) MaxMessageSize() int { return s.maxMsg }
 // it closes t and returns ErrServerClosed. When t has a RemoteAddr()
 // net.Addr method (netconn's connections do), the address names its source
 // (see ServerOptions.Source) and the Authorize hook sees it ([RemoteAddr]).
+//
+// When t has a NetConn() net.Conn method (netconn's connections do) that
+// returns a *tls.Conn, the Authorize and Authenticate hooks see its TLS
+// state ([TLSState]).
 func (s *Server) Attach(t Conn) error {
 	var remote net.Addr
 	if a, ok := t.(remoteAddresser); ok {
@@ -148,6 +153,14 @@ func (s *Server) attach(t Conn, remote net.Addr, r *http.Request) error {
 	var info *peerInfo
 	if remote != nil || r != nil {
 		info = &peerInfo{remote: remote, req: r}
+	}
+	if n, ok := t.(interface{ NetConn() net.Conn }); ok {
+		if tc, ok := n.NetConn().(*tls.Conn); ok {
+			if info == nil {
+				info = &peerInfo{}
+			}
+			info.tls = tc
+		}
 	}
 	if !s.d.attachFrom(t, false, s.source(remote, r), info) {
 		return ErrServerClosed
