@@ -168,6 +168,9 @@ func (c *Client) Step(now time.Time, in Input) error {
 		c.timeout(now)
 		return nil
 	case Send:
+		if in.Room != "" {
+			return fmt.Errorf("%w: a client's Send has no room", ErrInvalid)
+		}
 		return c.push(outFrame{typ: proto.TypeData, payload: in.Payload})
 	case Call:
 		return c.call(now, outFrame{typ: proto.TypeRequest, id: in.ID, payload: in.Payload}, in.Timeout)

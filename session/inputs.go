@@ -59,10 +59,15 @@ type (
 // Application commands of both machines. On the client, To is ignored.
 type (
 	// Send queues a reliable DATA message. The machine takes ownership of
-	// Payload: the caller must not modify it afterwards.
+	// Payload: the caller must not modify it afterwards. On the server,
+	// Room (when not empty) tags the message as that room's, as a
+	// Broadcast does: a driver delivers a broadcast to a member it had to
+	// skip (its window was full) once the window opens. A client's Send
+	// must leave Room empty.
 	Send struct {
 		To      proto.ClientID
 		Payload []byte
+		Room    string
 	}
 	// Call queues a REQUEST. ID is chosen by the caller and must be unique
 	// among its pending requests on that session; the outcome arrives as

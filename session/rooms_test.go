@@ -284,3 +284,20 @@ func TestBroadcastEvictingAMember(t *testing.T) {
 	}
 	eq(t, "members", h.s.Members("r"), []proto.ClientID{members[2], members[1]})
 }
+
+// A server's Send tagged with a room arrives as that room's message (what
+// a driver sends a member a broadcast skipped); an invalid room name is
+// refused, and a client's Send may not carry one.
+func TestSendTaggedWithRoom(t *testing.T) {
+	p := settled(t, ServerConfig{}, ClientConfig{}, 1)
+	c1 := p.c(1)
+	must(t, p.srv.Step(p.now, Send{To: c1.m.ID(), Payload: []byte("late"), Room: "lobby"}))
+	p.stabilize()
+	eq(t, "c1", p.takeEvents(c1), []string{`delivered seq=1 "late" room="lobby"`})
+	if err := p.srv.Step(p.now, Send{To: c1.m.ID(), Payload: []byte("x"), Room: strings.Repeat("r", 300)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Send to an invalid room: %v, want ErrInvalid", err)
+	}
+	if err := c1.m.Step(p.now, Send{Payload: []byte("x"), Room: "lobby"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("client Send with a room: %v, want ErrInvalid", err)
+	}
+}

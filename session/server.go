@@ -267,7 +267,12 @@ func (s *Server) Step(now time.Time, in Input) error {
 		if err != nil {
 			return err
 		}
-		return s.push(now, sess, outFrame{typ: proto.TypeData, payload: in.Payload})
+		if in.Room != "" {
+			if err := checkRoom(in.Room); err != nil {
+				return err
+			}
+		}
+		return s.push(now, sess, outFrame{typ: proto.TypeData, payload: in.Payload, room: in.Room})
 	case Call:
 		sess, err := s.session(in.To)
 		if err != nil {
