@@ -224,6 +224,11 @@ type ServerOptions struct {
 	// AuthTimeout bounds each Authenticate call. Default
 	// DefaultAuthTimeout (5 s).
 	AuthTimeout time.Duration
+	// SlowMembers says what Broadcast does for a member whose send window
+	// is full. Default WaitSlow: it waits for that member's window under
+	// the caller's ctx, the others served at once. EndSlow sets
+	// Session.CloseSlowConsumers.
+	SlowMembers SlowPolicy
 
 	// clock is the driver's clock (see ClientOptions.clock).
 	clock clock.Clock

@@ -26,6 +26,8 @@ type Server struct {
 	maxMsg int
 	source SourceFunc
 
+	slow SlowPolicy
+
 	mu        sync.Mutex
 	closing   bool
 	listeners map[Listener]struct{}
@@ -63,6 +65,9 @@ func NewServer(opts ServerOptions) *Server {
 	case cfg.MaxFramesPerStep < 0:
 		cfg.MaxFramesPerStep = 0 // every frame in one step
 	}
+	if opts.SlowMembers == EndSlow {
+		cfg.CloseSlowConsumers = true
+	}
 	eng := &serverEngine{queues: make(map[proto.ClientID]*eventQueue)}
 	h := handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent}
 	maxMsg := MaxMessageSize(cfg.LinkConfig)
@@ -91,7 +96,7 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	eng.m, eng.d = session.NewServer(cfg), d
 	eng.connQ = newEventQueue(d, d.qmax)
-	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, listeners: make(map[Listener]struct{})}
+	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, slow: opts.SlowMembers, listeners: make(map[Listener]struct{})}
 	d.ctx = context.WithValue(d.ctx, handlerKey{}, s)
 	if s.source == nil {
 		s.source = DefaultSource
@@ -249,11 +254,12 @@ func (s *Server) requestOwned(ctx context.Context, client proto.ClientID, payloa
 }
 
 // Broadcast queues payload as one message to every member of room, into
-// each member's own sequence: each gets it exactly once, a disconnected
-// member on resume. It does not wait for slow members: those whose send
-// window is full are skipped and listed in a [*session.BroadcastError]
-// (errors.Is(err, session.ErrBackpressure)), unless the server closes slow
-// consumers (session.ServerConfig.CloseSlowConsumers).
+// each member's own sequence: each gets it exactly once (Message.Room set
+// to room), a disconnected member on resume. A member whose send window is
+// full is handled as ServerOptions.SlowMembers says; by default
+// ([WaitSlow]) the broadcast waits for its window under ctx, without
+// holding up the other members, so that at the default settings every
+// member that reads gets every broadcast.
 func (s *Server) Broadcast(ctx context.Context, room string, payload []byte) error {
 	return s.broadcastOwned(ctx, room, proto.ClientID{}, bytes.Clone(payload))
 }
@@ -262,10 +268,6 @@ func (s *Server) Broadcast(ctx context.Context, room string, payload []byte) err
 // sender of a chat message).
 func (s *Server) BroadcastExcept(ctx context.Context, room string, except proto.ClientID, payload []byte) error {
 	return s.broadcastOwned(ctx, room, except, bytes.Clone(payload))
-}
-
-func (s *Server) broadcastOwned(ctx context.Context, room string, except proto.ClientID, payload []byte) error {
-	return s.d.do(ctx, session.Broadcast{Room: room, Payload: payload, Except: except})
 }
 
 // Join adds the session client to room.
