@@ -130,6 +130,12 @@ type ServerConfig struct {
 	// [Authorized] (or ends at HandshakeTimeout). Authorize is then not
 	// called.
 	DeferAuthorize bool
+	// Presence makes the server report every change of a room's members:
+	// [*MemberJoined] when a session joins a room (the application's Join
+	// or the client's JOIN), [*MemberLeft] when it leaves one (Leave,
+	// LEAVE, or the end of the session, its rooms in name order). A
+	// detached session stays a member until it ends. Default off.
+	Presence bool
 }
 
 func (c *ServerConfig) setDefaults() {
