@@ -147,7 +147,10 @@ type ServerOptions struct {
 	// and the hooks: Authorize (runs on every HELLO, for new sessions and
 	// resumes) and AllowRoom (decides clients' JOIN and LEAVE; nil refuses
 	// all). The hooks run inside the machine's Step, under the server's
-	// lock: keep them fast and do not call the Server from them. Mode is
+	// lock: keep them fast and do not call the Server from them (for an
+	// authorization that does I/O, use Authenticate). Presence reports
+	// rooms' joins and leaves to OnEvent (session.MemberJoined,
+	// session.MemberLeft), in order with the session's other events. Mode is
 	// always session.Stream, AckDelay defaults to DefaultAckDelay (a
 	// negative AckDelay acknowledges at once), and MaxFramesPerStep to
 	// DefaultMaxFramesPerStep (negative: a whole message in one step).

@@ -296,6 +296,21 @@ func (s *Server) Members(ctx context.Context, room string) ([]proto.ClientID, er
 	return s.eng.m.Members(room), nil
 }
 
+// IsMember reports whether the session client is in room.
+func (s *Server) IsMember(client proto.ClientID, room string) bool {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.eng.m.IsMember(client, room)
+}
+
+// RoomsOf returns the rooms the session client is in, sorted; nil when it
+// is in none or there is no such session.
+func (s *Server) RoomsOf(client proto.ClientID) []string {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.eng.m.RoomsOf(client)
+}
+
 // Sessions returns the IDs of all live sessions (attached or waiting for a
 // resume), in ascending order.
 func (s *Server) Sessions(ctx context.Context) ([]proto.ClientID, error) {
@@ -491,6 +506,10 @@ func (e *serverEngine) route(ev session.Event) {
 		if e.auth != nil {
 			e.ids.end(ev.Client, d.h.ev == nil) // else forgotten once handled
 		}
+	case *session.MemberJoined:
+		q = e.queue(ev.Client)
+	case *session.MemberLeft:
+		q = e.queue(ev.Client)
 	case *session.ConnRejected:
 		d.log.Warn("connection rejected", "conn", ev.Conn, "err", ev.Err)
 		q = e.connQ
