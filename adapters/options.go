@@ -222,7 +222,8 @@ type ServerOptions struct {
 	// session kept. The Identity it returns is carried by the session's
 	// later messages and requests (Message.Identity) and addresses the
 	// user's sessions (SessionsOf, SendUser). The handshake timeout
-	// (Session.HandshakeTimeout) still bounds the whole handshake.
+	// (Session.HandshakeTimeout) still bounds the whole handshake. It must
+	// return when ctx ends: Close waits for it.
 	Authenticate func(ctx context.Context, r session.AuthRequest) (Identity, error)
 	// AuthTimeout bounds each Authenticate call. Default
 	// DefaultAuthTimeout (5 s).
