@@ -100,6 +100,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	defer cancelFirst()
 	defer context.AfterFunc(d.dialCtx, cancelFirst)()
 	c := &Client{d: d, eng: eng}
+	d.ctx = context.WithValue(d.ctx, handlerKey{}, c)
 	d.start()
 	d.lock()
 	d.firstCtx = first

@@ -89,11 +89,14 @@
 // — without deadlocking. A handler that blocks delays only its own
 // session's later events; once MaxPendingEvents are waiting, that session's
 // connection is no longer read, which pushes back on the peer. Handlers get
-// a context that is cancelled when Close begins. The server's Authorize and
-// AllowRoom hooks are the exception: they run inside the machine's Step,
-// under the lock, so they must be fast and must not call the Server (Stats
-// is the exception: inside a hook it returns the counters as of the hook's
-// start). Stats and Client.ID take the lock briefly; it is never held while
+// a context that is cancelled when Close begins and that names the Server
+// or Client they belong to ([ServerFrom], [ClientFrom]). The server's
+// Authorize and AllowRoom hooks are the exception: they run inside the
+// machine's Step, under the lock, so they must be fast and must not call
+// the Server (Stats is the exception: inside a hook it returns the counters
+// as of the hook's start). ServerOptions.Authenticate is the hook for a
+// decision that needs I/O: it runs on a goroutine of its own, never under
+// the lock, and must return when its ctx ends. Stats and Client.ID take the lock briefly; it is never held while
 // waiting for the network or for a handler.
 //
 // # Events and loss

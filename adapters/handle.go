@@ -18,7 +18,7 @@ func (d *driver) handle(ctx context.Context, ev session.Event, last bool) {
 	switch ev := ev.(type) {
 	case *session.Delivered:
 		if d.h.msg != nil {
-			d.h.msg(ctx, Message{Client: ev.Client, Room: ev.Room, Name: ev.Name, Seq: ev.Seq, Payload: ev.Payload})
+			d.h.msg(ctx, Message{Client: ev.Client, Room: ev.Room, Name: ev.Name, Seq: ev.Seq, Payload: ev.Payload, Identity: d.identity(ev.Client)})
 		}
 	case *session.RequestReceived:
 		d.answer(ctx, ev, last)
@@ -26,7 +26,22 @@ func (d *driver) handle(ctx context.Context, ev session.Event, last bool) {
 		if d.h.ev != nil {
 			d.h.ev(ctx, ev)
 		}
+		if sc, ok := ev.(*session.SessionClosed); ok {
+			if e, ok := d.eng.(*serverEngine); ok && e.auth != nil {
+				e.ids.forget(sc.Client)
+			}
+		}
 	}
+}
+
+// identity is the identity of a server's session client (identity.go);
+// zero on a client or without ServerOptions.Authenticate.
+func (d *driver) identity(client proto.ClientID) Identity {
+	if e, ok := d.eng.(*serverEngine); ok && e.auth != nil {
+		id, _ := e.ids.get(client)
+		return id
+	}
+	return Identity{}
 }
 
 // answer runs the request handler and steps its reply (see driver.reply).
@@ -35,7 +50,7 @@ func (d *driver) answer(ctx context.Context, ev *session.RequestReceived, last b
 	if d.h.req == nil {
 		rep.Err = remoteError(errNoRequestHandler)
 	} else {
-		payload, err := d.h.req(ctx, Request{Client: ev.Client, ID: ev.ID, Name: ev.Name, Payload: ev.Payload})
+		payload, err := d.h.req(ctx, Request{Client: ev.Client, ID: ev.ID, Name: ev.Name, Payload: ev.Payload, Identity: d.identity(ev.Client)})
 		if err != nil {
 			rep.Err = remoteError(err)
 			if rep.Err.Code == proto.ErrCodeInternal && !isRemote(err) {

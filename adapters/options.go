@@ -27,6 +27,9 @@ type Message struct {
 	Seq uint64
 	// Payload is the message; the handler owns it.
 	Payload []byte
+	// Identity is, on a server with ServerOptions.Authenticate, what it
+	// said of the sender at the session's latest authentication.
+	Identity Identity
 }
 
 // Request is one request from the peer. The handler's return values are the
@@ -41,6 +44,8 @@ type Request struct {
 	Name string
 	// Payload is the request; the handler owns it.
 	Payload []byte
+	// Identity is the sender's, as for [Message.Identity].
+	Identity Identity
 }
 
 // MessageHandler handles one incoming message.
@@ -156,8 +161,11 @@ type ServerOptions struct {
 	// resumes) and AllowRoom (decides clients' JOIN and LEAVE; nil refuses
 	// all) and AllowPublish (decides members' publishes to their rooms;
 	// nil allows them). The hooks run inside the machine's Step, under the
-	// server's lock: keep them fast and do not call the Server from them.
-	// Mode is always session.Stream, AckDelay defaults to DefaultAckDelay (a
+	// server's lock: keep them fast and do not call the Server from them
+	// (for an authorization that does I/O, use Authenticate). Presence
+	// reports rooms' joins and leaves to OnEvent (session.MemberJoined,
+	// session.MemberLeft), in order with the session's other events. Mode
+	// is always session.Stream, AckDelay defaults to DefaultAckDelay (a
 	// negative AckDelay acknowledges at once), and MaxFramesPerStep to
 	// DefaultMaxFramesPerStep (negative: a whole message in one step).
 	Session session.ServerConfig
@@ -219,6 +227,32 @@ type ServerOptions struct {
 	// the defaults), which only a peer that has stopped reading reaches;
 	// negative: no bound.
 	MaxQueuedBytes int
+
+	// Authenticate, when set, decides every HELLO (new sessions and
+	// resumes) in place of Session.Authorize, on a goroutine of its own,
+	// never under the server's lock: it may do I/O, and other connections
+	// proceed meanwhile. r tells it who is connecting: the credentials,
+	// the source, the remote address ([RemoteAddr]), a WebSocket's upgrade
+	// request with its headers, cookies and TLS state ([HTTPRequest]), the
+	// client's verified key in secure.Mutual mode. ctx ends after
+	// AuthTimeout or when the server closes. An error refuses the client
+	// with CLOSE policy and its text as the reason (on a resume, the
+	// session ends); an error once ctx has ended refuses it with CLOSE
+	// handshake-timeout (4002) instead, which the client retries, its
+	// session kept. The Identity it returns is carried by the session's
+	// later messages and requests (Message.Identity) and addresses the
+	// user's sessions (SessionsOf, SendUser). The handshake timeout
+	// (Session.HandshakeTimeout) still bounds the whole handshake. It must
+	// return when ctx ends: Close waits for it.
+	Authenticate func(ctx context.Context, r session.AuthRequest) (Identity, error)
+	// AuthTimeout bounds each Authenticate call. Default
+	// DefaultAuthTimeout (5 s).
+	AuthTimeout time.Duration
+	// SlowMembers says what Broadcast does for a member whose send window
+	// is full. Default WaitSlow: it waits for that member's window under
+	// the caller's ctx, the others served at once. EndSlow sets
+	// Session.CloseSlowConsumers.
+	SlowMembers SlowPolicy
 
 	// clock is the driver's clock (see ClientOptions.clock).
 	clock clock.Clock

@@ -3,6 +3,7 @@ package adapters
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -25,6 +26,8 @@ type Server struct {
 	maxMsg int
 	source SourceFunc
 
+	slow SlowPolicy
+
 	mu        sync.Mutex
 	closing   bool
 	listeners map[Listener]struct{}
@@ -39,6 +42,11 @@ type serverEngine struct {
 	// refused counts upgrades refused before they reached the machine
 	// (AdmitsHTTP), added to its Throttled counter.
 	refused uint64
+	// auth is ServerOptions.Authenticate, bounded by authTimeout; ids are
+	// the identities it gave (identity.go).
+	auth        func(context.Context, session.AuthRequest) (Identity, error)
+	authTimeout time.Duration
+	ids         identities
 }
 
 // NewServer returns a running Server with no connections. Hand it
@@ -56,6 +64,9 @@ func NewServer(opts ServerOptions) *Server {
 		cfg.MaxFramesPerStep = DefaultMaxFramesPerStep
 	case cfg.MaxFramesPerStep < 0:
 		cfg.MaxFramesPerStep = 0 // every frame in one step
+	}
+	if opts.SlowMembers == EndSlow {
+		cfg.CloseSlowConsumers = true
 	}
 	eng := &serverEngine{queues: make(map[proto.ClientID]*eventQueue)}
 	h := opts.Mux.routed(handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent})
@@ -75,9 +86,18 @@ func NewServer(opts ServerOptions) *Server {
 		}
 		d.idleEvery, d.idleBurst = time.Second/time.Duration(rate), rate
 	}
+	if opts.Authenticate != nil {
+		cfg.DeferAuthorize = true
+		eng.auth, eng.authTimeout = opts.Authenticate, opts.AuthTimeout
+		if eng.authTimeout <= 0 {
+			eng.authTimeout = DefaultAuthTimeout
+		}
+		eng.ids = identities{by: make(map[proto.ClientID]Identity), users: make(map[string][]proto.ClientID), pending: make(map[session.ConnID]Identity)}
+	}
 	eng.m, eng.d = session.NewServer(cfg), d
 	eng.connQ = newEventQueue(d, d.qmax)
-	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, listeners: make(map[Listener]struct{})}
+	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, slow: opts.SlowMembers, listeners: make(map[Listener]struct{})}
+	d.ctx = context.WithValue(d.ctx, handlerKey{}, s)
 	if s.source == nil {
 		s.source = DefaultSource
 	}
@@ -94,6 +114,10 @@ func (s *Server) MaxMessageSize() int { return s.maxMsg }
 // it closes t and returns ErrServerClosed. When t has a RemoteAddr()
 // net.Addr method (netconn's connections do), the address names its source
 // (see ServerOptions.Source) and the Authorize hook sees it ([RemoteAddr]).
+//
+// When t has a NetConn() net.Conn method (netconn's connections do) that
+// returns a *tls.Conn, the Authorize and Authenticate hooks see its TLS
+// state ([TLSState]).
 func (s *Server) Attach(t Conn) error {
 	var remote net.Addr
 	if a, ok := t.(remoteAddresser); ok {
@@ -134,6 +158,14 @@ func (s *Server) attach(t Conn, remote net.Addr, r *http.Request) error {
 	var info *peerInfo
 	if remote != nil || r != nil {
 		info = &peerInfo{remote: remote, req: r}
+	}
+	if n, ok := t.(interface{ NetConn() net.Conn }); ok {
+		if tc, ok := n.NetConn().(*tls.Conn); ok {
+			if info == nil {
+				info = &peerInfo{}
+			}
+			info.tls = tc
+		}
 	}
 	if !s.d.attachFrom(t, false, s.source(remote, r), info) {
 		return ErrServerClosed
@@ -234,11 +266,12 @@ func (s *Server) requestOwned(ctx context.Context, client proto.ClientID, name s
 }
 
 // Broadcast queues payload as one message to every member of room, into
-// each member's own sequence: each gets it exactly once, a disconnected
-// member on resume. It does not wait for slow members: those whose send
-// window is full are skipped and listed in a [*session.BroadcastError]
-// (errors.Is(err, session.ErrBackpressure)), unless the server closes slow
-// consumers (session.ServerConfig.CloseSlowConsumers).
+// each member's own sequence: each gets it exactly once (Message.Room set
+// to room), a disconnected member on resume. A member whose send window is
+// full is handled as ServerOptions.SlowMembers says; by default
+// ([WaitSlow]) the broadcast waits for its window under ctx, without
+// holding up the other members, so that at the default settings every
+// member that reads gets every broadcast.
 func (s *Server) Broadcast(ctx context.Context, room string, payload []byte) error {
 	return s.broadcastOwned(ctx, room, "", proto.ClientID{}, bytes.Clone(payload))
 }
@@ -253,10 +286,6 @@ func (s *Server) BroadcastEvent(ctx context.Context, room, event string, payload
 // sender of a chat message).
 func (s *Server) BroadcastExcept(ctx context.Context, room string, except proto.ClientID, payload []byte) error {
 	return s.broadcastOwned(ctx, room, "", except, bytes.Clone(payload))
-}
-
-func (s *Server) broadcastOwned(ctx context.Context, room, name string, except proto.ClientID, payload []byte) error {
-	return s.d.do(ctx, session.Broadcast{Room: room, Name: name, Payload: payload, Except: except})
 }
 
 // Join adds the session client to room.
@@ -283,6 +312,21 @@ func (s *Server) Members(ctx context.Context, room string) ([]proto.ClientID, er
 	s.d.mu.Lock()
 	defer s.d.mu.Unlock()
 	return s.eng.m.Members(room), nil
+}
+
+// IsMember reports whether the session client is in room.
+func (s *Server) IsMember(client proto.ClientID, room string) bool {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.eng.m.IsMember(client, room)
+}
+
+// RoomsOf returns the rooms the session client is in, sorted; nil when it
+// is in none or there is no such session.
+func (s *Server) RoomsOf(client proto.ClientID) []string {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.eng.m.RoomsOf(client)
 }
 
 // Sessions returns the IDs of all live sessions (attached or waiting for a
@@ -457,14 +501,23 @@ func (e *serverEngine) route(ev session.Event) {
 	case *session.RequestReceived:
 		e.queue(ev.Client).push(ev)
 		return
+	case *session.AuthPending:
+		e.authenticate(ev.Request)
+		return
 	case *session.SessionStarted:
 		d.log.Info("session started", "client", ev.Client.String(), "conn", ev.Conn)
+		if e.auth != nil {
+			e.ids.set(ev.Client, ev.Conn)
+		}
 		q = e.queue(ev.Client)
 		if c := d.conns[ev.Conn]; c != nil {
 			c.q.Store(q)
 		}
 	case *session.Resumed:
 		d.log.Info("session resumed", "client", ev.Client.String(), "conn", ev.Conn)
+		if e.auth != nil {
+			e.ids.set(ev.Client, ev.Conn)
+		}
 		q = e.queue(ev.Client)
 		if c := d.conns[ev.Conn]; c != nil {
 			c.q.Store(q)
@@ -476,6 +529,13 @@ func (e *serverEngine) route(ev session.Event) {
 		d.log.Info("session closed", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 		q = e.queue(ev.Client)
 		delete(e.queues, ev.Client)
+		if e.auth != nil {
+			e.ids.end(ev.Client, d.h.ev == nil) // else forgotten once handled
+		}
+	case *session.MemberJoined:
+		q = e.queue(ev.Client)
+	case *session.MemberLeft:
+		q = e.queue(ev.Client)
 	case *session.ConnRejected:
 		d.log.Warn("connection rejected", "conn", ev.Conn, "err", ev.Err)
 		q = e.connQ

@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/netip"
@@ -63,6 +64,7 @@ type remoteAddresser interface{ RemoteAddr() net.Addr }
 type peerInfo struct {
 	remote net.Addr
 	req    *http.Request
+	tls    *tls.Conn // a TLS connection attached directly (netconn)
 }
 
 // RemoteAddr returns the remote address of the connection r is about, or
@@ -80,6 +82,25 @@ func RemoteAddr(r session.AuthRequest) net.Addr {
 func HTTPRequest(r session.AuthRequest) *http.Request {
 	if p, ok := r.Transport.(*peerInfo); ok {
 		return p.req
+	}
+	return nil
+}
+
+// TLSState returns the TLS state of the connection r is about: of the
+// HTTP request of a WebSocket over https, or of a *tls.Conn attached
+// directly (netconn on a TLS listener), whose handshake has completed by
+// the time the hooks run (the HELLO came through it). Nil when the
+// connection is not TLS.
+func TLSState(r session.AuthRequest) *tls.ConnectionState {
+	p, ok := r.Transport.(*peerInfo)
+	switch {
+	case !ok:
+		return nil
+	case p.req != nil:
+		return p.req.TLS
+	case p.tls != nil:
+		st := p.tls.ConnectionState()
+		return &st
 	}
 	return nil
 }

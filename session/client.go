@@ -168,6 +168,9 @@ func (c *Client) Step(now time.Time, in Input) error {
 		c.timeout(now)
 		return nil
 	case Send:
+		if in.Room != "" {
+			return fmt.Errorf("%w: a client's Send has no room (Publish sends to a room)", ErrInvalid)
+		}
 		if err := checkName(in.Name); err != nil {
 			return err
 		}

@@ -139,6 +139,28 @@ type SessionClosed struct {
 	Lost   Lost
 }
 
+// MemberJoined is reported by a server with ServerConfig.Presence when
+// session Client joins Room.
+type MemberJoined struct {
+	Client proto.ClientID
+	Room   string
+}
+
+// MemberLeft is reported by a server with ServerConfig.Presence when
+// session Client leaves Room, or its session ends while in it.
+type MemberLeft struct {
+	Client proto.ClientID
+	Room   string
+}
+
+// AuthPending is reported by a server with ServerConfig.DeferAuthorize
+// for every HELLO that passed the protocol's checks: the driver decides
+// Request (it may take its time, the connection waits within the
+// HandshakeTimeout) and steps [Authorized] for Request.Conn.
+type AuthPending struct {
+	Request AuthRequest
+}
+
 // ConnRejected is reported by the server when it closes a connection that
 // has no session (bad HELLO, refused, handshake timeout, overloaded).
 type ConnRejected struct {
@@ -160,6 +182,9 @@ type ConnectFailed struct {
 }
 
 func (*ConnectFailed) isEvent() {}
+func (*AuthPending) isEvent()   {}
+func (*MemberJoined) isEvent()  {}
+func (*MemberLeft) isEvent()    {}
 
 func (e *ConnectFailed) String() string {
 	return fmt.Sprintf("connect-failed attempt=%d: %v", e.Attempt, e.Err)
@@ -254,3 +279,11 @@ func (l Lost) String() string {
 	}
 	return fmt.Sprintf("unacked=%v requests=%v last=%d", seqs, l.Requests, l.LastReceived)
 }
+
+func (e *AuthPending) String() string {
+	return fmt.Sprintf("auth-pending %d resume=%t", e.Request.Conn, e.Request.Resume)
+}
+
+func (e *MemberJoined) String() string { return fmt.Sprintf("member-joined %s %q", e.Client, e.Room) }
+
+func (e *MemberLeft) String() string { return fmt.Sprintf("member-left %s %q", e.Client, e.Room) }

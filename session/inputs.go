@@ -63,11 +63,16 @@ type (
 // (ErrInvalid otherwise).
 type (
 	// Send queues a reliable DATA message. The machine takes ownership of
-	// Payload: the caller must not modify it afterwards.
+	// Payload: the caller must not modify it afterwards. On the server,
+	// Room (when not empty) tags the message as that room's, as a
+	// Broadcast does: a driver delivers a broadcast to a member it had to
+	// skip (its window was full) once the window opens. A client's Send
+	// must leave Room empty.
 	Send struct {
 		To      proto.ClientID
 		Name    string
 		Payload []byte
+		Room    string
 	}
 	// Call queues a REQUEST. ID is chosen by the caller and must be unique
 	// among its pending requests on that session; the outcome arrives as
@@ -171,12 +176,22 @@ type (
 	// server hands over to a restarted process only if state is kept; with a
 	// fresh process, clients learn their sessions are lost on resume).
 	Shutdown struct{ Reason string }
+	// Authorized answers an [AuthPending] (ServerConfig.DeferAuthorize):
+	// Err nil accepts the HELLO of Conn; an error refuses it with the
+	// code of a [*CloseError] it wraps, else with CLOSE policy (which, on
+	// a resume, ends the session; another code leaves the session to a
+	// later resume). An answer for a connection that is gone is ignored.
+	Authorized struct {
+		Conn ConnID
+		Err  error
+	}
 )
 
 func (Connected) isInput()    {}
 func (Recv) isInput()         {}
 func (Disconnected) isInput() {}
 func (Timeout) isInput()      {}
+func (Authorized) isInput()   {}
 func (Send) isInput()         {}
 func (Call) isInput()         {}
 func (Reply) isInput()        {}
@@ -198,6 +213,8 @@ func inputName(in Input) string {
 	switch in.(type) {
 	case Connected:
 		return "session.Connected"
+	case Authorized:
+		return "session.Authorized"
 	case Recv:
 		return "session.Recv"
 	case Disconnected:

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bettersocket/bettersocket/proto"
@@ -57,6 +59,9 @@ func (s *Server) join(sess *serverSession, name string) error {
 	}
 	sess.rooms[r] = len(r.members)
 	r.members = append(r.members, sess)
+	if s.cfg.Presence {
+		s.add(&MemberJoined{Client: sess.id, Room: name})
+	}
 	return nil
 }
 
@@ -87,12 +92,53 @@ func (s *Server) removeMember(r *room, sess *serverSession) {
 	if len(r.members) == 0 {
 		delete(s.rooms, r.name)
 	}
+	if s.cfg.Presence {
+		s.add(&MemberLeft{Client: sess.id, Room: r.name})
+	}
 }
 
 func (s *Server) leaveAll(sess *serverSession) {
+	if !s.cfg.Presence {
+		for r := range sess.rooms {
+			s.removeMember(r, sess)
+		}
+		return
+	}
+	// In the order of the rooms' names: the events must not depend on
+	// the map's order.
+	rooms := make([]*room, 0, len(sess.rooms))
 	for r := range sess.rooms {
+		rooms = append(rooms, r)
+	}
+	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.name, b.name) })
+	for _, r := range rooms {
 		s.removeMember(r, sess)
 	}
+}
+
+// IsMember reports whether session client is in room.
+func (s *Server) IsMember(client proto.ClientID, room string) bool {
+	sess, r := s.sessions[client], s.rooms[room]
+	if sess == nil || r == nil {
+		return false
+	}
+	_, in := sess.rooms[r]
+	return in
+}
+
+// RoomsOf returns the rooms session client is in, sorted; nil when there
+// is no such session or it is in none.
+func (s *Server) RoomsOf(client proto.ClientID) []string {
+	sess := s.sessions[client]
+	if sess == nil || len(sess.rooms) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(sess.rooms))
+	for r := range sess.rooms {
+		names = append(names, r.name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Members returns the client IDs in room, in broadcast order.

@@ -284,3 +284,64 @@ func TestBroadcastEvictingAMember(t *testing.T) {
 	}
 	eq(t, "members", h.s.Members("r"), []proto.ClientID{members[2], members[1]})
 }
+
+// A server's Send tagged with a room arrives as that room's message (what
+// a driver sends a member a broadcast skipped); an invalid room name is
+// refused, and a client's Send may not carry one.
+func TestSendTaggedWithRoom(t *testing.T) {
+	p := settled(t, ServerConfig{}, ClientConfig{}, 1)
+	c1 := p.c(1)
+	must(t, p.srv.Step(p.now, Send{To: c1.m.ID(), Payload: []byte("late"), Room: "lobby"}))
+	p.stabilize()
+	eq(t, "c1", p.takeEvents(c1), []string{`delivered seq=1 "late" room="lobby"`})
+	if err := p.srv.Step(p.now, Send{To: c1.m.ID(), Payload: []byte("x"), Room: strings.Repeat("r", 300)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Send to an invalid room: %v, want ErrInvalid", err)
+	}
+	if err := c1.m.Step(p.now, Send{Payload: []byte("x"), Room: "lobby"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("client Send with a room: %v, want ErrInvalid", err)
+	}
+}
+
+// With Presence, every change of membership is reported: the server's
+// Join and Leave, a client's JOIN and LEAVE, and the rooms of a session
+// that ends, in name order. IsMember and RoomsOf answer from the same
+// state; repeated joins and leaves report nothing.
+func TestPresenceAndMembershipQueries(t *testing.T) {
+	p := settled(t, ServerConfig{Presence: true, AllowRoom: func(RoomRequest) bool { return true }}, ClientConfig{}, 2)
+	c1, c2 := p.c(1), p.c(2)
+	id1, id2 := c1.m.ID(), c2.m.ID()
+	p.takeServerEvents()
+	must(t, p.srv.Step(p.now, Join{Client: id1, Room: "lobby"}))
+	must(t, p.srv.Step(p.now, Join{Client: id1, Room: "lobby"})) // already in
+	must(t, c1.m.Step(p.now, JoinRoom{ID: 1, Room: "b"}))
+	must(t, c1.m.Step(p.now, JoinRoom{ID: 2, Room: "a"}))
+	must(t, c2.m.Step(p.now, JoinRoom{ID: 1, Room: "a"}))
+	p.stabilize()
+	eq(t, "events of the joins", p.takeServerEvents(), []string{
+		`member-joined <c1> "lobby"`, `member-joined <c1> "b"`, `member-joined <c1> "a"`, `member-joined <c2> "a"`,
+	})
+	eq(t, "rooms of c1", p.srv.RoomsOf(id1), []string{"a", "b", "lobby"})
+	eq(t, "rooms of c2", p.srv.RoomsOf(id2), []string{"a"})
+	if !p.srv.IsMember(id1, "b") || p.srv.IsMember(id2, "b") || p.srv.IsMember(id2, "nowhere") || p.srv.IsMember(proto.ClientID{}, "a") {
+		t.Fatal("IsMember disagrees with the joins")
+	}
+
+	must(t, c2.m.Step(p.now, LeaveRoom{ID: 2, Room: "a"}))
+	must(t, p.srv.Step(p.now, Leave{Client: id1, Room: "lobby"}))
+	must(t, p.srv.Step(p.now, Leave{Client: id1, Room: "lobby"})) // not in
+	p.stabilize()
+	eq(t, "events of the leaves", p.takeServerEvents(), []string{`member-left <c1> "lobby"`, `member-left <c2> "a"`})
+	if p.srv.RoomsOf(id2) != nil || p.srv.IsMember(id2, "a") {
+		t.Fatalf("c2 still in %v", p.srv.RoomsOf(id2))
+	}
+
+	must(t, p.srv.Step(p.now, Kick{Client: id1, Reason: "bye"}))
+	evs := eventStrings(p.srv.Ready().Events)
+	eq(t, "events of the end", evs[:2], []string{`member-left ` + id1.String() + ` "a"`, `member-left ` + id1.String() + ` "b"`})
+	if !strings.HasPrefix(evs[2], "session-closed") {
+		t.Fatalf("after the member-left events: %v", evs[2:])
+	}
+	if p.srv.RoomsOf(id1) != nil || p.srv.IsMember(id1, "a") {
+		t.Fatal("an ended session is still a member")
+	}
+}

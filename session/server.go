@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -87,6 +88,14 @@ type serverConn struct {
 	// more: the last Recv on the connection left work for the next one,
 	// which continues the same transport message (not counted again).
 	more bool
+
+	// Deferred authorization (ServerConfig.DeferAuthorize): asked is set
+	// once AuthPending was emitted for hello (a copy); answered once the
+	// driver stepped Authorized, with its verdict in authErr.
+	hello    *proto.Hello
+	asked    bool
+	answered bool
+	authErr  error
 }
 
 type serverSession struct {
@@ -258,10 +267,15 @@ func (s *Server) Step(now time.Time, in Input) error {
 		if err != nil {
 			return err
 		}
+		if in.Room != "" {
+			if err := checkRoom(in.Room); err != nil {
+				return err
+			}
+		}
 		if err := checkName(in.Name); err != nil {
 			return err
 		}
-		return s.push(now, sess, outFrame{typ: proto.TypeData, name: in.Name, payload: in.Payload})
+		return s.push(now, sess, outFrame{typ: proto.TypeData, name: in.Name, payload: in.Payload, room: in.Room})
 	case Call:
 		sess, err := s.session(in.To)
 		if err != nil {
@@ -312,6 +326,9 @@ func (s *Server) Step(now time.Time, in Input) error {
 		return nil
 	case Shutdown:
 		s.shutdownAll(now, in.Reason)
+		return nil
+	case Authorized:
+		s.authorized(now, in)
 		return nil
 	}
 	return fmt.Errorf("%w: %s is not a server input", ErrInvalid, inputName(in))
@@ -503,6 +520,11 @@ func (s *Server) frames(now time.Time, c *serverConn, data []byte) {
 				s.violation(now, c, proto.CloseProtocolError, protocolErr("%s before HELLO", f.Type()))
 				return
 			}
+			if c.asked {
+				// A copy of the HELLO being authorized (Datagram resends
+				// it): the answer will come.
+				continue
+			}
 			s.hello(now, c, h)
 			continue
 		}
@@ -559,6 +581,15 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 				return
 			}
 			if err := s.authorize(c, h, old.id, true, key); err != nil {
+				if err == errAsked {
+					return
+				}
+				if code := authCode(err); code != proto.ClosePolicy {
+					// Not a authRefusal of the client (the decision timed
+					// out): the session stays, to be resumed again.
+					s.reject(c, code, err)
+					return
+				}
 				cl := &proto.Close{Code: proto.ClosePolicy, Reason: reason(err)}
 				s.endSession(now, old, &CloseError{Code: proto.ClosePolicy, Reason: reason(err)}, nil)
 				s.finishConn(c, cl)
@@ -581,12 +612,16 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 			s.reject(c, proto.CloseOverloaded, fmt.Errorf("%w: %d sessions", ErrOverloaded, len(s.sessions)))
 			return
 		}
-		if err := s.mayStart(now, c); err != nil {
-			s.reject(c, proto.CloseOverloaded, err)
-			return
+		if !c.asked { // counted once, when the decision was asked for
+			if err := s.mayStart(now, c); err != nil {
+				s.reject(c, proto.CloseOverloaded, err)
+				return
+			}
 		}
 		if err := s.authorize(c, h, proto.ClientID{}, false, key); err != nil {
-			s.reject(c, proto.ClosePolicy, err)
+			if err != errAsked {
+				s.reject(c, authCode(err), err)
+			}
 			return
 		}
 		var err error
@@ -649,13 +684,86 @@ func (s *Server) hello(now time.Time, c *serverConn, h *proto.Hello) {
 }
 
 func (s *Server) authorize(c *serverConn, h *proto.Hello, id proto.ClientID, resume bool, key secure.PublicKey) error {
+	req := AuthRequest{Conn: c.id, Auth: h.Auth, Resume: resume, Client: id, ClientKey: key, Source: c.src, Transport: c.info}
+	if s.cfg.DeferAuthorize {
+		switch {
+		case c.answered:
+			return c.authErr
+		case !c.asked:
+			c.asked, c.hello = true, cloneHello(h)
+			req.Auth = c.hello.Auth
+			s.add(&AuthPending{Request: req})
+		}
+		return errAsked
+	}
 	if s.cfg.Authorize == nil {
 		return nil
 	}
-	if err := s.cfg.Authorize(AuthRequest{Conn: c.id, Auth: h.Auth, Resume: resume, Client: id, ClientKey: key, Source: c.src, Transport: c.info}); err != nil {
+	if err := s.cfg.Authorize(req); err != nil {
 		return fmt.Errorf("session: unauthorized: %w", err)
 	}
 	return nil
+}
+
+// errAsked: the authorization was asked of the driver (AuthPending); the
+// HELLO continues when it answers.
+var errAsked = errors.New("session: authorization pending")
+
+// authorized steps the driver's answer to an AuthPending: the handshake
+// continues from the HELLO kept, its checks made again (the session to
+// resume may have moved on meanwhile). An answer for a connection that is
+// gone or was not asked about is ignored.
+func (s *Server) authorized(now time.Time, in Authorized) {
+	c := s.conns[in.Conn]
+	if c == nil || !c.asked || c.answered || c.state != connAwaitHello {
+		return
+	}
+	c.answered = true
+	var ce *CloseError
+	switch {
+	case errors.As(in.Err, &ce) && ce.Code != 0:
+		c.authErr = &authRefusal{code: ce.Code, text: "session: unauthorized: " + ce.Reason, err: in.Err}
+	case in.Err != nil:
+		c.authErr = fmt.Errorf("session: unauthorized: %w", in.Err)
+	}
+	h := c.hello
+	c.hello = nil
+	s.hello(now, c, h)
+	if c.sess != nil {
+		s.rearm(c.sess)
+	}
+}
+
+// authRefusal is a deferred authorization refused with a code of the
+// driver's choosing (Authorized.Err wraps a *CloseError): the reason sent
+// is the CloseError's own.
+type authRefusal struct {
+	code proto.CloseCode
+	text string
+	err  error
+}
+
+func (r *authRefusal) Error() string { return r.text }
+func (r *authRefusal) Unwrap() error { return r.err }
+
+// authCode is the CLOSE code of a authRefusal: the driver's, else policy.
+func authCode(err error) proto.CloseCode {
+	if r, ok := err.(*authRefusal); ok {
+		return r.code
+	}
+	return proto.ClosePolicy
+}
+
+// cloneHello copies what h refers to in the receive buffer.
+func cloneHello(h *proto.Hello) *proto.Hello {
+	c := *h
+	c.Auth = bytes.Clone(h.Auth)
+	if h.Resume != nil {
+		r := *h.Resume
+		r.Token = bytes.Clone(r.Token)
+		c.Resume = &r
+	}
+	return &c
 }
 
 func (s *Server) newSession() (*serverSession, error) {

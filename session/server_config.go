@@ -138,6 +138,19 @@ type ServerConfig struct {
 	// every member's publish. It runs inside Step: keep it fast and free
 	// of I/O.
 	AllowPublish func(PublishRequest) bool
+	// DeferAuthorize makes the server ask its driver instead of calling
+	// Authorize, so that the decision may take I/O outside Step: a HELLO
+	// that passes the protocol's checks waits, the server emits
+	// [*AuthPending], and the handshake continues when the driver steps
+	// [Authorized] (or ends at HandshakeTimeout). Authorize is then not
+	// called.
+	DeferAuthorize bool
+	// Presence makes the server report every change of a room's members:
+	// [*MemberJoined] when a session joins a room (the application's Join
+	// or the client's JOIN), [*MemberLeft] when it leaves one (Leave,
+	// LEAVE, or the end of the session, its rooms in name order). A
+	// detached session stays a member until it ends. Default off.
+	Presence bool
 }
 
 func (c *ServerConfig) setDefaults() {

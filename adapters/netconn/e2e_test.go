@@ -50,3 +50,5 @@ func TestHostile(t *testing.T) { e2etest.Hostile(t, transport, false) }
 func TestConnectionEvents(t *testing.T) { e2etest.ConnectionEvents(t, transport) }
 
 func TestFirstDialRetries(t *testing.T) { e2etest.FirstDialRetries(t, transport) }
+
+func TestBroadcastBurst(t *testing.T) { e2etest.BroadcastBurst(t, transport) }

@@ -268,6 +268,10 @@ func (c *conn) WriteMessages(msgs [][]byte) error {
 // connection's source (adapters.ServerOptions.Source).
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
+// NetConn returns the net.Conn it wraps: the server's Authenticate hook
+// reads a *tls.Conn's state through it (adapters.TLSState).
+func (c *conn) NetConn() net.Conn { return c.nc }
+
 // Close closes the net.Conn. The close code travels in the CLOSE frame the
 // machine wrote before; a byte stream has no other place for it.
 func (c *conn) Close(proto.CloseCode, string) error { return c.nc.Close() }
