@@ -66,11 +66,9 @@ func init() {
 // the destination must grow; it is not safe for concurrent use.
 type Encoder struct {
 	buf      bytes.Buffer
-	data     wireData
 	request  wireRequest
 	response wireResponse
 	respErr  wireError
-	ack      wireAck
 	hb       wireHeartbeat
 	roomOp   wireRoomOp
 	close    wireClose
@@ -82,14 +80,14 @@ type Encoder struct {
 // Append appends the encoding of f to dst and returns the extended slice.
 // Frames are not validated here; the receiver validates.
 func (e *Encoder) Append(dst []byte, f proto.Frame) ([]byte, error) {
-	var v any
 	switch f := f.(type) {
 	case *proto.Data:
-		e.data = wireData{T: proto.TypeData, Seq: f.Seq, Ack: f.Ack, Payload: f.Payload, Room: f.Room}
-		v = &e.data
+		return appendData(dst, f), nil
 	case *proto.Ack:
-		e.ack = wireAck{T: proto.TypeAck, Ack: f.Ack}
-		v = &e.ack
+		return appendAck(dst, f), nil
+	}
+	var v any
+	switch f := f.(type) {
 	case *proto.Heartbeat:
 		e.hb = wireHeartbeat{T: proto.TypeHeartbeat, Ack: f.Ack, Echo: f.Echo}
 		v = &e.hb
@@ -275,6 +273,21 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 	w, fr := &d.wire, &d.frames
 	var f proto.Frame
 	var rest []byte
+	var ok bool
+	switch t {
+	case proto.TypeData:
+		rest, ok = fastData(b, &fr.data)
+		f = &fr.data
+	case proto.TypeAck:
+		rest, ok = fastAck(b, &fr.ack)
+		f = &fr.ack
+	}
+	if ok {
+		if err := proto.Validate(f); err != nil {
+			return fail(err)
+		}
+		return f, rest, nil
+	}
 	switch t {
 	case proto.TypeData:
 		w.data = wireData{}
