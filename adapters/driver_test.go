@@ -312,6 +312,36 @@ func TestSendsShareMessagesWhileTheWriterIsBusy(t *testing.T) {
 	closeAll(ctx, t, h, c)
 }
 
+// The same on the server: Sends to a session whose connection's writer is
+// busy wait for that writer's Ready and share its next transport message.
+func TestServerSendsShareMessagesWhileTheWriterIsBusy(t *testing.T) {
+	ctx := testCtx(t)
+	got := newCollector()
+	h := newHarness(t, ServerOptions{})
+	h.buffer = 1
+	deaf := newGate(true)
+	h.clientGate = deaf
+	c := h.dial(ctx, ClientOptions{OnMessage: got.onMessage})
+	before := h.srv.Stats().MessagesOut
+	deaf.shut() // the client reads one more message, then nothing
+	const n = 100
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprint(i))
+		if err := h.srv.Send(ctx, c.ID(), []byte(want[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deaf.release()
+	if msgs := got.wait(ctx, t, n); !slices.Equal(msgs, want) {
+		t.Fatalf("client got %q", msgs)
+	}
+	if out := h.srv.Stats().MessagesOut - before; out > 8 {
+		t.Fatalf("%d sends took %d transport messages, want at most 8", n, out)
+	}
+	closeAll(ctx, t, h, c)
+}
+
 // Stats works inside the server's hooks, which run under the machine's
 // lock: there it returns the counters as of the hook's start instead of
 // waiting for itself.

@@ -100,7 +100,15 @@ func TestIdentityFollowsTheUser(t *testing.T) {
 	if _, ok := h.srv.Identity(proto.ClientID{}); ok {
 		t.Fatal("Identity of no session")
 	}
-	closeAll(ctx, t, h, a2, b)
-	<-closed
-	<-closed
+	// A client's Close returns once its CLOSE is written; the server ends
+	// the session when it reads it. Wait for that before closing the
+	// server, which would otherwise detach a session whose CLOSE is still
+	// unread (and report no SessionClosed for it).
+	for _, c := range []*Client{a2, b} {
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		receive(t, closed, promise, "no SessionClosed for a client that closed")
+	}
+	closeAll(ctx, t, h)
 }

@@ -89,11 +89,26 @@ func withSecure(top, session secure.Config) secure.Config {
 	return session
 }
 
+// DefaultMaxInflight is the send window (session.LinkConfig's
+// MaxInflight) of a Client or Server unless their options say otherwise:
+// 4,096 frames, some 2 ms of a stream at 2 M messages/s, where the
+// machine's own default (1,024) makes a fast stream wait for
+// acknowledgements. Half of the window arrived unacknowledged is
+// acknowledged at once (AckEvery): two ACKs per window, 1,000 a second
+// for such a stream, half the budget of DefaultMaxIdleRate.
+const DefaultMaxInflight = 4096
+
 // linkDefaults applies the adapters' defaults to a machine's link config.
 func linkDefaults(cfg *session.LinkConfig) {
 	cfg.Mode = session.Stream
 	if cfg.AckDelay == 0 {
 		cfg.AckDelay = DefaultAckDelay
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = DefaultMaxInflight
+	}
+	if cfg.AckEvery == 0 {
+		cfg.AckEvery = cfg.MaxInflight / 2
 	}
 }
 

@@ -47,6 +47,8 @@ type serverEngine struct {
 	auth        func(context.Context, session.AuthRequest) (Identity, error)
 	authTimeout time.Duration
 	ids         identities
+	// sentTo is the session of the last Send stepped (canDefer).
+	sentTo proto.ClientID
 }
 
 // NewServer returns a running Server with no connections. Hand it
@@ -417,7 +419,10 @@ func (e *serverEngine) recv(now time.Time, conn session.ConnID, data []byte) err
 
 func (e *serverEngine) call(now time.Time, in session.Call) error { return e.m.Step(now, in) }
 
-func (e *serverEngine) send(now time.Time, in session.Send) error { return e.m.Step(now, in) }
+func (e *serverEngine) send(now time.Time, in session.Send) error {
+	e.sentTo = in.To
+	return e.m.Step(now, in)
+}
 
 func (e *serverEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
 
@@ -429,7 +434,13 @@ func (e *serverEngine) stats() session.Stats {
 
 func (e *serverEngine) connected(*conn) {}
 
-func (e *serverEngine) canDefer() bool { return false }
+// canDefer: a Send's frames go to its session's connection alone, so
+// Ready may wait for that connection's busy writer, as on the client.
+func (e *serverEngine) canDefer() bool {
+	id, ok := e.m.ConnOf(e.sentTo)
+	c := e.d.conns[id]
+	return ok && c != nil && c.deferReady()
+}
 
 func (e *serverEngine) readable() *conn { return nil }
 

@@ -67,7 +67,6 @@ func init() {
 // the destination must grow; it is not safe for concurrent use.
 type Encoder struct {
 	buf      bytes.Buffer
-	data     wireData
 	dataN    wireDataNamed
 	request  wireRequest
 	requestN wireRequestNamed
@@ -75,7 +74,6 @@ type Encoder struct {
 	publishN wirePublishNamed
 	response wireResponse
 	respErr  wireError
-	ack      wireAck
 	hb       wireHeartbeat
 	roomOp   wireRoomOp
 	close    wireClose
@@ -87,19 +85,19 @@ type Encoder struct {
 // Append appends the encoding of f to dst and returns the extended slice.
 // Frames are not validated here; the receiver validates.
 func (e *Encoder) Append(dst []byte, f proto.Frame) ([]byte, error) {
+	switch f := f.(type) {
+	case *proto.Data:
+		if f.Name == "" {
+			return appendData(dst, f), nil // by hand (fast.go); a named one below
+		}
+	case *proto.Ack:
+		return appendAck(dst, f), nil
+	}
 	var v any
 	switch f := f.(type) {
 	case *proto.Data:
-		if f.Name != "" {
-			e.dataN = wireDataNamed{T: proto.TypeData, Seq: f.Seq, Ack: f.Ack, Payload: f.Payload, Room: f.Room, Name: f.Name}
-			v = &e.dataN
-			break
-		}
-		e.data = wireData{T: proto.TypeData, Seq: f.Seq, Ack: f.Ack, Payload: f.Payload, Room: f.Room}
-		v = &e.data
-	case *proto.Ack:
-		e.ack = wireAck{T: proto.TypeAck, Ack: f.Ack}
-		v = &e.ack
+		e.dataN = wireDataNamed{T: proto.TypeData, Seq: f.Seq, Ack: f.Ack, Payload: f.Payload, Room: f.Room, Name: f.Name}
+		v = &e.dataN
 	case *proto.Heartbeat:
 		e.hb = wireHeartbeat{T: proto.TypeHeartbeat, Ack: f.Ack, Echo: f.Echo}
 		v = &e.hb
@@ -303,6 +301,21 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 	w, fr := &d.wire, &d.frames
 	var f proto.Frame
 	var rest []byte
+	var ok bool
+	switch t {
+	case proto.TypeData:
+		rest, ok = fastData(b, &fr.data)
+		f = &fr.data
+	case proto.TypeAck:
+		rest, ok = fastAck(b, &fr.ack)
+		f = &fr.ack
+	}
+	if ok {
+		if err := proto.Validate(f); err != nil {
+			return fail(err)
+		}
+		return f, rest, nil
+	}
 	switch t {
 	case proto.TypeData:
 		if named(b, shapes[t]) {

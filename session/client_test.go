@@ -533,6 +533,34 @@ func TestDelayedAcks(t *testing.T) {
 	})
 }
 
+// With AckEvery, the acknowledgement owed goes at once, without waiting
+// AckDelay, when that many frames arrived since the last one went out.
+func TestAckEvery(t *testing.T) {
+	link := LinkConfig{AckDelay: 10 * time.Millisecond, AckEvery: 3}
+	p := newPump(t, ServerConfig{LinkConfig: link}, ClientConfig{LinkConfig: link}, 1)
+	c1 := p.c(1)
+	p.handshake(c1)
+	p.takeTrace()
+	p.sendTo(c1, "a")
+	p.sendTo(c1, "b")
+	p.stabilize()
+	eq(t, "two frames: the client holds its ACK", p.takeTrace(), []string{
+		`s -> c1: DATA seq=1 ack=0 "a"`,
+		`s -> c1: DATA seq=2 ack=0 "b"`,
+	})
+	p.sendTo(c1, "c")
+	p.stabilize()
+	eq(t, "the third: it goes at once", p.takeTrace(), []string{
+		`s -> c1: DATA seq=3 ack=0 "c"`,
+		"c1 -> s: ACK 3",
+	})
+	p.sendTo(c1, "d")
+	p.stabilize()
+	eq(t, "counted from the last ACK", p.takeTrace(), []string{`s -> c1: DATA seq=4 ack=0 "d"`})
+	p.run(10 * time.Millisecond)
+	eq(t, "which AckDelay sends", p.takeTrace(), []string{"c1 -> s: ACK 4"})
+}
+
 // Each machine knows the message size limit its peer announced, which a
 // driver that joins messages must keep within.
 func TestPeerMaxMessageSize(t *testing.T) {

@@ -86,6 +86,13 @@ type LinkConfig struct {
 	// less (the default) sends it with the next Ready. The adapters use
 	// 1 ms.
 	AckDelay time.Duration
+	// AckEvery, when positive, sends the acknowledgement owed at once,
+	// held or not, when this many reliable frames arrived since the last
+	// one went out, as TCP acknowledges every other segment: a stream fast
+	// enough to fill the peer's window within AckDelay then does not stall
+	// on it. Zero (the default) waits AckDelay whatever arrived. The
+	// adapters use half of MaxInflight.
+	AckEvery int
 
 	// Broken switches on deliberate bugs so that tests can prove the
 	// simulator's oracle catches them. Never set it outside tests.

@@ -93,6 +93,7 @@ type link struct {
 	ackDue    bool      // an acknowledgement is owed to the peer
 	ackAt     time.Time // when a held one must go (AckDelay); zero: not held
 	ackSend   bool      // it goes with the next Ready, held or not
+	ackSent   uint64    // the recvAck that last went out
 
 	// timing
 	srtt, rttvar time.Duration
@@ -205,8 +206,10 @@ func (l *link) rto() time.Duration {
 
 // holdAck reports whether the acknowledgement owed may wait for a frame to
 // carry it (AckDelay), starting the wait on its first call.
+//
+// It does not wait once AckEvery frames arrived unacknowledged.
 func (l *link) holdAck(now time.Time) bool {
-	if l.cfg.AckDelay <= 0 || l.ackSend {
+	if l.cfg.AckDelay <= 0 || l.ackSend || (l.cfg.AckEvery > 0 && l.recvAck >= l.ackSent+uint64(l.cfg.AckEvery)) {
 		return false
 	}
 	if l.ackAt.IsZero() {
@@ -217,7 +220,9 @@ func (l *link) holdAck(now time.Time) bool {
 
 // acked notes that the acknowledgement owed went out, in a frame that
 // carries it or an ACK of its own.
-func (l *link) acked() { l.ackDue, l.ackAt, l.ackSend = false, time.Time{}, false }
+func (l *link) acked() {
+	l.ackDue, l.ackAt, l.ackSend, l.ackSent = false, time.Time{}, false, l.recvAck
+}
 
 // ackNow makes an acknowledgement go with the next Ready, held or not.
 func (l *link) ackNow() { l.ackDue, l.ackSend = true, true }

@@ -198,6 +198,17 @@ func (s *Server) PeerMaxMessageSize(conn ConnID) int {
 	return s.peerMax(c.sess)
 }
 
+// ConnOf returns the connection the session id is attached to; ok is false
+// while it is detached or unknown. A driver that defers Ready after a Send
+// (its output goes to that connection alone) asks it.
+func (s *Server) ConnOf(id proto.ClientID) (conn ConnID, ok bool) {
+	sess := s.sessions[id]
+	if sess == nil || sess.conn == nil {
+		return 0, false
+	}
+	return sess.conn.id, true
+}
+
 func (s *Server) peerMax(sess *serverSession) int {
 	if sess != nil && sess.peer.MaxMessageSize > 0 {
 		return int(sess.peer.MaxMessageSize)

@@ -16,6 +16,7 @@ import (
 	"github.com/bettersocket/bettersocket/adapters/gorilla"
 	"github.com/bettersocket/bettersocket/adapters/internal/e2etest"
 	"github.com/bettersocket/bettersocket/codec/secure"
+	"github.com/bettersocket/bettersocket/proto"
 )
 
 // The benchmarks compare better-socket over gorilla/websocket with raw
@@ -45,6 +46,12 @@ func benchCtx(b *testing.B) context.Context {
 func pair(ctx context.Context, b *testing.B, opts adapters.ServerOptions, mode secure.Mode) *adapters.Client {
 	copts := adapters.ClientOptions{}
 	copts.Secure, opts.Secure = e2etest.SecureConfigs(b, mode, 1, 0)
+	_, c := pairWith(ctx, b, opts, copts)
+	return c
+}
+
+// pairWith is pair with the client's options given.
+func pairWith(ctx context.Context, b *testing.B, opts adapters.ServerOptions, copts adapters.ClientOptions) (*gorilla.Server, *adapters.Client) {
 	srv := gorilla.NewServer(opts)
 	s := httptest.NewServer(srv)
 	c, err := gorilla.Dial(ctx, wsURL(s), copts)
@@ -56,7 +63,7 @@ func pair(ctx context.Context, b *testing.B, opts adapters.ServerOptions, mode s
 		srv.Close(ctx)
 		s.Close()
 	})
-	return c
+	return srv, c
 }
 
 func reportRate(b *testing.B) {
@@ -247,4 +254,36 @@ func idleDial(mode string) func(ctx context.Context, addr string) (func(), error
 // that the clients' own memory is not counted.
 func BenchmarkIdleClients(b *testing.B) {
 	e2etest.BenchmarkIdle(b, idleClients, []string{"raw", "bettersocket"}, idleDial)
+}
+
+// BenchmarkServerSend is the shape of workload W2 in one process: the
+// server's Send in a loop to one client, counted when the client's handler
+// has them all.
+func BenchmarkServerSend(b *testing.B) {
+	ctx := benchCtx(b)
+	var got atomic.Int64
+	done := make(chan struct{})
+	n := int64(b.N)
+	hello := make(chan proto.ClientID, 1)
+	srv, c := pairWith(ctx, b, adapters.ServerOptions{OnMessage: func(_ context.Context, m adapters.Message) {
+		hello <- m.Client
+	}}, adapters.ClientOptions{OnMessage: func(context.Context, adapters.Message) {
+		if got.Add(1) == n {
+			close(done)
+		}
+	}})
+	if err := c.Send(ctx, msg64); err != nil {
+		b.Fatal(err)
+	}
+	id := <-hello
+	b.SetBytes(int64(len(msg64)))
+	b.ResetTimer()
+	for range b.N {
+		if err := srv.Send(ctx, id, msg64); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+	b.StopTimer()
+	reportRate(b)
 }

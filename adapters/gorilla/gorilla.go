@@ -146,7 +146,9 @@ type Server struct {
 	*adapters.Server
 	// Upgrader upgrades the requests. NewServer sets buffer sizes and a
 	// shared write buffer pool; change it (CheckOrigin, Subprotocols)
-	// before serving, not while.
+	// before serving, not while. The read buffer, which every connection
+	// keeps while idle, is 512 bytes: it holds a client's small messages
+	// (ACKs, requests), and a larger payload is read past it.
 	Upgrader websocket.Upgrader
 }
 
@@ -157,7 +159,7 @@ func NewServer(opts adapters.ServerOptions) *Server {
 	return &Server{
 		Server: adapters.NewServer(opts),
 		Upgrader: websocket.Upgrader{
-			ReadBufferSize:  4096,
+			ReadBufferSize:  512,
 			WriteBufferSize: 4096,
 			WriteBufferPool: writeBuffers,
 		},

@@ -1,0 +1,148 @@
+package codec
+
+import (
+	"encoding/binary"
+	"unicode/utf8"
+
+	"github.com/bettersocket/bettersocket/proto"
+)
+
+// The frames of the hot paths, DATA and ACK, are encoded and decoded by
+// hand instead of through the CBOR library's reflection, which costs more
+// than everything else a message goes through. The bytes are the same as
+// the library's (shortest heads, null for a nil payload), and the decoder
+// takes only the exact layout of doc.go; anything else it leaves to the
+// library's path, which then accepts or rejects it as before.
+
+// appendHead appends a CBOR head of the major type with the shortest
+// encoding of arg.
+func appendHead(dst []byte, major byte, arg uint64) []byte {
+	m := major << 5
+	switch {
+	case arg < 24:
+		return append(dst, m|byte(arg))
+	case arg <= 0xff:
+		return append(dst, m|24, byte(arg))
+	case arg <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, m|25), uint16(arg))
+	case arg <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(dst, m|26), uint32(arg))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, m|27), arg)
+	}
+}
+
+// appendData appends the encoding of a DATA frame.
+func appendData(dst []byte, f *proto.Data) []byte {
+	dst = append(dst, majorArray<<5|5, byte(proto.TypeData))
+	dst = appendHead(dst, majorUint, f.Seq)
+	dst = appendHead(dst, majorUint, f.Ack)
+	if f.Payload == nil {
+		dst = append(dst, cborNull)
+	} else {
+		dst = appendHead(dst, majorBytes, uint64(len(f.Payload)))
+		dst = append(dst, f.Payload...)
+	}
+	dst = appendHead(dst, majorText, uint64(len(f.Room)))
+	return append(dst, f.Room...)
+}
+
+// appendAck appends the encoding of an ACK frame.
+func appendAck(dst []byte, f *proto.Ack) []byte {
+	return appendHead(append(dst, majorArray<<5|2, byte(proto.TypeAck)), majorUint, f.Ack)
+}
+
+// readHead reads the head of the item at b[off] with bounds checks; ok is
+// false when it is truncated or not a definite-length head.
+func readHead(b []byte, off int) (major byte, arg uint64, next int, ok bool) {
+	if off >= len(b) {
+		return 0, 0, 0, false
+	}
+	ib := b[off]
+	major, info := ib>>5, ib&0x1f
+	off++
+	var n int
+	switch {
+	case info < 24:
+		return major, uint64(info), off, true
+	case info == 24:
+		n = 1
+	case info == 25:
+		n = 2
+	case info == 26:
+		n = 4
+	case info == 27:
+		n = 8
+	default:
+		return 0, 0, 0, false
+	}
+	if len(b)-off < n {
+		return 0, 0, 0, false
+	}
+	for _, c := range b[off : off+n] {
+		arg = arg<<8 | uint64(c)
+	}
+	return major, arg, off + n, true
+}
+
+// readUint reads an unsigned integer at b[off].
+func readUint(b []byte, off int) (uint64, int, bool) {
+	major, v, next, ok := readHead(b, off)
+	return v, next, ok && major == majorUint
+}
+
+// readString reads a byte or text string of the major type at b[off] and
+// returns its content, aliasing b.
+func readString(b []byte, off int, major byte) ([]byte, int, bool) {
+	m, n, next, ok := readHead(b, off)
+	if !ok || m != major || n > uint64(len(b)-next) {
+		return nil, 0, false
+	}
+	return b[next : next+int(n)], next + int(n), true
+}
+
+// fastData decodes a DATA frame of the exact layout into f and returns the
+// rest of b; ok is false when b is anything else (the caller then uses the
+// library's path). The payload is a fresh copy.
+func fastData(b []byte, f *proto.Data) (rest []byte, ok bool) {
+	if len(b) < 2 || b[0] != majorArray<<5|5 || b[1] != byte(proto.TypeData) {
+		return nil, false
+	}
+	seq, off, ok := readUint(b, 2)
+	if !ok {
+		return nil, false
+	}
+	ack, off, ok := readUint(b, off)
+	if !ok || off >= len(b) {
+		return nil, false
+	}
+	var payload []byte
+	if b[off] == cborNull {
+		off++
+	} else {
+		var p []byte
+		if p, off, ok = readString(b, off, majorBytes); !ok {
+			return nil, false
+		}
+		payload = append(make([]byte, 0, len(p)), p...)
+	}
+	room, off, ok := readString(b, off, majorText)
+	if !ok || !utf8.Valid(room) {
+		return nil, false
+	}
+	*f = proto.Data{Seq: seq, Ack: ack, Payload: payload, Room: string(room)}
+	return b[off:], true
+}
+
+// fastAck decodes an ACK frame of the exact layout, as fastData.
+func fastAck(b []byte, f *proto.Ack) (rest []byte, ok bool) {
+	if len(b) < 2 || b[0] != majorArray<<5|2 || b[1] != byte(proto.TypeAck) {
+		return nil, false
+	}
+	ack, off, ok := readUint(b, 2)
+	if !ok {
+		return nil, false
+	}
+	*f = proto.Ack{Ack: ack}
+	return b[off:], true
+}
