@@ -44,6 +44,21 @@ type RemoteError = session.RemoteError
 // CloseError reports why a session was closed, with its close code.
 type CloseError = session.CloseError
 
+// CloseCode is the code a CLOSE carries (CloseError.Code).
+type CloseCode = proto.CloseCode
+
+// The close codes an application meets most; proto lists them all.
+const (
+	// CloseNormal: the session is over, by the application's wish.
+	CloseNormal = proto.CloseNormal
+	// CloseGoingAway: the server is shutting down; the client reconnects and resumes.
+	CloseGoingAway = proto.CloseGoingAway
+	// ClosePolicy: the application refused (authentication, a hook, Kick) or a limit was exceeded.
+	ClosePolicy = proto.ClosePolicy
+	// CloseSessionExpired: the session to resume is unknown or its resume window passed.
+	CloseSessionExpired = proto.CloseSessionExpired
+)
+
 // Sentinel errors the application tests for with errors.Is.
 var (
 	// ErrClosed: the client or session is closed.
