@@ -1,11 +1,10 @@
-// Package adapters runs the better-socket machines over real transports and
-// gives applications a blocking, context-aware, goroutine-safe API: a
-// [Client] that dials, reconnects and resumes on its own, and a [Server]
-// hub. The transports are thin packages beside this one: gorilla and coder
-// (WebSocket, each an http.Handler plus a dialer) and netconn (any
-// net.Conn: TCP, Unix sockets, TLS). Your own transport needs only a [Conn].
+// Package adapters is the application API of better-socket: a [Client]
+// that dials, reconnects and resumes on its own, and a [Server] hub, both
+// blocking, context-aware and goroutine-safe. An application imports this
+// package and one transport: gorilla or coder (WebSocket, an http.Handler
+// and a dialer) or netconn (any net.Conn: TCP, Unix sockets, TLS).
 //
-// A server and a client, over gorilla/websocket:
+// Start here, a server and a client over gorilla/websocket:
 //
 //	srv := gorilla.NewServer(adapters.ServerOptions{
 //		OnRequest: func(ctx context.Context, r adapters.Request) ([]byte, error) {
@@ -39,14 +38,27 @@
 // error, not zero values), and error responses never carry the server's
 // type names or internal errors.
 //
+// Everything else an application names is here too: [ClientID], the
+// events OnEvent receives ([SessionStarted], [ConnectionLost],
+// [SessionLost], ...), [Lost] reports, [RemoteError] and the ErrCode
+// constants, [CloseError] and its codes, the hook requests ([AuthRequest],
+// [RoomRequest], [PublishRequest]) and the machine settings
+// ([ServerConfig], [ClientConfig]). They are aliases of package session's
+// and proto's names, whose other exports (the machine's inputs) are for
+// embedding the machines without this package. examples/chatserver is a
+// whole chat server with rooms, auth, two methods and graceful shutdown
+// in some 80 lines.
+//
+// The rest of this comment is how it works.
+//
 // # Guarantees
 //
 // Every message and request is delivered exactly once and in order per
 // session and direction, across reconnects, while the session is resumed
 // within its window; a session that ends reports what it lost
-// ([session.SessionLost], [session.SessionClosed], [LostError]); every
-// request ends in exactly one outcome (a response, a [*session.RemoteError],
-// session.ErrRequestTimeout or session.ErrSessionLost; a caller whose ctx
+// ([SessionLost], [SessionClosed], [LostError]); every
+// request ends in exactly one outcome (a response, a [*RemoteError],
+// [ErrRequestTimeout] or [ErrSessionLost]; a caller whose ctx
 // ends gets ctx.Err()). Send and Request wait while the send window is full
 // (backpressure) until acknowledgements make room or their ctx ends; a call
 // that returns ctx.Err() before it was sent has not been sent.
@@ -102,28 +114,28 @@
 // # Events and loss
 //
 // A client reports its connection the same way over every transport:
-// [*session.ConnectionLost] once for each established connection that is
-// lost, then one [*session.ConnectFailed] for each attempt that fails
+// [*ConnectionLost] once for each established connection that is
+// lost, then one [*ConnectFailed] for each attempt that fails
 // before the session is back, whether the transport's dial failed (a
 // refused TCP connection, an HTTP error status on the WebSocket upgrade) or
 // the connection died before the server's WELCOME (a TCP dial that
-// succeeded to a server that then refused), then [*session.Resumed] or,
-// when the server no longer has the session, [*session.SessionLost]
-// followed by [*session.SessionStarted] (and [*session.RoomsRejoined] when
+// succeeded to a server that then refused), then [*Resumed] or,
+// when the server no longer has the session, [*SessionLost]
+// followed by [*SessionStarted] (and [*RoomsRejoined] when
 // the lost session was in rooms). The first Dial's failed attempts are
 // ConnectFailed events too.
 //
 // Each session that ends is accounted for once: by SessionLost when the
-// client goes on with a new session, or by [*session.Closed], the client's
+// client goes on with a new session, or by [*Closed], the client's
 // last event, when it ends; Client.Close returns that same account as a
 // [*LostError] (it is not a second loss). On the server each ended session
-// gets one [*session.SessionClosed]. "Lost" means never acknowledged: the
+// gets one [*SessionClosed]. "Lost" means never acknowledged: the
 // peer may or may not have processed it. The unacknowledged frames are
 // listed with their payloads (Lost.Unacked). Lost.Requests are the
 // machine's request IDs, which this package assigns and does not show:
 // an application matches a lost request by its own call, since every
 // Request, Join and Leave that is in that list returns
-// session.ErrSessionLost from that call (a request still unacknowledged is
+// [ErrSessionLost] from that call (a request still unacknowledged is
 // in Lost.Unacked as well, with its payload). To know that what was sent
 // has been received without closing, use Client.Flush or Server.Flush.
 //

@@ -7,7 +7,6 @@ import (
 
 	"github.com/bettersocket/bettersocket/adapters/internal/clock"
 	"github.com/bettersocket/bettersocket/codec/secure"
-	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
 
@@ -15,7 +14,7 @@ import (
 type Message struct {
 	// Client is the session it arrived on: on a server, the sender; on a
 	// client, this client's own session.
-	Client proto.ClientID
+	Client ClientID
 	// Room is the room it was broadcast or published to, or "" for a
 	// direct message. On a server, a message with Room set is a client's
 	// publish the server accepted: the room's other members already have it.
@@ -36,7 +35,7 @@ type Message struct {
 // response.
 type Request struct {
 	// Client is the session it arrived on (see [Message.Client]).
-	Client proto.ClientID
+	Client ClientID
 	// ID is the peer's request ID, unique among its pending requests.
 	ID uint64
 	// Name is the request's method name, or "" for an unnamed request
@@ -71,7 +70,7 @@ type RequestHandler func(ctx context.Context, r Request) (payload []byte, err er
 // which refused) and, last, [*session.Closed]. A server sees [*session.SessionStarted],
 // [*session.Resumed], [*session.Detached], [*session.SessionClosed] (with
 // what was lost) and [*session.ConnRejected].
-type EventHandler func(ctx context.Context, ev session.Event)
+type EventHandler func(ctx context.Context, ev Event)
 
 // DefaultAckDelay is how long the machines of a Client or Server let an
 // acknowledgement wait for a frame that carries it (session.LinkConfig's
@@ -118,7 +117,7 @@ type ClientOptions struct {
 	// and the credentials (Auth) sent with every HELLO. Its Mode is always
 	// session.Stream over these transports, and its AckDelay defaults to
 	// DefaultAckDelay (a negative AckDelay acknowledges at once).
-	Session session.ClientConfig
+	Session ClientConfig
 	// Secure turns on encryption (see package codec/secure): psk mode
 	// needs the pre-shared key, server-key mode the server's public key
 	// (ServerKey), mutual mode that and the client's key pair (Static).
@@ -183,7 +182,7 @@ type ServerOptions struct {
 	// is always session.Stream, AckDelay defaults to DefaultAckDelay (a
 	// negative AckDelay acknowledges at once), and MaxFramesPerStep to
 	// DefaultMaxFramesPerStep (negative: a whole message in one step).
-	Session session.ServerConfig
+	Session ServerConfig
 	// Secure turns on encryption (see package codec/secure): psk mode
 	// needs the pre-shared key, server-key and mutual mode the server's key
 	// pair (Static); in mutual mode KnownClient may restrict the client
@@ -259,7 +258,7 @@ type ServerOptions struct {
 	// user's sessions (SessionsOf, SendUser). The handshake timeout
 	// (Session.HandshakeTimeout) still bounds the whole handshake. It must
 	// return when ctx ends: Close waits for it.
-	Authenticate func(ctx context.Context, r session.AuthRequest) (Identity, error)
+	Authenticate func(ctx context.Context, r AuthRequest) (Identity, error)
 	// AuthTimeout bounds each Authenticate call. Default
 	// DefaultAuthTimeout (5 s).
 	AuthTimeout time.Duration

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/internal/breakage"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -124,15 +125,15 @@ func seedBytes(seed uint64) [32]byte {
 func allowOK(r session.RoomRequest) bool { return strings.HasPrefix(r.Room, "ok") }
 
 func newClientWorld(t testing.TB, mode session.Mode) *clientWorld {
-	return newBrokenClientWorld(t, mode, session.Breakage{})
+	return newBrokenClientWorld(t, mode, breakage.Bugs{})
 }
 
 // newBrokenClientWorld has a client with deliberate bugs, to prove that
 // the checks catch them.
-func newBrokenClientWorld(t testing.TB, mode session.Mode, broken session.Breakage) *clientWorld {
+func newBrokenClientWorld(t testing.TB, mode session.Mode, broken breakage.Bugs) *clientWorld {
 	w := &clientWorld{t: t, now: t0, next: 1, dec: outDecoder(), peerMax: clientMaxMessage}
 	cfg := fuzzClientConfig(mode, 1)
-	cfg.Broken = broken
+	breakage.Set(&cfg.LinkConfig, broken)
 	w.c = session.NewClient(cfg)
 	w.s = session.NewServer(session.ServerConfig{
 		LinkConfig: session.LinkConfig{

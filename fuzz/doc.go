@@ -49,7 +49,7 @@
 // The machine targets read their input as a small program (script_test.go):
 // an op byte and its operands, with reads past the end giving zeros, so
 // every byte string is a valid program. TestChecksCatchBrokenMachines proves
-// the checks are not vacuous: machines with session.Breakage bugs fail them.
+// the checks are not vacuous: machines with internal/breakage bugs fail them.
 //
 // The memory checks (memory_test.go) are ordinary tests: frame headers and
 // length prefixes claiming 4 GiB, HELLO floods on one connection and on many,

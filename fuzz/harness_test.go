@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bettersocket/bettersocket/internal/breakage"
 	"github.com/bettersocket/bettersocket/session"
 )
 
@@ -39,11 +40,11 @@ func dataFrame(p *prog, seq uint64) *prog {
 }
 
 // TestChecksCatchBrokenMachines proves the fuzz targets' checks are not
-// vacuous: machines with the deliberate bugs of session.Breakage fail them
+// vacuous: machines with the deliberate bugs of breakage.Bugs fail them
 // on short programs, and the correct machines pass the same programs.
 func TestChecksCatchBrokenMachines(t *testing.T) {
 	dup := dataFrame(dataFrame(new(prog).byte(cOpFrames).byte(1), 1), 1).b
-	clientRun := func(tb testing.TB, broken session.Breakage) {
+	clientRun := func(tb testing.TB, broken breakage.Bugs) {
 		w := newBrokenClientWorld(tb, session.Stream, broken)
 		w.setup(startOpen)
 		w.run(&script{b: dup})
@@ -56,8 +57,8 @@ func TestChecksCatchBrokenMachines(t *testing.T) {
 	// An honest client's transport breaks while the server has a message
 	// for it; it resumes.
 	resume := new(prog).byte(sOpHonestDrop).byte(0).byte(sOpServerSend).byte(0).blob([]byte("while-away")).b
-	serverRun := func(program []byte) func(tb testing.TB, broken session.Breakage) {
-		return func(tb testing.TB, broken session.Breakage) {
+	serverRun := func(program []byte) func(tb testing.TB, broken breakage.Bugs) {
+		return func(tb testing.TB, broken breakage.Bugs) {
 			w := newBrokenServerWorld(tb, session.Stream, broken)
 			w.setup()
 			w.run(&script{b: program})
@@ -67,15 +68,15 @@ func TestChecksCatchBrokenMachines(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		run    func(testing.TB, session.Breakage)
-		broken session.Breakage
+		run    func(testing.TB, breakage.Bugs)
+		broken breakage.Bugs
 		want   string
 	}{
-		{"client delivers a duplicate", clientRun, session.Breakage{NoDedup: true}, "not exactly once"},
-		{"server delivers a duplicate", serverRun(attack.b), session.Breakage{NoDedup: true}, "not exactly once"},
-		{"server resumes from the wrong seq", serverRun(resume), session.Breakage{ResumeFromWrongSeq: true}, "got 0 of the server's 1 messages"},
+		{"client delivers a duplicate", clientRun, breakage.Bugs{NoDedup: true}, "not exactly once"},
+		{"server delivers a duplicate", serverRun(attack.b), breakage.Bugs{NoDedup: true}, "not exactly once"},
+		{"server resumes from the wrong seq", serverRun(resume), breakage.Bugs{ResumeFromWrongSeq: true}, "got 0 of the server's 1 messages"},
 	} {
-		if msg := fails(func() { tc.run(catchTB{t}, session.Breakage{}) }); msg != "" {
+		if msg := fails(func() { tc.run(catchTB{t}, breakage.Bugs{}) }); msg != "" {
 			t.Errorf("%s: the correct machine fails: %s", tc.name, msg)
 		}
 		msg := fails(func() { tc.run(catchTB{t}, tc.broken) })

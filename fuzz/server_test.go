@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/codec"
+	"github.com/bettersocket/bettersocket/internal/breakage"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -130,14 +131,14 @@ func fuzzServerConfig(mode session.Mode) session.ServerConfig {
 }
 
 func newServerWorld(t testing.TB, mode session.Mode) *serverWorld {
-	return newBrokenServerWorld(t, mode, session.Breakage{})
+	return newBrokenServerWorld(t, mode, breakage.Bugs{})
 }
 
 // newBrokenServerWorld has a server with deliberate bugs, to prove that
 // the checks catch them.
-func newBrokenServerWorld(t testing.TB, mode session.Mode, broken session.Breakage) *serverWorld {
+func newBrokenServerWorld(t testing.TB, mode session.Mode, broken breakage.Bugs) *serverWorld {
 	cfg := fuzzServerConfig(mode)
-	cfg.Broken = broken
+	breakage.Set(&cfg.LinkConfig, broken)
 	w := &serverWorld{
 		t: t, mode: mode, now: t0, next: 1, s: session.NewServer(cfg),
 		conns: map[session.ConnID]*connModel{}, sessions: map[proto.ClientID]*sessModel{},

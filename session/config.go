@@ -7,6 +7,7 @@ import (
 
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/codec/secure"
+	"github.com/bettersocket/bettersocket/internal/breakage"
 	"github.com/bettersocket/bettersocket/proto"
 )
 
@@ -94,17 +95,15 @@ type LinkConfig struct {
 	// adapters use half of MaxInflight.
 	AckEvery int
 
-	// Broken switches on deliberate bugs so that tests can prove the
-	// simulator's oracle catches them. Never set it outside tests.
-	Broken Breakage
+	// broken switches on deliberate bugs so that the oracle and fuzz
+	// tests can prove they catch them; set only through
+	// internal/breakage.
+	broken breakage.Bugs
 }
 
-// Breakage is a set of deliberate bugs for oracle tests (see
-// [LinkConfig.Broken]). The zero value is a correct machine.
-type Breakage struct {
-	NoDedup            bool // deliver duplicate reliable frames again
-	AckOffByOne        bool // acknowledge one frame more than received
-	ResumeFromWrongSeq bool // on resume, resend from one frame too late
+func init() {
+	breakage.Set = func(cfg any, b breakage.Bugs) { cfg.(*LinkConfig).broken = b }
+	breakage.Get = func(cfg any) breakage.Bugs { return cfg.(*LinkConfig).broken }
 }
 
 func (c *LinkConfig) setDefaults(unackedBytes int) {

@@ -242,7 +242,7 @@ func (l *link) accept(seq uint64) acceptResult {
 	l.ackDue = true
 	switch {
 	case seq <= l.recvAck:
-		if l.cfg.Broken.NoDedup {
+		if l.cfg.broken.NoDedup {
 			return acceptDeliver
 		}
 		l.stats.DuplicatesDropped++
@@ -297,7 +297,7 @@ func (l *link) popHeld() (inFrame, bool) {
 
 // ackValue is the cumulative ack to put on the wire.
 func (l *link) ackValue() uint64 {
-	if l.cfg.Broken.AckOffByOne {
+	if l.cfg.broken.AckOffByOne {
 		return l.recvAck + 1
 	}
 	return l.recvAck
@@ -317,7 +317,7 @@ func (l *link) resume(peerAck uint64, now time.Time) error {
 		return err
 	}
 	l.txNext = l.peerAck + 1
-	if l.cfg.Broken.ResumeFromWrongSeq && l.txNext < l.nextSeq {
+	if l.cfg.broken.ResumeFromWrongSeq && l.txNext < l.nextSeq {
 		l.txNext++
 	}
 	l.retxTo, l.rtoAt, l.backoff = 0, time.Time{}, 0

@@ -58,7 +58,7 @@ var scriptLen = regexp.MustCompile(`script \((\d+) lines\)`)
 const brokenSeed = "1"
 
 // TestOracleCatchesBrokenMachines runs the property test against machines
-// with each deliberate bug of session.Breakage and asserts that the oracle
+// with each deliberate bug of internal/breakage and asserts that the oracle
 // catches it, with the guarantee it names, and that rapid shrinks the run to
 // a short counterexample. Each bug is tried in the mode where it can show:
 // in stream mode duplicates never arrive (NoDedup is harmless there) and in

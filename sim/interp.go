@@ -8,6 +8,7 @@ import (
 
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/codec/secure"
+	"github.com/bettersocket/bettersocket/internal/breakage"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -271,7 +272,7 @@ func applyConfig(o *Options, a *args) error {
 	switch v := a.str("broken", ""); v {
 	case "":
 	case "none":
-		o.Broken = session.Breakage{}
+		o.Broken = breakage.Bugs{}
 	case "nodedup":
 		o.Broken.NoDedup = true
 	case "ackoffbyone":

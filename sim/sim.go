@@ -8,6 +8,7 @@ import (
 
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/codec/secure"
+	"github.com/bettersocket/bettersocket/internal/breakage"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -93,7 +94,7 @@ type Options struct {
 	// the oracle and the counters run.
 	Trace bool
 	// Broken makes every machine deliberately buggy (oracle tests).
-	Broken session.Breakage
+	Broken breakage.Bugs
 	// MaxEvents bounds the events one verb may process. Default 5,000,000.
 	MaxEvents int
 
@@ -184,7 +185,7 @@ func (s *Sim) Trace() *Trace { return &s.trace }
 func (s *Sim) Oracle() *Oracle { return &s.oracle }
 
 func (s *Sim) linkConfig() session.LinkConfig {
-	return session.LinkConfig{
+	cfg := session.LinkConfig{
 		Mode:            s.opts.Mode,
 		MaxInflight:     s.opts.Window,
 		MaxUnackedBytes: s.opts.UnackedBytes,
@@ -193,8 +194,9 @@ func (s *Sim) linkConfig() session.LinkConfig {
 		InitialRTO:      s.opts.InitialRTO,
 		MinRTO:          s.opts.MinRTO,
 		AckDelay:        s.opts.AckDelay,
-		Broken:          s.opts.Broken,
 	}
+	breakage.Set(&cfg, s.opts.Broken)
+	return cfg
 }
 
 func (s *Sim) serverConfig() session.ServerConfig {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bettersocket/bettersocket/internal/breakage"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -97,7 +98,7 @@ func (v *vectorTap) config(c *clientNode, cfg *session.ClientConfig) {
 	if cfg.Auth != nil {
 		auth = hex.EncodeToString(cfg.Auth)
 	}
-	if cfg.Broken != (session.Breakage{}) {
+	if breakage.Get(&cfg.LinkConfig) != (breakage.Bugs{}) {
 		panic("sim: vectors of a deliberately broken machine")
 	}
 	m := &vectorClient{Client: c.name, Incarnation: c.inc, rand: r, Config: map[string]any{
