@@ -545,6 +545,16 @@ type clock struct {
 
 const quiet = 2 * time.Second
 
+// streams returns how many connections W2 or W3 reads, and the clock that
+// waits for all of their messages.
+func streams(w string, p params) (conns int, c *clock) {
+	n, conns := p.W2Msgs, 1
+	if w == "W3" {
+		n, conns = p.W3Msgs, p.W3Members
+	}
+	return conns, &clock{want: int64(n * conns), done: make(chan struct{})}
+}
+
 func (c *clock) arrived() {
 	c.last.Store(int64(time.Since(c.start)))
 	if c.count.Add(1) == c.want && c.closed.CompareAndSwap(false, true) {
@@ -627,11 +637,7 @@ func rawClient(ctx context.Context, v, w, url string, p params) (result, error) 
 		}
 		return result{}, nil
 	}
-	n, conns := p.W2Msgs, 1
-	if w == "W3" {
-		n, conns = p.W3Msgs, p.W3Members
-	}
-	c := &clock{want: int64(n * conns), done: make(chan struct{})}
+	conns, c := streams(w, p)
 	wss := make([]*websocket.Conn, conns)
 	for i := range wss {
 		ws, err := dial()
@@ -689,11 +695,7 @@ func bsClient(ctx context.Context, w, url string, p params) (result, error) {
 		}
 		return result{}, nil
 	}
-	n, conns := p.W2Msgs, 1
-	if w == "W3" {
-		n, conns = p.W3Msgs, p.W3Members
-	}
-	c := &clock{want: int64(n * conns), done: make(chan struct{})}
+	conns, c := streams(w, p)
 	cls := make([]*adapters.Client, conns)
 	for i := range cls {
 		var next atomic.Uint64
