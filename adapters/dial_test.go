@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,27 +19,26 @@ var errRefused = errors.New("connection refused")
 // called, then dials h; each attempt's number is sent on the returned
 // channel before it is answered.
 func downUntil(h *harness) (dial DialFunc, attempts <-chan int, up func()) {
-	var mu sync.Mutex
-	n, isUp := 0, false
+	var isUp atomic.Bool
+	dial, attempts = countedDial(h, func(int) bool { return !isUp.Load() })
+	return dial, attempts, func() { isUp.Store(true) }
+}
+
+// countedDial dials h, numbering the attempts from 1 and sending each
+// number on attempts before it is made; refuse says which fail with
+// errRefused.
+func countedDial(h *harness, refuse func(attempt int) bool) (dial DialFunc, attempts <-chan int) {
+	var n atomic.Int64
 	ch := make(chan int, 16)
 	base := h.dialFunc()
-	dial = func(ctx context.Context) (Conn, error) {
-		mu.Lock()
-		n++
-		attempt, ok := n, isUp
-		mu.Unlock()
+	return func(ctx context.Context) (Conn, error) {
+		attempt := int(n.Add(1))
 		ch <- attempt
-		if !ok {
+		if refuse(attempt) {
 			return nil, errRefused
 		}
 		return base(ctx)
-	}
-	up = func() {
-		mu.Lock()
-		isUp = true
-		mu.Unlock()
-	}
-	return dial, ch, up
+	}, ch
 }
 
 const firstDialRetries = "the first Dial retries with the reconnect backoff until the server is up"

@@ -131,21 +131,7 @@ func TestClientRedialsAfterAFailedRedial(t *testing.T) {
 		OnRequest: func(_ context.Context, r Request) ([]byte, error) { return r.Payload, nil },
 	})
 	h.plain = true
-	dialed := make(chan int, 4)
-	var mu sync.Mutex
-	n := 0
-	base := h.dialFunc()
-	dial := func(ctx context.Context) (Conn, error) {
-		mu.Lock()
-		n++
-		attempt := n
-		mu.Unlock()
-		dialed <- attempt
-		if attempt == 2 {
-			return nil, errors.New("refused")
-		}
-		return base(ctx)
-	}
+	dial, dialed := countedDial(h, func(attempt int) bool { return attempt == 2 })
 	const backoff = 100 * time.Millisecond
 	c, err := Dial(ctx, dial, ClientOptions{
 		Session: session.ClientConfig{
