@@ -723,7 +723,9 @@ func (d *driver) killConns() {
 
 // wait waits for the driver to end, then for the transport goroutines, then
 // for the handlers. When ctx expires first, connections are killed and
-// ctx.Err() is returned; the handlers still running are not waited for.
+// ctx.Err() is returned; the handlers still running are not waited for,
+// nor is a connection's goroutine that is running one inline (a handler
+// that ignores its ctx must not hold Close past its deadline).
 func (d *driver) wait(ctx context.Context) error {
 	select {
 	case <-d.done:
@@ -734,7 +736,6 @@ func (d *driver) wait(ctx context.Context) error {
 	if err := waitGroup(ctx, &d.wg); err != nil {
 		d.triggerKill()
 		d.killConns()
-		d.wg.Wait()
 		return err
 	}
 	return waitGroup(ctx, &d.hwg)
