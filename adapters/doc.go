@@ -21,6 +21,9 @@
 //	err = c.Send(ctx, []byte("fire and forget, exactly once"))
 //	err = c.Close(ctx)
 //
+// A server with a port of its own can instead call srv.Run(ctx, ln): it
+// serves until ctx ends (a signal, say), then shuts down gracefully.
+//
 // Messages carry an event name and requests a method name; a [Mux] routes
 // them to handlers for your own types (CBOR by default, codec.JSON on
 // request), on either side:
@@ -47,7 +50,7 @@
 // and proto's names, whose other exports (the machine's inputs) are for
 // embedding the machines without this package. examples/chatserver is a
 // whole chat server with rooms, auth, two methods and graceful shutdown
-// in some 80 lines.
+// in some 60 lines.
 //
 // The rest of this comment is how it works.
 //

@@ -267,6 +267,13 @@ type ServerOptions struct {
 	// the caller's ctx, the others served at once. EndSlow sets
 	// Session.CloseSlowConsumers.
 	SlowMembers SlowPolicy
+	// ShutdownTimeout bounds the graceful shutdown of a transport's Run
+	// (gorilla.Server.Run, coder.Server.Run, netconn.Server.Run) once its
+	// ctx ends: the time Close has to tell every client and let their
+	// connections flush, and running handlers to return, before the
+	// connections are closed at once. Default DefaultShutdownTimeout
+	// (10 s).
+	ShutdownTimeout time.Duration
 
 	// clock is the driver's clock (see ClientOptions.clock).
 	clock clock.Clock

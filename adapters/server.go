@@ -27,6 +27,8 @@ type Server struct {
 	source SourceFunc
 
 	slow SlowPolicy
+	// grace is ServerOptions.ShutdownTimeout with its default.
+	grace time.Duration
 
 	mu        sync.Mutex
 	closing   bool
@@ -103,6 +105,9 @@ func NewServer(opts ServerOptions) *Server {
 	if s.source == nil {
 		s.source = DefaultSource
 	}
+	if s.grace = opts.ShutdownTimeout; s.grace <= 0 {
+		s.grace = DefaultShutdownTimeout
+	}
 	d.start()
 	return s
 }
@@ -110,6 +115,13 @@ func NewServer(opts ServerOptions) *Server {
 // MaxMessageSize is the message size limit transports must enforce on
 // connections they attach.
 func (s *Server) MaxMessageSize() int { return s.maxMsg }
+
+// DefaultShutdownTimeout is the default ServerOptions.ShutdownTimeout.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// ShutdownTimeout is how long a transport's Run gives Close once its ctx
+// has ended: ServerOptions.ShutdownTimeout, or its default.
+func (s *Server) ShutdownTimeout() time.Duration { return s.grace }
 
 // Attach hands the server a new transport connection; the server owns it
 // from then on. It does not wait for the handshake. After Close has begun

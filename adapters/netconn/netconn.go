@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/adapters/internal/graceful"
 	"github.com/bettersocket/bettersocket/adapters/internal/readbuf"
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
@@ -322,6 +323,19 @@ func NewServer(opts adapters.ServerOptions) *Server {
 // pass a tls.NewListener.
 func (s *Server) Serve(ln net.Listener) error {
 	return s.Server.Serve(listener{ln, s.MaxMessageSize()})
+}
+
+// Run serves ln until ctx ends; then it shuts down gracefully: ln closed,
+// CLOSE going-away to every client (they will try to resume), connections
+// flushed and handlers finished, all within
+// adapters.ServerOptions.ShutdownTimeout (default 10 s), after which the
+// connections are closed at once. It returns nil after a graceful
+// shutdown, and otherwise what went wrong (ln failing, the shutdown
+// running out of time).
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	return graceful.Run(ctx, func() error { return s.Serve(ln) }, s.Close, func(err error) bool {
+		return errors.Is(err, adapters.ErrServerClosed)
+	}, s.ShutdownTimeout())
 }
 
 // listener adapts a net.Listener to adapters.Listener, wrapping each
