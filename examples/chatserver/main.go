@@ -9,10 +9,8 @@ import (
 	"errors"
 	"log"
 	"net"
-	"net/http"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/adapters/gorilla"
@@ -51,23 +49,6 @@ func newServer() *gorilla.Server {
 	})
 }
 
-// serve runs the server on ln until ctx ends, then shuts down gracefully:
-// no new connections, sessions closed with what they had sent acknowledged.
-func serve(ctx context.Context, ln net.Listener) error {
-	srv := newServer()
-	hs := &http.Server{Handler: srv}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return errors.Join(srv.Close(stop), hs.Shutdown(stop))
-}
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -76,7 +57,9 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("chat server on ws://%s", ln.Addr())
-	if err := serve(ctx, ln); err != nil {
+	// Run serves until ctx ends (SIGINT, SIGTERM), then shuts down
+	// gracefully: clients told, connections flushed, handlers finished.
+	if err := newServer().Run(ctx, ln); err != nil {
 		log.Fatal(err)
 	}
 }

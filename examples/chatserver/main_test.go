@@ -17,7 +17,7 @@ import (
 // TestChatServer runs the example's server as main does and drives it as a
 // user would: a wrong token is refused, two users meet in a room, a room
 // message arrives, both methods answer, and cancelling the server's context
-// shuts it down gracefully (the clients are told and serve returns nil).
+// shuts it down gracefully (the clients are told and Run returns nil).
 func TestChatServer(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang guard, not a verdict
@@ -28,7 +28,7 @@ func TestChatServer(t *testing.T) {
 	}
 	serverCtx, shutdown := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- serve(serverCtx, ln) }()
+	go func() { served <- newServer().Run(serverCtx, ln) }()
 	url := "ws://" + ln.Addr().String()
 
 	_, err = gorilla.Dial(ctx, url, adapters.ClientOptions{Session: adapters.ClientConfig{Auth: []byte("mallory")}})
