@@ -272,13 +272,13 @@ func applyConfig(o *Options, a *args) error {
 	switch v := a.str("broken", ""); v {
 	case "":
 	case "none":
-		o.Broken = breakage.Bugs{}
+		o.broken = breakage.Bugs{}
 	case "nodedup":
-		o.Broken.NoDedup = true
+		o.broken.NoDedup = true
 	case "ackoffbyone":
-		o.Broken.AckOffByOne = true
+		o.broken.AckOffByOne = true
 	case "resumewrongseq":
-		o.Broken.ResumeFromWrongSeq = true
+		o.broken.ResumeFromWrongSeq = true
 	default:
 		return fmt.Errorf("%w: broken=%s", ErrSyntax, v)
 	}

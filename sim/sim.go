@@ -93,8 +93,6 @@ type Options struct {
 	// Trace records the trace (it decodes every message); without it only
 	// the oracle and the counters run.
 	Trace bool
-	// Broken makes every machine deliberately buggy (oracle tests).
-	Broken breakage.Bugs
 	// MaxEvents bounds the events one verb may process. Default 5,000,000.
 	MaxEvents int
 
@@ -102,6 +100,10 @@ type Options struct {
 	// drains: the conformance vectors of the other-language clients are
 	// recorded through it (vectors_test.go).
 	tap clientTap
+
+	// broken makes every machine deliberately buggy (the config's broken=
+	// key, for the oracle tests): a test knob, out of the public options.
+	broken breakage.Bugs
 }
 
 // clientTap observes the client machines (see Options.tap).
@@ -195,7 +197,7 @@ func (s *Sim) linkConfig() session.LinkConfig {
 		MinRTO:          s.opts.MinRTO,
 		AckDelay:        s.opts.AckDelay,
 	}
-	breakage.Set(&cfg, s.opts.Broken)
+	breakage.Set(&cfg, s.opts.broken)
 	return cfg
 }
 
