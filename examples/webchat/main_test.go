@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"sync"
 	"testing"
@@ -17,21 +14,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/internal/browsertest"
 	"github.com/bettersocket/bettersocket/session"
 )
-
-// browserPath finds Debian's chromium (or another Chromium on PATH).
-func browserPath() string {
-	if p := os.Getenv("BETTERSOCKET_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // connListener remembers the connections it accepted, so that the test
 // can kill them under the server's feet.
@@ -95,13 +80,7 @@ func (s pageState) texts() []string {
 // line exactly once, after the ones before it. It skips when no Chromium
 // is installed (.ci/run installs Debian's chromium, so it runs there).
 func TestBrowser(t *testing.T) {
-	browser := browserPath()
-	if browser == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true, yet no Chromium found: .ci/run installs Debian's chromium, so the browser test must run there")
-		}
-		t.Skip("no Chromium found (install Debian's chromium package, or set BETTERSOCKET_CHROMIUM): the browser test is skipped")
-	}
+	browser := browsertest.Path(t)
 	defer goleak.VerifyNone(t)
 
 	detached := make(chan struct{}, 16)
@@ -119,37 +98,12 @@ func TestBrowser(t *testing.T) {
 	}
 	cl := &connListener{Listener: ln}
 	hs := &http.Server{Handler: h}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(cl) }()
-	defer func() {
-		hs.Close()
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("server Close: %v", err)
-		}
-	}()
+	defer browsertest.Serve(t, hs, cl, srv.Close)()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
-		chromedp.ExecPath(browser),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
+	bctx, closeBrowser := browsertest.Browser(ctx, t, browser)
+	defer closeBrowser()
 
 	read := func() pageState {
 		raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify(window.chat ?? null)`))
@@ -225,6 +179,5 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("lines: %q, want %q", got, want)
 	}
 	t.Logf("page %s: %d lines, %d connection lost, %d resumed", final.ClientID, len(final.Lines), final.ConnectionsLost, final.Resumes)
-	bcancel()
-	acancel()
+	closeBrowser()
 }

@@ -43,19 +43,72 @@ type realClock struct{ epoch time.Time }
 
 func (r realClock) Now() time.Time { return r.epoch.Add(time.Since(r.epoch)) }
 
-func (realClock) NewTimer() Timer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return realTimer{t}
-}
+func (realClock) NewTimer() Timer { return &realTimer{c: make(chan time.Time, 1)} }
 
 func (realClock) AfterFunc(d time.Duration, f func()) { time.AfterFunc(d, f) }
 
-type realTimer struct{ t *time.Timer }
+// realTimer arms a new runtime timer on every Reset instead of moving the
+// one armed before, because under js/wasm a runtime timer moved earlier
+// can wait for another timer (#12). Go's scheduler there has no sysmon: it
+// hands JavaScript one wake-up time, taken from its timer heap. When more
+// than a quarter of the heap are stopped timers, it takes that time from
+// the first entry before it updates the entries of timers Reset earlier
+// (Go 1.26, runtime.timers.check), so a timer moved from an older deadline
+// to a nearer one fires only when the next other timer does. A browser
+// client's redial after a refused handshake then waited for the request's
+// deadline: the failed dial moves the driver's timer to the backoff and
+// cancels its context (a stopped timer). A new runtime timer goes into the
+// heap at its place. The cost is an allocation per Reset, which the driver
+// makes only to move its timer earlier or to rearm it after it fired.
+type realTimer struct {
+	c   chan time.Time
+	mu  sync.Mutex
+	gen uint64      // counts Resets and Stops: a callback of an older arming sends nothing
+	t   *time.Timer // the armed runtime timer; nil when stopped or fired
+}
 
-func (r realTimer) C() <-chan time.Time     { return r.t.C }
-func (r realTimer) Reset(at, now time.Time) { r.t.Reset(at.Sub(now)) }
-func (r realTimer) Stop()                   { r.t.Stop() }
+func (r *realTimer) C() <-chan time.Time { return r.c }
+
+func (r *realTimer) Reset(at, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopLocked()
+	gen := r.gen
+	r.t = time.AfterFunc(at.Sub(now), func() { r.fire(gen) })
+}
+
+func (r *realTimer) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopLocked()
+}
+
+// stopLocked disarms r and drops a time nobody received; r.mu held.
+func (r *realTimer) stopLocked() {
+	r.gen++
+	if r.t != nil {
+		r.t.Stop()
+		r.t = nil
+	}
+	select {
+	case <-r.c:
+	default:
+	}
+}
+
+// fire sends the time, unless r was Reset or stopped since arming gen.
+func (r *realTimer) fire(gen uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if gen != r.gen {
+		return
+	}
+	r.t = nil
+	select {
+	case r.c <- time.Now():
+	default:
+	}
+}
 
 // Fake is a clock that moves only when told to. Its timers fire, and its
 // AfterFunc callbacks run, when Advance reaches their deadline; Armed
