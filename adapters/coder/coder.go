@@ -19,6 +19,7 @@ import (
 
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/adapters/internal/readbuf"
+	"github.com/bettersocket/bettersocket/adapters/internal/refuse"
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 )
@@ -95,11 +96,10 @@ func NewServer(opts adapters.ServerOptions) *Server {
 // handshake has already been answered by websocket.Accept. A request the
 // server would refuse at once for its limits on connections awaiting HELLO
 // (adapters.Server.AdmitsHTTP) is answered 503 Service Unavailable, with
-// Retry-After, before any upgrade.
+// Retry-After, before any upgrade, and its connection closed.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.AdmitsHTTP(r) {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "too many connections awaiting their handshake", http.StatusServiceUnavailable)
+		refuse.HTTP(w)
 		return
 	}
 	ws, err := websocket.Accept(w, r, s.AcceptOptions)

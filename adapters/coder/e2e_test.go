@@ -35,3 +35,5 @@ func TestHostile(t *testing.T) { e2etest.Hostile(t, transport, true) }
 func TestConnectionEvents(t *testing.T) { e2etest.ConnectionEvents(t, transport) }
 
 func TestFirstDialRetries(t *testing.T) { e2etest.FirstDialRetries(t, transport) }
+
+func TestRefusedUpgrade(t *testing.T) { e2etest.RefusedUpgrade(t, transport) }

@@ -37,3 +37,5 @@ func TestConnectionEvents(t *testing.T) { e2etest.ConnectionEvents(t, transport)
 func TestFirstDialRetries(t *testing.T) { e2etest.FirstDialRetries(t, transport) }
 
 func TestBroadcastBurst(t *testing.T) { e2etest.BroadcastBurst(t, transport) }
+
+func TestRefusedUpgrade(t *testing.T) { e2etest.RefusedUpgrade(t, transport) }

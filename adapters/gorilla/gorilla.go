@@ -31,6 +31,7 @@ import (
 
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/adapters/internal/readbuf"
+	"github.com/bettersocket/bettersocket/adapters/internal/refuse"
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 )
@@ -170,11 +171,10 @@ func NewServer(opts adapters.ServerOptions) *Server {
 // upgrade has already been answered by the Upgrader. A request the server
 // would refuse at once for its limits on connections awaiting HELLO
 // (adapters.Server.AdmitsHTTP) is answered 503 Service Unavailable, with
-// Retry-After, before any upgrade.
+// Retry-After, before any upgrade, and its connection closed.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.AdmitsHTTP(r) {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "too many connections awaiting their handshake", http.StatusServiceUnavailable)
+		refuse.HTTP(w)
 		return
 	}
 	ws, err := s.Upgrader.Upgrade(w, r, nil)
