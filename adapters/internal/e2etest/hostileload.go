@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +28,8 @@ import (
 
 // The hostile-load suite: each attack of issue #11 run against a real
 // server, with honest clients beside it, attackers and honest clients on
-// different loopback addresses (honest from 127.0.0.2, attackers from
-// 127.0.0.3 and up) so that per-source limits can tell them apart.
+// different loopback addresses (honest from 127.0.0.2, attackers from four
+// others, see attackSources) so that per-source limits can tell them apart.
 // HostileLoad checks the defined outcomes (tests); MeasureHostile reports
 // the figures (heap per attacking connection, honest round-trip p99 against
 // the baseline of the same run, resume time) and is a benchmark.
@@ -60,8 +62,8 @@ func RawTCPWith(ctx context.Context, addr string, dial NetDial) (RawConn, error)
 	return raw, nil
 }
 
-// loopback is the address 127.0.0.n.
-func loopback(n int) net.IP { return net.IPv4(127, 0, 0, byte(n)) }
+// loopback is the address n in 127.0.0.0/8: 127.0.0.n for n < 256.
+func loopback(n int) net.IP { return net.IPv4(127, byte(n>>16), byte(n>>8), byte(n)) }
 
 // LoopbackSources reports whether this machine can dial from 127.0.0.2
 // (Linux can; macOS has only 127.0.0.1 unless configured).
@@ -74,7 +76,7 @@ func LoopbackSources() bool {
 	return true
 }
 
-// from returns a dial function from 127.0.0.n that remembers the last
+// from returns a dial function from loopback(n) that remembers the last
 // connection it made in *last (when last is not nil).
 func from(n int, last *atomic.Pointer[net.Conn]) NetDial {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: loopback(n)}}
@@ -477,8 +479,24 @@ var BigAnnounce = Attack{Name: "big-announce", Stream: true, Conns: 2000, TestCo
 // Attacks are every attack of the suite.
 var Attacks = []Attack{NeverReads, FrameFlood, PreHello, Churn, BigAnnounce}
 
-// attackSources are the loopback addresses attackers come from.
-var attackSources = []int{3, 4, 5, 6}
+// attackSources returns the loopback addresses that one run's attackers
+// come from: 127.x.y.3 to 127.x.y.6, for x.y drawn at random. The kernel
+// keeps the address and port pair of a closed connection for a minute
+// (TIME_WAIT), and a flood from the addresses of a run in the minute
+// before (this test's or another's) finds most of their ports taken: its
+// connections then cost a search through the ports and mostly fail, and
+// the attack, so the figures, depended on what ran before.
+// Where only 127.0.0.x is configured (macOS), they are 127.0.0.3 to 6.
+func attackSources() []int {
+	b := (1 + rand.IntN(1<<16-1)) << 8
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: loopback(b + 3)})
+	if err != nil {
+		b = 0
+	} else {
+		l.Close()
+	}
+	return []int{b + 3, b + 4, b + 5, b + 6}
+}
 
 // liveHeap is the heap in use after a collection.
 func liveHeap() uint64 {
@@ -555,7 +573,7 @@ func runHostile(t *testing.T, tr LoadTransport, attack Attack, conns int, opts a
 	f.HeapBase = liveHeap()
 
 	cpu, throttled := processCPU(), srv.Stats().Throttled
-	stopAttack := launch(ctx, t, tr, attack, addr, conns)
+	stopAttack := launch(ctx, t, tr, attack, addr, attackSources(), conns)
 	sleep(ctx, d/2)
 	first := honest.phase()
 	f.HeapMid = liveHeap()
@@ -607,13 +625,13 @@ func honestSource(i int) int { return 10 + i%20 }
 
 // launcher starts an attack and returns what stops it and waits for it,
 // which returns the CPU time the attack took in a process of its own.
-type launcher func(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, conns int) func() time.Duration
+type launcher func(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, sources []int, conns int) func() time.Duration
 
 // inProcess runs the attack on goroutines of this process.
-func inProcess(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, conns int) func() time.Duration {
+func inProcess(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, sources []int, conns int) func() time.Duration {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, tr, addr, attackSources, conns) }()
+	go func() { done <- a.run(ctx, tr, addr, sources, conns) }()
 	return func() time.Duration {
 		cancel()
 		if err := <-done; err != nil {
@@ -624,15 +642,16 @@ func inProcess(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, ad
 }
 
 // attackEnv makes a test binary started by inChild run an attack: "name
-// addr conns".
+// addr conns sources", the sources separated by commas.
 const attackEnv = "BETTERSOCKET_HOSTILE_ATTACK"
 
 // inChild runs the attack in a child process (this test binary, running
 // MeasureHostile with attackEnv set), so that the heap measured is the
 // server's alone and the attack competes for the cores as another process.
-func inChild(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, conns int) func() time.Duration {
+func inChild(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, sources []int, conns int) func() time.Duration {
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMeasureHostile$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", attackEnv, a.Name, addr, conns))
+	src := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(sources)), ","), "[]")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %s", attackEnv, a.Name, addr, conns, src))
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -650,10 +669,18 @@ func inChild(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr
 // attackChild is the child process of inChild: it attacks until its stdin
 // ends.
 func attackChild(t *testing.T, tr LoadTransport, spec string) {
-	var name, addr string
+	var name, addr, src string
 	var conns int
-	if _, err := fmt.Sscanf(spec, "%s %s %d", &name, &addr, &conns); err != nil {
+	if _, err := fmt.Sscanf(spec, "%s %s %d %s", &name, &addr, &conns, &src); err != nil {
 		t.Fatalf("%s=%q: %v", attackEnv, spec, err)
+	}
+	var sources []int
+	for s := range strings.SplitSeq(src, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", attackEnv, spec, err)
+		}
+		sources = append(sources, n)
 	}
 	i := slices.IndexFunc(Attacks, func(a Attack) bool { return a.Name == name })
 	if i < 0 {
@@ -664,7 +691,7 @@ func attackChild(t *testing.T, tr LoadTransport, spec string) {
 		io.Copy(io.Discard, os.Stdin)
 		cancel()
 	}()
-	Attacks[i].run(ctx, tr, addr, attackSources, conns)
+	Attacks[i].run(ctx, tr, addr, sources, conns)
 	os.Exit(0) // the goroutines of a stopped attack need not be waited for
 }
 
