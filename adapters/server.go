@@ -140,8 +140,11 @@ func (s *Server) AttachHTTP(t Conn, r *http.Request) error {
 // limit on connections awaiting HELLO. gorilla's and coder's servers ask
 // it before the upgrade and answer 503 Service Unavailable instead, which
 // a flood of connections makes much cheaper; clients retry either way.
-func (s *Server) AdmitsHTTP(r *http.Request) bool {
-	src := s.source(httpAddr(r), r)
+func (s *Server) AdmitsHTTP(r *http.Request) bool { return s.admits(s.source(httpAddr(r), r)) }
+
+// admits reports whether the server would admit a connection from src
+// now, counting a refusal in Throttled.
+func (s *Server) admits(src string) bool {
 	d := s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -150,6 +153,42 @@ func (s *Server) AdmitsHTTP(r *http.Request) bool {
 		s.eng.refused++
 	}
 	return ok
+}
+
+// AdmittingListener returns l wrapped so that a connection from a source
+// the server would refuse now, for its limits on connections awaiting
+// HELLO (see AdmitsHTTP), is closed as soon as it is accepted. Serve a
+// WebSocket server's handler on it (http.Server.Serve, beneath any TLS
+// listener): a refused connection then costs no goroutine, no buffers and
+// no HTTP request of the http.Server's, which under a flood of connections
+// from a few sources is most of their cost to the server and to its
+// honest clients. The refused client sees its connection closed before
+// any HTTP response (a failed dial, which a reconnecting client retries
+// after its backoff) instead of a 503; refusals count in Throttled.
+//
+// The source is named from the remote address alone (ServerOptions.Source
+// is called with a nil request). Behind a reverse proxy every connection
+// comes from the proxy: do not use it there, unless Source names the
+// proxy's connections "" (exempt), leaving the refusal to the handler.
+func (s *Server) AdmittingListener(l net.Listener) net.Listener {
+	return admittingListener{l, s}
+}
+
+type admittingListener struct {
+	net.Listener
+	s *Server
+}
+
+// Accept returns the next connection the server admits, closing the ones
+// it refuses.
+func (l admittingListener) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil || l.s.admits(l.s.source(nc.RemoteAddr(), nil)) {
+			return nc, err
+		}
+		nc.Close()
+	}
 }
 
 func (s *Server) attach(t Conn, remote net.Addr, r *http.Request) error {

@@ -155,7 +155,10 @@ type Server struct {
 
 // NewServer returns a running server; mount it on an http.ServeMux or pass
 // it to an http.Server, and stop it with Close (which closes the WebSocket
-// connections; the http.Server has its own Shutdown).
+// connections; the http.Server has its own Shutdown). A server that faces
+// its clients directly is best served on its AdmittingListener
+// (hs.Serve(s.AdmittingListener(ln))), which closes the connections of
+// over-limit sources before the http.Server spends anything on them.
 func NewServer(opts adapters.ServerOptions) *Server {
 	return &Server{
 		Server: adapters.NewServer(opts),

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -21,12 +22,33 @@ func WebSocket(
 	newServer func(adapters.ServerOptions) (*adapters.Server, http.Handler),
 	dial func(ctx context.Context, url string, opts adapters.ClientOptions) (*adapters.Client, error),
 ) Transport {
+	return webSocket(newServer, dial, false)
+}
+
+// WebSocketAdmitting is WebSocket with the http.Server serving the
+// server's AdmittingListener.
+func WebSocketAdmitting(
+	newServer func(adapters.ServerOptions) (*adapters.Server, http.Handler),
+	dial func(ctx context.Context, url string, opts adapters.ClientOptions) (*adapters.Client, error),
+) Transport {
+	return webSocket(newServer, dial, true)
+}
+
+func webSocket(
+	newServer func(adapters.ServerOptions) (*adapters.Server, http.Handler),
+	dial func(ctx context.Context, url string, opts adapters.ClientOptions) (*adapters.Client, error),
+	admitting bool,
+) Transport {
 	return Transport{
 		Serve: func(t *testing.T, ln net.Listener, opts adapters.ServerOptions) (*adapters.Server, string, func(context.Context) error) {
 			srv, h := newServer(opts)
 			hs := &http.Server{Handler: h}
+			l := ln
+			if admitting {
+				l = srv.AdmittingListener(ln)
+			}
 			done := make(chan error, 1)
-			go func() { done <- hs.Serve(ln) }()
+			go func() { done <- hs.Serve(l) }()
 			return srv, "ws://" + ln.Addr().String() + "/", func(ctx context.Context) error {
 				hs.Close()
 				if err := <-done; !errors.Is(err, http.ErrServerClosed) {
@@ -47,6 +69,47 @@ func WebSocket(
 // for another request, where it would hold the http.Server's goroutine
 // and buffers outside every limit for as long as the client liked.
 func RefusedUpgrade(t *testing.T, tr Transport) {
+	refused(t, tr, func(ctx context.Context, nc net.Conn, br *bufio.Reader) {
+		if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: "+nc.RemoteAddr().String()+"\r\n"+
+			"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !resp.Close {
+			t.Errorf("refused upgrade answered %s, Retry-After %q, Connection: close %t; want 503, a Retry-After, close",
+				resp.Status, resp.Header.Get("Retry-After"), resp.Close)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("after the 503, reading the connection returned %v, want EOF: the server kept it open", err)
+		}
+	})
+}
+
+// RefusedAtAccept checks a WebSocket server served through its
+// AdmittingListener (tr from WebSocketAdmitting): a connection from a
+// source with MaxPendingPerSource connections awaiting HELLO is closed
+// before any HTTP response, the refusal counts in Throttled, and once the
+// pending connection is gone the source is admitted again.
+func RefusedAtAccept(t *testing.T, tr Transport) {
+	refused(t, tr, func(ctx context.Context, nc net.Conn, br *bufio.Reader) {
+		b, err := br.ReadByte()
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("a refused connection read %q, %v; want it closed at once", b, err)
+		}
+	})
+}
+
+// refused runs check on a connection (and a reader of it) from a source
+// whose one allowed connection awaiting HELLO is taken; then it checks
+// that the refusal was counted and that the source is admitted again once
+// that connection is gone.
+func refused(t *testing.T, tr Transport, check func(ctx context.Context, nc net.Conn, br *bufio.Reader)) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,21 +128,24 @@ func RefusedUpgrade(t *testing.T, tr Transport) {
 			t.Error(err)
 		}
 	}()
+	// The upgrade is answered before the server attaches the connection.
+	connections := func(n int) {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for srv.Stats().Connections != n {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				t.Fatalf("%d connections attached, want %d", srv.Stats().Connections, n)
+			}
+		}
+	}
 	pending, err := tr.Raw(ctx, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pending.Close()
-	// The upgrade is answered before the server attaches the connection.
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for srv.Stats().Connections < 1 {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatal("the first connection was never attached")
-		}
-	}
+	connections(1)
 
 	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
 	if err != nil {
@@ -88,23 +154,16 @@ func RefusedUpgrade(t *testing.T, tr Transport) {
 	defer nc.Close()
 	deadline, _ := ctx.Deadline()
 	nc.SetDeadline(deadline)
-	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: "+ln.Addr().String()+"\r\n"+
-		"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"); err != nil {
-		t.Fatal(err)
+	check(ctx, nc, bufio.NewReader(nc))
+	if th := srv.Stats().Throttled; th != 1 {
+		t.Errorf("Throttled %d, want 1", th)
 	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
+
+	pending.Close()
+	connections(0)
+	again, err := tr.Raw(ctx, addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the source is not admitted again: %v", err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !resp.Close {
-		t.Errorf("refused upgrade answered %s, Retry-After %q, Connection: close %t; want 503, a Retry-After, close",
-			resp.Status, resp.Header.Get("Retry-After"), resp.Close)
-	}
-	if _, err := br.ReadByte(); err != io.EOF {
-		t.Errorf("after the 503, reading the connection returned %v, want EOF: the server kept it open", err)
-	}
+	again.Close()
 }
