@@ -90,7 +90,10 @@ type Server struct {
 // it to an http.Server, and stop it with Close. A server that faces its
 // clients directly is best served on its AdmittingListener
 // (hs.Serve(s.AdmittingListener(ln))), which closes the connections of
-// over-limit sources before the http.Server spends anything on them.
+// over-limit sources before the http.Server spends anything on them. Give
+// the http.Server a ReadHeaderTimeout (HandshakeTimeout's 10 s, say): a
+// connection that never completes its upgrade request is net/http's
+// alone, outside every limit of the server's, until that timeout.
 func NewServer(opts adapters.ServerOptions) *Server {
 	return &Server{Server: adapters.NewServer(opts)}
 }
