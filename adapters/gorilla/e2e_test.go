@@ -45,3 +45,7 @@ func TestRefusedUpgrade(t *testing.T) { e2etest.RefusedUpgrade(t, transport) }
 func TestRefusedAtAccept(t *testing.T) {
 	e2etest.RefusedAtAccept(t, e2etest.WebSocketAdmitting(newServer, gorilla.Dial))
 }
+
+func TestSilentCountsAtAccept(t *testing.T) {
+	e2etest.SilentCountsAtAccept(t, e2etest.WebSocketAdmitting(newServer, gorilla.Dial))
+}

@@ -160,8 +160,9 @@ type Server struct {
 // (hs.Serve(s.AdmittingListener(ln))), which closes the connections of
 // over-limit sources before the http.Server spends anything on them. Give
 // the http.Server a ReadHeaderTimeout (HandshakeTimeout's 10 s, say): a
-// connection that never completes its upgrade request is net/http's
-// alone, outside every limit of the server's, until that timeout.
+// connection that stalls in its upgrade request is net/http's alone,
+// outside the server's limits (the AdmittingListener counts only those
+// that have sent nothing), until that timeout.
 func NewServer(opts adapters.ServerOptions) *Server {
 	return &Server{
 		Server: adapters.NewServer(opts),

@@ -70,11 +70,7 @@ func webSocket(
 // and buffers outside every limit for as long as the client liked.
 func RefusedUpgrade(t *testing.T, tr Transport) {
 	refused(t, tr, func(ctx context.Context, nc net.Conn, br *bufio.Reader) {
-		if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: "+nc.RemoteAddr().String()+"\r\n"+
-			"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"+
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
+		writeUpgrade(t, nc)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -110,51 +106,17 @@ func RefusedAtAccept(t *testing.T, tr Transport) {
 // that the refusal was counted and that the source is admitted again once
 // that connection is gone.
 func refused(t *testing.T, tr Transport, check func(ctx context.Context, nc net.Conn, br *bufio.Reader)) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, addr, stop := tr.Serve(t, ln, adapters.ServerOptions{Session: session.ServerConfig{
-		MaxPendingPerSource: 1,
-		HandshakeTimeout:    time.Hour, // the first connection stays pending
-	}})
-	defer func() {
-		// Its own context: a failure may have used up ctx.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := stop(ctx); err != nil {
-			t.Error(err)
-		}
-	}()
-	// The upgrade is answered before the server attaches the connection.
-	connections := func(n int) {
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for srv.Stats().Connections != n {
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-				t.Fatalf("%d connections attached, want %d", srv.Stats().Connections, n)
-			}
-		}
-	}
+	ctx, srv, addr, lnAddr, connections := onePerSource(t, tr)
 	pending, err := tr.Raw(ctx, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pending.Close()
+	// The upgrade is answered before the server attaches the connection.
 	connections(1)
 
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	deadline, _ := ctx.Deadline()
-	nc.SetDeadline(deadline)
-	check(ctx, nc, bufio.NewReader(nc))
+	nc, br := dialTCP(ctx, t, lnAddr)
+	check(ctx, nc, br)
 	if th := srv.Stats().Throttled; th != 1 {
 		t.Errorf("Throttled %d, want 1", th)
 	}
@@ -166,4 +128,92 @@ func refused(t *testing.T, tr Transport, check func(ctx context.Context, nc net.
 		t.Fatalf("the source is not admitted again: %v", err)
 	}
 	again.Close()
+}
+
+// SilentCountsAtAccept checks that a server served through its
+// AdmittingListener counts a connection that has sent nothing yet as
+// awaiting HELLO: with one allowed per source, the next connection of the
+// source is closed at once; once the silent one sends its upgrade request,
+// it is upgraded.
+func SilentCountsAtAccept(t *testing.T, tr Transport) {
+	ctx, srv, _, lnAddr, connections := onePerSource(t, tr)
+	silent, sbr := dialTCP(ctx, t, lnAddr)
+	// The listener accepts in order: the silent connection first.
+	next, br := dialTCP(ctx, t, lnAddr)
+	if b, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the connection after a silent one read %q, %v; want it closed at once", b, err)
+	}
+	next.Close()
+	if th := srv.Stats().Throttled; th != 1 {
+		t.Errorf("Throttled %d, want 1", th)
+	}
+	writeUpgrade(t, silent)
+	resp, err := http.ReadResponse(sbr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("the silent connection's upgrade answered %s, want 101", resp.Status)
+	}
+	connections(1)
+}
+
+// onePerSource serves tr with one connection awaiting HELLO allowed per
+// source, which waits an hour for its HELLO, until the test ends. It
+// returns a context for the test, the server, its URL, its listener's
+// address and a function that waits until n connections are attached.
+func onePerSource(t *testing.T, tr Transport) (context.Context, *adapters.Server, string, string, func(n int)) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, addr, stop := tr.Serve(t, ln, adapters.ServerOptions{Session: session.ServerConfig{
+		MaxPendingPerSource: 1,
+		HandshakeTimeout:    time.Hour,
+	}})
+	t.Cleanup(func() {
+		// Its own context: a failure may have used up ctx.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	connections := func(n int) {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for srv.Stats().Connections != n {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				t.Fatalf("%d connections attached, want %d", srv.Stats().Connections, n)
+			}
+		}
+	}
+	return ctx, srv, addr, ln.Addr().String(), connections
+}
+
+// dialTCP opens a TCP connection to addr, closed when the test ends, with
+// ctx's deadline, and a reader of it.
+func dialTCP(ctx context.Context, t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	deadline, _ := ctx.Deadline()
+	nc.SetDeadline(deadline)
+	return nc, bufio.NewReader(nc)
+}
+
+// writeUpgrade writes a WebSocket upgrade request to nc.
+func writeUpgrade(t *testing.T, nc net.Conn) {
+	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: "+nc.RemoteAddr().String()+"\r\n"+
+		"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
 }
