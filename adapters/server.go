@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bettersocket/bettersocket/proto"
@@ -152,16 +153,121 @@ func (s *Server) AttachHTTP(t Conn, r *http.Request) error {
 // limit on connections awaiting HELLO. gorilla's and coder's servers ask
 // it before the upgrade and answer 503 Service Unavailable instead, which
 // a flood of connections makes much cheaper; clients retry either way.
-func (s *Server) AdmitsHTTP(r *http.Request) bool {
-	src := s.source(httpAddr(r), r)
+func (s *Server) AdmitsHTTP(r *http.Request) bool { return s.admits(s.source(httpAddr(r), r), 0) }
+
+// admits reports whether the server would admit a connection from src
+// now, with waiting more of its connections held unattached, counting a
+// refusal in Throttled.
+func (s *Server) admits(src string, waiting int) bool {
 	d := s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ok := !d.ended && !d.draining && s.eng.m.Admits(src)
+	ok := !d.ended && !d.draining && s.eng.m.AdmitsWaiting(src, waiting)
 	if !ok {
 		s.eng.refused++
 	}
 	return ok
+}
+
+// AdmittingListener returns l wrapped so that a connection from a source
+// the server would refuse now, for its limits on connections awaiting
+// HELLO (see AdmitsHTTP), is closed as soon as it is accepted. Serve a
+// WebSocket server's handler on it (http.Server.Serve, beneath any TLS
+// listener): a refused connection then costs no goroutine, no buffers and
+// no HTTP request of the http.Server's, which under a flood of connections
+// from a few sources is most of their cost to the server and to its
+// honest clients. The refused client sees its connection closed before
+// any HTTP response (a failed dial, which a reconnecting client retries
+// after its backoff) instead of a 503; refusals count in Throttled.
+//
+// A connection accepted counts as awaiting HELLO, against
+// MaxPendingPerSource, until it sends its first bytes (or closes), so
+// that connections that never send their upgrade request are limited per
+// source too; the http.Server's ReadHeaderTimeout still bounds how long
+// each is kept.
+//
+// The source is named from the remote address alone (ServerOptions.Source
+// is called with a nil request). Behind a reverse proxy every connection
+// comes from the proxy: do not use it there, unless Source names the
+// proxy's connections "" (exempt), leaving the refusal to the handler.
+func (s *Server) AdmittingListener(l net.Listener) net.Listener {
+	return &admittingListener{Listener: l, s: s, waiting: make(map[string]int)}
+}
+
+type admittingListener struct {
+	net.Listener
+	s       *Server
+	mu      sync.Mutex
+	waiting map[string]int // per source, connections that have sent nothing yet
+}
+
+// Accept returns the next connection the server admits, closing the ones
+// it refuses.
+func (l *admittingListener) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		src := l.s.source(nc.RemoteAddr(), nil)
+		l.mu.Lock()
+		ok := l.s.admits(src, l.waiting[src])
+		if ok && src != "" {
+			l.waiting[src]++
+		}
+		l.mu.Unlock()
+		switch {
+		case !ok:
+			nc.Close()
+		case src == "":
+			return nc, nil
+		default:
+			return &waitingConn{Conn: nc, l: l, src: src}, nil
+		}
+	}
+}
+
+// waitingConn is an admitted connection, counted as waiting until it
+// sends something or closes.
+type waitingConn struct {
+	net.Conn
+	l    *admittingListener
+	src  string
+	done atomic.Bool // no longer counted
+}
+
+func (c *waitingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if !c.done.Load() && (n > 0 || err != nil) {
+		c.stopWaiting()
+	}
+	return n, err
+}
+
+func (c *waitingConn) Close() error {
+	c.stopWaiting()
+	return c.Conn.Close()
+}
+
+// CloseWrite passes net/http's half-close through, where the connection
+// has one (TCP).
+func (c *waitingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func (c *waitingConn) stopWaiting() {
+	if !c.done.CompareAndSwap(false, true) {
+		return
+	}
+	l := c.l
+	l.mu.Lock()
+	if l.waiting[c.src]--; l.waiting[c.src] <= 0 {
+		delete(l.waiting, c.src)
+	}
+	l.mu.Unlock()
 }
 
 func (s *Server) attach(t Conn, remote net.Addr, r *http.Request) error {

@@ -188,14 +188,20 @@ func (s *Server) admitConn(now time.Time, c *serverConn) error {
 // MaxPendingConns). It changes nothing: a WebSocket driver asks it before
 // the upgrade, so that a refused client costs an HTTP error rather than a
 // WebSocket connection.
-func (s *Server) Admits(source string) bool {
+func (s *Server) Admits(source string) bool { return s.AdmitsWaiting(source, 0) }
+
+// AdmitsWaiting is Admits for a driver that holds, besides, waiting more
+// connections of source that it has not attached yet (a WebSocket
+// server's connections that have not sent their upgrade request): they
+// count as awaiting HELLO, against MaxPendingPerSource and in the
+// comparison with the heaviest source.
+func (s *Server) AdmitsWaiting(source string, waiting int) bool {
 	if s.shutdown {
 		return false
 	}
-	so := s.adm.sources[source]
-	pending := 0
-	if so != nil {
-		pending = so.pending
+	pending := waiting
+	if so := s.adm.sources[source]; so != nil {
+		pending += so.pending
 	}
 	if source != "" && s.cfg.MaxPendingPerSource > 0 && pending >= s.cfg.MaxPendingPerSource {
 		return false

@@ -48,6 +48,11 @@ func TestPendingPerSourceLimit(t *testing.T) {
 	if h.s.Admits("a") || !h.s.Admits("b") || !h.s.Admits("") {
 		t.Fatalf("Admits: a %t, b %t, none %t; want false, true, true", h.s.Admits("a"), h.s.Admits("b"), h.s.Admits(""))
 	}
+	// Connections a driver holds unattached count against the limit.
+	if !h.s.AdmitsWaiting("b", 1) || h.s.AdmitsWaiting("b", 2) || !h.s.AdmitsWaiting("", 5) {
+		t.Fatalf("AdmitsWaiting: b with 1 %t, with 2 %t, none with 5 %t; want true, false, true",
+			h.s.AdmitsWaiting("b", 1), h.s.AdmitsWaiting("b", 2), h.s.AdmitsWaiting("", 5))
+	}
 	if got := h.connectFrom(4, "b"); got != "" {
 		t.Fatalf("connection from b refused: %q", got)
 	}
@@ -73,6 +78,11 @@ func TestFullPendingSlotsEvictTheHeaviestSourceAndResumeGetsIn(t *testing.T) {
 	// The attacker's next connection: its source is the heaviest, refused.
 	if h.s.Admits("attacker") || !h.s.Admits("honest") {
 		t.Fatal("Admits does not tell the heaviest source from the others")
+	}
+	// A source with as many connections waiting to be attached is as
+	// heavy.
+	if h.s.AdmitsWaiting("honest", 4) || !h.s.AdmitsWaiting("honest", 3) {
+		t.Fatal("AdmitsWaiting does not count the waiting connections against the heaviest source")
 	}
 	if got := h.connectFrom(5, "attacker"); !strings.HasPrefix(got, "5: CLOSE overloaded") {
 		t.Fatalf("attacker's fifth connection: %q, want it refused", got)

@@ -19,10 +19,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var transport = e2etest.WebSocket(func(opts adapters.ServerOptions) (*adapters.Server, http.Handler) {
+func newServer(opts adapters.ServerOptions) (*adapters.Server, http.Handler) {
 	s := coder.NewServer(opts)
 	return s.Server, s
-}, coder.Dial)
+}
+
+var transport = e2etest.WebSocket(newServer, coder.Dial)
 
 func TestChaos(t *testing.T) { e2etest.Chaos(t, transport, e2etest.DefaultChaos) }
 
@@ -35,3 +37,13 @@ func TestHostile(t *testing.T) { e2etest.Hostile(t, transport, true) }
 func TestConnectionEvents(t *testing.T) { e2etest.ConnectionEvents(t, transport) }
 
 func TestFirstDialRetries(t *testing.T) { e2etest.FirstDialRetries(t, transport) }
+
+func TestRefusedUpgrade(t *testing.T) { e2etest.RefusedUpgrade(t, transport) }
+
+func TestRefusedAtAccept(t *testing.T) {
+	e2etest.RefusedAtAccept(t, e2etest.WebSocketAdmitting(newServer, coder.Dial))
+}
+
+func TestSilentCountsAtAccept(t *testing.T) {
+	e2etest.SilentCountsAtAccept(t, e2etest.WebSocketAdmitting(newServer, coder.Dial))
+}

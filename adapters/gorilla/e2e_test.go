@@ -19,10 +19,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var transport = e2etest.WebSocket(func(opts adapters.ServerOptions) (*adapters.Server, http.Handler) {
+func newServer(opts adapters.ServerOptions) (*adapters.Server, http.Handler) {
 	s := gorilla.NewServer(opts)
 	return s.Server, s
-}, gorilla.Dial)
+}
+
+var transport = e2etest.WebSocket(newServer, gorilla.Dial)
 
 func TestChaos(t *testing.T) { e2etest.Chaos(t, transport, e2etest.DefaultChaos) }
 
@@ -37,3 +39,13 @@ func TestConnectionEvents(t *testing.T) { e2etest.ConnectionEvents(t, transport)
 func TestFirstDialRetries(t *testing.T) { e2etest.FirstDialRetries(t, transport) }
 
 func TestBroadcastBurst(t *testing.T) { e2etest.BroadcastBurst(t, transport) }
+
+func TestRefusedUpgrade(t *testing.T) { e2etest.RefusedUpgrade(t, transport) }
+
+func TestRefusedAtAccept(t *testing.T) {
+	e2etest.RefusedAtAccept(t, e2etest.WebSocketAdmitting(newServer, gorilla.Dial))
+}
+
+func TestSilentCountsAtAccept(t *testing.T) {
+	e2etest.SilentCountsAtAccept(t, e2etest.WebSocketAdmitting(newServer, gorilla.Dial))
+}

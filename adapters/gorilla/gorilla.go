@@ -31,6 +31,7 @@ import (
 
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/adapters/internal/readbuf"
+	"github.com/bettersocket/bettersocket/adapters/internal/refuse"
 	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 )
@@ -154,7 +155,14 @@ type Server struct {
 
 // NewServer returns a running server; mount it on an http.ServeMux or pass
 // it to an http.Server, and stop it with Close (which closes the WebSocket
-// connections; the http.Server has its own Shutdown).
+// connections; the http.Server has its own Shutdown). A server that faces
+// its clients directly is best served on its AdmittingListener
+// (hs.Serve(s.AdmittingListener(ln))), which closes the connections of
+// over-limit sources before the http.Server spends anything on them. Give
+// the http.Server a ReadHeaderTimeout (HandshakeTimeout's 10 s, say): a
+// connection that stalls in its upgrade request is net/http's alone,
+// outside the server's limits (the AdmittingListener counts only those
+// that have sent nothing), until that timeout.
 func NewServer(opts adapters.ServerOptions) *Server {
 	return &Server{
 		Server: adapters.NewServer(opts),
@@ -170,11 +178,10 @@ func NewServer(opts adapters.ServerOptions) *Server {
 // upgrade has already been answered by the Upgrader. A request the server
 // would refuse at once for its limits on connections awaiting HELLO
 // (adapters.Server.AdmitsHTTP) is answered 503 Service Unavailable, with
-// Retry-After, before any upgrade.
+// Retry-After, before any upgrade, and its connection closed.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.AdmitsHTTP(r) {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "too many connections awaiting their handshake", http.StatusServiceUnavailable)
+		refuse.HTTP(w)
 		return
 	}
 	ws, err := s.Upgrader.Upgrade(w, r, nil)

@@ -20,10 +20,25 @@ var loadTransport = e2etest.LoadTransport{
 	RawWith: e2etest.RawWebSocketWith,
 }
 
+// loadAdmitting is loadTransport served through the AdmittingListener.
+var loadAdmitting = func() e2etest.LoadTransport {
+	tr := loadTransport
+	tr.Transport = e2etest.WebSocketAdmitting(newServer, gorilla.Dial)
+	return tr
+}()
+
 func TestHostileLoad(t *testing.T) { e2etest.HostileLoad(t, loadTransport) }
 
+func TestHostileLoadAdmitting(t *testing.T) { e2etest.HostileLoad(t, loadAdmitting) }
+
+// TestMeasureHostile also runs the attacks of the other measurements, in
+// a child process (the attacks are the same).
 func TestMeasureHostile(t *testing.T) {
 	e2etest.MeasureHostile(t, loadTransport, os.Getenv(e2etest.MeasureEnv))
+}
+
+func TestMeasureHostileAdmitting(t *testing.T) {
+	e2etest.MeasureHostile(t, loadAdmitting, os.Getenv(e2etest.MeasureEnv))
 }
 
 func TestPeerInfo(t *testing.T) { e2etest.PeerInfo(t, loadTransport, true) }

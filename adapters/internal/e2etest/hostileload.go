@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +28,8 @@ import (
 
 // The hostile-load suite: each attack of issue #11 run against a real
 // server, with honest clients beside it, attackers and honest clients on
-// different loopback addresses (honest from 127.0.0.2, attackers from
-// 127.0.0.3 and up) so that per-source limits can tell them apart.
+// different loopback addresses (honest from 127.0.0.2, attackers from four
+// others, see attackSources) so that per-source limits can tell them apart.
 // HostileLoad checks the defined outcomes (tests); MeasureHostile reports
 // the figures (heap per attacking connection, honest round-trip p99 against
 // the baseline of the same run, resume time) and is a benchmark.
@@ -60,8 +62,8 @@ func RawTCPWith(ctx context.Context, addr string, dial NetDial) (RawConn, error)
 	return raw, nil
 }
 
-// loopback is the address 127.0.0.n.
-func loopback(n int) net.IP { return net.IPv4(127, 0, 0, byte(n)) }
+// loopback is the address n in 127.0.0.0/8: 127.0.0.n for n < 256.
+func loopback(n int) net.IP { return net.IPv4(127, byte(n>>16), byte(n>>8), byte(n)) }
 
 // LoopbackSources reports whether this machine can dial from 127.0.0.2
 // (Linux can; macOS has only 127.0.0.1 unless configured).
@@ -74,7 +76,7 @@ func LoopbackSources() bool {
 	return true
 }
 
-// from returns a dial function from 127.0.0.n that remembers the last
+// from returns a dial function from loopback(n) that remembers the last
 // connection it made in *last (when last is not nil).
 func from(n int, last *atomic.Pointer[net.Conn]) NetDial {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: loopback(n)}}
@@ -237,13 +239,18 @@ func (h *honestLoad) fail(err error) {
 	h.mu.Unlock()
 }
 
-// phase returns the p99 of the round trips since the last call, and how
-// many there were.
-func (h *honestLoad) phase() (time.Duration, int) {
+// phase returns the round trips since the last call.
+func (h *honestLoad) phase() []time.Duration {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	lat := h.lat
 	h.lat = nil
-	h.mu.Unlock()
+	return lat
+}
+
+// p99 returns the 99th percentile of the round trips lat (which it
+// sorts), and how many there were.
+func p99(lat []time.Duration) (time.Duration, int) {
 	if len(lat) == 0 {
 		return 0, 0
 	}
@@ -472,11 +479,32 @@ var BigAnnounce = Attack{Name: "big-announce", Stream: true, Conns: 2000, TestCo
 // Attacks are every attack of the suite.
 var Attacks = []Attack{NeverReads, FrameFlood, PreHello, Churn, BigAnnounce}
 
-// attackSources are the loopback addresses attackers come from.
-var attackSources = []int{3, 4, 5, 6}
+// attackSources returns the loopback addresses that one run's attackers
+// come from: 127.x.y.3 to 127.x.y.6, for x.y drawn at random. The kernel
+// keeps the address and port pair of a closed connection for a minute
+// (TIME_WAIT), and a flood from the addresses of a run in the minute
+// before (this test's or another's) finds most of their ports taken: its
+// connections then cost a search through the ports and mostly fail, and
+// the attack, so the figures, depended on what ran before.
+// Where only 127.0.0.x is configured (macOS), they are 127.0.0.3 to 6.
+func attackSources() []int {
+	b := (1 + rand.IntN(1<<16-1)) << 8
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: loopback(b + 3)})
+	if err != nil {
+		b = 0
+	} else {
+		l.Close()
+	}
+	return []int{b + 3, b + 4, b + 5, b + 6}
+}
 
-// liveHeap is the heap in use after a collection.
+// liveHeap is the heap in use after two collections: what sync.Pools
+// hold survives one (as their victim cache) and is freed by the next, so
+// after one the buffers net/http pooled when an attack's connections
+// closed were counted in the next attack's baseline (making its growth
+// negative) and in an attack's end.
 func liveHeap() uint64 {
+	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -485,15 +513,24 @@ func liveHeap() uint64 {
 
 // HostileFigures are what one run of an attack found.
 type HostileFigures struct {
-	Attack                     string
-	Conns                      int // attacking connections
-	BaselineP99, AttackP99     time.Duration
-	BaselineRTs, AttackRTs     int
+	Attack                 string
+	Conns                  int // attacking connections
+	BaselineP99, AttackP99 time.Duration
+	BaselineRTs, AttackRTs int
+	// The attack phase's halves: the first has the attack's start (its
+	// connection burst), the second the cut client's resume.
+	FirstP99, SecondP99        time.Duration
 	HeapBase, HeapMid, HeapEnd uint64
 	Resume                     time.Duration
 	HonestDetachedKept         int // churn: honest detached sessions that resumed afterwards
 	HonestDetached             int
-	Err                        error // honest loss, duplication or failure
+	// The CPU time of this process (the server, the honest clients and
+	// the test) and of the attacker's (zero when it runs in this
+	// process) during the attack phase, and the connections and sessions
+	// a per-source limit refused or evicted meanwhile.
+	ServerCPU, AttackerCPU time.Duration
+	Throttled              uint64
+	Err                    error // honest loss, duplication or failure
 }
 
 // runHostile runs attack with conns connections against a server with
@@ -537,11 +574,13 @@ func runHostile(t *testing.T, tr LoadTransport, attack Attack, conns int, opts a
 	defer stopRun()
 	wg := honest.run(runCtx, 2*time.Millisecond)
 	sleep(ctx, d)
-	f.BaselineP99, f.BaselineRTs = honest.phase()
+	f.BaselineP99, f.BaselineRTs = p99(honest.phase())
 	f.HeapBase = liveHeap()
 
-	stopAttack := launch(ctx, t, tr, attack, addr, conns)
+	cpu, throttled := processCPU(), srv.Stats().Throttled
+	stopAttack := launch(ctx, t, tr, attack, addr, attackSources(), conns)
 	sleep(ctx, d/2)
+	first := honest.phase()
 	f.HeapMid = liveHeap()
 	f.Resume, f.Err = honest.cut(ctx, 0)
 	sleep(ctx, d/2)
@@ -553,8 +592,12 @@ func runHostile(t *testing.T, tr LoadTransport, attack Attack, conns int, opts a
 		tick.Stop()
 	}
 	f.HeapEnd = liveHeap()
-	f.AttackP99, f.AttackRTs = honest.phase()
-	stopAttack()
+	second := honest.phase()
+	f.ServerCPU, f.Throttled = processCPU()-cpu, srv.Stats().Throttled-throttled
+	f.AttackerCPU = stopAttack()
+	f.FirstP99, _ = p99(first)
+	f.SecondP99, _ = p99(second)
+	f.AttackP99, f.AttackRTs = p99(append(first, second...))
 	stopRun()
 	wg.Wait()
 
@@ -585,32 +628,35 @@ func runHostile(t *testing.T, tr LoadTransport, attack Attack, conns int, opts a
 // of 127.0.0.10 to 127.0.0.29.
 func honestSource(i int) int { return 10 + i%20 }
 
-// launcher starts an attack and returns what stops it and waits for it.
-type launcher func(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, conns int) func()
+// launcher starts an attack and returns what stops it and waits for it,
+// which returns the CPU time the attack took in a process of its own.
+type launcher func(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, sources []int, conns int) func() time.Duration
 
 // inProcess runs the attack on goroutines of this process.
-func inProcess(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, conns int) func() {
+func inProcess(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, sources []int, conns int) func() time.Duration {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, tr, addr, attackSources, conns) }()
-	return func() {
+	go func() { done <- a.run(ctx, tr, addr, sources, conns) }()
+	return func() time.Duration {
 		cancel()
 		if err := <-done; err != nil {
 			t.Logf("%s: the attack: %v", a.Name, err)
 		}
+		return 0
 	}
 }
 
 // attackEnv makes a test binary started by inChild run an attack: "name
-// addr conns".
+// addr conns sources", the sources separated by commas.
 const attackEnv = "BETTERSOCKET_HOSTILE_ATTACK"
 
 // inChild runs the attack in a child process (this test binary, running
 // MeasureHostile with attackEnv set), so that the heap measured is the
 // server's alone and the attack competes for the cores as another process.
-func inChild(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, conns int) func() {
+func inChild(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr string, sources []int, conns int) func() time.Duration {
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMeasureHostile$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", attackEnv, a.Name, addr, conns))
+	src := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(sources)), ","), "[]")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %s", attackEnv, a.Name, addr, conns, src))
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -618,19 +664,28 @@ func inChild(ctx context.Context, t *testing.T, tr LoadTransport, a Attack, addr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return func() {
+	return func() time.Duration {
 		in.Close()
 		cmd.Wait()
+		return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 }
 
 // attackChild is the child process of inChild: it attacks until its stdin
 // ends.
 func attackChild(t *testing.T, tr LoadTransport, spec string) {
-	var name, addr string
+	var name, addr, src string
 	var conns int
-	if _, err := fmt.Sscanf(spec, "%s %s %d", &name, &addr, &conns); err != nil {
+	if _, err := fmt.Sscanf(spec, "%s %s %d %s", &name, &addr, &conns, &src); err != nil {
 		t.Fatalf("%s=%q: %v", attackEnv, spec, err)
+	}
+	var sources []int
+	for s := range strings.SplitSeq(src, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", attackEnv, spec, err)
+		}
+		sources = append(sources, n)
 	}
 	i := slices.IndexFunc(Attacks, func(a Attack) bool { return a.Name == name })
 	if i < 0 {
@@ -641,7 +696,7 @@ func attackChild(t *testing.T, tr LoadTransport, spec string) {
 		io.Copy(io.Discard, os.Stdin)
 		cancel()
 	}()
-	Attacks[i].run(ctx, tr, addr, attackSources, conns)
+	Attacks[i].run(ctx, tr, addr, sources, conns)
 	os.Exit(0) // the goroutines of a stopped attack need not be waited for
 }
 
@@ -713,9 +768,25 @@ const OnlyEnv = "BETTERSOCKET_HOSTILE_ONLY"
 //
 // heap/attacker is the growth of the live heap over the baseline per
 // attacking connection at the end of the attack, heap mid and end the
-// growth halfway through the attack and at its end, p99 the honest round trips' 99th
-// percentile in the baseline phase and under attack, resume the time an
-// honest client whose connection was cut took to resume.
+// growth halfway through the attack and at its end, p99 the honest round
+// trips' 99th percentile in the baseline phase and under attack (and in
+// each half of the attack), resume the time an honest client whose
+// connection was cut took to resume, cpu the CPU time (user and system)
+// that this process (server, honest clients, test) and the attacker's
+// used during the attack, throttled how many connections and sessions a
+// per-source limit refused or evicted meanwhile.
+//
+// The p99 under attack that issue #11 bounds (at most twice the
+// baseline, or 50 ms) is taken over the whole attack phase, from the
+// moment the attack is launched: it includes the attacker's opening burst
+// (5,000 connections for pre-hello, opened as fast as the attacker can),
+// the cut client's resume and the collections that measure the heap,
+// because an honest client lives through all of them; the window is not
+// narrowed to a quieter steady state. The halves tell the burst (first)
+// from the steady attack (second), and the CPU times tell what the server
+// spends from what the attacker does: on a 2-core machine the attacker's
+// process, and the kernel's work for its connections, take the same cores
+// as the server, which is what the 50 ms floor allows for.
 func MeasureHostile(t *testing.T, tr LoadTransport, phase string) {
 	if spec := os.Getenv(attackEnv); spec != "" {
 		attackChild(t, tr, spec)
@@ -741,11 +812,13 @@ func MeasureHostile(t *testing.T, tr LoadTransport, phase string) {
 		if f.HonestDetached > 0 {
 			kept = fmt.Sprintf(" honest-detached-kept=%d/%d", f.HonestDetachedKept, f.HonestDetached)
 		}
-		t.Logf("%-12s conns=%-5d heap/attacker=%7.1f KiB heap mid=%+6.1f end=%+6.1f MiB p99 base=%6.2f ms attack=%7.2f ms (%d/%d round trips) resume=%4d ms%s err=%v",
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		t.Logf("%-12s conns=%-5d heap/attacker=%7.1f KiB heap mid=%+6.1f end=%+6.1f MiB p99 base=%6.2f ms attack=%7.2f ms (halves %.2f, %.2f; %d/%d round trips) resume=%4d ms cpu server=%.2fs attacker=%.2fs throttled=%d%s err=%v",
 			a.Name, f.Conns, float64(int64(f.HeapEnd)-int64(f.HeapBase))/float64(f.Conns)/1024,
 			float64(int64(f.HeapMid)-int64(f.HeapBase))/(1<<20), float64(int64(f.HeapEnd)-int64(f.HeapBase))/(1<<20),
-			float64(f.BaselineP99.Microseconds())/1000, float64(f.AttackP99.Microseconds())/1000,
-			f.BaselineRTs, f.AttackRTs, f.Resume.Milliseconds(), kept, f.Err)
+			ms(f.BaselineP99), ms(f.AttackP99), ms(f.FirstP99), ms(f.SecondP99),
+			f.BaselineRTs, f.AttackRTs, f.Resume.Milliseconds(),
+			f.ServerCPU.Seconds(), f.AttackerCPU.Seconds(), f.Throttled, kept, f.Err)
 	}
 }
 
