@@ -26,6 +26,9 @@ type Server struct {
 	eng    *serverEngine
 	maxMsg int
 	source SourceFunc
+	// addrSource: Source is DefaultSource, which names a source from the
+	// remote address alone (AdmittingListener can use it at accept).
+	addrSource bool
 
 	slow SlowPolicy
 	// grace is ServerOptions.ShutdownTimeout with its default.
@@ -104,7 +107,7 @@ func NewServer(opts ServerOptions) *Server {
 	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, slow: opts.SlowMembers, listeners: make(map[Listener]struct{})}
 	d.ctx = context.WithValue(d.ctx, handlerKey{}, s)
 	if s.source == nil {
-		s.source = DefaultSource
+		s.source, s.addrSource = DefaultSource, true
 	}
 	if s.grace = opts.ShutdownTimeout; s.grace <= 0 {
 		s.grace = DefaultShutdownTimeout
@@ -186,11 +189,15 @@ func (s *Server) admits(src string, waiting int) bool {
 // source too; the http.Server's ReadHeaderTimeout still bounds how long
 // each is kept.
 //
-// The source is named from the remote address alone (ServerOptions.Source
-// is called with a nil request). Behind a reverse proxy every connection
-// comes from the proxy: do not use it there, unless Source names the
-// proxy's connections "" (exempt), leaving the refusal to the handler.
+// The source is named from the remote address alone, so this works with
+// the default ServerOptions.Source only: when Source is set (behind a
+// reverse proxy, where it reads a header of the request), it returns l
+// itself, and the handler refuses instead. The transports' Run serves on
+// it.
 func (s *Server) AdmittingListener(l net.Listener) net.Listener {
+	if !s.addrSource {
+		return l
+	}
 	return &admittingListener{Listener: l, s: s, waiting: make(map[string]int)}
 }
 
@@ -209,7 +216,7 @@ func (l *admittingListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		src := l.s.source(nc.RemoteAddr(), nil)
+		src := DefaultSource(nc.RemoteAddr(), nil)
 		l.mu.Lock()
 		ok := l.s.admits(src, l.waiting[src])
 		if ok && src != "" {

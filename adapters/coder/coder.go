@@ -87,14 +87,16 @@ type Server struct {
 }
 
 // NewServer returns a running server; mount it on an http.ServeMux or pass
-// it to an http.Server, and stop it with Close. A server that faces its
-// clients directly is best served on its AdmittingListener
-// (hs.Serve(s.AdmittingListener(ln))), which closes the connections of
-// over-limit sources before the http.Server spends anything on them. Give
-// the http.Server a ReadHeaderTimeout (HandshakeTimeout's 10 s, say): a
-// connection that stalls in its upgrade request is net/http's alone,
-// outside the server's limits (the AdmittingListener counts only those
-// that have sent nothing), until that timeout.
+// it to an http.Server, and stop it with Close.
+//
+// A server that faces its clients directly is best served with Run, which
+// serves on its AdmittingListener: that closes the connections of
+// over-limit sources before the http.Server spends anything on them. On an
+// http.Server of your own, serve s.AdmittingListener(ln) and give it a
+// ReadHeaderTimeout (HandshakeTimeout's 10 s, say): a connection that
+// stalls in its upgrade request is net/http's alone, outside the server's
+// limits (the AdmittingListener counts only those that have sent
+// nothing), until that timeout.
 func NewServer(opts adapters.ServerOptions) *Server {
 	return &Server{Server: adapters.NewServer(opts)}
 }
