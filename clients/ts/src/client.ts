@@ -61,6 +61,24 @@ export interface ClientOptions extends MachineConfig {
    * Without a handler every request is answered ErrorCode.Unavailable.
    */
   onRequest?: RequestHandler
+  /**
+   * Called before every connection attempt (the first, and each reconnect)
+   * for the credentials sent in that connection's HELLO, in place of auth:
+   * an expiring token is refreshed here, and the server's authorization
+   * hook sees the new one when the session resumes. It may return a
+   * promise; signal aborts when the client ends. A throw or rejection fails
+   * that attempt (a connectFailed event with its error), which is retried
+   * with the reconnect backoff like a failed dial. As Go's
+   * ClientOptions.Credentials.
+   */
+  credentials?: (signal: AbortSignal) => Uint8Array | null | Promise<Uint8Array | null>
+  /**
+   * Makes connect reject with the first failed connection attempt's error
+   * (and end the client) instead of retrying it with the reconnect backoff
+   * until its signal aborts. Reconnects after the first session started
+   * always retry. As Go's ClientOptions.FailFast.
+   */
+  failFast?: boolean
 }
 
 /** Options of one call. */
@@ -95,12 +113,34 @@ export interface ClientEvents<M = unknown> {
   connected: { clientId: string }
   /** The session continued on a new connection; what was missed is delivered next. */
   resumed: { clientId: string }
-  /** The connection is gone; the client reconnects at reconnectAt (performance.now() time) and resumes. */
+  /**
+   * An established connection (its session started or resumed) is gone;
+   * the client reconnects at reconnectAt (performance.now() time) and
+   * resumes. Once for each such connection, whatever ended it.
+   */
   connectionLost: { error: unknown, reconnectAt: number | null }
+  /**
+   * A connection attempt failed before its session started or resumed: the
+   * WebSocket did not open, it closed or timed out before the server's
+   * WELCOME, or credentials failed. attempt counts the failures since the
+   * last established connection, from 1; the client tries again at
+   * reconnectAt (null: it does not, as it is ending). The first
+   * connection's failed attempts are reported too.
+   */
+  connectFailed: { attempt: number, error: unknown, reconnectAt: number | null }
   /** The session ended but the client goes on with a new one; lost lists what was never acknowledged. */
   sessionLost: { error: Error, lost: Lost }
   /** The client ended (close(), or the server ended the session). lost lists what was never acknowledged. */
   closed: { error: unknown, lost: Lost }
+  /**
+   * After a sessionLost and the connected event of the new session: the
+   * client asked the server to join again every room the lost session was
+   * in (see rooms()). rejoined are the rooms the new session is back in,
+   * refused those it is not, each with why (a RemoteError from the server,
+   * or the error that ended the join), both in name order. A room message
+   * sent before the re-join completed did not reach the new session.
+   */
+  roomsRejoined: { clientId: string, rejoined: string[], refused: Array<{ room: string, error: unknown }> }
 }
 
 type Listener<T> = (ev: T) => void
@@ -117,6 +157,17 @@ interface Waiter {
 interface Pending {
   _resolve: (payload: Uint8Array | null) => void
   _reject: (err: unknown) => void
+  _in: MachineInput // a join or leave is noted in the rooms on success
+}
+
+/** A flush waiting for the server to acknowledge up to _mark in session _epoch. */
+interface FlushWait {
+  _epoch: number
+  _mark: number
+  _resolve: () => void
+  _reject: (err: unknown) => void
+  _signal: AbortSignal | undefined
+  _onAbort: () => void
 }
 
 function aborted (signal: AbortSignal): BetterSocketError {
@@ -124,6 +175,8 @@ function aborted (signal: AbortSignal): BetterSocketError {
 }
 
 const now = (): number => performance.now()
+const closedErr = (): BetterSocketError => new BetterSocketError('closed', 'session: closed')
+const lostErr = (): BetterSocketError => new BetterSocketError('session-lost', 'session: session lost')
 
 /**
  * A better-socket client: one logical session over a WebSocket that
@@ -155,6 +208,24 @@ export class Client<M = unknown> {
   private readonly _reqHandlers = new Map<string, RequestHandler<never>>()
   private _clientIdText = ''
   private readonly _url: string
+  private readonly _credentials: ClientOptions['credentials']
+  private readonly _ac = new AbortController() // aborts credentials when the client ends
+  // Attempts: _open while the current connection is established; the
+  // failures since the last one that was; why a dial failed, until the
+  // machine's dial event for the next attempt reports it.
+  private _open = false
+  private _failures = 0
+  private _dialErr: { err: unknown } | null = null
+  // Rooms (as Go's roomBook): joined as far as this client knows, those a
+  // lost session was in (re-joined by the next), those being re-joined.
+  private readonly _joined = new Set<string>()
+  private _lostRooms: string[] = []
+  private readonly _rejoining = new Set<string>()
+  // Sessions: _epoch counts the lost ones, _session says whether there is
+  // a current one.
+  private _epoch = 0
+  private _session = false
+  private _flushes: FlushWait[] = []
 
   /** Use [connect]; the constructor starts dialling at once. */
   constructor (url: string, opts: ClientOptions = {}) {
@@ -166,6 +237,7 @@ export class Client<M = unknown> {
     this._WS = WS
     this._codec = opts.codec ?? cbor
     this._onRequest = opts.onRequest
+    this._credentials = opts.credentials
     // As the Go adapters: an acknowledgement waits up to 1 ms for a frame
     // to carry it, so a request and its response cost one transport
     // message each way.
@@ -299,7 +371,7 @@ export class Client<M = unknown> {
       // of a wait for the window. The outcome is registered before the
       // step: the machine's events come out in pump, after this returns.
       return new Promise((resolve, reject) => {
-        this._pending.set(id, { _resolve: resolve, _reject: reject })
+        this._pending.set(id, { _resolve: resolve, _reject: reject, _in: input })
         let sent: boolean
         try {
           sent = this._tryStep(input)
@@ -320,7 +392,7 @@ export class Client<M = unknown> {
   private async _waitingCall (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
     if (signal?.aborted === true) throw aborted(signal)
     const outcome = new Promise<Uint8Array | null>((resolve, reject) => {
-      this._pending.set(id, { _resolve: resolve, _reject: reject })
+      this._pending.set(id, { _resolve: resolve, _reject: reject, _in: input })
     })
     // Aborted while it waits for the window, the request never went out:
     // the abort is reported by submit, and this one is nobody's to await.
@@ -417,6 +489,65 @@ export class Client<M = unknown> {
   }
 
   /**
+   * The rooms this client's session is in as far as it knows, in name
+   * order: those its join entered and no leave left since, and those
+   * re-joined after a lost session. A join whose outcome was 'session-lost'
+   * or 'aborted' is not counted (the server may or may not have seen it),
+   * nor is a room the server removed the session from on its own.
+   */
+  rooms (): string[] { return [...this._joined].sort() }
+
+  /**
+   * Resolves when the server has acknowledged everything this client
+   * queued before the call: messages, requests and responses (a send
+   * queues once its promise resolves). Acknowledged means received by the
+   * server's machine, not handled: a request may still be unanswered. It
+   * rejects with a BetterSocketError 'session-lost' when the session is
+   * lost first (the sessionLost event lists what was not acknowledged),
+   * 'closed' when the client ends first, or 'aborted' on signal. What is
+   * sent after the call is not waited for, and flush does not stop anyone
+   * sending; across a reconnect it waits for the resumed session's
+   * acknowledgements. As Go's Client.Flush.
+   */
+  flush (opts: CallOptions = {}): Promise<void> {
+    const signal = opts.signal
+    if (signal?.aborted === true) return Promise.reject(aborted(signal))
+    if (this._closedWith !== null) return Promise.reject(closedErr())
+    if (!this._session) return Promise.reject(lostErr()) // between a lost session and the next
+    const { sent, acked } = this._m.acked()
+    if (acked >= sent) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const w: FlushWait = {
+        _epoch: this._epoch,
+        _mark: sent,
+        _resolve: resolve,
+        _reject: reject,
+        _signal: signal,
+        _onAbort: () => {
+          this._flushes = this._flushes.filter(x => x !== w)
+          reject(aborted(signal as AbortSignal))
+        }
+      }
+      signal?.addEventListener('abort', w._onAbort, { once: true })
+      this._flushes.push(w)
+    })
+  }
+
+  /** Settles the flushes whose marks are acknowledged or whose sessions are gone. */
+  private _checkFlushes (): void {
+    const { acked } = this._m.acked()
+    this._flushes = this._flushes.filter(w => {
+      let err: BetterSocketError | null = null
+      if (w._epoch !== this._epoch) err = lostErr()
+      else if (acked < w._mark) return true
+      w._signal?.removeEventListener('abort', w._onAbort)
+      if (err === null) w._resolve()
+      else w._reject(err)
+      return false
+    })
+  }
+
+  /**
    * Ends the session gracefully: what is pending is flushed (reconnecting if
    * needed, up to closeTimeoutMs), then the server is told. Resolves with
    * the report of what was never acknowledged (empty lists after a clean
@@ -470,11 +601,18 @@ export class Client<M = unknown> {
     rd.events.forEach((ev, i) => {
       if (ev.type === 'connection-lost') {
         const dial = rd.events.slice(i + 1).find(e => e.type === 'dial')
-        this._fire('connectionLost', { error: ev.err, reconnectAt: dial?.type === 'dial' ? dial.at : null })
+        const reconnectAt = dial?.type === 'dial' ? dial.at : null
+        if (this._open) {
+          this._open = false
+          this._fire('connectionLost', { error: ev.err, reconnectAt })
+        } else {
+          this._connectFailed(ev.err, reconnectAt) // an attempt, not an established connection
+        }
       } else {
         this._event(ev)
       }
     })
+    if (this._flushes.length > 0) this._checkFlushes()
     // One timer, re-armed only when the machine needs a step earlier than
     // it fires: a timeout that comes early is harmless (the machine does
     // what is due and names its next deadline), and a round trip then
@@ -492,14 +630,25 @@ export class Client<M = unknown> {
 
   private _event (ev: MachineEvent): void {
     switch (ev.type) {
-      case 'session-started':
+      case 'session-started': {
         this._clientIdText = uuid(ev.client)
+        this._open = this._session = true
+        this._failures = 0
         this._fire('connected', { clientId: this._clientIdText })
+        const rooms = this._lostRooms
+        this._lostRooms = []
+        if (rooms.length > 0 && this._closedWith === null) this._rejoin(rooms)
         return
+      }
       case 'resumed':
+        this._open = true
+        this._failures = 0
         this._fire('resumed', { clientId: this._clientIdText })
         return
       case 'dial': {
+        const failed = this._dialErr
+        this._dialErr = null
+        if (failed !== null) this._connectFailed(failed.err, ev.at)
         clearTimeout(this._dialTimer)
         this._dialTimer = setTimeout(() => this._dial(), Math.max(0, ev.at - now()))
         return
@@ -526,22 +675,42 @@ export class Client<M = unknown> {
         const p = this._pending.get(ev.id)
         if (p === undefined) return // aborted by its caller
         this._pending.delete(ev.id)
+        const i = p._in
+        if (ev.err === null && i.type === 'join') this._joined.add(i.room)
+        if (ev.err === null && i.type === 'leave') this._joined.delete(i.room)
         if (ev.err !== null) p._reject(ev.err)
         else p._resolve(ev.payload)
         return
       }
       case 'session-lost':
+        // The lost session's rooms, and those it was still re-joining, are
+        // for the next session to join again.
+        for (const r of this._rejoining) this._joined.add(r)
+        this._rejoining.clear()
+        this._lostRooms = [...this._joined].sort()
+        this._joined.clear()
+        this._epoch++
+        this._session = false
+        this._checkFlushes()
         this._fire('sessionLost', { error: ev.err, lost: ev.lost })
         return
       case 'closed': {
         clearTimeout(this._timer)
         clearTimeout(this._dialTimer)
+        this._ac.abort()
+        this._dialErr = null
         this._closedWith = { error: ev.err, lost: ev.lost }
+        this._checkFlushes() // acknowledged before the end: resolved
+        for (const w of this._flushes) {
+          w._signal?.removeEventListener('abort', w._onAbort)
+          w._reject(closedErr())
+        }
+        this._flushes = []
         for (const w of this._waiters.slice(this._waitHead)) {
           if (w._done) continue
           w._done = true
           w._signal?.removeEventListener('abort', w._onAbort)
-          w._reject(new BetterSocketError('closed', 'session: closed'))
+          w._reject(closedErr())
         }
         this._waiters = []
         this._waitHead = 0
@@ -549,6 +718,29 @@ export class Client<M = unknown> {
         for (const r of this._closeWaiters.splice(0)) r(this._closedWith)
       }
     }
+  }
+
+  /** Joins rooms again in the new session, all at once, and reports the outcome in one roomsRejoined event. */
+  private _rejoin (rooms: string[]): void {
+    const clientId = this._clientIdText
+    const epoch = this._epoch
+    for (const r of rooms) this._rejoining.add(r)
+    void Promise.allSettled(rooms.map(async r => { await this.join(r) })).then(outcomes => {
+      if (epoch === this._epoch) for (const r of rooms) this._rejoining.delete(r)
+      if (this._closedWith !== null) return
+      const ev: ClientEvents['roomsRejoined'] = { clientId, rejoined: [], refused: [] }
+      outcomes.forEach((o, i) => {
+        const room = rooms[i] as string
+        if (o.status === 'fulfilled') ev.rejoined.push(room)
+        else ev.refused.push({ room, error: o.reason })
+      })
+      this._fire('roomsRejoined', ev)
+    })
+  }
+
+  private _connectFailed (err: unknown, reconnectAt: number | null): void {
+    this._failures++
+    this._fire('connectFailed', { attempt: this._failures, error: err, reconnectAt })
   }
 
   private _answer (id: number, name: string, payload: Uint8Array | null): void {
@@ -595,11 +787,32 @@ export class Client<M = unknown> {
   private _dial (): void {
     if (this._m.ended()) return
     const id = ++this._conn
+    const creds = this._credentials
+    if (creds === undefined) {
+      this._connect(id)
+      return
+    }
+    new Promise<Uint8Array | null>(resolve => resolve(creds(this._ac.signal))).then(auth => {
+      if (id !== this._conn || this._m.ended()) return
+      this._step({ type: 'setAuth', auth: auth === null ? null : auth.slice() })
+      this._connect(id)
+    }, (err: unknown) => {
+      if (id === this._conn && !this._m.ended()) this._failed(err)
+    })
+  }
+
+  /** Reports a failed attempt that never had a connection to the machine, which schedules the next. */
+  private _failed (err: unknown): void {
+    this._dialErr = { err }
+    this._step({ type: 'disconnected', conn: 0, err })
+  }
+
+  private _connect (id: number): void {
     let ws: WebSocketLike
     try {
       ws = new this._WS(this._url)
     } catch (err) {
-      this._step({ type: 'disconnected', conn: 0, err })
+      this._failed(err)
       return
     }
     ws.binaryType = 'arraybuffer'
@@ -618,7 +831,8 @@ export class Client<M = unknown> {
     const gone = (err: unknown): void => {
       this._detach(ws)
       if (this._ws === ws) this._ws = null
-      this._step({ type: 'disconnected', conn: open ? id : 0, err })
+      if (open) this._step({ type: 'disconnected', conn: id, err })
+      else this._failed(err)
     }
     ws.onclose = (ev) => gone(new BetterSocketError('closed', `client: connection closed (${(ev as { code?: number }).code ?? 0})`))
     ws.onerror = () => gone(new Error('client: connection failed'))
@@ -655,8 +869,14 @@ function route<H> (routes: Map<string, H>, kind: string, name: string, h: H): ()
 
 /**
  * Connects to a better-socket server at url (ws:// or wss://) and resolves
- * with the client once its first session has started. It rejects if the
- * client ends first (the server refused it), or on signal.
+ * with the client once its first session has started. A failed connection
+ * attempt (a connectFailed event) is retried with the same jittered backoff
+ * as a reconnect until signal aborts, so a client started before its server
+ * comes up connects when the server does; the rejection on signal names the
+ * last attempt's failure. With options.failFast the first failed attempt
+ * rejects with its error instead. A server that refuses the client (its
+ * authorization hook, a closed session) ends the client and rejects at once
+ * with its CloseError, whatever failFast says.
  */
 export async function connect<M = unknown> (url: string, opts: ClientOptions & CallOptions = {}): Promise<Client<M>> {
   const c = new Client<M>(url, opts)
@@ -668,10 +888,24 @@ export async function connect<M = unknown> (url: string, opts: ClientOptions & C
     const off: Array<() => void> = []
     const done = (): void => { for (const f of off) f() }
     off.push(c.on('connected', () => { done(); resolve() }))
-    off.push(c.on('closed', (ev) => { done(); reject(ev.error ?? new BetterSocketError('closed', 'session: closed')) }))
+    off.push(c.on('closed', (ev) => { done(); reject(ev.error ?? closedErr()) }))
+    let last: unknown
+    off.push(c.on('connectFailed', (ev) => {
+      last = ev.error
+      if (opts.failFast !== true) return
+      done()
+      void c.close()
+      reject(ev.error)
+    }))
     const signal = opts.signal
     if (signal !== undefined) {
-      const onAbort = (): void => { done(); void c.close(); reject(aborted(signal)) }
+      const onAbort = (): void => {
+        done()
+        void c.close()
+        const err = aborted(signal)
+        if (last !== undefined) err.message += ` (last attempt: ${String(last)})`
+        reject(err)
+      }
       signal.addEventListener('abort', onAbort, { once: true })
       off.push(() => signal.removeEventListener('abort', onAbort))
     }

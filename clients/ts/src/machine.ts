@@ -92,7 +92,10 @@ export type MachineEvent =
  * MAX_NAME_LEN bytes, '' or absent for none. A publish is a request like a
  * join: its outcome is a response event with its id (accepted, or a remote
  * error: ErrorCode.Forbidden when nobody got it, ErrorCode.Unavailable when
- * members with full send windows were skipped).
+ * members with full send windows were skipped). setAuth replaces the
+ * credentials (MachineConfig.auth) sent in the next HELLO and every later
+ * one, so that a driver can refresh an expiring token before it steps
+ * connected (Go's session.SetAuth).
  */
 export type MachineInput =
   | { type: 'connected', conn: number }
@@ -107,6 +110,7 @@ export type MachineInput =
   | { type: 'reply', id: number, payload: Uint8Array | null, error?: WireError | null }
   | { type: 'close', reason: string }
   | { type: 'abort', reason: string }
+  | { type: 'setAuth', auth: Uint8Array | null }
 
 /** What the machine asks its driver to do. */
 export interface Ready {
@@ -203,7 +207,7 @@ interface Cfg {
   _minRto: number
   _maxRto: number
   _ackDelay: number
-  _auth: Uint8Array | null
+  _auth: Uint8Array | null // replaced by setAuth
   _handshakeTimeout: number
   _closeTimeout: number
   _reconnectMin: number
@@ -675,6 +679,16 @@ export class ClientMachine {
   /** Unacknowledged reliable frames. */
   unacked (): number { return this._link._unacked() }
 
+  /**
+   * How far the server has acknowledged the current session's reliable
+   * frames (messages, requests, responses): sent is the sequence number of
+   * the last one queued, acked the server's cumulative acknowledgement.
+   * Everything queued so far is acknowledged once acked reaches the sent of
+   * that moment (a driver's flush waits for that). Both start again from
+   * zero with a new session, as Go's Client.Acked.
+   */
+  acked (): { sent: number, acked: number } { return { sent: this._link._nextSeq - 1, acked: this._link._peerAck } }
+
   private _peerMax (): number {
     return this._peer.maxMessageSize > 0 ? this._peer.maxMessageSize : this._cfg._maxMessageSize
   }
@@ -717,6 +731,9 @@ export class ClientMachine {
         return
       }
       case 'close': return this._close(now, input.reason)
+      case 'setAuth':
+        this._cfg._auth = input.auth
+        return
       case 'abort':
         if (this._state === State.Closed) throw closedErr()
         this._finish(now, { type: 8, code: CloseCode.Normal, reason: input.reason }, null)

@@ -10,6 +10,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ClientMachine, type MachineConfig, type MachineEvent, type MachineInput, type Lost, type Ready } from '../src/machine.js'
 import { BetterSocketError, CloseError, RemoteError } from '../src/errors.js'
+import { decodeMessage, encodeFrame } from '../src/wire.js'
 import { fromHex, toHex, readJSON, repoRoot } from './util.js'
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -140,3 +141,45 @@ for (const file of files) {
     }
   })
 }
+
+test('setAuth replaces the credentials of the next HELLO and every later one; acked reports the window', () => {
+  const hellos: Array<Uint8Array | null> = []
+  const cm = new ClientMachine({ auth: new Uint8Array([1]), random: n => new Uint8Array(n) })
+  const te = new TextEncoder()
+  const drain = (): Ready => {
+    const rd = cm.ready()
+    for (const msg of rd.transmit) for (const f of decodeMessage(msg)) if (f.type === 1) hellos.push(f.auth)
+    return rd
+  }
+  const id = new Uint8Array(16).fill(7)
+  const welcome = (resumed: boolean, ack: number): Uint8Array => encodeFrame({
+    type: 2, version: 1, id, token: null, heartbeatMs: 1000, idleTimeoutMs: 3000, resumed, ack,
+    limits: { maxMessageSize: 1 << 20, maxInflight: 64, maxRequests: 64 }
+  })
+  cm.step(0, { type: 'connected', conn: 1 })
+  drain()
+  cm.step(1, { type: 'recv', conn: 1, data: welcome(false, 0) })
+  drain()
+  assert.deepEqual(cm.acked(), { sent: 0, acked: 0 })
+  cm.step(2, { type: 'send', payload: te.encode('a') })
+  cm.step(2, { type: 'send', payload: te.encode('b') })
+  drain()
+  assert.deepEqual(cm.acked(), { sent: 2, acked: 0 })
+  cm.step(3, { type: 'recv', conn: 1, data: encodeFrame({ type: 3, ack: 1 }) })
+  assert.deepEqual(cm.acked(), { sent: 2, acked: 1 })
+
+  cm.step(4, { type: 'setAuth', auth: new Uint8Array([2]) })
+  assert.equal(hellos.length, 1, 'setAuth sends nothing on the live connection')
+  cm.step(5, { type: 'disconnected', conn: 1 })
+  drain()
+  cm.step(6, { type: 'connected', conn: 2 })
+  drain()
+  cm.step(7, { type: 'recv', conn: 2, data: welcome(true, 2) })
+  drain()
+  assert.deepEqual(cm.acked(), { sent: 2, acked: 2 })
+  cm.step(8, { type: 'disconnected', conn: 2 })
+  drain()
+  cm.step(9, { type: 'connected', conn: 3 })
+  drain()
+  assert.deepEqual(hellos, [new Uint8Array([1]), new Uint8Array([2]), new Uint8Array([2])])
+})
