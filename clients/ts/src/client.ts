@@ -155,7 +155,7 @@ interface Waiter {
 }
 
 interface Pending {
-  _resolve: (payload: Uint8Array | null) => void
+  _resolve: (value: unknown) => void
   _reject: (err: unknown) => void
   _in: MachineInput // a join or leave is noted in the rooms on success
 }
@@ -332,7 +332,7 @@ export class Client<M = unknown> {
     }
     const input: MachineInput = { type: 'call', id, name: method, payload }
     if (opts.timeoutMs !== undefined) input.timeoutMs = opts.timeoutMs
-    return this._call(id, input, opts.signal).then(p => (p === null ? undefined : this._codec.decode(p)) as Res)
+    return this._call(id, input, opts.signal) as Promise<Res>
   }
 
   /**
@@ -365,7 +365,8 @@ export class Client<M = unknown> {
     await this._call(id, { type: 'leave', id, room, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }, opts.signal)
   }
 
-  private _call (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
+  /** Steps a request, join, leave or publish; resolves with the decoded response of a request (undefined for the others). */
+  private _call (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<unknown> {
     if (signal === undefined && this._waitHead === this._waiters.length) {
       // The common case, without the promise hops of abort handling and
       // of a wait for the window. The outcome is registered before the
@@ -389,9 +390,9 @@ export class Client<M = unknown> {
     return this._waitingCall(id, input, signal)
   }
 
-  private async _waitingCall (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
+  private async _waitingCall (id: number, input: MachineInput, signal: AbortSignal | undefined): Promise<unknown> {
     if (signal?.aborted === true) throw aborted(signal)
-    const outcome = new Promise<Uint8Array | null>((resolve, reject) => {
+    const outcome = new Promise<unknown>((resolve, reject) => {
       this._pending.set(id, { _resolve: resolve, _reject: reject, _in: input })
     })
     // Aborted while it waits for the window, the request never went out:
@@ -676,10 +677,22 @@ export class Client<M = unknown> {
         if (p === undefined) return // aborted by its caller
         this._pending.delete(ev.id)
         const i = p._in
-        if (ev.err === null && i.type === 'join') this._joined.add(i.room)
-        if (ev.err === null && i.type === 'leave') this._joined.delete(i.room)
-        if (ev.err !== null) p._reject(ev.err)
-        else p._resolve(ev.payload)
+        if (ev.err !== null) {
+          p._reject(ev.err)
+          return
+        }
+        if (i.type === 'join') this._joined.add(i.room)
+        if (i.type === 'leave') this._joined.delete(i.room)
+        // A request's response is decoded here, not in a then() of the
+        // caller's promise: one promise hop less per round trip.
+        let v: unknown
+        try {
+          v = i.type !== 'call' || ev.payload === null ? undefined : this._codec.decode(ev.payload)
+        } catch (err) {
+          p._reject(err)
+          return
+        }
+        p._resolve(v)
         return
       }
       case 'session-lost':

@@ -18,7 +18,7 @@
 
 import {
   CloseCode, FrameType, VERSION, DecodeError, DEFAULT_MAX_MESSAGE_SIZE, MAX_NAME_LEN, MAX_REASON_LEN, MAX_ROOM_LEN,
-  checkMessage, frames, encodeFrame, concat, resumable,
+  checkMessage, frames, encodeFrameInto, resumable,
   type Close, type Frame, type Hello, type Limits, type Welcome, type WireError
 } from './wire.js'
 import { BetterSocketError, CloseError, RemoteError } from './errors.js'
@@ -246,25 +246,39 @@ function normalize (c: MachineConfig): Cfg {
 
 const enum Accept { Deliver, Dup, Hold, Overflow }
 
+const WRITER_BUF = 4096
+
 /** Packs frames into transport messages within the peer's size limit. */
 class Writer {
-  private _parts: Uint8Array[] = []
-  private _size = 0
+  // The frames of one transport message are encoded one after the other
+  // into _buf (kept between messages), which is copied out once per
+  // message: no copy per frame, no concatenation.
+  private _buf = new Uint8Array(WRITER_BUF)
+  private _pos = 0
   private _max = 0
   private readonly _emit: (msg: Uint8Array) => void
   constructor (emit: (msg: Uint8Array) => void) { this._emit = emit }
-  _begin (max: number): void { this._parts = []; this._size = 0; this._max = max }
+  _begin (max: number): void { this._pos = 0; this._max = max }
   _frame (f: Frame): void {
     if (f.type === FrameType.Close) f = { type: 8, code: f.code, reason: wireText(f.reason) }
-    const b = encodeFrame(f)
-    if (this._size + b.length > this._max && this._parts.length > 0) this._end()
-    this._parts.push(b)
-    this._size += b.length
+    let n: number
+    while ((n = encodeFrameInto(f, this._buf.subarray(this._pos))) < 0) {
+      const b = new Uint8Array(this._buf.length * 2)
+      b.set(this._buf.subarray(0, this._pos))
+      this._buf = b
+    }
+    if (this._pos + n > this._max && this._pos > 0) {
+      // Over the peer's limit: what came before is one message, this frame starts the next.
+      this._emit(this._buf.slice(0, this._pos))
+      this._buf.copyWithin(0, this._pos, this._pos + n)
+      this._pos = 0
+    }
+    this._pos += n
   }
   _end (): void {
-    if (this._parts.length > 0) this._emit(concat(this._parts))
-    this._parts = []
-    this._size = 0
+    if (this._pos > 0) this._emit(this._buf.slice(0, this._pos))
+    this._pos = 0
+    if (this._buf.length > 16 * WRITER_BUF) this._buf = new Uint8Array(WRITER_BUF) // after a large message
   }
   _reliable (f: OutFrame, ack: number): void {
     switch (f._type) {
