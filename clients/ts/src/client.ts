@@ -79,6 +79,14 @@ export interface ClientOptions extends MachineConfig {
    * always retry. As Go's ClientOptions.FailFast.
    */
   failFast?: boolean
+  /**
+   * Bounds each connection attempt: credentials and the WebSocket's
+   * opening (the protocol's handshake after it is bounded by
+   * handshakeTimeoutMs). An attempt that takes longer fails with a
+   * 'handshake-timeout' error and is retried. Default: handshakeTimeoutMs
+   * (10 s). As Go's ClientOptions.DialTimeout.
+   */
+  dialTimeoutMs?: number
 }
 
 /** Options of one call. */
@@ -216,6 +224,9 @@ export class Client<M = unknown> {
   private _open = false
   private _failures = 0
   private _dialErr: { err: unknown } | null = null
+  private readonly _dialTimeout: number
+  private _attemptTimer: ReturnType<typeof setTimeout> | undefined
+  private _opening: WebSocketLike | null = null // the attempt's socket until it opens
   // Rooms (as Go's roomBook): joined as far as this client knows, those a
   // lost session was in (re-joined by the next), those being re-joined.
   private readonly _joined = new Set<string>()
@@ -238,6 +249,8 @@ export class Client<M = unknown> {
     this._codec = opts.codec ?? cbor
     this._onRequest = opts.onRequest
     this._credentials = opts.credentials
+    const positive = (ms: number | undefined): number | undefined => ms !== undefined && ms > 0 ? ms : undefined
+    this._dialTimeout = positive(opts.dialTimeoutMs) ?? positive(opts.handshakeTimeoutMs) ?? 10e3
     // As the Go adapters: an acknowledgement waits up to 1 ms for a frame
     // to carry it, so a request and its response cost one transport
     // message each way.
@@ -710,6 +723,8 @@ export class Client<M = unknown> {
       case 'closed': {
         clearTimeout(this._timer)
         clearTimeout(this._dialTimer)
+        clearTimeout(this._attemptTimer)
+        this._abandon() // an attempt under way when the client ended
         this._ac.abort()
         this._dialErr = null
         this._closedWith = { error: ev.err, lost: ev.lost }
@@ -800,6 +815,13 @@ export class Client<M = unknown> {
   private _dial (): void {
     if (this._m.ended()) return
     const id = ++this._conn
+    clearTimeout(this._attemptTimer)
+    this._attemptTimer = setTimeout(() => {
+      if (id !== this._conn) return
+      this._conn++ // what this attempt still does (credentials, opening) is ignored
+      this._abandon()
+      this._failed(new BetterSocketError('handshake-timeout', 'client: connection attempt timed out'))
+    }, this._dialTimeout)
     const creds = this._credentials
     if (creds === undefined) {
       this._connect(id)
@@ -814,8 +836,19 @@ export class Client<M = unknown> {
     })
   }
 
+  /** Closes the attempt's socket that has not opened yet, if there is one. */
+  private _abandon (): void {
+    const ws = this._opening
+    this._opening = null
+    if (ws === null) return
+    this._detach(ws)
+    ws.onerror = () => {} // closing a connecting socket reports an error (the ws package throws without a listener)
+    ws.close()
+  }
+
   /** Reports a failed attempt that never had a connection to the machine, which schedules the next. */
   private _failed (err: unknown): void {
+    clearTimeout(this._attemptTimer)
     this._dialErr = { err }
     this._step({ type: 'disconnected', conn: 0, err })
   }
@@ -829,8 +862,11 @@ export class Client<M = unknown> {
       return
     }
     ws.binaryType = 'arraybuffer'
+    this._opening = ws
     let open = false
     ws.onopen = () => {
+      clearTimeout(this._attemptTimer)
+      this._opening = null
       open = true
       this._ws = ws
       this._step({ type: 'connected', conn: id })
@@ -844,6 +880,7 @@ export class Client<M = unknown> {
     const gone = (err: unknown): void => {
       this._detach(ws)
       if (this._ws === ws) this._ws = null
+      if (this._opening === ws) this._opening = null
       if (open) this._step({ type: 'disconnected', conn: id, err })
       else this._failed(err)
     }

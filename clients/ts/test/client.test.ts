@@ -438,3 +438,41 @@ test('flush waits for the acknowledgement of what was queued before it, across a
   assert.deepEqual(closed.outcomes.map(o => code(o.value)), ['closed'])
   await assert.rejects(c.flush(), (e: unknown) => code(e) === 'closed')
 })
+
+test('dialTimeoutMs bounds each attempt: credentials and the opening; a closing client abandons its attempt', async () => {
+  FakeSocket.all = []
+  const slow = track(connect('ws://test/', { WebSocket: FakeSocket, codec: raw, random, failFast: true, dialTimeoutMs: 10 }))
+  await new Promise(resolve => setTimeout(resolve, 40)) // the socket never opens
+  assert.deepEqual(slow.outcomes.map(o => code(o.value)), ['handshake-timeout'])
+  const s0 = FakeSocket.all[0] as FakeSocket
+  assert.ok(s0.closed, 'the socket that did not open is closed')
+  assert.equal(FakeSocket.all.length, 1)
+
+  FakeSocket.all = []
+  let calls = 0
+  const failures: string[] = []
+  const pending = connect('ws://test/', {
+    WebSocket: FakeSocket, codec: raw, random, reconnectMinMs: 1, reconnectMaxMs: 2, dialTimeoutMs: 30,
+    credentials: async () => (++calls === 1 ? await new Promise<Uint8Array>(() => {}) : te.encode('late enough'))
+  })
+  // The first credentials never come: the attempt times out, and the
+  // second one makes a socket.
+  for (let i = 0; i < 100 && FakeSocket.all.length === 0; i++) await new Promise(resolve => setTimeout(resolve, 1))
+  assert.equal(calls, 2)
+  const s = await opened(0)
+  assert.equal(helloAuth(s), 'late enough')
+  s.deliver(welcome(id1, false, 0))
+  const c = await pending
+  c.on('connectFailed', ev => failures.push(code(ev.error)))
+  s.drop()
+  await turn()
+  assert.equal(FakeSocket.all.length, 2, 'reconnecting')
+  await c.close() // while the attempt's socket is still opening
+  const s1 = FakeSocket.all[1] as FakeSocket
+  assert.ok(s1.closed, 'the attempt under way is abandoned')
+  s1.open() // too late: nobody listens
+  await turn()
+  assert.deepEqual(s1.sent, [])
+  assert.deepEqual(failures, [])
+  assert.equal(calls, 3)
+})
