@@ -246,39 +246,41 @@ function normalize (c: MachineConfig): Cfg {
 
 const enum Accept { Deliver, Dup, Hold, Overflow }
 
-const WRITER_BUF = 4096
+const SLAB = 16 << 10
 
 /** Packs frames into transport messages within the peer's size limit. */
 class Writer {
   // The frames of one transport message are encoded one after the other
-  // into _buf (kept between messages), which is copied out once per
-  // message: no copy per frame, no concatenation.
-  private _buf = new Uint8Array(WRITER_BUF)
+  // into a slab, and the message is a view of its part of the slab: no
+  // copy per frame, no concatenation, no allocation of its own. A slab is
+  // only ever written past the messages already emitted (which stay
+  // valid, whoever holds them); when one is full, the message under way
+  // moves to a new slab.
+  private _buf = new Uint8Array(SLAB)
+  private _start = 0 // where the message under way starts in _buf
   private _pos = 0
   private _max = 0
   private readonly _emit: (msg: Uint8Array) => void
   constructor (emit: (msg: Uint8Array) => void) { this._emit = emit }
-  _begin (max: number): void { this._pos = 0; this._max = max }
+  _begin (max: number): void { this._max = max }
   _frame (f: Frame): void {
     if (f.type === FrameType.Close) f = { type: 8, code: f.code, reason: wireText(f.reason) }
     let n: number
     while ((n = encodeFrameInto(f, this._buf.subarray(this._pos))) < 0) {
-      const b = new Uint8Array(this._buf.length * 2)
-      b.set(this._buf.subarray(0, this._pos))
+      const b = new Uint8Array(Math.max(SLAB, 2 * (this._buf.length - this._start)))
+      b.set(this._buf.subarray(this._start, this._pos))
+      this._pos -= this._start
+      this._start = 0
       this._buf = b
     }
-    if (this._pos + n > this._max && this._pos > 0) {
-      // Over the peer's limit: what came before is one message, this frame starts the next.
-      this._emit(this._buf.slice(0, this._pos))
-      this._buf.copyWithin(0, this._pos, this._pos + n)
-      this._pos = 0
-    }
+    // Over the peer's limit: what came before is one message, this frame starts the next.
+    if (this._pos + n - this._start > this._max && this._pos > this._start) this._cut()
     this._pos += n
   }
-  _end (): void {
-    if (this._pos > 0) this._emit(this._buf.slice(0, this._pos))
-    this._pos = 0
-    if (this._buf.length > 16 * WRITER_BUF) this._buf = new Uint8Array(WRITER_BUF) // after a large message
+  _end (): void { if (this._pos > this._start) this._cut() }
+  private _cut (): void {
+    this._emit(this._buf.subarray(this._start, this._pos))
+    this._start = this._pos
   }
   _reliable (f: OutFrame, ack: number): void {
     switch (f._type) {
