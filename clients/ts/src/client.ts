@@ -10,6 +10,7 @@ import { ClientMachine, uuid, type Lost, type MachineConfig, type MachineEvent, 
 import { BetterSocketError, RemoteError } from './errors.js'
 import { ErrorCode, MAX_NAME_LEN } from './wire.js'
 import { cbor, type PayloadCodec } from './payload.js'
+import { validText } from './text.js'
 
 /** The part of the WebSocket API the client uses (the browser's, Node's, or the ws package's). */
 export interface WebSocketLike {
@@ -902,12 +903,10 @@ function guard<T> (fn: (ev: T) => void, ev: T): void {
   }
 }
 
-const nameBytes = new TextEncoder()
-
 /** Adds a named route, refusing an invalid name or a second handler, and returns its remover. */
 function route<H> (routes: Map<string, H>, kind: string, name: string, h: H): () => void {
   // Lone surrogates cannot be sent as UTF-8, so no message can carry them.
-  if (name === '' || nameBytes.encode(name).length > MAX_NAME_LEN || /[\ud800-\udfff]/.test(name.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) {
+  if (name === '' || !validText(name, MAX_NAME_LEN)) {
     throw new TypeError(`bettersocket: a ${kind} name must be 1 to ${MAX_NAME_LEN} bytes of UTF-8`)
   }
   if (routes.has(name)) throw new TypeError(`bettersocket: the ${kind} ${JSON.stringify(name)} already has a handler`)

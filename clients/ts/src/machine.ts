@@ -22,6 +22,7 @@ import {
   type Close, type Frame, type Hello, type Limits, type Welcome, type WireError
 } from './wire.js'
 import { BetterSocketError, CloseError, RemoteError } from './errors.js'
+import { encoder, utf8len, validText } from './text.js'
 
 /** What the transport under the machine guarantees. */
 export type Mode = 'stream' | 'datagram'
@@ -131,8 +132,6 @@ const HOUR = 3600e9
 /** Bytes a reliable frame adds around its variable-length fields (as Go's frameOverhead). */
 const FRAME_OVERHEAD = 1 + 1 + 3 * 9 + 2 * 9 + 1 + 5 + 2
 
-const encoder = new TextEncoder()
-const utf8len = (s: string): number => encoder.encode(s).length
 
 function protocolErr (msg: string): BetterSocketError {
   return new BetterSocketError('protocol', 'session: protocol violation: ' + msg)
@@ -154,14 +153,6 @@ export function wireText (s: string): string {
     b = b.subarray(0, i)
   }
   return new TextDecoder().decode(b)
-}
-
-/** Whether s is valid UTF-8 of at most max bytes once encoded. */
-function validText (s: string, max: number): boolean {
-  if (s.length > max) return false
-  // Lone surrogates cannot be sent as UTF-8.
-  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s)) return false
-  return utf8len(s) <= max
 }
 
 function checkRoom (room: string): void {

@@ -9,6 +9,7 @@
 // proto.Validate).
 
 import { encode, encodeInto, Tokenizer, Type, type Token } from 'cborg'
+import { utf8len } from './text.js'
 
 /** The protocol version this client speaks. */
 export const VERSION = 1
@@ -241,7 +242,6 @@ function toLimits (v: Value): Limits {
   return { maxMessageSize: lim(a[0] as number, 0, 0xffffffff), maxInflight: lim(a[1] as number, 1, 0xffffffff), maxRequests: lim(a[2] as number, 2, 0xffffffff) }
 }
 
-const utf8len = (s: string): number => new TextEncoder().encode(s).length
 
 function text (what: string, s: string, max: number): string {
   // A UTF-16 unit takes at most 3 bytes of UTF-8: short strings need no count.
