@@ -115,7 +115,12 @@ export type MachineInput =
 
 /** What the machine asks its driver to do. */
 export interface Ready {
-  /** Transport messages to write, in order, on the current connection. */
+  /**
+   * Transport messages to write, in order, on the current connection.
+   * Each is a view of a buffer shared with other messages: write the view
+   * itself (its byteOffset and byteLength), never its .buffer, and do not
+   * modify it. The machine never writes into a message it handed out.
+   */
   transmit: Uint8Array[]
   /** Close the current connection after writing transmit; the machine already considers it gone. */
   hangup: boolean
