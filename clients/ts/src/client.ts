@@ -184,6 +184,7 @@ function aborted (signal: AbortSignal): BetterSocketError {
 }
 
 const now = (): number => performance.now()
+const settled = Promise.resolve()
 const closedErr = (): BetterSocketError => new BetterSocketError('closed', 'session: closed')
 const lostErr = (): BetterSocketError => new BetterSocketError('session-lost', 'session: session lost')
 
@@ -596,10 +597,15 @@ export class Client<M = unknown> {
   private _schedule (): void {
     if (this._scheduled) return
     this._scheduled = true
-    queueMicrotask(() => {
-      this._scheduled = false
-      this._pump()
-    })
+    // A then() of a settled promise, not queueMicrotask: Node.js wraps
+    // each queueMicrotask callback in an async resource, which costs more
+    // than the pump itself on a round trip.
+    settled.then(this._scheduledPump, undefined)
+  }
+
+  private readonly _scheduledPump = (): void => {
+    this._scheduled = false
+    this._pump()
   }
 
   private _pump (): void {

@@ -1139,25 +1139,24 @@ export class ClientMachine {
   }
 
   private _deadline (): number {
-    let d = 0
-    const earliest = (t: number): void => {
-      if (t !== 0 && (d === 0 || t < d)) d = t
-    }
-    earliest(this._reqs._deadline())
+    let d = earliest(0, this._reqs._deadline())
     if (this._state === State.Handshake) {
-      earliest(this._shakeAt)
-      if (this._cfg._mode === 'datagram') earliest(this._helloAt)
+      d = earliest(d, this._shakeAt)
+      if (this._cfg._mode === 'datagram') d = earliest(d, this._helloAt)
     } else if (this._state === State.Open) {
-      earliest(this._hbAt)
-      earliest(this._link._lastRecvAt + this._idleTimeout)
-      earliest(this._link._deadline())
+      d = earliest(d, this._hbAt)
+      d = earliest(d, this._link._lastRecvAt + this._idleTimeout)
+      d = earliest(d, this._link._deadline())
     }
-    if (this._closing) earliest(this._closeAt)
+    if (this._closing) d = earliest(d, this._closeAt)
     return d
   }
 }
 
 function toMs (t: number): number { return (t - 1) / MS }
+
+/** The earlier of two times, 0 meaning not set. */
+function earliest (d: number, t: number): number { return t !== 0 && (d === 0 || t < d) ? t : d }
 
 function closedErr (): BetterSocketError { return new BetterSocketError('closed', 'session: closed') }
 function resumeRefused (): BetterSocketError { return new BetterSocketError('resume-refused', 'session: resume refused') }
