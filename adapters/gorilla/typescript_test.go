@@ -285,8 +285,33 @@ func TestTypeScriptLive(t *testing.T) {
 		}
 		publishes.Add(1)
 	})
+	// Every HELLO of client i carries the token "token <i> <n>", n fresh
+	// for each connection attempt (the TS client's credentials function):
+	// a resume that presents an old token fails the test.
+	tokens := map[int]int{}
+	var resumesAuthorized atomic.Int32
+	authorize := func(r session.AuthRequest) error {
+		var idx, k int
+		if _, err := fmt.Sscanf(string(r.Auth), "token %d %d", &idx, &k); err != nil {
+			fail("HELLO with credentials %q: %v", r.Auth, err)
+			return errors.New("bad token")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if k <= tokens[idx] {
+			fail("client %d presented token %d after token %d", idx, k, tokens[idx])
+		}
+		tokens[idx] = k
+		if r.Resume {
+			resumesAuthorized.Add(1)
+		}
+		return nil
+	}
 	srv = gorilla.NewServer(adapters.ServerOptions{
-		Session:   session.ServerConfig{AllowRoom: func(r session.RoomRequest) bool { return r.Room == "all" }},
+		Session: session.ServerConfig{
+			AllowRoom: func(r session.RoomRequest) bool { return r.Room == "all" },
+			Authorize: authorize,
+		},
 		Mux:       mux,
 		OnMessage: onMessage,
 		OnRequest: onRequest,
@@ -380,7 +405,10 @@ func TestTypeScriptLive(t *testing.T) {
 			t.Errorf("server side of %s (client %d): %d messages, %d requests in order, %d served; %v", id, p.idx, p.next, p.lastReq, p.served, p.errors)
 		}
 	}
-	t.Logf("%d connections killed", kills)
+	t.Logf("%d connections killed, %d resumes authorized with a fresh token", kills, resumesAuthorized.Load())
+	if resumesAuthorized.Load() == 0 {
+		t.Errorf("no resume was authorized: the refreshed tokens were not tried")
+	}
 	if kills < wantKills {
 		t.Errorf("%d connections killed, want at least %d", kills, wantKills)
 	}

@@ -11,10 +11,12 @@ const targets = {
   lib: { entry: 'src/index.ts', out: 'dist/bettersocket.min.js' },
   example: { entry: '../../examples/webchat/web/app.ts', out: '../../examples/webchat/static/app.js' }
 }
+// Members whose names start with _ are internal (the package's convention):
+// mangleProps shortens them, which the minifier cannot do on its own.
 const which = process.argv[2] ?? 'lib'
 const t = targets[which]
 if (t === undefined) throw new Error(`unknown bundle ${which}: lib or example`)
 const outfile = process.argv[3] ?? t.out
-await build({ entryPoints: [t.entry], outfile, bundle: true, minify: true, format: 'esm', target: 'es2022', legalComments: 'none', logLevel: 'warning' })
+await build({ entryPoints: [t.entry], outfile, bundle: true, minify: true, format: 'esm', target: 'es2022', legalComments: 'none', logLevel: 'warning', mangleProps: /^_/ })
 const b = readFileSync(outfile)
 console.log(`${outfile}: ${b.length} bytes minified, ${gzipSync(b, { level: 9 }).length} bytes gzip -9`)

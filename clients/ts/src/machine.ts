@@ -18,10 +18,11 @@
 
 import {
   CloseCode, FrameType, VERSION, DecodeError, DEFAULT_MAX_MESSAGE_SIZE, MAX_NAME_LEN, MAX_REASON_LEN, MAX_ROOM_LEN,
-  checkMessage, frames, encodeFrame, concat, resumable,
+  checkMessage, frames, encodeFrameInto, resumable,
   type Close, type Frame, type Hello, type Limits, type Welcome, type WireError
 } from './wire.js'
 import { BetterSocketError, CloseError, RemoteError } from './errors.js'
+import { encoder, utf8len, validText } from './text.js'
 
 /** What the transport under the machine guarantees. */
 export type Mode = 'stream' | 'datagram'
@@ -92,7 +93,10 @@ export type MachineEvent =
  * MAX_NAME_LEN bytes, '' or absent for none. A publish is a request like a
  * join: its outcome is a response event with its id (accepted, or a remote
  * error: ErrorCode.Forbidden when nobody got it, ErrorCode.Unavailable when
- * members with full send windows were skipped).
+ * members with full send windows were skipped). setAuth replaces the
+ * credentials (MachineConfig.auth) sent in the next HELLO and every later
+ * one, so that a driver can refresh an expiring token before it steps
+ * connected (Go's session.SetAuth).
  */
 export type MachineInput =
   | { type: 'connected', conn: number }
@@ -107,10 +111,16 @@ export type MachineInput =
   | { type: 'reply', id: number, payload: Uint8Array | null, error?: WireError | null }
   | { type: 'close', reason: string }
   | { type: 'abort', reason: string }
+  | { type: 'setAuth', auth: Uint8Array | null }
 
 /** What the machine asks its driver to do. */
 export interface Ready {
-  /** Transport messages to write, in order, on the current connection. */
+  /**
+   * Transport messages to write, in order, on the current connection.
+   * Each is a view of a buffer shared with other messages: write the view
+   * itself (its byteOffset and byteLength), never its .buffer, and do not
+   * modify it. The machine never writes into a message it handed out.
+   */
   transmit: Uint8Array[]
   /** Close the current connection after writing transmit; the machine already considers it gone. */
   hangup: boolean
@@ -127,8 +137,6 @@ const HOUR = 3600e9
 /** Bytes a reliable frame adds around its variable-length fields (as Go's frameOverhead). */
 const FRAME_OVERHEAD = 1 + 1 + 3 * 9 + 2 * 9 + 1 + 5 + 2
 
-const encoder = new TextEncoder()
-const utf8len = (s: string): number => encoder.encode(s).length
 
 function protocolErr (msg: string): BetterSocketError {
   return new BetterSocketError('protocol', 'session: protocol violation: ' + msg)
@@ -152,14 +160,6 @@ export function wireText (s: string): string {
   return new TextDecoder().decode(b)
 }
 
-/** Whether s is valid UTF-8 of at most max bytes once encoded. */
-function validText (s: string, max: number): boolean {
-  if (s.length > max) return false
-  // Lone surrogates cannot be sent as UTF-8.
-  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s)) return false
-  return utf8len(s) <= max
-}
-
 function checkRoom (room: string): void {
   if (room === '' || !validText(room, MAX_ROOM_LEN)) throw new BetterSocketError('invalid', `session: invalid command: room name must be 1..${MAX_ROOM_LEN} bytes of UTF-8`)
 }
@@ -170,45 +170,45 @@ function checkName (name: string): void {
 
 /** A reliable frame of this side, in the send buffer. */
 interface OutFrame {
-  seq: number
-  type: number
-  id: number
-  payload: Uint8Array | null
-  room: string
-  name: string
-  textLen: number // UTF-8 bytes of room and name
-  err: WireError | null
-  sentAt: number // 0: never sent
-  retx: boolean
+  _seq: number
+  _type: number
+  _id: number
+  _payload: Uint8Array | null
+  _room: string
+  _name: string
+  _textLen: number // UTF-8 bytes of room and name
+  _err: WireError | null
+  _sentAt: number // 0: never sent
+  _retx: boolean
 }
 
 /** A received reliable frame, held for in-order delivery. */
-interface InFrame { seq: number, type: number, id: number, payload: Uint8Array | null, room: string, name: string, err: WireError | null }
+interface InFrame { _seq: number, _type: number, _id: number, _payload: Uint8Array | null, _room: string, _name: string, _err: WireError | null }
 
 function outSize (f: OutFrame): number {
-  return (f.payload?.length ?? 0) + f.textLen + (f.err !== null ? utf8len(f.err.message) : 0)
+  return (f._payload?.length ?? 0) + f._textLen + (f._err !== null ? utf8len(f._err.message) : 0)
 }
 function inSize (f: InFrame): number {
-  return (f.payload?.length ?? 0) + utf8len(f.room) + utf8len(f.name)
+  return (f._payload?.length ?? 0) + utf8len(f._room) + utf8len(f._name)
 }
 
 interface Cfg {
-  mode: Mode
-  maxInflight: number
-  maxUnackedBytes: number
-  maxMessageSize: number
-  maxRequests: number
-  requestTimeout: number
-  initialRto: number
-  minRto: number
-  maxRto: number
-  ackDelay: number
-  auth: Uint8Array | null
-  handshakeTimeout: number
-  closeTimeout: number
-  reconnectMin: number
-  reconnectMax: number
-  random: (n: number) => Uint8Array
+  _mode: Mode
+  _maxInflight: number
+  _maxUnackedBytes: number
+  _maxMessageSize: number
+  _maxRequests: number
+  _requestTimeout: number
+  _initialRto: number
+  _minRto: number
+  _maxRto: number
+  _ackDelay: number
+  _auth: Uint8Array | null // replaced by setAuth
+  _handshakeTimeout: number
+  _closeTimeout: number
+  _reconnectMin: number
+  _reconnectMax: number
+  _random: (n: number) => Uint8Array
 }
 
 function defaultRandom (n: number): Uint8Array {
@@ -219,58 +219,75 @@ function normalize (c: MachineConfig): Cfg {
   const pos = (v: number | undefined, d: number): number => (v !== undefined && v > 0 ? v : d)
   const ns = (v: number | undefined, dMs: number): number => Math.round(pos(v, dMs) * MS)
   const cfg: Cfg = {
-    mode: c.mode ?? 'stream',
-    maxInflight: pos(c.maxInflight, 1024),
-    maxUnackedBytes: pos(c.maxUnackedBytes, 4 << 20),
-    maxMessageSize: Math.max(pos(c.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE), 256),
-    maxRequests: pos(c.maxRequests, 1024),
-    requestTimeout: ns(c.requestTimeoutMs, 30e3),
-    initialRto: ns(c.initialRtoMs, 1e3),
-    minRto: ns(c.minRtoMs, 200),
-    maxRto: ns(c.maxRtoMs, 60e3),
-    ackDelay: c.ackDelayMs !== undefined && c.ackDelayMs > 0 ? Math.round(c.ackDelayMs * MS) : 0,
-    auth: c.auth ?? null,
-    handshakeTimeout: ns(c.handshakeTimeoutMs, 10e3),
-    closeTimeout: ns(c.closeTimeoutMs, 5e3),
-    reconnectMin: ns(c.reconnectMinMs, 250),
-    reconnectMax: ns(c.reconnectMaxMs, 30e3),
-    random: c.random ?? defaultRandom
+    _mode: c.mode ?? 'stream',
+    _maxInflight: pos(c.maxInflight, 1024),
+    _maxUnackedBytes: pos(c.maxUnackedBytes, 4 << 20),
+    _maxMessageSize: Math.max(pos(c.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE), 256),
+    _maxRequests: pos(c.maxRequests, 1024),
+    _requestTimeout: ns(c.requestTimeoutMs, 30e3),
+    _initialRto: ns(c.initialRtoMs, 1e3),
+    _minRto: ns(c.minRtoMs, 200),
+    _maxRto: ns(c.maxRtoMs, 60e3),
+    _ackDelay: c.ackDelayMs !== undefined && c.ackDelayMs > 0 ? Math.round(c.ackDelayMs * MS) : 0,
+    _auth: c.auth ?? null,
+    _handshakeTimeout: ns(c.handshakeTimeoutMs, 10e3),
+    _closeTimeout: ns(c.closeTimeoutMs, 5e3),
+    _reconnectMin: ns(c.reconnectMinMs, 250),
+    _reconnectMax: ns(c.reconnectMaxMs, 30e3),
+    _random: c.random ?? defaultRandom
   }
-  if (cfg.reconnectMax < cfg.reconnectMin) cfg.reconnectMax = cfg.reconnectMin
+  if (cfg._reconnectMax < cfg._reconnectMin) cfg._reconnectMax = cfg._reconnectMin
   return cfg
 }
 
 const enum Accept { Deliver, Dup, Hold, Overflow }
 
+const SLAB = 16 << 10
+
 /** Packs frames into transport messages within the peer's size limit. */
 class Writer {
-  private parts: Uint8Array[] = []
-  private size = 0
-  private max = 0
-  constructor (private readonly emit: (msg: Uint8Array) => void) {}
-  begin (max: number): void { this.parts = []; this.size = 0; this.max = max }
-  frame (f: Frame): void {
+  // The frames of one transport message are encoded one after the other
+  // into a slab, and the message is a view of its part of the slab: no
+  // copy per frame, no concatenation, no allocation of its own. A slab is
+  // only ever written past the messages already emitted (which stay
+  // valid, whoever holds them); when one is full, the message under way
+  // moves to a new slab.
+  private _buf = new Uint8Array(SLAB)
+  private _start = 0 // where the message under way starts in _buf
+  private _pos = 0
+  private _max = 0
+  private readonly _emit: (msg: Uint8Array) => void
+  constructor (emit: (msg: Uint8Array) => void) { this._emit = emit }
+  _begin (max: number): void { this._max = max }
+  _frame (f: Frame): void {
     if (f.type === FrameType.Close) f = { type: 8, code: f.code, reason: wireText(f.reason) }
-    const b = encodeFrame(f)
-    if (this.size + b.length > this.max && this.parts.length > 0) this.end()
-    this.parts.push(b)
-    this.size += b.length
+    let n: number
+    while ((n = encodeFrameInto(f, this._buf.subarray(this._pos))) < 0) {
+      const b = new Uint8Array(Math.max(SLAB, 2 * (this._buf.length - this._start)))
+      b.set(this._buf.subarray(this._start, this._pos))
+      this._pos -= this._start
+      this._start = 0
+      this._buf = b
+    }
+    // Over the peer's limit: what came before is one message, this frame starts the next.
+    if (this._pos + n - this._start > this._max && this._pos > this._start) this._cut()
+    this._pos += n
   }
-  end (): void {
-    if (this.parts.length > 0) this.emit(concat(this.parts))
-    this.parts = []
-    this.size = 0
+  _end (): void { if (this._pos > this._start) this._cut() }
+  private _cut (): void {
+    this._emit(this._buf.subarray(this._start, this._pos))
+    this._start = this._pos
   }
-  reliable (f: OutFrame, ack: number): void {
-    switch (f.type) {
-      case FrameType.Data: this.frame({ type: 5, seq: f.seq, ack, payload: f.payload, room: f.room, name: f.name }); break
-      case FrameType.Request: this.frame({ type: 6, seq: f.seq, ack, id: f.id, payload: f.payload, name: f.name }); break
-      case FrameType.Publish: this.frame({ type: 11, seq: f.seq, ack, id: f.id, room: f.room, name: f.name, payload: f.payload }); break
-      case FrameType.Response: this.frame({
-        type: 7, seq: f.seq, ack, id: f.id, payload: f.payload,
-        error: f.err === null ? null : { code: f.err.code, message: wireText(f.err.message) }
+  _reliable (f: OutFrame, ack: number): void {
+    switch (f._type) {
+      case FrameType.Data: this._frame({ type: 5, seq: f._seq, ack, payload: f._payload, room: f._room, name: f._name }); break
+      case FrameType.Request: this._frame({ type: 6, seq: f._seq, ack, id: f._id, payload: f._payload, name: f._name }); break
+      case FrameType.Publish: this._frame({ type: 11, seq: f._seq, ack, id: f._id, room: f._room, name: f._name, payload: f._payload }); break
+      case FrameType.Response: this._frame({
+        type: 7, seq: f._seq, ack, id: f._id, payload: f._payload,
+        error: f._err === null ? null : { code: f._err.code, message: wireText(f._err.message) }
       }); break
-      default: this.frame({ type: f.type as 9 | 10, seq: f.seq, ack, id: f.id, room: f.room })
+      default: this._frame({ type: f._type as 9 | 10, seq: f._seq, ack, id: f._id, room: f._room })
     }
   }
 }
@@ -283,212 +300,213 @@ class Writer {
  * everything arrived; newer frames wait in held.
  */
 class Link {
-  nextSeq = 1
-  buf: OutFrame[] = []
-  head = 0
-  bufBytes = 0
-  peerAck = 0
-  txNext = 1
-  retxTo = 0
-  peerInflight = 0
-  recvAck = 0
-  held = new Map<number, InFrame>()
-  heldBytes = 0
-  ackDue = false
-  ackAt = 0
-  ackSend = false
-  srtt = 0
-  rttvar = 0
-  haveRTT = false
-  backoff = 0
-  rtoAt = 0
-  lastRecvAt = 0
-  constructor (private readonly cfg: Cfg) {}
+  _nextSeq = 1
+  _buf: OutFrame[] = []
+  _head = 0
+  _bufBytes = 0
+  _peerAck = 0
+  _txNext = 1
+  _retxTo = 0
+  _peerInflight = 0
+  _recvAck = 0
+  _held = new Map<number, InFrame>()
+  _heldBytes = 0
+  _ackDue = false
+  _ackAt = 0
+  _ackSend = false
+  _srtt = 0
+  _rttvar = 0
+  _haveRTT = false
+  _backoff = 0
+  _rtoAt = 0
+  _lastRecvAt = 0
+  private readonly _cfg: Cfg
+  constructor (cfg: Cfg) { this._cfg = cfg }
 
-  unacked (): number { return this.buf.length - this.head }
-  frame (seq: number): OutFrame { return this.buf[this.head + (seq - this.peerAck - 1)] as OutFrame }
+  _unacked (): number { return this._buf.length - this._head }
+  _frame (seq: number): OutFrame { return this._buf[this._head + (seq - this._peerAck - 1)] as OutFrame }
 
-  canPush (size: number): void {
-    if (this.unacked() >= this.cfg.maxInflight ||
-      (this.unacked() > 0 && this.bufBytes + size > this.cfg.maxUnackedBytes)) {
+  _canPush (size: number): void {
+    if (this._unacked() >= this._cfg._maxInflight ||
+      (this._unacked() > 0 && this._bufBytes + size > this._cfg._maxUnackedBytes)) {
       throw new BetterSocketError('backpressure', 'session: send window full')
     }
   }
 
-  push (f: OutFrame): void {
-    f.seq = this.nextSeq++
-    this.bufBytes += outSize(f)
-    this.buf.push(f)
+  _push (f: OutFrame): void {
+    f._seq = this._nextSeq++
+    this._bufBytes += outSize(f)
+    this._buf.push(f)
   }
 
   /** Applies the peer's cumulative ack; returns an error when it acknowledges what was never sent. */
-  ack (a: number, now: number): BetterSocketError | null {
-    if (a >= this.nextSeq) return protocolErr(`ack ${a} beyond last sent seq ${this.nextSeq - 1}`)
-    if (a <= this.peerAck) return null
-    if (a < this.txNext) {
-      const last = this.frame(a)
-      if (!last.retx) this.sample(now - last.sentAt)
+  _ack (a: number, now: number): BetterSocketError | null {
+    if (a >= this._nextSeq) return protocolErr(`ack ${a} beyond last sent seq ${this._nextSeq - 1}`)
+    if (a <= this._peerAck) return null
+    if (a < this._txNext) {
+      const last = this._frame(a)
+      if (!last._retx) this._sample(now - last._sentAt)
     } else {
-      this.txNext = a + 1
+      this._txNext = a + 1
     }
-    const n = a - this.peerAck
-    for (let i = this.head; i < this.head + n; i++) this.bufBytes -= outSize(this.buf[i] as OutFrame)
-    this.head += n
-    this.peerAck = a
-    if (this.head === this.buf.length) {
-      this.buf = []
-      this.head = 0
-    } else if (this.head >= 64 && this.head * 2 >= this.buf.length) {
-      this.buf = this.buf.slice(this.head)
-      this.head = 0
+    const n = a - this._peerAck
+    for (let i = this._head; i < this._head + n; i++) this._bufBytes -= outSize(this._buf[i] as OutFrame)
+    this._head += n
+    this._peerAck = a
+    if (this._head === this._buf.length) {
+      this._buf = []
+      this._head = 0
+    } else if (this._head >= 64 && this._head * 2 >= this._buf.length) {
+      this._buf = this._buf.slice(this._head)
+      this._head = 0
     }
-    this.backoff = 0
-    this.rtoAt = 0
-    if (this.cfg.mode === 'datagram' && this.txNext > this.peerAck + 1) this.rtoAt = now + this.rto()
+    this._backoff = 0
+    this._rtoAt = 0
+    if (this._cfg._mode === 'datagram' && this._txNext > this._peerAck + 1) this._rtoAt = now + this._rto()
     return null
   }
 
-  sample (r: number): void {
+  _sample (r: number): void {
     if (r < 0) r = 0
-    if (!this.haveRTT) {
-      this.srtt = r
-      this.rttvar = Math.floor(r / 2)
-      this.haveRTT = true
+    if (!this._haveRTT) {
+      this._srtt = r
+      this._rttvar = Math.floor(r / 2)
+      this._haveRTT = true
       return
     }
-    const d = Math.abs(this.srtt - r)
-    this.rttvar = Math.floor((3 * this.rttvar + d) / 4)
-    this.srtt = Math.floor((7 * this.srtt + r) / 8)
+    const d = Math.abs(this._srtt - r)
+    this._rttvar = Math.floor((3 * this._rttvar + d) / 4)
+    this._srtt = Math.floor((7 * this._srtt + r) / 8)
   }
 
-  rto (): number {
-    let r = this.cfg.initialRto
-    if (this.haveRTT) r = this.srtt + Math.max(MS, 4 * this.rttvar)
-    r = Math.max(r, this.cfg.minRto)
-    for (let i = 0; i < this.backoff && r < this.cfg.maxRto; i++) r *= 2
-    return Math.min(r, this.cfg.maxRto)
+  _rto (): number {
+    let r = this._cfg._initialRto
+    if (this._haveRTT) r = this._srtt + Math.max(MS, 4 * this._rttvar)
+    r = Math.max(r, this._cfg._minRto)
+    for (let i = 0; i < this._backoff && r < this._cfg._maxRto; i++) r *= 2
+    return Math.min(r, this._cfg._maxRto)
   }
 
-  holdAck (now: number): boolean {
-    if (this.cfg.ackDelay <= 0 || this.ackSend) return false
-    if (this.ackAt === 0) this.ackAt = now + this.cfg.ackDelay
-    return now < this.ackAt
+  _holdAck (now: number): boolean {
+    if (this._cfg._ackDelay <= 0 || this._ackSend) return false
+    if (this._ackAt === 0) this._ackAt = now + this._cfg._ackDelay
+    return now < this._ackAt
   }
 
-  acked (): void { this.ackDue = false; this.ackAt = 0; this.ackSend = false }
-  ackNow (): void { this.ackDue = true; this.ackSend = true }
+  _acked (): void { this._ackDue = false; this._ackAt = 0; this._ackSend = false }
+  _ackNow (): void { this._ackDue = true; this._ackSend = true }
 
-  accept (seq: number): Accept {
-    this.ackDue = true
-    if (seq <= this.recvAck) return Accept.Dup
-    if (seq === this.recvAck + 1) {
-      this.recvAck = seq
+  _accept (seq: number): Accept {
+    this._ackDue = true
+    if (seq <= this._recvAck) return Accept.Dup
+    if (seq === this._recvAck + 1) {
+      this._recvAck = seq
       return Accept.Deliver
     }
-    if (seq - this.recvAck > this.cfg.maxInflight || this.cfg.mode === 'stream') return Accept.Overflow
-    if (this.held.has(seq)) return Accept.Dup
+    if (seq - this._recvAck > this._cfg._maxInflight || this._cfg._mode === 'stream') return Accept.Overflow
+    if (this._held.has(seq)) return Accept.Dup
     return Accept.Hold
   }
 
-  hold (f: InFrame): void {
-    if (this.held.size > 0 && this.heldBytes + inSize(f) > this.cfg.maxUnackedBytes) return
-    this.held.set(f.seq, f)
-    this.heldBytes += inSize(f)
+  _hold (f: InFrame): void {
+    if (this._held.size > 0 && this._heldBytes + inSize(f) > this._cfg._maxUnackedBytes) return
+    this._held.set(f._seq, f)
+    this._heldBytes += inSize(f)
   }
 
-  overflow (seq: number): BetterSocketError {
-    if (this.cfg.mode === 'stream') return protocolErr(`seq ${seq} after ${this.recvAck}: a gap in a stream transport`)
-    return protocolErr(`seq ${seq} beyond the window of ${this.cfg.maxInflight} after ${this.recvAck}`)
+  _overflow (seq: number): BetterSocketError {
+    if (this._cfg._mode === 'stream') return protocolErr(`seq ${seq} after ${this._recvAck}: a gap in a stream transport`)
+    return protocolErr(`seq ${seq} beyond the window of ${this._cfg._maxInflight} after ${this._recvAck}`)
   }
 
-  popHeld (): InFrame | undefined {
-    const f = this.held.get(this.recvAck + 1)
+  _popHeld (): InFrame | undefined {
+    const f = this._held.get(this._recvAck + 1)
     if (f !== undefined) {
-      this.held.delete(f.seq)
-      this.heldBytes -= inSize(f)
-      this.recvAck = f.seq
+      this._held.delete(f._seq)
+      this._heldBytes -= inSize(f)
+      this._recvAck = f._seq
     }
     return f
   }
 
-  resume (peerAck: number, now: number): BetterSocketError | null {
-    if (peerAck < this.peerAck) return protocolErr(`resume ack ${peerAck} below previously acknowledged ${this.peerAck}`)
-    this.txNext = this.peerAck + 1
-    const err = this.ack(peerAck, now)
+  _resume (peerAck: number, now: number): BetterSocketError | null {
+    if (peerAck < this._peerAck) return protocolErr(`resume ack ${peerAck} below previously acknowledged ${this._peerAck}`)
+    this._txNext = this._peerAck + 1
+    const err = this._ack(peerAck, now)
     if (err !== null) return err
-    this.txNext = this.peerAck + 1
-    this.retxTo = 0
-    this.rtoAt = 0
-    this.backoff = 0
+    this._txNext = this._peerAck + 1
+    this._retxTo = 0
+    this._rtoAt = 0
+    this._backoff = 0
     return null
   }
 
-  detach (): void {
-    this.txNext = this.peerAck + 1
-    this.retxTo = 0
-    this.rtoAt = 0
-    this.backoff = 0
-    this.acked()
+  _detach (): void {
+    this._txNext = this._peerAck + 1
+    this._retxTo = 0
+    this._rtoAt = 0
+    this._backoff = 0
+    this._acked()
   }
 
-  timeout (now: number): void {
-    if (this.rtoAt === 0 || now < this.rtoAt) return
-    this.rtoAt = 0
-    if (this.txNext > this.peerAck + 1) {
-      this.retxTo = this.txNext - 1
-      this.backoff++
+  _timeout (now: number): void {
+    if (this._rtoAt === 0 || now < this._rtoAt) return
+    this._rtoAt = 0
+    if (this._txNext > this._peerAck + 1) {
+      this._retxTo = this._txNext - 1
+      this._backoff++
     }
   }
 
-  peerBehind (now: number): void {
-    if (this.cfg.mode !== 'datagram' || this.txNext <= this.peerAck + 1) return
-    const grace = this.haveRTT ? this.srtt + this.rttvar : Math.floor(this.cfg.initialRto / 2)
+  _peerBehind (now: number): void {
+    if (this._cfg._mode !== 'datagram' || this._txNext <= this._peerAck + 1) return
+    const grace = this._haveRTT ? this._srtt + this._rttvar : Math.floor(this._cfg._initialRto / 2)
     const cutoff = now - grace
-    for (let s = this.txNext - 1; s > this.peerAck && s > this.retxTo; s--) {
-      if (this.frame(s).sentAt <= cutoff) {
-        this.retxTo = s
+    for (let s = this._txNext - 1; s > this._peerAck && s > this._retxTo; s--) {
+      if (this._frame(s)._sentAt <= cutoff) {
+        this._retxTo = s
         break
       }
     }
   }
 
-  deadline (): number {
-    if (this.ackDue && !this.ackSend && this.ackAt !== 0 && (this.rtoAt === 0 || this.ackAt < this.rtoAt)) return this.ackAt
-    return this.rtoAt
+  _deadline (): number {
+    if (this._ackDue && !this._ackSend && this._ackAt !== 0 && (this._rtoAt === 0 || this._ackAt < this._rtoAt)) return this._ackAt
+    return this._rtoAt
   }
 
-  flush (w: Writer, now: number): void {
-    let window = this.cfg.maxInflight
-    if (this.peerInflight > 0) window = Math.min(window, this.peerInflight)
-    const limit = this.peerAck + window
+  _flush (w: Writer, now: number): void {
+    let window = this._cfg._maxInflight
+    if (this._peerInflight > 0) window = Math.min(window, this._peerInflight)
+    const limit = this._peerAck + window
     let wrote = false
-    for (let s = this.peerAck + 1; s <= this.retxTo && s < this.txNext; s++) {
-      const f = this.frame(s)
-      f.retx = true
-      f.sentAt = now
-      w.reliable(f, this.recvAck)
+    for (let s = this._peerAck + 1; s <= this._retxTo && s < this._txNext; s++) {
+      const f = this._frame(s)
+      f._retx = true
+      f._sentAt = now
+      w._reliable(f, this._recvAck)
       wrote = true
     }
-    this.retxTo = 0
-    while (this.txNext < this.nextSeq && this.txNext <= limit) {
-      const f = this.frame(this.txNext)
-      if (f.sentAt !== 0) f.retx = true
-      f.sentAt = now
-      w.reliable(f, this.recvAck)
-      this.txNext++
+    this._retxTo = 0
+    while (this._txNext < this._nextSeq && this._txNext <= limit) {
+      const f = this._frame(this._txNext)
+      if (f._sentAt !== 0) f._retx = true
+      f._sentAt = now
+      w._reliable(f, this._recvAck)
+      this._txNext++
       wrote = true
     }
     if (wrote) {
-      this.acked()
-      if (this.cfg.mode === 'datagram' && this.rtoAt === 0) this.rtoAt = now + this.rto()
+      this._acked()
+      if (this._cfg._mode === 'datagram' && this._rtoAt === 0) this._rtoAt = now + this._rto()
     }
   }
 
-  lost (): LostFrame[] {
+  _lost (): LostFrame[] {
     const out: LostFrame[] = []
-    for (let i = this.head; i < this.buf.length; i++) {
-      const f = this.buf[i] as OutFrame
-      out.push({ seq: f.seq, type: f.type, id: f.id, payload: f.payload, room: f.room, name: f.name })
+    for (let i = this._head; i < this._buf.length; i++) {
+      const f = this._buf[i] as OutFrame
+      out.push({ seq: f._seq, type: f._type, id: f._id, payload: f._payload, room: f._room, name: f._name })
     }
     return out
   }
@@ -500,96 +518,97 @@ class Link {
  * waiting for a reply.
  */
 class Requests {
-  out = new Map<number, number>() // id -> tie
-  private heap: Array<{ at: number, tie: number, id: number }> = []
-  private ties = 0
-  inbound = new Set<number>()
-  constructor (private readonly max: number) {}
+  _out = new Map<number, number>() // id -> tie
+  private _heap: Array<{ at: number, tie: number, id: number }> = []
+  private _ties = 0
+  _inbound = new Set<number>()
+  private readonly _max: number
+  constructor (max: number) { this._max = max }
 
-  start (id: number, deadline: number, peerMax: number): void {
-    if (this.out.has(id)) throw new BetterSocketError('duplicate-request', 'session: duplicate request id')
-    const limit = peerMax > 0 ? Math.min(this.max, peerMax) : this.max
-    if (this.out.size >= limit) throw new BetterSocketError('too-many-requests', 'session: too many pending requests')
-    const tie = ++this.ties
-    this.out.set(id, tie)
-    this.heapPush({ at: deadline, tie, id })
+  _start (id: number, deadline: number, peerMax: number): void {
+    if (this._out.has(id)) throw new BetterSocketError('duplicate-request', 'session: duplicate request id')
+    const limit = peerMax > 0 ? Math.min(this._max, peerMax) : this._max
+    if (this._out.size >= limit) throw new BetterSocketError('too-many-requests', 'session: too many pending requests')
+    const tie = ++this._ties
+    this._out.set(id, tie)
+    this._heapPush({ at: deadline, tie, id })
   }
 
-  finish (id: number): boolean {
-    if (!this.out.delete(id)) return false
+  _finish (id: number): boolean {
+    if (!this._out.delete(id)) return false
     // Stale heap entries are dropped lazily, and all at once when they
     // outnumber the live ones.
-    if (this.heap.length > 2 * this.out.size + 64) {
-      const live = this.heap.filter(e => this.out.get(e.id) === e.tie)
-      this.heap = []
-      for (const e of live) this.heapPush(e)
+    if (this._heap.length > 2 * this._out.size + 64) {
+      const live = this._heap.filter(e => this._out.get(e.id) === e.tie)
+      this._heap = []
+      for (const e of live) this._heapPush(e)
     }
     return true
   }
 
-  private top (): { at: number, tie: number, id: number } | undefined {
+  private _top (): { at: number, tie: number, id: number } | undefined {
     for (;;) {
-      const e = this.heap[0]
-      if (e === undefined || this.out.get(e.id) === e.tie) return e
-      this.heapPop()
+      const e = this._heap[0]
+      if (e === undefined || this._out.get(e.id) === e.tie) return e
+      this._heapPop()
     }
   }
 
-  due (now: number): number | undefined {
-    const e = this.top()
+  _due (now: number): number | undefined {
+    const e = this._top()
     if (e === undefined || e.at > now) return undefined
-    this.heapPop()
-    this.out.delete(e.id)
+    this._heapPop()
+    this._out.delete(e.id)
     return e.id
   }
 
-  deadline (): number { return this.top()?.at ?? 0 }
+  _deadline (): number { return this._top()?.at ?? 0 }
 
-  pending (): number[] { return [...this.out.keys()].sort((a, b) => a - b) }
+  _pending (): number[] { return [...this._out.keys()].sort((a, b) => a - b) }
 
-  received (id: number): BetterSocketError | null {
-    if (this.inbound.has(id)) return protocolErr(`request id ${id} already pending`)
-    if (this.inbound.size >= this.max) return new BetterSocketError('too-many-requests', 'session: too many pending requests')
-    this.inbound.add(id)
+  _received (id: number): BetterSocketError | null {
+    if (this._inbound.has(id)) return protocolErr(`request id ${id} already pending`)
+    if (this._inbound.size >= this._max) return new BetterSocketError('too-many-requests', 'session: too many pending requests')
+    this._inbound.add(id)
     return null
   }
 
-  private less (i: number, j: number): boolean {
-    const a = this.heap[i] as { at: number, tie: number }
-    const b = this.heap[j] as { at: number, tie: number }
+  private _less (i: number, j: number): boolean {
+    const a = this._heap[i] as { at: number, tie: number }
+    const b = this._heap[j] as { at: number, tie: number }
     return a.at !== b.at ? a.at < b.at : a.tie < b.tie
   }
 
-  private swap (i: number, j: number): void {
-    const t = this.heap[i] as { at: number, tie: number, id: number }
-    this.heap[i] = this.heap[j] as { at: number, tie: number, id: number }
-    this.heap[j] = t
+  private _swap (i: number, j: number): void {
+    const t = this._heap[i] as { at: number, tie: number, id: number }
+    this._heap[i] = this._heap[j] as { at: number, tie: number, id: number }
+    this._heap[j] = t
   }
 
-  private heapPush (e: { at: number, tie: number, id: number }): void {
-    this.heap.push(e)
-    let i = this.heap.length - 1
+  private _heapPush (e: { at: number, tie: number, id: number }): void {
+    this._heap.push(e)
+    let i = this._heap.length - 1
     while (i > 0) {
       const p = (i - 1) >> 1
-      if (!this.less(i, p)) break
-      this.swap(i, p)
+      if (!this._less(i, p)) break
+      this._swap(i, p)
       i = p
     }
   }
 
-  private heapPop (): void {
-    const last = this.heap.pop()
-    if (this.heap.length === 0 || last === undefined) return
-    this.heap[0] = last
+  private _heapPop (): void {
+    const last = this._heap.pop()
+    if (this._heap.length === 0 || last === undefined) return
+    this._heap[0] = last
     let i = 0
     for (;;) {
       const l = 2 * i + 1
       const r = l + 1
       let m = i
-      if (l < this.heap.length && this.less(l, m)) m = l
-      if (r < this.heap.length && this.less(r, m)) m = r
+      if (l < this._heap.length && this._less(l, m)) m = l
+      if (r < this._heap.length && this._less(r, m)) m = r
       if (m === i) break
-      this.swap(i, m)
+      this._swap(i, m)
       i = m
     }
   }
@@ -606,63 +625,63 @@ const NO_ID = new Uint8Array(16)
  * wrong ends in a CLOSE and a closed event instead.
  */
 export class ClientMachine {
-  private readonly cfg: Cfg
-  private state = State.Idle
-  private now = 0
-  private base = 0
-  private link: Link
-  private reqs: Requests
+  private readonly _cfg: Cfg
+  private _state = State.Idle
+  private _now = 0
+  private _base = 0
+  private _link: Link
+  private _reqs: Requests
 
-  private id: Uint8Array = NO_ID
-  private token: Uint8Array | null = null
-  private have = false
+  private _id: Uint8Array = NO_ID
+  private _token: Uint8Array | null = null
+  private _have = false
 
-  private conn = 0
-  private peer: Limits = { maxMessageSize: 0, maxInflight: 0, maxRequests: 0 }
-  private hbInterval = 0
-  private idleTimeout = 0
-  private hbAt = 0
-  private hbDue = false
-  private shakeAt = 0
-  private helloAt = 0
-  private helloTries = 0
-  private sendHello = false
-  private sendClose: Close | null = null
-  private hangup = false
-  private attempt = 0
-  private connects = 0
+  private _conn = 0
+  private _peer: Limits = { maxMessageSize: 0, maxInflight: 0, maxRequests: 0 }
+  private _hbInterval = 0
+  private _idleTimeout = 0
+  private _hbAt = 0
+  private _hbDue = false
+  private _shakeAt = 0
+  private _helloAt = 0
+  private _helloTries = 0
+  private _sendHello = false
+  private _sendClose: Close | null = null
+  private _hangup = false
+  private _attempt = 0
+  private _connects = 0
 
-  private closing = false
-  private closeAt = 0
-  private closeReason = ''
+  private _closing = false
+  private _closeAt = 0
+  private _closeReason = ''
 
-  private events: MachineEvent[] = []
-  private out: Uint8Array[] = []
-  private readonly w: Writer
+  private _events: MachineEvent[] = []
+  private _out: Uint8Array[] = []
+  private readonly _w: Writer
 
   constructor (config: MachineConfig = {}) {
-    this.cfg = normalize(config)
-    this.link = new Link(this.cfg)
-    this.reqs = new Requests(this.cfg.maxRequests)
-    this.w = new Writer(msg => this.out.push(msg))
+    this._cfg = normalize(config)
+    this._link = new Link(this._cfg)
+    this._reqs = new Requests(this._cfg._maxRequests)
+    this._w = new Writer(msg => this._out.push(msg))
   }
 
   /** The current session's client ID (16 zero bytes before the first WELCOME). */
-  clientId (): Uint8Array { return this.id }
+  clientId (): Uint8Array { return this._id }
 
   /** Whether the handshake is complete on a live connection. */
-  established (): boolean { return this.state === State.Open }
+  established (): boolean { return this._state === State.Open }
 
   /** Whether the machine has ended (its last event was closed). */
-  ended (): boolean { return this.state === State.Closed }
+  ended (): boolean { return this._state === State.Closed }
 
   /** The largest transport message the server accepts (0 before the first WELCOME). */
-  peerMaxMessageSize (): number { return this.have ? this.peerMax() : 0 }
+  peerMaxMessageSize (): number { return this._have ? this._peerMax() : 0 }
 
   /** Whether a frame with this many payload bytes fits the send window now. */
   canSend (size: number): boolean {
     try {
-      this.link.canPush(size)
+      this._link._canPush(size)
       return true
     } catch {
       return false
@@ -670,462 +689,474 @@ export class ClientMachine {
   }
 
   /** Unacknowledged reliable frames. */
-  unacked (): number { return this.link.unacked() }
+  unacked (): number { return this._link._unacked() }
 
-  private peerMax (): number {
-    return this.peer.maxMessageSize > 0 ? this.peer.maxMessageSize : this.cfg.maxMessageSize
+  /**
+   * How far the server has acknowledged the current session's reliable
+   * frames (messages, requests, responses): sent is the sequence number of
+   * the last one queued, acked the server's cumulative acknowledgement.
+   * Everything queued so far is acknowledged once acked reaches the sent of
+   * that moment (a driver's flush waits for that). Both start again from
+   * zero with a new session, as Go's Client.Acked.
+   */
+  acked (): { sent: number, acked: number } { return { sent: this._link._nextSeq - 1, acked: this._link._peerAck } }
+
+  private _peerMax (): number {
+    return this._peer.maxMessageSize > 0 ? this._peer.maxMessageSize : this._cfg._maxMessageSize
   }
 
   /** Consumes one input at time nowMs (the driver's clock, in milliseconds). */
   step (nowMs: number, input: MachineInput): void {
-    const now = this.clock(nowMs)
+    const now = this._clock(nowMs)
     switch (input.type) {
-      case 'connected': return this.connected(now, input.conn)
+      case 'connected': return this._connected(now, input.conn)
       case 'recv':
-        if ((this.state === State.Handshake || this.state === State.Open) && input.conn === this.conn) this.recv(now, input.data)
+        if ((this._state === State.Handshake || this._state === State.Open) && input.conn === this._conn) this._recv(now, input.data)
         return
-      case 'disconnected': return this.disconnected(now, input.conn, input.err)
-      case 'timeout': return this.timeout(now)
+      case 'disconnected': return this._disconnected(now, input.conn, input.err)
+      case 'timeout': return this._timeout(now)
       case 'send': {
         const name = input.name ?? ''
         checkName(name)
-        return this.push(this.outFrame(FrameType.Data, 0, input.payload, '', name, null))
+        return this._push(this._outFrame(FrameType.Data, 0, input.payload, '', name, null))
       }
       case 'call': {
         const name = input.name ?? ''
         checkName(name)
-        return this.call(now, this.outFrame(FrameType.Request, input.id, input.payload, '', name, null), input.timeoutMs)
+        return this._call(now, this._outFrame(FrameType.Request, input.id, input.payload, '', name, null), input.timeoutMs)
       }
       case 'publish': {
         const name = input.name ?? ''
         checkRoom(input.room)
         checkName(name)
-        return this.call(now, this.outFrame(FrameType.Publish, input.id, input.payload, input.room, name, null), input.timeoutMs)
+        return this._call(now, this._outFrame(FrameType.Publish, input.id, input.payload, input.room, name, null), input.timeoutMs)
       }
       case 'join': case 'leave':
         checkRoom(input.room)
-        return this.call(now, this.outFrame(input.type === 'join' ? FrameType.Join : FrameType.Leave, input.id, null, input.room, '', null), input.timeoutMs)
+        return this._call(now, this._outFrame(input.type === 'join' ? FrameType.Join : FrameType.Leave, input.id, null, input.room, '', null), input.timeoutMs)
       case 'reply': {
-        if (this.state === State.Closed || this.closing) throw closedErr()
-        if (!this.reqs.inbound.has(input.id)) throw new BetterSocketError('unknown-request', 'session: unknown request')
+        if (this._state === State.Closed || this._closing) throw closedErr()
+        if (!this._reqs._inbound.has(input.id)) throw new BetterSocketError('unknown-request', 'session: unknown request')
         const e = input.error ?? null
-        this.push(this.outFrame(FrameType.Response, input.id, e !== null ? null : input.payload, '', '', e))
-        this.reqs.inbound.delete(input.id)
+        this._push(this._outFrame(FrameType.Response, input.id, e !== null ? null : input.payload, '', '', e))
+        this._reqs._inbound.delete(input.id)
         return
       }
-      case 'close': return this.close(now, input.reason)
+      case 'close': return this._close(now, input.reason)
+      case 'setAuth':
+        this._cfg._auth = input.auth
+        return
       case 'abort':
-        if (this.state === State.Closed) throw closedErr()
-        this.finish(now, { type: 8, code: CloseCode.Normal, reason: input.reason }, null)
+        if (this._state === State.Closed) throw closedErr()
+        this._finish(now, { type: 8, code: CloseCode.Normal, reason: input.reason }, null)
     }
   }
 
-  private outFrame (type: number, id: number, payload: Uint8Array | null, room: string, name: string, err: WireError | null): OutFrame {
+  private _outFrame (type: number, id: number, payload: Uint8Array | null, room: string, name: string, err: WireError | null): OutFrame {
     const textLen = (room === '' ? 0 : utf8len(room)) + (name === '' ? 0 : utf8len(name))
-    return { seq: 0, type, id, payload, room, name, textLen, err, sentAt: 0, retx: false }
+    return { _seq: 0, _type: type, _id: id, _payload: payload, _room: room, _name: name, _textLen: textLen, _err: err, _sentAt: 0, _retx: false }
   }
 
   // Internally times are nanoseconds plus one, so that 0 means "not set"
   // as Go's zero time.Time does.
-  private clock (nowMs: number): number {
+  private _clock (nowMs: number): number {
     let now = Math.round(Math.max(0, nowMs) * MS) + 1
-    if (this.base === 0) this.base = now
-    if (now < this.now) now = this.now
-    this.now = now
+    if (this._base === 0) this._base = now
+    if (now < this._now) now = this._now
+    this._now = now
     return now
   }
 
-  private maxPayload (): number {
-    return (this.peer.maxMessageSize > 0 ? this.peer.maxMessageSize : this.cfg.maxMessageSize) - FRAME_OVERHEAD
+  private _maxPayload (): number {
+    return (this._peer.maxMessageSize > 0 ? this._peer.maxMessageSize : this._cfg._maxMessageSize) - FRAME_OVERHEAD
   }
 
-  private push (f: OutFrame): void {
-    if (this.state === State.Closed || this.closing) throw closedErr()
-    this.checkSize(f)
-    this.link.canPush(outSize(f))
-    this.link.push(f)
+  private _push (f: OutFrame): void {
+    if (this._state === State.Closed || this._closing) throw closedErr()
+    this._checkSize(f)
+    this._link._canPush(outSize(f))
+    this._link._push(f)
   }
 
-  private checkSize (f: OutFrame): void {
+  private _checkSize (f: OutFrame): void {
     const size = outSize(f)
-    if (size > this.maxPayload()) throw new BetterSocketError('too-large', `session: payload too large: ${size} bytes, limit ${this.maxPayload()}`)
+    if (size > this._maxPayload()) throw new BetterSocketError('too-large', `session: payload too large: ${size} bytes, limit ${this._maxPayload()}`)
   }
 
-  private call (now: number, f: OutFrame, timeoutMs: number | undefined): void {
-    if (this.state === State.Closed || this.closing) throw closedErr()
-    const timeout = timeoutMs !== undefined && timeoutMs > 0 ? Math.round(timeoutMs * MS) : this.cfg.requestTimeout
-    this.checkSize(f)
-    this.link.canPush(outSize(f))
-    this.reqs.start(f.id, now + timeout, this.peer.maxRequests)
-    this.link.push(f)
+  private _call (now: number, f: OutFrame, timeoutMs: number | undefined): void {
+    if (this._state === State.Closed || this._closing) throw closedErr()
+    const timeout = timeoutMs !== undefined && timeoutMs > 0 ? Math.round(timeoutMs * MS) : this._cfg._requestTimeout
+    this._checkSize(f)
+    this._link._canPush(outSize(f))
+    this._reqs._start(f._id, now + timeout, this._peer.maxRequests)
+    this._link._push(f)
   }
 
-  private connected (now: number, conn: number): void {
-    if (this.state === State.Closed) throw closedErr()
-    if (this.state !== State.Idle) throw new BetterSocketError('invalid', 'session: invalid command: Connected while a connection is live')
-    this.connects++
-    this.state = State.Handshake
-    this.conn = conn
-    this.hangup = false
-    this.sendHello = true
-    this.shakeAt = now + this.cfg.handshakeTimeout
-    this.helloTries = 0
-    this.helloAt = now + this.cfg.initialRto
-    this.link.lastRecvAt = now
+  private _connected (now: number, conn: number): void {
+    if (this._state === State.Closed) throw closedErr()
+    if (this._state !== State.Idle) throw new BetterSocketError('invalid', 'session: invalid command: Connected while a connection is live')
+    this._connects++
+    this._state = State.Handshake
+    this._conn = conn
+    this._hangup = false
+    this._sendHello = true
+    this._shakeAt = now + this._cfg._handshakeTimeout
+    this._helloTries = 0
+    this._helloAt = now + this._cfg._initialRto
+    this._link._lastRecvAt = now
   }
 
-  private hello (): Hello {
+  private _hello (): Hello {
     return {
       type: 1,
       version: VERSION,
-      resume: this.have ? { id: this.id, token: this.token, ack: this.link.recvAck, attempt: this.connects } : null,
-      auth: this.cfg.auth,
-      limits: { maxMessageSize: this.cfg.maxMessageSize, maxInflight: this.cfg.maxInflight, maxRequests: this.cfg.maxRequests }
+      resume: this._have ? { id: this._id, token: this._token, ack: this._link._recvAck, attempt: this._connects } : null,
+      auth: this._cfg._auth,
+      limits: { maxMessageSize: this._cfg._maxMessageSize, maxInflight: this._cfg._maxInflight, maxRequests: this._cfg._maxRequests }
     }
   }
 
-  private live (): boolean { return this.state === State.Handshake || this.state === State.Open }
+  private _live (): boolean { return this._state === State.Handshake || this._state === State.Open }
 
-  private recv (now: number, data: Uint8Array): void {
-    this.link.lastRecvAt = now
+  private _recv (now: number, data: Uint8Array): void {
+    this._link._lastRecvAt = now
     try {
-      checkMessage(data, this.cfg.maxMessageSize)
+      checkMessage(data, this._cfg._maxMessageSize)
       for (const f of frames(data)) {
-        this.frame(now, f)
-        if (!this.live()) break
+        this._frame(now, f)
+        if (!this._live()) break
       }
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err
       const code = err.kind === 'too-large' ? CloseCode.TooLarge : CloseCode.ProtocolError
-      this.violation(now, code, protocolErr(err.message))
+      this._violation(now, code, protocolErr(err.message))
       return
     }
-    if (this.closing && this.state === State.Open && this.link.unacked() === 0 && this.reqs.out.size === 0) {
-      this.finish(now, { type: 8, code: CloseCode.Normal, reason: this.closeReason }, null)
+    if (this._closing && this._state === State.Open && this._link._unacked() === 0 && this._reqs._out.size === 0) {
+      this._finish(now, { type: 8, code: CloseCode.Normal, reason: this._closeReason }, null)
     }
   }
 
-  private violation (now: number, code: number, err: Error): void {
+  private _violation (now: number, code: number, err: Error): void {
     const reason = wireText(err.message)
-    this.finish(now, { type: 8, code, reason }, new CloseError(code, reason, false))
+    this._finish(now, { type: 8, code, reason }, new CloseError(code, reason, false))
   }
 
-  private frame (now: number, f: Frame): void {
-    if (this.state === State.Handshake) {
-      if (f.type === FrameType.Welcome) this.welcome(now, f)
-      else if (f.type === FrameType.Close) this.peerClosed(now, f)
-      else if (this.cfg.mode === 'stream') this.violation(now, CloseCode.ProtocolError, protocolErr(`${typeName(f.type)} before WELCOME`))
+  private _frame (now: number, f: Frame): void {
+    if (this._state === State.Handshake) {
+      if (f.type === FrameType.Welcome) this._welcome(now, f)
+      else if (f.type === FrameType.Close) this._peerClosed(now, f)
+      else if (this._cfg._mode === 'stream') this._violation(now, CloseCode.ProtocolError, protocolErr(`${typeName(f.type)} before WELCOME`))
       return
     }
     switch (f.type) {
       case FrameType.Ack:
-        this.ack(now, f.ack)
+        this._ack(now, f.ack)
         return
       case FrameType.Heartbeat:
-        if (!this.ack(now, f.ack)) return
+        if (!this._ack(now, f.ack)) return
         if (f.echo > 0) {
-          const sent = this.base + f.echo * US
-          if (sent <= now && now - sent < HOUR) this.link.sample(now - sent)
+          const sent = this._base + f.echo * US
+          if (sent <= now && now - sent < HOUR) this._link._sample(now - sent)
         }
-        this.link.peerBehind(now)
+        this._link._peerBehind(now)
         return
       case FrameType.Data:
-        if (this.ack(now, f.ack)) this.reliable(now, { seq: f.seq, type: 5, id: 0, payload: f.payload, room: f.room, name: f.name, err: null })
+        if (this._ack(now, f.ack)) this._reliable(now, { _seq: f.seq, _type: 5, _id: 0, _payload: f.payload, _room: f.room, _name: f.name, _err: null })
         return
       case FrameType.Request:
-        if (this.ack(now, f.ack)) this.reliable(now, { seq: f.seq, type: 6, id: f.id, payload: f.payload, room: '', name: f.name, err: null })
+        if (this._ack(now, f.ack)) this._reliable(now, { _seq: f.seq, _type: 6, _id: f.id, _payload: f.payload, _room: '', _name: f.name, _err: null })
         return
       case FrameType.Response:
-        if (this.ack(now, f.ack)) this.reliable(now, { seq: f.seq, type: 7, id: f.id, payload: f.payload, room: '', name: '', err: f.error })
+        if (this._ack(now, f.ack)) this._reliable(now, { _seq: f.seq, _type: 7, _id: f.id, _payload: f.payload, _room: '', _name: '', _err: f.error })
         return
       case FrameType.Close:
-        this.peerClosed(now, f)
+        this._peerClosed(now, f)
         return
       case FrameType.Welcome:
-        if (this.cfg.mode === 'datagram' && equalBytes(f.id, this.id)) return
-        this.violation(now, CloseCode.ProtocolError, protocolErr('WELCOME on an established connection'))
+        if (this._cfg._mode === 'datagram' && equalBytes(f.id, this._id)) return
+        this._violation(now, CloseCode.ProtocolError, protocolErr('WELCOME on an established connection'))
         return
       default:
-        this.violation(now, CloseCode.ProtocolError, protocolErr(`${typeName(f.type)} is not sent by servers`))
+        this._violation(now, CloseCode.ProtocolError, protocolErr(`${typeName(f.type)} is not sent by servers`))
     }
   }
 
-  private ack (now: number, a: number): boolean {
-    const err = this.link.ack(a, now)
+  private _ack (now: number, a: number): boolean {
+    const err = this._link._ack(a, now)
     if (err !== null) {
-      this.violation(now, CloseCode.ProtocolError, err)
+      this._violation(now, CloseCode.ProtocolError, err)
       return false
     }
     return true
   }
 
-  private reliable (now: number, f: InFrame): void {
-    switch (this.link.accept(f.seq)) {
+  private _reliable (now: number, f: InFrame): void {
+    switch (this._link._accept(f._seq)) {
       case Accept.Deliver: {
-        this.deliver(now, f)
-        while (this.state === State.Open) {
-          const next = this.link.popHeld()
+        this._deliver(now, f)
+        while (this._state === State.Open) {
+          const next = this._link._popHeld()
           if (next === undefined) break
-          this.deliver(now, next)
+          this._deliver(now, next)
         }
         return
       }
-      case Accept.Hold: this.link.hold(f); return
-      case Accept.Overflow: this.violation(now, CloseCode.ProtocolError, this.link.overflow(f.seq))
+      case Accept.Hold: this._link._hold(f); return
+      case Accept.Overflow: this._violation(now, CloseCode.ProtocolError, this._link._overflow(f._seq))
     }
   }
 
-  private deliver (now: number, f: InFrame): void {
-    const id = this.id
-    switch (f.type) {
+  private _deliver (now: number, f: InFrame): void {
+    const id = this._id
+    switch (f._type) {
       case FrameType.Data:
-        this.events.push({ type: 'delivered', client: id, seq: f.seq, payload: f.payload, room: f.room, name: f.name })
+        this._events.push({ type: 'delivered', client: id, seq: f._seq, payload: f._payload, room: f._room, name: f._name })
         return
       case FrameType.Request: {
-        const err = this.reqs.received(f.id)
+        const err = this._reqs._received(f._id)
         if (err !== null) {
-          this.violation(now, err.code === 'too-many-requests' ? CloseCode.Policy : CloseCode.ProtocolError, err)
+          this._violation(now, err.code === 'too-many-requests' ? CloseCode.Policy : CloseCode.ProtocolError, err)
           return
         }
-        this.events.push({ type: 'request', client: id, id: f.id, payload: f.payload, name: f.name })
+        this._events.push({ type: 'request', client: id, id: f._id, payload: f._payload, name: f._name })
         return
       }
       case FrameType.Response:
-        if (!this.reqs.finish(f.id)) return // a late response: its request already has its outcome
-        this.events.push(f.err !== null
-          ? { type: 'response', client: id, id: f.id, payload: null, err: new RemoteError(f.err.code, f.err.message) }
-          : { type: 'response', client: id, id: f.id, payload: f.payload, err: null })
+        if (!this._reqs._finish(f._id)) return // a late response: its request already has its outcome
+        this._events.push(f._err !== null
+          ? { type: 'response', client: id, id: f._id, payload: null, err: new RemoteError(f._err.code, f._err.message) }
+          : { type: 'response', client: id, id: f._id, payload: f._payload, err: null })
     }
   }
 
-  private welcome (now: number, w: Welcome): void {
+  private _welcome (now: number, w: Welcome): void {
     if (w.version !== VERSION) {
-      this.violation(now, CloseCode.UnsupportedVersion, protocolErr(`server speaks version ${w.version}`))
+      this._violation(now, CloseCode.UnsupportedVersion, protocolErr(`server speaks version ${w.version}`))
       return
     }
-    if (this.have && w.resumed) {
-      if (!equalBytes(w.id, this.id)) {
-        this.violation(now, CloseCode.ProtocolError, protocolErr(`resumed a different session ${uuid(w.id)}`))
+    if (this._have && w.resumed) {
+      if (!equalBytes(w.id, this._id)) {
+        this._violation(now, CloseCode.ProtocolError, protocolErr(`resumed a different session ${uuid(w.id)}`))
         return
       }
-      const err = this.link.resume(w.ack, now)
+      const err = this._link._resume(w.ack, now)
       if (err !== null) {
-        this.violation(now, CloseCode.ProtocolError, err)
+        this._violation(now, CloseCode.ProtocolError, err)
         return
       }
-      this.events.push({ type: 'resumed', client: this.id })
+      this._events.push({ type: 'resumed', client: this._id })
     } else {
-      if (this.have) {
-        if (this.closing) {
-          this.finish(now, { type: 8, code: CloseCode.Normal, reason: this.closeReason }, resumeRefused())
+      if (this._have) {
+        if (this._closing) {
+          this._finish(now, { type: 8, code: CloseCode.Normal, reason: this._closeReason }, resumeRefused())
           return
         }
-        this.loseSession(resumeRefused())
+        this._loseSession(resumeRefused())
       }
       if (w.resumed) {
-        this.violation(now, CloseCode.ProtocolError, protocolErr('WELCOME resumed a session that was not asked for'))
+        this._violation(now, CloseCode.ProtocolError, protocolErr('WELCOME resumed a session that was not asked for'))
         return
       }
       if (w.ack !== 0) {
-        this.violation(now, CloseCode.ProtocolError, protocolErr(`WELCOME of a new session acknowledges ${w.ack}`))
+        this._violation(now, CloseCode.ProtocolError, protocolErr(`WELCOME of a new session acknowledges ${w.ack}`))
         return
       }
-      this.id = w.id
-      this.have = true
-      this.events.push({ type: 'session-started', client: this.id })
+      this._id = w.id
+      this._have = true
+      this._events.push({ type: 'session-started', client: this._id })
     }
-    this.token = w.token === null ? null : w.token.slice()
-    this.peer = w.limits
-    this.link.peerInflight = w.limits.maxInflight
-    this.hbInterval = w.heartbeatMs * MS
-    this.idleTimeout = w.idleTimeoutMs * MS
-    this.hbAt = now + this.hbInterval
-    this.link.lastRecvAt = now
-    this.state = State.Open
-    this.sendHello = false
-    this.attempt = 0
-    this.link.ackNow()
+    this._token = w.token === null ? null : w.token.slice()
+    this._peer = w.limits
+    this._link._peerInflight = w.limits.maxInflight
+    this._hbInterval = w.heartbeatMs * MS
+    this._idleTimeout = w.idleTimeoutMs * MS
+    this._hbAt = now + this._hbInterval
+    this._link._lastRecvAt = now
+    this._state = State.Open
+    this._sendHello = false
+    this._attempt = 0
+    this._link._ackNow()
   }
 
-  private lose (): Lost {
-    const lost: Lost = { unacked: this.link.lost(), requests: this.reqs.pending(), lastReceived: this.link.recvAck }
+  private _lose (): Lost {
+    const lost: Lost = { unacked: this._link._lost(), requests: this._reqs._pending(), lastReceived: this._link._recvAck }
     for (const rid of lost.requests) {
-      this.reqs.finish(rid)
-      this.events.push({ type: 'response', client: this.id, id: rid, payload: null, err: new BetterSocketError('session-lost', 'session: session lost') })
+      this._reqs._finish(rid)
+      this._events.push({ type: 'response', client: this._id, id: rid, payload: null, err: new BetterSocketError('session-lost', 'session: session lost') })
     }
     return lost
   }
 
-  private loseSession (cause: Error): void {
-    const lost = this.lose()
-    this.events.push({ type: 'session-lost', client: this.id, err: cause, lost })
-    this.have = false
-    this.id = NO_ID
-    this.token = null
-    this.link = new Link(this.cfg)
-    this.reqs = new Requests(this.cfg.maxRequests)
+  private _loseSession (cause: Error): void {
+    const lost = this._lose()
+    this._events.push({ type: 'session-lost', client: this._id, err: cause, lost })
+    this._have = false
+    this._id = NO_ID
+    this._token = null
+    this._link = new Link(this._cfg)
+    this._reqs = new Requests(this._cfg._maxRequests)
   }
 
-  private peerClosed (now: number, f: Close): void {
+  private _peerClosed (now: number, f: Close): void {
     const err = new CloseError(f.code, f.reason, true)
     if (resumable(f.code)) {
-      this.hangup = true
-      this.transportLost(now, err)
+      this._hangup = true
+      this._transportLost(now, err)
       return
     }
-    this.finish(now, null, err)
+    this._finish(now, null, err)
   }
 
-  private transportLost (now: number, err: unknown): void {
-    this.state = State.Idle
-    this.sendHello = false
-    this.hbDue = false
-    this.sendClose = null
-    this.link.detach()
-    this.events.push({ type: 'connection-lost', err })
-    this.scheduleDial(now)
+  private _transportLost (now: number, err: unknown): void {
+    this._state = State.Idle
+    this._sendHello = false
+    this._hbDue = false
+    this._sendClose = null
+    this._link._detach()
+    this._events.push({ type: 'connection-lost', err })
+    this._scheduleDial(now)
   }
 
-  private scheduleDial (now: number): void {
-    this.attempt++
-    let ceiling = this.cfg.reconnectMin
-    for (let i = 1; i < this.attempt && ceiling < this.cfg.reconnectMax; i++) ceiling *= 2
-    ceiling = Math.min(ceiling, this.cfg.reconnectMax)
-    const b = this.cfg.random(8)
+  private _scheduleDial (now: number): void {
+    this._attempt++
+    let ceiling = this._cfg._reconnectMin
+    for (let i = 1; i < this._attempt && ceiling < this._cfg._reconnectMax; i++) ceiling *= 2
+    ceiling = Math.min(ceiling, this._cfg._reconnectMax)
+    const b = this._cfg._random(8)
     let r = 0n
     for (let i = 7; i >= 0; i--) r = (r << 8n) | BigInt(b[i] as number) // little-endian, as Go
     let delay = Number(r % BigInt(ceiling))
-    if (this.closing && this.attempt === 1) delay = 0
-    this.events.push({ type: 'dial', at: toMs(now + delay), attempt: this.attempt })
+    if (this._closing && this._attempt === 1) delay = 0
+    this._events.push({ type: 'dial', at: toMs(now + delay), attempt: this._attempt })
   }
 
-  private disconnected (now: number, conn: number, err: unknown): void {
-    if (this.state === State.Closed) return
-    if (this.state === State.Idle) {
-      if (conn === 0) this.scheduleDial(now)
+  private _disconnected (now: number, conn: number, err: unknown): void {
+    if (this._state === State.Closed) return
+    if (this._state === State.Idle) {
+      if (conn === 0) this._scheduleDial(now)
       return
     }
-    if (conn !== this.conn) return
-    this.transportLost(now, err ?? null)
+    if (conn !== this._conn) return
+    this._transportLost(now, err ?? null)
   }
 
-  private timeout (now: number): void {
-    if (this.state === State.Closed) return
+  private _timeout (now: number): void {
+    if (this._state === State.Closed) return
     for (;;) {
-      const rid = this.reqs.due(now)
+      const rid = this._reqs._due(now)
       if (rid === undefined) break
-      this.events.push({ type: 'response', client: this.id, id: rid, payload: null, err: new BetterSocketError('request-timeout', 'session: request timed out') })
+      this._events.push({ type: 'response', client: this._id, id: rid, payload: null, err: new BetterSocketError('request-timeout', 'session: request timed out') })
     }
-    if (this.closing && now >= this.closeAt) {
-      this.finish(now, { type: 8, code: CloseCode.Normal, reason: this.closeReason }, null)
+    if (this._closing && now >= this._closeAt) {
+      this._finish(now, { type: 8, code: CloseCode.Normal, reason: this._closeReason }, null)
       return
     }
-    if (this.state === State.Handshake) {
-      if (now >= this.shakeAt) {
-        this.hangup = true
-        this.transportLost(now, new BetterSocketError('handshake-timeout', 'session: handshake timeout'))
+    if (this._state === State.Handshake) {
+      if (now >= this._shakeAt) {
+        this._hangup = true
+        this._transportLost(now, new BetterSocketError('handshake-timeout', 'session: handshake timeout'))
         return
       }
-      if (this.cfg.mode === 'datagram' && now >= this.helloAt) {
-        this.sendHello = true
-        this.helloTries++
-        this.helloAt = now + Math.min(this.cfg.initialRto * 2 ** Math.min(this.helloTries, 16), this.cfg.maxRto)
+      if (this._cfg._mode === 'datagram' && now >= this._helloAt) {
+        this._sendHello = true
+        this._helloTries++
+        this._helloAt = now + Math.min(this._cfg._initialRto * 2 ** Math.min(this._helloTries, 16), this._cfg._maxRto)
       }
-    } else if (this.state === State.Open) {
-      if (now >= this.link.lastRecvAt + this.idleTimeout) {
-        this.hangup = true
-        this.transportLost(now, new BetterSocketError('idle-timeout', 'session: idle timeout'))
+    } else if (this._state === State.Open) {
+      if (now >= this._link._lastRecvAt + this._idleTimeout) {
+        this._hangup = true
+        this._transportLost(now, new BetterSocketError('idle-timeout', 'session: idle timeout'))
         return
       }
-      this.link.timeout(now)
-      if (now >= this.hbAt) {
-        this.hbDue = true
-        this.hbAt += this.hbInterval
-        if (this.hbAt <= now) this.hbAt = now + this.hbInterval
+      this._link._timeout(now)
+      if (now >= this._hbAt) {
+        this._hbDue = true
+        this._hbAt += this._hbInterval
+        if (this._hbAt <= now) this._hbAt = now + this._hbInterval
       }
     }
   }
 
-  private close (now: number, why: string): void {
-    if (this.state === State.Closed || this.closing) throw closedErr()
-    const pending = this.link.unacked() > 0 || this.reqs.out.size > 0
-    if (pending && (this.state === State.Open || this.have)) {
-      this.closing = true
-      this.closeReason = why
-      this.closeAt = now + this.cfg.closeTimeout
-      if (this.state === State.Idle) this.events.push({ type: 'dial', at: toMs(now), attempt: this.attempt })
+  private _close (now: number, why: string): void {
+    if (this._state === State.Closed || this._closing) throw closedErr()
+    const pending = this._link._unacked() > 0 || this._reqs._out.size > 0
+    if (pending && (this._state === State.Open || this._have)) {
+      this._closing = true
+      this._closeReason = why
+      this._closeAt = now + this._cfg._closeTimeout
+      if (this._state === State.Idle) this._events.push({ type: 'dial', at: toMs(now), attempt: this._attempt })
       return
     }
-    this.finish(now, { type: 8, code: CloseCode.Normal, reason: why }, null)
+    this._finish(now, { type: 8, code: CloseCode.Normal, reason: why }, null)
   }
 
-  private finish (_now: number, send: Close | null, err: unknown): void {
-    if (this.live()) {
-      this.sendClose = send
-      this.hangup = true
+  private _finish (_now: number, send: Close | null, err: unknown): void {
+    if (this._live()) {
+      this._sendClose = send
+      this._hangup = true
     }
-    const lost = this.lose()
-    this.state = State.Closed
-    this.closing = false
-    this.events.push({ type: 'closed', client: this.id, err, lost })
+    const lost = this._lose()
+    this._state = State.Closed
+    this._closing = false
+    this._events.push({ type: 'closed', client: this._id, err, lost })
   }
 
   /** Drains what the machine wants done. Call it after each step (or after a batch of steps). */
   ready (): Ready {
-    const live = this.live() || this.sendClose !== null
-    if (live && !(this.hangup && this.sendClose === null)) {
-      const w = this.w
-      w.begin(this.peerMax())
-      if (this.sendHello) {
-        w.frame(this.hello())
-        this.sendHello = false
+    const live = this._live() || this._sendClose !== null
+    if (live && !(this._hangup && this._sendClose === null)) {
+      const w = this._w
+      w._begin(this._peerMax())
+      if (this._sendHello) {
+        w._frame(this._hello())
+        this._sendHello = false
       }
-      if (this.state === State.Open) {
-        this.link.flush(w, this.now)
-        if (this.hbDue) {
-          w.frame({ type: 4, ack: this.link.recvAck, echo: Math.floor((this.now - this.base) / US) })
-          this.hbDue = false
-          this.link.acked()
+      if (this._state === State.Open) {
+        this._link._flush(w, this._now)
+        if (this._hbDue) {
+          w._frame({ type: 4, ack: this._link._recvAck, echo: Math.floor((this._now - this._base) / US) })
+          this._hbDue = false
+          this._link._acked()
         }
-        if (this.link.ackDue && !this.link.holdAck(this.now)) {
-          w.frame({ type: 3, ack: this.link.recvAck })
-          this.link.acked()
+        if (this._link._ackDue && !this._link._holdAck(this._now)) {
+          w._frame({ type: 3, ack: this._link._recvAck })
+          this._link._acked()
         }
       }
-      if (this.sendClose !== null) {
-        w.frame(this.sendClose)
-        this.sendClose = null
+      if (this._sendClose !== null) {
+        w._frame(this._sendClose)
+        this._sendClose = null
       }
-      w.end()
+      w._end()
     }
-    const deadline = this.deadline()
-    const rd: Ready = { transmit: this.out, hangup: this.hangup, events: this.events, deadline: deadline === 0 ? null : toMs(deadline) }
-    this.out = []
-    this.events = []
-    this.hangup = false
+    const deadline = this._deadline()
+    const rd: Ready = { transmit: this._out, hangup: this._hangup, events: this._events, deadline: deadline === 0 ? null : toMs(deadline) }
+    this._out = []
+    this._events = []
+    this._hangup = false
     return rd
   }
 
-  private deadline (): number {
-    let d = 0
-    const earliest = (t: number): void => {
-      if (t !== 0 && (d === 0 || t < d)) d = t
+  private _deadline (): number {
+    let d = earliest(0, this._reqs._deadline())
+    if (this._state === State.Handshake) {
+      d = earliest(d, this._shakeAt)
+      if (this._cfg._mode === 'datagram') d = earliest(d, this._helloAt)
+    } else if (this._state === State.Open) {
+      d = earliest(d, this._hbAt)
+      d = earliest(d, this._link._lastRecvAt + this._idleTimeout)
+      d = earliest(d, this._link._deadline())
     }
-    earliest(this.reqs.deadline())
-    if (this.state === State.Handshake) {
-      earliest(this.shakeAt)
-      if (this.cfg.mode === 'datagram') earliest(this.helloAt)
-    } else if (this.state === State.Open) {
-      earliest(this.hbAt)
-      earliest(this.link.lastRecvAt + this.idleTimeout)
-      earliest(this.link.deadline())
-    }
-    if (this.closing) earliest(this.closeAt)
+    if (this._closing) d = earliest(d, this._closeAt)
     return d
   }
 }
 
 function toMs (t: number): number { return (t - 1) / MS }
+
+/** The earlier of two times, 0 meaning not set. */
+function earliest (d: number, t: number): number { return t !== 0 && (d === 0 || t < d) ? t : d }
 
 function closedErr (): BetterSocketError { return new BetterSocketError('closed', 'session: closed') }
 function resumeRefused (): BetterSocketError { return new BetterSocketError('resume-refused', 'session: resume refused') }

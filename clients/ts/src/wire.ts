@@ -8,7 +8,8 @@
 // shape the protocol gives it (the Go decoder's checkShape and
 // proto.Validate).
 
-import { encode, Tokenizer, Type, type Token } from 'cborg'
+import { encode, encodeInto, Tokenizer, Type, type Token } from 'cborg'
+import { utf8len } from './text.js'
 
 /** The protocol version this client speaks. */
 export const VERSION = 1
@@ -149,6 +150,19 @@ export function encodeFrame (f: Frame): Uint8Array {
   return encode(layout(f))
 }
 
+/**
+ * Encodes one frame into dest and returns its length in bytes, or -1 when
+ * dest is too small for it (nothing else is then to be relied on in dest).
+ */
+export function encodeFrameInto (f: Frame, dest: Uint8Array): number {
+  try {
+    return encodeInto(layout(f), dest).written
+  } catch (err) {
+    if (err instanceof Error && err.message.includes('too small')) return -1 // cborg's words for it
+    throw err
+  }
+}
+
 /** Joins encoded frames into one transport message (a CBOR sequence). */
 export function concat (parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0] as Uint8Array
@@ -190,7 +204,9 @@ function readItem (tk: Tokenizer, kind: string, i: number): Value {
       }
       return t.value as number
     case 'b': case 'B':
-      if (ty === Type.bytes) return (t.value as Uint8Array).slice()
+      // cborg's byte strings are copies already (Uint8Array.slice), not
+      // views of the message.
+      if (ty === Type.bytes) return t.value as Uint8Array
       if (kind === 'B' && ty === Type.null) return null
       return fail('byte string')
     case 't':
@@ -226,7 +242,6 @@ function toLimits (v: Value): Limits {
   return { maxMessageSize: lim(a[0] as number, 0, 0xffffffff), maxInflight: lim(a[1] as number, 1, 0xffffffff), maxRequests: lim(a[2] as number, 2, 0xffffffff) }
 }
 
-const utf8len = (s: string): number => new TextEncoder().encode(s).length
 
 function text (what: string, s: string, max: number): string {
   // A UTF-16 unit takes at most 3 bytes of UTF-8: short strings need no count.
@@ -329,7 +344,10 @@ function decodeAt (msg: Uint8Array, off: number): [Frame, number] {
   if (t >> 5 !== 0 || (t & 0x1f) > 23 || t < 1 || t > 11) throw new DecodeError('unknown-type', off, `type byte 0x${hex2(t)}`)
   let schema = shapes[t] as string
   if (hasName(t) && (h & 0x1f) === schema.length + 1) schema += 't'
-  const tk = new Tokenizer(msg.subarray(off), tokOpts)
+  // A Node.js Buffer's slice is a view, not a copy: cborg must see a plain
+  // Uint8Array so that the byte strings it returns are copies.
+  const plain = msg.constructor === Uint8Array ? msg : new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength)
+  const tk = new Tokenizer(plain.subarray(off), tokOpts)
   try {
     const head = tk.next()
     if (head.value !== schema.length) throw new Malformed(`${head.value as number} elements, want ${schema.length}`)

@@ -28,6 +28,7 @@ class FakeSocket implements WebSocketLike {
     this.onmessage?.({ data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) })
   }
   drop (): void { this.onclose?.({ code: 1006 }) }
+  fail (): void { this.onerror?.({}); this.onclose?.({ code: 1006 }) } // the WebSocket did not open
 }
 
 // Node.js 18 has no global crypto.getRandomValues: the tests bring their own.
@@ -242,4 +243,236 @@ test('a request made while the window is full waits for room, then gets its one 
   await turn()
   assert.deepEqual(req.outcomes.map(o => [o.ok, td.decode(o.value as Uint8Array)]), [[true, 'a']])
   assert.deepEqual((await c.close()).unacked, [])
+})
+
+/** Opens the i-th socket the client made (its next connection attempt) and lets the HELLO go out. */
+async function opened (i: number): Promise<FakeSocket> {
+  const s = FakeSocket.all[i]
+  assert.ok(s !== undefined, `connection attempt ${i + 1}`)
+  s.open()
+  await turn()
+  return s
+}
+
+const code = (e: unknown): string => e instanceof BetterSocketError ? e.code : e instanceof RemoteError ? `remote ${e.code}` : String(e)
+const helloAuth = (s: FakeSocket): string | null => {
+  const h = s.sent[0] as Extract<Frame, { type: 1 }>
+  assert.equal(h.type, 1)
+  return h.auth === null ? null : td.decode(h.auth)
+}
+
+test('the first connect retries failed attempts as connectFailed events; failFast gives up at once', async () => {
+  FakeSocket.all = []
+  const events: string[] = []
+  const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, reconnectMinMs: 1, reconnectMaxMs: 2, ackDelayMs: 0, random })
+  await turn()
+  const s0 = FakeSocket.all[0] as FakeSocket
+  s0.fail() // the server is not up yet
+  await turn()
+  const s1 = await opened(1)
+  s1.drop() // up, but gone before WELCOME: an attempt, not a lost connection
+  await turn()
+  const s2 = await opened(2)
+  s2.deliver(welcome(id1, false, 0))
+  const c = await pending
+  c.on('connectionLost', () => events.push('connectionLost'))
+  c.on('connectFailed', ev => events.push(`connectFailed ${ev.attempt}`))
+  c.on('resumed', () => events.push('resumed'))
+  s2.drop()
+  await turn()
+  const s3 = await opened(3)
+  s3.drop() // before WELCOME
+  await turn()
+  const s4 = FakeSocket.all[4] as FakeSocket
+  s4.fail()
+  await turn()
+  const s5 = await opened(5)
+  s5.deliver(welcome(id1, true, 0))
+  await turn()
+  assert.deepEqual(events, ['connectionLost', 'connectFailed 1', 'connectFailed 2', 'resumed'])
+  await c.close()
+
+  // A connect whose first attempt fails connects with the second.
+  FakeSocket.all = []
+  const seen: Array<[number, string]> = []
+  const again = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, reconnectMinMs: 1, reconnectMaxMs: 2, ackDelayMs: 0, random })
+  await turn()
+  ;(FakeSocket.all[0] as FakeSocket).fail()
+  await turn()
+  const t1 = await opened(1)
+  t1.deliver(welcome(id1, false, 0))
+  const c2 = await again
+  assert.equal(c2.clientId, '01010101-0101-0101-0101-010101010101')
+  await c2.close()
+
+  FakeSocket.all = []
+  const fast = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, reconnectMinMs: 1, reconnectMaxMs: 2, ackDelayMs: 0, random, failFast: true })
+  const outcome = track(fast)
+  await turn()
+  ;(FakeSocket.all[0] as FakeSocket).fail()
+  await turn()
+  await turn()
+  assert.deepEqual(outcome.outcomes.map(o => [o.ok, String(o.value)]), [[false, 'Error: client: connection failed']])
+  assert.equal(FakeSocket.all.length, 1, 'failFast makes no second attempt')
+
+  // Without failFast, the abort names the last attempt's failure.
+  FakeSocket.all = []
+  const ac = new AbortController()
+  const slow = track(connect('ws://test/', { WebSocket: FakeSocket, codec: raw, reconnectMinMs: 1, reconnectMaxMs: 2, ackDelayMs: 0, random, signal: ac.signal }))
+  await turn()
+  ;(FakeSocket.all[0] as FakeSocket).fail()
+  await turn()
+  ac.abort()
+  await turn()
+  seen.push(...slow.outcomes.map(o => [o.ok ? 1 : 0, (o.value as Error).message] as [number, string]))
+  assert.deepEqual(seen, [[0, 'client: aborted (last attempt: Error: client: connection failed)']])
+})
+
+test('credentials are asked for before every connection attempt; a failure is a failed attempt', async () => {
+  let calls = 0
+  const failed: unknown[] = []
+  const { c, s } = await connected({
+    reconnectMinMs: 1,
+    reconnectMaxMs: 2,
+    credentials: async () => {
+      calls++
+      if (calls === 2) throw new Error('token service down')
+      return te.encode(`token ${calls}`)
+    }
+  })
+  c.on('connectFailed', ev => failed.push(ev.error))
+  assert.equal(helloAuth(s), 'token 1')
+  s.drop()
+  await turn()
+  await turn()
+  assert.deepEqual(failed.map(String), ['Error: token service down'])
+  const s2 = await opened(1)
+  assert.equal(helloAuth(s2), 'token 3', 'the refreshed token')
+  assert.equal(calls, 3)
+  s2.deliver(welcome(id1, true, 0))
+  await c.close()
+})
+
+test('rooms survive a lost session: joined again, with a roomsRejoined event', async () => {
+  const { c, s } = await connected({ reconnectMinMs: 1, reconnectMaxMs: 2 })
+  const events: string[] = []
+  let rejoined: { clientId: string, rejoined: string[], refused: Array<{ room: string, error: unknown }> } | undefined
+  c.on('sessionLost', () => events.push('sessionLost'))
+  c.on('connected', () => events.push('connected'))
+  c.on('roomsRejoined', ev => { events.push('roomsRejoined'); rejoined = ev })
+  const joins = [track(c.join('b')), track(c.join('a')), track(c.join('c')), track(c.join('refused'))]
+  await turn()
+  const asked = s.sent.filter((f): f is Extract<Frame, { type: 9 }> => f.type === 9)
+  assert.deepEqual(asked.map(f => f.room), ['b', 'a', 'c', 'refused'])
+  s.deliver(...asked.map((f, i): Frame => ({ type: 7, seq: i + 1, ack: 4, id: f.id, payload: null, error: f.room === 'refused' ? { code: 2, message: 'no' } : null })))
+  await turn()
+  assert.deepEqual(joins.map(j => j.outcomes.length), [1, 1, 1, 1])
+  const leave = track(c.leave('c'))
+  await turn()
+  const l = s.sent.find((f): f is Extract<Frame, { type: 10 }> => f.type === 10) as Extract<Frame, { type: 10 }>
+  s.deliver({ type: 7, seq: 5, ack: 5, id: l.id, payload: null, error: null })
+  await turn()
+  assert.equal(leave.outcomes.length, 1)
+  assert.deepEqual(c.rooms(), ['a', 'b'])
+
+  s.drop()
+  await turn()
+  const s2 = await opened(1)
+  s2.deliver(welcome(id2, false, 0)) // the server no longer knows the session
+  await turn()
+  assert.deepEqual(c.rooms(), [], 'the new session is in no room until the server agrees')
+  const again = s2.sent.filter((f): f is Extract<Frame, { type: 9 }> => f.type === 9)
+  assert.deepEqual(again.map(f => f.room), ['a', 'b'])
+  s2.deliver(...again.map((f, i): Frame => ({ type: 7, seq: i + 1, ack: 2, id: f.id, payload: null, error: f.room === 'b' ? { code: 2, message: 'not any more' } : null })))
+  await turn()
+  assert.deepEqual(events, ['sessionLost', 'connected', 'roomsRejoined'])
+  assert.ok(rejoined !== undefined)
+  assert.equal(rejoined.clientId, '02020202-0202-0202-0202-020202020202')
+  assert.deepEqual(rejoined.rejoined, ['a'])
+  assert.deepEqual(rejoined.refused.map(r => [r.room, code(r.error)]), [['b', 'remote 2']])
+  assert.deepEqual(c.rooms(), ['a'])
+  await c.close()
+})
+
+test('flush waits for the acknowledgement of what was queued before it, across a resume', async () => {
+  const { c, s } = await connected({ reconnectMinMs: 1, reconnectMaxMs: 2 })
+  await c.flush() // nothing queued: at once
+  await c.send(te.encode('1'))
+  await c.send(te.encode('2'))
+  const f1 = track(c.flush())
+  await c.send(te.encode('3')) // after the call: not waited for
+  await turn()
+  s.deliver({ type: 3, ack: 1 })
+  await turn()
+  assert.equal(f1.outcomes.length, 0)
+  s.deliver({ type: 3, ack: 2 })
+  await turn()
+  assert.deepEqual(f1.outcomes, [{ ok: true, value: undefined }])
+
+  const ac = new AbortController()
+  const aborted = track(c.flush({ signal: ac.signal }))
+  const resumed = track(c.flush())
+  ac.abort()
+  s.drop()
+  await turn()
+  const s2 = await opened(1)
+  assert.equal(resumed.outcomes.length, 0, 'still waiting while reconnecting')
+  s2.deliver(welcome(id1, true, 3))
+  await turn()
+  assert.deepEqual(aborted.outcomes.map(o => code(o.value)), ['aborted'])
+  assert.deepEqual(resumed.outcomes, [{ ok: true, value: undefined }])
+
+  await c.send(te.encode('4'))
+  const lost = track(c.flush())
+  s2.drop()
+  await turn()
+  const s3 = await opened(2)
+  s3.deliver(welcome(id2, false, 0))
+  await turn()
+  assert.deepEqual(lost.outcomes.map(o => code(o.value)), ['session-lost'])
+
+  await c.send(te.encode('5'))
+  const closed = track(c.flush())
+  s3.deliver({ type: 8, code: 1008, reason: 'policy' })
+  await turn()
+  assert.deepEqual(closed.outcomes.map(o => code(o.value)), ['closed'])
+  await assert.rejects(c.flush(), (e: unknown) => code(e) === 'closed')
+})
+
+test('dialTimeoutMs bounds each attempt: credentials and the opening; a closing client abandons its attempt', async () => {
+  FakeSocket.all = []
+  const slow = track(connect('ws://test/', { WebSocket: FakeSocket, codec: raw, random, failFast: true, dialTimeoutMs: 10 }))
+  await new Promise(resolve => setTimeout(resolve, 40)) // the socket never opens
+  assert.deepEqual(slow.outcomes.map(o => code(o.value)), ['handshake-timeout'])
+  const s0 = FakeSocket.all[0] as FakeSocket
+  assert.ok(s0.closed, 'the socket that did not open is closed')
+  assert.equal(FakeSocket.all.length, 1)
+
+  FakeSocket.all = []
+  let calls = 0
+  const failures: string[] = []
+  const pending = connect('ws://test/', {
+    WebSocket: FakeSocket, codec: raw, random, reconnectMinMs: 1, reconnectMaxMs: 2, dialTimeoutMs: 30,
+    credentials: async () => (++calls === 1 ? await new Promise<Uint8Array>(() => {}) : te.encode('late enough'))
+  })
+  // The first credentials never come: the attempt times out, and the
+  // second one makes a socket.
+  for (let i = 0; i < 100 && FakeSocket.all.length === 0; i++) await new Promise(resolve => setTimeout(resolve, 1))
+  assert.equal(calls, 2)
+  const s = await opened(0)
+  assert.equal(helloAuth(s), 'late enough')
+  s.deliver(welcome(id1, false, 0))
+  const c = await pending
+  c.on('connectFailed', ev => failures.push(code(ev.error)))
+  s.drop()
+  await turn()
+  assert.equal(FakeSocket.all.length, 2, 'reconnecting')
+  await c.close() // while the attempt's socket is still opening
+  const s1 = FakeSocket.all[1] as FakeSocket
+  assert.ok(s1.closed, 'the attempt under way is abandoned')
+  s1.open() // too late: nobody listens
+  await turn()
+  assert.deepEqual(s1.sent, [])
+  assert.deepEqual(failures, [])
+  assert.equal(calls, 3)
 })

@@ -5,7 +5,7 @@
 // the same kind of error.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { decodeFrame, decodeMessage, encodeFrame, DecodeError, type Frame } from '../src/wire.js'
+import { decodeFrame, decodeMessage, encodeFrame, encodeFrameInto, DecodeError, type Frame } from '../src/wire.js'
 import { fromHex, toHex, hexify, readJSON, unhexFrame } from './util.js'
 
 interface Conformance {
@@ -57,4 +57,23 @@ test('the size limit is checked before anything is read', () => {
   for (let i = 0; i < 301; i++) msg.set(ack, 3 * i)
   assert.throws(() => decodeMessage(msg, 900), (e: unknown) => e instanceof DecodeError && e.kind === 'too-large')
   assert.equal(decodeMessage(msg.subarray(0, 900), 900).length, 300)
+})
+
+test('decoded byte strings are copies, not views of the message, even from a Node.js Buffer', () => {
+  const payload = new Uint8Array([1, 2, 3])
+  const msg = encodeFrame({ type: 5, seq: 1, ack: 0, payload, room: '', name: '' })
+  for (const input of [msg, Buffer.from(msg)]) {
+    const f = decodeFrame(input) as { payload: Uint8Array }
+    input.fill(0)
+    assert.deepEqual([...f.payload], [1, 2, 3])
+  }
+})
+
+test('encodeFrameInto writes what encodeFrame returns, or says the buffer is too small', () => {
+  const f: Frame = { type: 6, seq: 7, ack: 3, id: 9, payload: new Uint8Array(40).fill(5), name: 'quote' }
+  const want = encodeFrame(f)
+  const dest = new Uint8Array(want.length)
+  assert.equal(encodeFrameInto(f, dest), want.length)
+  assert.deepEqual(dest, want)
+  assert.equal(encodeFrameInto(f, new Uint8Array(want.length - 1)), -1)
 })

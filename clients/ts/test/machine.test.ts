@@ -10,6 +10,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ClientMachine, type MachineConfig, type MachineEvent, type MachineInput, type Lost, type Ready } from '../src/machine.js'
 import { BetterSocketError, CloseError, RemoteError } from '../src/errors.js'
+import { decodeMessage, encodeFrame } from '../src/wire.js'
 import { fromHex, toHex, readJSON, repoRoot } from './util.js'
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -140,3 +141,85 @@ for (const file of files) {
     }
   })
 }
+
+test('setAuth replaces the credentials of the next HELLO and every later one; acked reports the window', () => {
+  const hellos: Array<Uint8Array | null> = []
+  const cm = new ClientMachine({ auth: new Uint8Array([1]), random: n => new Uint8Array(n) })
+  const te = new TextEncoder()
+  const drain = (): Ready => {
+    const rd = cm.ready()
+    for (const msg of rd.transmit) for (const f of decodeMessage(msg)) if (f.type === 1) hellos.push(f.auth)
+    return rd
+  }
+  const id = new Uint8Array(16).fill(7)
+  const welcome = (resumed: boolean, ack: number): Uint8Array => encodeFrame({
+    type: 2, version: 1, id, token: null, heartbeatMs: 1000, idleTimeoutMs: 3000, resumed, ack,
+    limits: { maxMessageSize: 1 << 20, maxInflight: 64, maxRequests: 64 }
+  })
+  cm.step(0, { type: 'connected', conn: 1 })
+  drain()
+  cm.step(1, { type: 'recv', conn: 1, data: welcome(false, 0) })
+  drain()
+  assert.deepEqual(cm.acked(), { sent: 0, acked: 0 })
+  cm.step(2, { type: 'send', payload: te.encode('a') })
+  cm.step(2, { type: 'send', payload: te.encode('b') })
+  drain()
+  assert.deepEqual(cm.acked(), { sent: 2, acked: 0 })
+  cm.step(3, { type: 'recv', conn: 1, data: encodeFrame({ type: 3, ack: 1 }) })
+  assert.deepEqual(cm.acked(), { sent: 2, acked: 1 })
+
+  cm.step(4, { type: 'setAuth', auth: new Uint8Array([2]) })
+  assert.equal(hellos.length, 1, 'setAuth sends nothing on the live connection')
+  cm.step(5, { type: 'disconnected', conn: 1 })
+  drain()
+  cm.step(6, { type: 'connected', conn: 2 })
+  drain()
+  cm.step(7, { type: 'recv', conn: 2, data: welcome(true, 2) })
+  drain()
+  assert.deepEqual(cm.acked(), { sent: 2, acked: 2 })
+  cm.step(8, { type: 'disconnected', conn: 2 })
+  drain()
+  cm.step(9, { type: 'connected', conn: 3 })
+  drain()
+  assert.deepEqual(hellos, [new Uint8Array([1]), new Uint8Array([2]), new Uint8Array([2])])
+})
+
+test('transport messages stay within the peer limit, and stay intact while later ones are written', () => {
+  const cm = new ClientMachine({ random: n => new Uint8Array(n) })
+  const welcome = encodeFrame({
+    type: 2, version: 1, id: new Uint8Array(16).fill(3), token: null, heartbeatMs: 1000, idleTimeoutMs: 3000, resumed: false, ack: 0,
+    limits: { maxMessageSize: 300, maxInflight: 1024, maxRequests: 64 }
+  })
+  cm.step(0, { type: 'connected', conn: 1 })
+  cm.ready()
+  cm.step(1, { type: 'recv', conn: 1, data: welcome })
+  cm.ready()
+  const batches: Uint8Array[][] = []
+  const copies: Uint8Array[][] = []
+  let seq = 0
+  for (const [count, size] of [[5, 100], [3, 200], [40, 150]] as const) {
+    for (let i = 0; i < count; i++) cm.step(2, { type: 'send', payload: new Uint8Array(size).fill(++seq) })
+    const rd = cm.ready()
+    batches.push(rd.transmit)
+    copies.push(rd.transmit.map(m => m.slice()))
+  }
+  assert.deepEqual(batches.map(b => b.length), [3, 3, 40])
+  assert.deepEqual(batches, copies, 'what was handed out earlier was not overwritten')
+  const frames = batches.flat().flatMap(m => {
+    assert.ok(m.length <= 300, `a message of ${m.length} bytes`)
+    return decodeMessage(m)
+  })
+  assert.deepEqual(frames.map(f => f.type === 5 ? [f.seq, f.payload?.[0], f.payload?.length] : null),
+    Array.from({ length: 48 }, (_, i) => [i + 1, i + 1, i < 5 ? 100 : i < 8 ? 200 : 150]))
+
+  // A frame larger than the writer's buffer.
+  const big = new ClientMachine({ random: n => new Uint8Array(n) })
+  big.step(0, { type: 'connected', conn: 1 })
+  big.ready()
+  big.step(1, { type: 'recv', conn: 1, data: encodeFrame({ ...decodeMessage(welcome)[0] as Extract<ReturnType<typeof decodeMessage>[number], { type: 2 }>, limits: { maxMessageSize: 1 << 20, maxInflight: 64, maxRequests: 64 } }) })
+  big.ready()
+  big.step(2, { type: 'send', payload: new Uint8Array(10).fill(1) })
+  big.step(2, { type: 'send', payload: new Uint8Array(100_000).fill(2) })
+  const [msg] = big.ready().transmit
+  assert.deepEqual(decodeMessage(msg as Uint8Array).map(f => f.type === 5 ? [f.payload?.length, f.payload?.[0], f.payload?.at(-1)] : null), [[10, 1, 1], [100_000, 2, 2]])
+})

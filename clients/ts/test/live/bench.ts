@@ -14,6 +14,7 @@
 // requests against the same server with the protocol driven by hand over
 // the ws package (one REQUEST frame out, its RESPONSE in, no machine, no
 // promises of the client): what is left above that is the client's own.
+// The three round trips are timed in interleaved blocks.
 import { WebSocket } from 'ws'
 import { connect, raw } from '../../src/node.js'
 import { decodeMessage, encodeFrame, type Frame } from '../../src/wire.js'
@@ -22,34 +23,12 @@ const [url, rounds, messages, size, rawURL] = [process.argv[2] as string, Number
 const c = await connect(url, { codec: raw })
 const ping = new Uint8Array(size)
 
-for (let i = 0; i < 3000; i++) await c.request(ping) // warm up (the JIT)
-let t0 = performance.now()
-for (let i = 0; i < rounds; i++) await c.request(ping)
-const rtMicros = (performance.now() - t0) * 1000 / rounds
-
-const payload = new Uint8Array(size).fill(0x61)
-t0 = performance.now()
-// Sends made in one turn share transport messages; waiting for every
-// 1,000th keeps about one send window of them outstanding.
-for (let i = 0; i < messages; i++) {
-  const sent = c.send(payload)
-  if (i % 1000 === 999) await sent
-}
-await c.request(ping)
-const perSec = messages / ((performance.now() - t0) / 1000)
-await c.close()
-
 const ws = new WebSocket(rawURL)
 ws.binaryType = 'arraybuffer'
 await new Promise(resolve => { ws.onopen = resolve })
 const echo = async (n: number): Promise<void> => {
   for (let i = 0; i < n; i++) await new Promise(resolve => { ws.onmessage = resolve; ws.send(ping) })
 }
-await echo(200)
-t0 = performance.now()
-await echo(rounds)
-const rawRtMicros = (performance.now() - t0) * 1000 / rounds
-ws.close()
 
 const pws = new WebSocket(url)
 pws.binaryType = 'arraybuffer'
@@ -71,9 +50,40 @@ const byHand = async (n: number): Promise<void> => {
     })
   }
 }
+const client = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await c.request(ping)
+}
+
+// Warm up (the JIT), then time the three round trips in interleaved
+// blocks, so that a change of the machine's load between them moves all
+// three alike.
+await client(3000)
 await byHand(3000)
-t0 = performance.now()
-await byHand(rounds)
-const protoRtMicros = (performance.now() - t0) * 1000 / rounds
+await echo(200)
+const spent = [0, 0, 0]
+const blocks = 10
+for (let b = 0; b < blocks; b++) {
+  const fs = [client, byHand, echo]
+  for (let k = 0; k < fs.length; k++) {
+    const t0 = performance.now()
+    await (fs[k] as (n: number) => Promise<void>)(Math.ceil(rounds / blocks))
+    spent[k] = (spent[k] as number) + performance.now() - t0
+  }
+}
+const perRound = (k: number): number => (spent[k] as number) * 1000 / (blocks * Math.ceil(rounds / blocks))
+const [rtMicros, protoRtMicros, rawRtMicros] = [perRound(0), perRound(1), perRound(2)]
+ws.close()
 pws.close()
+
+const payload = new Uint8Array(size).fill(0x61)
+const t0 = performance.now()
+// Sends made in one turn share transport messages; waiting for every
+// 1,000th keeps about one send window of them outstanding.
+for (let i = 0; i < messages; i++) {
+  const sent = c.send(payload)
+  if (i % 1000 === 999) await sent
+}
+await c.request(ping)
+const perSec = messages / ((performance.now() - t0) / 1000)
+await c.close()
 process.stdout.write(JSON.stringify({ rtMicros, perSec, rawRtMicros, protoRtMicros }) + '\n')

@@ -14,8 +14,11 @@
 // outcome, a response. Once it has them all, it publishes `publishes`
 // messages "p <i> <k>" named "pub" to room "all", each of which must be
 // accepted, and waits for every other client's, exactly once and in order
-// per publisher, never its own. It prints a JSON summary and exits
-// non-zero on any mismatch.
+// per publisher, never its own. Every connection attempt presents a fresh
+// token "token <i> <n>" (credentials, n counting up), which the server's
+// Authorize checks; before the publishes each client flushes (everything
+// it sent is acknowledged) and must be in room "all" by its own account.
+// It prints a JSON summary and exits non-zero on any mismatch.
 import { connect, raw, type Client } from '../../src/node.js'
 
 const [url, nClients, nMessages, nBroadcasts] = [process.argv[2] as string, Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])]
@@ -54,11 +57,13 @@ async function run (i: number): Promise<Summary> {
   const nextP = new Map<number, number>()
   let pubReceived = 0
   const serve = (p: unknown): Uint8Array => { served++; return te.encode('re:' + text(p)) }
+  let tokens = 0
   const c: Client = await connect(url, {
     codec: raw,
     reconnectMinMs: 1,
     reconnectMaxMs: 50,
-    onRequest: serve
+    onRequest: serve,
+    credentials: async () => te.encode(`token ${i} ${++tokens}`)
   })
   c.handleRequest('sq', serve)
   const serverMessage = (s: string): void => {
@@ -120,6 +125,8 @@ async function run (i: number): Promise<Summary> {
     }
   }
   await Promise.all(outcomes)
+  await c.flush()
+  if (c.rooms().join() !== 'all') errors.push(`rooms ${JSON.stringify(c.rooms())}, want ["all"]`)
   await allIn
   // Every client has joined (the broadcasts start once all did): each
   // publish reaches every other one.
