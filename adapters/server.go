@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -336,11 +337,54 @@ func (s *Server) Serve(l Listener) error {
 			continue
 		}
 		pause = 0
+		if s.refusedAtAccept(t) {
+			continue
+		}
 		if err := s.Attach(t); err != nil {
 			return err
 		}
 	}
 }
+
+// refusalFrame is the CLOSE a connection refused at accept is sent: the
+// one the machine would send it (plaintext even when the server requires
+// encryption, as every refusal before the handshake is).
+var refusalFrame = func() []byte {
+	b, err := codec.Encode(&proto.Close{Code: proto.CloseOverloaded, Reason: "too many connections await their handshake"})
+	if err != nil {
+		panic("adapters: encoding the refusal: " + err.Error())
+	}
+	return b
+}()
+
+// refusedAtAccept closes t, with the CLOSE overloaded the machine would
+// send it, when the machine would refuse it at once for its limits on
+// connections awaiting HELLO (as AdmitsHTTP lets WebSocket servers refuse
+// before the upgrade). Under a flood of connections from a few sources,
+// each refusal then costs the hub one lookup under its lock, instead of a
+// step, a Ready and a writer, and honest connections wait less for the
+// lock. It applies to connections with a NetConn() net.Conn method
+// (netconn's), whose write deadline bounds the refusal's goroutine; other
+// transports' connections are refused by the machine as before.
+func (s *Server) refusedAtAccept(t Conn) bool {
+	n, ok := t.(interface{ NetConn() net.Conn })
+	if !ok {
+		return false
+	}
+	nc := n.NetConn()
+	if s.admits(s.source(nc.RemoteAddr(), nil), 0) {
+		return false
+	}
+	go func() {
+		nc.SetWriteDeadline(time.Now().Add(refusalTimeout))
+		t.WriteMessages([][]byte{refusalFrame})
+		t.Close(proto.CloseOverloaded, "")
+	}()
+	return true
+}
+
+// refusalTimeout bounds the write of a refusal at accept.
+const refusalTimeout = time.Second
 
 func temporary(err error) bool {
 	var t interface{ Temporary() bool }

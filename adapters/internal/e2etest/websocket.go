@@ -69,7 +69,7 @@ func webSocket(
 // for another request, where it would hold the http.Server's goroutine
 // and buffers outside every limit for as long as the client liked.
 func RefusedUpgrade(t *testing.T, tr Transport) {
-	refused(t, tr, func(ctx context.Context, nc net.Conn, br *bufio.Reader) {
+	Refused(t, tr, func(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 		writeUpgrade(t, nc)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
@@ -93,7 +93,7 @@ func RefusedUpgrade(t *testing.T, tr Transport) {
 // before any HTTP response, the refusal counts in Throttled, and once the
 // pending connection is gone the source is admitted again.
 func RefusedAtAccept(t *testing.T, tr Transport) {
-	refused(t, tr, func(ctx context.Context, nc net.Conn, br *bufio.Reader) {
+	Refused(t, tr, func(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 		b, err := br.ReadByte()
 		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Errorf("a refused connection read %q, %v; want it closed at once", b, err)
@@ -101,11 +101,11 @@ func RefusedAtAccept(t *testing.T, tr Transport) {
 	})
 }
 
-// refused runs check on a connection (and a reader of it) from a source
+// Refused runs check on a connection (and a reader of it) from a source
 // whose one allowed connection awaiting HELLO is taken; then it checks
 // that the refusal was counted and that the source is admitted again once
 // that connection is gone.
-func refused(t *testing.T, tr Transport, check func(ctx context.Context, nc net.Conn, br *bufio.Reader)) {
+func Refused(t *testing.T, tr Transport, check func(ctx context.Context, nc net.Conn, br *bufio.Reader)) {
 	ctx, srv, addr, lnAddr, connections := onePerSource(t, tr)
 	pending, err := tr.Raw(ctx, addr)
 	if err != nil {
