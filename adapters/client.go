@@ -105,7 +105,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	d.lock()
 	d.firstCtx = first
 	d.dialAt = d.now
-	d.settle(false)
+	d.settle(0)
 	d.unlock()
 	select {
 	case <-eng.established:
@@ -323,7 +323,7 @@ func (e *clientEngine) peerMax(conn session.ConnID) int {
 	return e.m.PeerMaxMessageSize()
 }
 
-func (e *clientEngine) canDefer() bool { return e.cur != nil && e.cur.deferReady() }
+func (e *clientEngine) canDefer(size int) bool { return e.cur != nil && e.cur.deferReady(size) }
 
 func (e *clientEngine) connected(c *conn) {
 	e.cur = c

@@ -47,7 +47,7 @@ type serverEngine struct {
 	auth        func(context.Context, session.AuthRequest) (Identity, error)
 	authTimeout time.Duration
 	ids         identities
-	// sentTo is the session of the last Send stepped (canDefer).
+	// sentTo is the session of the last Send or Reply stepped (canDefer).
 	sentTo proto.ClientID
 }
 
@@ -403,7 +403,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if !d.ended {
 			d.draining = true
 			d.eng.step(now, session.Shutdown{Reason: "server shutting down"})
-			d.settle(false)
+			d.settle(0)
 		}
 		d.unlock()
 		d.cancel()
@@ -424,7 +424,10 @@ func (e *serverEngine) send(now time.Time, in session.Send) error {
 	return e.m.Step(now, in)
 }
 
-func (e *serverEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
+func (e *serverEngine) reply(now time.Time, in session.Reply) error {
+	e.sentTo = in.To
+	return e.m.Step(now, in)
+}
 
 func (e *serverEngine) stats() session.Stats {
 	st := e.m.Stats()
@@ -436,10 +439,10 @@ func (e *serverEngine) connected(*conn) {}
 
 // canDefer: a Send's frames go to its session's connection alone, so
 // Ready may wait for that connection's busy writer, as on the client.
-func (e *serverEngine) canDefer() bool {
+func (e *serverEngine) canDefer(size int) bool {
 	id, ok := e.m.ConnOf(e.sentTo)
 	c := e.d.conns[id]
-	return ok && c != nil && c.deferReady()
+	return ok && c != nil && c.deferReady(size)
 }
 
 func (e *serverEngine) readable() *conn { return nil }
