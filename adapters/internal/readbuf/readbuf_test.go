@@ -35,7 +35,7 @@ func TestReadAllDropsLargeBuffers(t *testing.T) {
 	if err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("big: %d bytes, %v", len(got), err)
 	}
-	if m.b != nil {
+	if cap(m.b) > Keep {
 		t.Errorf("kept %d bytes after a message of %d", cap(m.b), len(big))
 	}
 	near := bytes.Repeat([]byte("y"), Keep-1)
@@ -46,6 +46,41 @@ func TestReadAllDropsLargeBuffers(t *testing.T) {
 	if cap(m.b) < Keep-1 || cap(m.b) > Keep {
 		t.Errorf("kept %d bytes after a message of Keep-1, want up to %d", cap(m.b), Keep)
 	}
+}
+
+// After one large message, the next one that outgrows Keep grows at once
+// to the last one's size (room the reads see), instead of doubling step
+// by step, each step a copy.
+func TestReadAllGrowsToTheLastLargeSize(t *testing.T) {
+	for _, pooled := range []bool{false, true} {
+		m := Buffer{Pooled: pooled}
+		big := bytes.Repeat([]byte("z"), 40<<10)
+		r := &roomReader{r: bytes.NewReader(big)}
+		for range 2 {
+			r.r.Reset(big)
+			r.room = nil
+			got, err := m.ReadAll(r)
+			if err != nil || !bytes.Equal(got, big) {
+				t.Fatalf("pooled %t: %d bytes, %v", pooled, len(got), err)
+			}
+		}
+		// The second message: at most Keep in the memory it starts in, then
+		// all the rest at once.
+		if len(r.room) > 3 || r.room[0] > Keep || r.room[1] < len(big)-Keep {
+			t.Errorf("pooled %t: reads of the second large message had room for %v bytes", pooled, r.room)
+		}
+	}
+}
+
+// roomReader records how much room each Read is given.
+type roomReader struct {
+	r    *bytes.Reader
+	room []int
+}
+
+func (r *roomReader) Read(p []byte) (int, error) {
+	r.room = append(r.room, len(p))
+	return r.r.Read(p)
 }
 
 func TestReadAllReportsErrors(t *testing.T) {
