@@ -169,6 +169,10 @@ type result struct {
 	Want    int64   `json:"want"`    // messages that should have been delivered
 	Skipped int64   `json:"skipped"` // W3: deliveries a better-socket Broadcast skipped
 	Note    string  `json:"note,omitempty"`
+	// The CPU time (user and system) of the server and client processes
+	// over their whole lives, set by the parent: under load, it moves less
+	// than the rate does.
+	ServerCPU, ClientCPU time.Duration `json:"-"`
 }
 
 func parent(which, run []string, rounds int, p params) {
@@ -189,7 +193,7 @@ func parent(which, run []string, rounds int, p params) {
 				if err != nil {
 					fail(fmt.Errorf("%s %s round %d: %w", w, v, r, err))
 				}
-				fmt.Fprintf(os.Stderr, "round %d %s %-12s %s\n", r, w, v, show(w, res))
+				fmt.Fprintf(os.Stderr, "round %d %s %-12s %s%s\n", r, w, v, show(w, res), cpu(res))
 				got[key{w, v}] = append(got[key{w, v}], res)
 			}
 		}
@@ -233,6 +237,15 @@ func title(w string, p params) string {
 		return fmt.Sprintf("broadcast burst %d msgs × %d members", p.W3Msgs, p.W3Members)
 	}
 	return fmt.Sprintf("server RSS per idle client (%d clients)", p.W4Clients)
+}
+
+// cpu shows the CPU time per message of each process (W2, W3).
+func cpu(r result) string {
+	if r.Count == 0 {
+		return ""
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(r.Count) }
+	return fmt.Sprintf("  (CPU per message: server %.0f ns, client %.0f ns)", per(r.ServerCPU), per(r.ClientCPU))
 }
 
 func show(w string, r result) string {
@@ -362,9 +375,16 @@ func (p *proc) ask(q string) (string, error) {
 	return p.line()
 }
 
-func (p *proc) stop() {
-	p.in.Close()
-	p.cmd.Wait()
+// stop ends the process, once, and returns the CPU time it used.
+func (p *proc) stop() time.Duration {
+	if p.cmd.ProcessState == nil {
+		p.in.Close()
+		p.cmd.Wait()
+	}
+	if s := p.cmd.ProcessState; s != nil {
+		return s.UserTime() + s.SystemTime()
+	}
+	return 0
 }
 
 // runOne runs one variant of one workload: a server process on core 0, a
@@ -411,6 +431,7 @@ func runOne(w, v string, p params, pin bool) (result, error) {
 		a, _ := strconv.ParseFloat(after, 64)
 		res.Value = (a - b) / float64(p.W4Clients)
 	}
+	res.ClientCPU, res.ServerCPU = cl.stop(), srv.stop()
 	return res, nil
 }
 
