@@ -53,7 +53,7 @@ func (s *Server) broadcastOwned(ctx context.Context, room, name string, except p
 	err := d.eng.step(now, session.Broadcast{Room: room, Name: name, Payload: payload, Except: except})
 	var be *session.BroadcastError
 	if s.slow != WaitSlow || !errors.As(err, &be) {
-		d.settle(0)
+		d.settle(frameSize(payload, name) + len(room))
 		d.unlockYield()
 		return err
 	}

@@ -186,9 +186,10 @@ type engine interface {
 	ready(now time.Time) time.Time
 	// connected learns about a connection the machine accepted.
 	connected(c *conn)
-	// canDefer reports whether Ready may wait for the busy writer, which
-	// will call it: true when the frames of Sends are all it would produce.
-	// size is the payload the holder's Send adds to them.
+	// canDefer reports whether Ready may wait for the busy writers, which
+	// will call it: true when frames are all it would hand over, for
+	// connections whose writers are all busy. size is what the holder's
+	// step added to each of them.
 	canDefer(size int) bool
 	// stats returns the machine's counters; lock held.
 	stats() session.Stats
@@ -351,9 +352,10 @@ func (d *driver) takeDirect() *conn {
 
 // settle finishes a turn with the machine; lock held. It retries parked
 // commands when something arrived, calls Ready unless the holder stepped
-// only a Send (or Reply) of deferrable payload bytes and the writer will,
-// starts a due dial, ends the driver when the machine is done, and rearms
-// the timer. deferrable is zero (or less) when Ready may not wait.
+// only a Send, Reply or Broadcast whose frames add deferrable bytes and
+// the writers will, starts a due dial, ends the driver when the machine is
+// done, and rearms the timer. deferrable is zero (or less) when Ready may
+// not wait.
 func (d *driver) settle(deferrable int) {
 	if d.progress && d.nparked > 0 {
 		d.retryParked()

@@ -47,8 +47,6 @@ type serverEngine struct {
 	auth        func(context.Context, session.AuthRequest) (Identity, error)
 	authTimeout time.Duration
 	ids         identities
-	// sentTo is the session of the last Send or Reply stepped (canDefer).
-	sentTo proto.ClientID
 }
 
 // NewServer returns a running Server with no connections. Hand it
@@ -419,15 +417,9 @@ func (e *serverEngine) recv(now time.Time, conn session.ConnID, data []byte) err
 
 func (e *serverEngine) call(now time.Time, in session.Call) error { return e.m.Step(now, in) }
 
-func (e *serverEngine) send(now time.Time, in session.Send) error {
-	e.sentTo = in.To
-	return e.m.Step(now, in)
-}
+func (e *serverEngine) send(now time.Time, in session.Send) error { return e.m.Step(now, in) }
 
-func (e *serverEngine) reply(now time.Time, in session.Reply) error {
-	e.sentTo = in.To
-	return e.m.Step(now, in)
-}
+func (e *serverEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
 
 func (e *serverEngine) stats() session.Stats {
 	st := e.m.Stats()
@@ -437,12 +429,14 @@ func (e *serverEngine) stats() session.Stats {
 
 func (e *serverEngine) connected(*conn) {}
 
-// canDefer: a Send's frames go to its session's connection alone, so
-// Ready may wait for that connection's busy writer, as on the client.
+// canDefer: when Ready would hand over frames only, it may wait for the
+// writers of their connections, as on the client, if they are all busy:
+// each calls Ready when it is done.
 func (e *serverEngine) canDefer(size int) bool {
-	id, ok := e.m.ConnOf(e.sentTo)
-	c := e.d.conns[id]
-	return ok && c != nil && c.deferReady(size)
+	return e.m.FramesOnlyFor(func(id session.ConnID) bool {
+		c := e.d.conns[id]
+		return c != nil && c.deferReady(size)
+	})
 }
 
 func (e *serverEngine) readable() *conn { return nil }
