@@ -23,8 +23,8 @@
 //
 // -variants picks the variants to run (-variants bettersocket: no
 // baselines, so no ratios), and -profile DIR has every server and client
-// process write its CPU profile (and with -trace its execution trace) into
-// DIR, for go tool pprof and go tool trace.
+// process write its CPU and allocation profiles (and with -trace its
+// execution trace) into DIR, for go tool pprof and go tool trace.
 //
 // The figures are this machine's, at the time of the run: quote them with
 // the command and the machine.
@@ -91,7 +91,7 @@ func main() {
 	which := flag.String("w", "W1,W2,W3,W4", "workloads to run")
 	rounds := flag.Int("rounds", 3, "interleaved rounds; the table shows medians")
 	only := flag.String("variants", strings.Join(variants, ","), "variants to run")
-	flag.StringVar(&profDir, "profile", "", "write each server and client process's CPU profile into this directory, as W-variant-role-pid.pprof")
+	flag.StringVar(&profDir, "profile", "", "write each server and client process's CPU and allocation profiles into this directory, as W-variant-role-pid.pprof and .allocs")
 	flag.BoolVar(&traceToo, "trace", false, "with -profile: write each process's execution trace there too (.trace)")
 	var p params
 	flag.IntVar(&p.W1Trips, "trips", 20000, "W1: round trips per measurement")
@@ -125,16 +125,19 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// profDir is where the children write their CPU profiles (empty: none),
-// and their execution traces when traceToo is set.
+// profDir is where the children write their CPU and allocation profiles
+// (empty: none), and their execution traces when traceToo is set;
+// profPath is this child's CPU profile.
 var (
 	profDir  string
 	traceToo bool
+	profPath string
 )
 
 // startProfile starts the CPU profile (and trace) of this child process,
 // written to path (path.trace); exit stops them.
 func startProfile(path string) {
+	profPath = path
 	f, err := os.Create(path)
 	if err != nil {
 		fail(err)
@@ -153,10 +156,16 @@ func startProfile(path string) {
 	}
 }
 
-// exit ends a child process, with its profile written out.
+// exit ends a child process, with its profiles written out.
 func exit() {
-	pprof.StopCPUProfile()
-	trace.Stop()
+	if profPath != "" {
+		pprof.StopCPUProfile()
+		trace.Stop()
+		if f, err := os.Create(strings.TrimSuffix(profPath, ".pprof") + ".allocs"); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	os.Exit(0)
 }
 
