@@ -196,18 +196,25 @@ func (c *conn) startLocked() {
 	}
 }
 
-// deferReady reports whether the writer is busy, and if so makes it call
-// Ready before it goes idle; driver lock held. The Sends stepped meanwhile
-// then share its next write; size is what the holder's Send adds to it.
+// deferReady makes the writer call Ready before it goes idle, claiming it
+// when it is idle, and reports whether it will; driver lock held. The
+// Sends stepped until then share its next write, the first one included
+// (a Ready of its own would make it a message of its own, which the writer
+// would then copy to join); size is what the holder's step adds to it. A
+// holder that writes what it claims itself (direct) has its Ready now.
 func (c *conn) deferReady(size int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.writing && !c.hangup && !c.failed {
-		c.pending = true
-		c.noteUnsent(size)
-		return true
+	if c.hangup || c.failed || !c.writing && c.d.direct {
+		return false
 	}
-	return false
+	c.pending = true
+	c.noteUnsent(size)
+	if !c.writing {
+		c.writing = true
+		c.d.claimed(c)
+	}
+	return true
 }
 
 // noteUnsent counts n more bytes for the writer, and asks the holder to
