@@ -66,6 +66,7 @@ func (w *writer) frame(f proto.Frame) {
 }
 
 func (w *writer) reliable(f *outFrame, ack uint64) {
+	w.reserve(f.size() + frameOverhead)
 	switch f.typ {
 	case proto.TypeData:
 		w.data = proto.Data{Seq: f.seq, Ack: ack, Payload: f.payload, Room: f.room, Name: f.name}
@@ -101,6 +102,22 @@ func (w *writer) ackFrame(ack uint64) {
 func (w *writer) heartbeat(ack, echo uint64) {
 	w.hb = proto.Heartbeat{Ack: ack, Echo: echo}
 	w.frame(&w.hb)
+}
+
+// reserve makes room for n more bytes in the arena. A full arena is not
+// grown as append would grow it, copying the messages already emitted
+// (which keep the old arena): only the message under way moves to a new
+// one, so a large Ready (a broadcast to many, a long stream) allocates
+// and copies its bytes about once.
+func (w *writer) reserve(n int) {
+	if cap(w.arena)-len(w.arena) >= n {
+		return
+	}
+	cur := w.arena[w.start:]
+	size := max(arenaMin, min(2*cap(w.arena), 1<<20), 2*(len(cur)+n))
+	w.arena = append(make([]byte, 0, size), cur...)
+	w.last -= w.start
+	w.start = 0
 }
 
 // take hands the messages of this Ready over. The next Readys append after
