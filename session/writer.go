@@ -104,13 +104,14 @@ func (w *writer) heartbeat(ack, echo uint64) {
 	w.frame(&w.hb)
 }
 
-// reserve makes room for n more bytes in the arena. A full arena is not
-// grown as append would grow it, copying the messages already emitted
-// (which keep the old arena): only the message under way moves to a new
-// one, so a large Ready (a broadcast to many, a long stream) allocates
-// and copies its bytes about once.
+// reserve makes room for n more bytes in the arena. A full arena whose
+// messages already emitted take more than moveFrom bytes is not grown as
+// append would grow it, copying them (they keep the old arena anyway):
+// only the message under way moves to a new one, so a large Ready (a
+// broadcast to many, a long stream) allocates and copies its bytes about
+// once.
 func (w *writer) reserve(n int) {
-	if cap(w.arena)-len(w.arena) >= n {
+	if cap(w.arena)-len(w.arena) >= n || w.start < moveFrom {
 		return
 	}
 	cur := w.arena[w.start:]
@@ -135,8 +136,12 @@ func (w *writer) take() {
 	w.arena = rest
 }
 
-// arenaMin is the smallest arena a writer allocates.
-const arenaMin = 2 << 10
+// arenaMin is the smallest arena a writer allocates; moveFrom, see
+// reserve.
+const (
+	arenaMin = 2 << 10
+	moveFrom = 16 << 10
+)
 
 // wireText makes s fit a CLOSE reason or an error message on the wire: valid
 // UTF-8 of at most proto.MaxReasonLen bytes. Applications may pass any
