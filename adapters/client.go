@@ -80,7 +80,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	h := opts.Mux.routed(handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent})
 	d := newDriver(eng, h, withSide(opts.Logger, "client"), MaxMessageSize(cfg.LinkConfig), opts.MaxPendingEvents, opts.clock)
 	eng.d = d
-	eng.q = newEventQueue(d, d.qmax)
+	eng.q = newEventQueue(d, d.qmax, keepReady)
 	d.dial = dial
 	d.creds = opts.Credentials
 	d.failFast = opts.FailFast

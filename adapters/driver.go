@@ -401,17 +401,24 @@ func (d *driver) readyDeferred() {
 
 // recycleReady readies the slices of a Ready the engine is done with for
 // the next one: it drops the references they hold, and their memory when a
-// burst made them large.
+// burst made them larger than keepReady.
 func recycleReady[T any](transmit *[]T, events *[]session.Event) {
 	clear(*transmit)
 	clear(*events)
-	if cap(*transmit) > idleCap {
+	if cap(*transmit) > keepReady {
 		*transmit = nil
 	}
-	if cap(*events) > idleCap {
+	if cap(*events) > keepReady {
 		*events = nil
 	}
 }
+
+// keepReady is the most entries the driver's one Ready keeps memory for:
+// enough for the events of a transport message of a stream (a write of
+// yieldAt bytes of 64-byte messages is some 400), which would otherwise
+// grow the slice again for every message; 16-24 KiB per Client or Server,
+// not per session.
+const keepReady = 1024
 
 func earliest(a, b time.Time) time.Time {
 	if a.IsZero() || (!b.IsZero() && b.Before(a)) {

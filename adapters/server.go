@@ -95,7 +95,7 @@ func NewServer(opts ServerOptions) *Server {
 		eng.ids = identities{by: make(map[proto.ClientID]Identity), users: make(map[string][]proto.ClientID), pending: make(map[session.ConnID]Identity)}
 	}
 	eng.m, eng.d = session.NewServer(cfg), d
-	eng.connQ = newEventQueue(d, d.qmax)
+	eng.connQ = newEventQueue(d, d.qmax, idleCap)
 	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, slow: opts.SlowMembers, listeners: make(map[Listener]struct{})}
 	d.ctx = context.WithValue(d.ctx, handlerKey{}, s)
 	if s.source == nil {
@@ -488,7 +488,7 @@ func (e *serverEngine) ready(now time.Time) time.Time {
 func (e *serverEngine) queue(id proto.ClientID) *eventQueue {
 	q := e.queues[id]
 	if q == nil {
-		q = newEventQueue(e.d, e.d.qmax)
+		q = newEventQueue(e.d, e.d.qmax, idleCap)
 		e.queues[id] = q
 	}
 	return q
