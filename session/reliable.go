@@ -116,8 +116,12 @@ func (l *link) frame(seq uint64) *outFrame { return l.buf.at(int(seq - l.peerAck
 // append would copy them all at each doubling: a broadcast fills every
 // member's buffer at once), and drops acknowledged chunks whole; they are
 // reused for the frames that follow while some remain unacknowledged. An
-// empty queue keeps keepChunks of them (a request, a response or a small
-// batch at a time then allocates nothing), not a burst's.
+// empty queue keeps up to keepChunks of them (256 frames, 30 KiB), so that
+// traffic that comes and goes (requests and responses, small batches,
+// the simulator's) does not allocate them again each time, but not what a
+// burst grew it to, as a slice would keep its whole capacity. A new
+// queue's first chunk starts small: most sessions have few frames in
+// flight.
 type sendQueue struct {
 	chunks [][]outFrame // chunks[0][head] is the oldest frame; all but the last are full
 	head   int
@@ -127,7 +131,7 @@ type sendQueue struct {
 
 const (
 	chunkLen   = 16
-	keepChunks = 4
+	keepChunks = 16
 )
 
 // at returns the i-th oldest frame.
@@ -140,12 +144,13 @@ func (q *sendQueue) push(f outFrame) {
 	k := len(q.chunks) - 1
 	if k < 0 || len(q.chunks[k]) == chunkLen {
 		var c []outFrame
-		if s := len(q.spare) - 1; s >= 0 {
+		switch s := len(q.spare) - 1; {
+		case s >= 0:
 			c, q.spare[s] = q.spare[s], nil
 			q.spare = q.spare[:s]
-		} else {
+		case k >= 0:
 			c = make([]outFrame, 0, chunkLen)
-		}
+		} // else a new queue's first chunk, which append grows: most sessions have few frames in flight
 		q.chunks = append(q.chunks, c)
 		k++
 	}
