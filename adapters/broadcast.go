@@ -53,8 +53,8 @@ func (s *Server) broadcastOwned(ctx context.Context, room, name string, except p
 	err := d.eng.step(now, session.Broadcast{Room: room, Name: name, Payload: payload, Except: except})
 	var be *session.BroadcastError
 	if s.slow != WaitSlow || !errors.As(err, &be) {
-		d.settle(false)
-		d.unlock()
+		d.settle(frameSize(payload, name) + len(room))
+		d.unlockYield()
 		return err
 	}
 	var failed []proto.ClientID
@@ -78,7 +78,7 @@ func (s *Server) broadcastOwned(ctx context.Context, room, name string, except p
 		d.park(o)
 		waiting, to = append(waiting, o), append(to, id)
 	}
-	d.settle(false)
+	d.settle(0)
 	d.unlock()
 	for i, o := range waiting {
 		if r := d.await(ctx, o); r.err != nil {

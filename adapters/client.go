@@ -80,7 +80,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	h := opts.Mux.routed(handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent})
 	d := newDriver(eng, h, withSide(opts.Logger, "client"), MaxMessageSize(cfg.LinkConfig), opts.MaxPendingEvents, opts.clock)
 	eng.d = d
-	eng.q = newEventQueue(d, d.qmax)
+	eng.q = newEventQueue(d, d.qmax, keepReady)
 	d.dial = dial
 	d.creds = opts.Credentials
 	d.failFast = opts.FailFast
@@ -105,7 +105,7 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	d.lock()
 	d.firstCtx = first
 	d.dialAt = d.now
-	d.settle(false)
+	d.settle(0)
 	d.unlock()
 	select {
 	case <-eng.established:
@@ -323,7 +323,7 @@ func (e *clientEngine) peerMax(conn session.ConnID) int {
 	return e.m.PeerMaxMessageSize()
 }
 
-func (e *clientEngine) canDefer() bool { return e.cur != nil && e.cur.deferReady() }
+func (e *clientEngine) canDefer(size int) bool { return e.cur != nil && e.cur.deferReady(size) }
 
 func (e *clientEngine) connected(c *conn) {
 	e.cur = c

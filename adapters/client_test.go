@@ -80,7 +80,7 @@ func probe[T any](_ context.Context, d *driver, fn func() T) T {
 	defer d.unlock()
 	v := fn()
 	if !d.ended {
-		d.settle(false)
+		d.settle(0)
 	}
 	return v
 }

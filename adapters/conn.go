@@ -95,8 +95,11 @@ type conn struct {
 	// The bounds on what waits to be written (backlog.go): queued is the
 	// bytes in out; wseq counts the writes begun, inWrite says one is
 	// under way; watched says c is in the driver's stalled list, whose
-	// check saw write stallSeq under way at stallAt.
+	// check saw write stallSeq under way at stallAt. unsent is the bytes
+	// queued or deferred since the writer last took a batch, for the
+	// holder to yield to the writer as they pass yieldAt.
 	queued   int
+	unsent   int
 	wseq     uint64
 	inWrite  bool
 	watched  bool
@@ -158,6 +161,7 @@ func (c *conn) queueLocked(m []byte) {
 	}
 	c.out = append(c.out, m)
 	c.queued += len(m)
+	c.noteUnsent(len(m))
 	if c.d.maxQueued > 0 && c.queued > c.d.maxQueued {
 		c.failed = true // queue nothing more
 		c.d.log.Warn("outgoing queue over its limit; connection killed", "conn", c.id, "bytes", c.queued, "limit", c.d.maxQueued)
@@ -192,17 +196,35 @@ func (c *conn) startLocked() {
 	}
 }
 
-// deferReady reports whether the writer is busy, and if so makes it call
-// Ready before it goes idle; driver lock held. The Sends stepped meanwhile
-// then share its next write.
-func (c *conn) deferReady() bool {
+// deferReady makes the writer call Ready before it goes idle, claiming it
+// when it is idle, and reports whether it will; driver lock held. The
+// Sends stepped until then share its next write, the first one included
+// (a Ready of its own would make it a message of its own, which the writer
+// would then copy to join); size is what the holder's step adds to it. A
+// holder that writes what it claims itself (direct) has its Ready now.
+func (c *conn) deferReady(size int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.writing && !c.hangup && !c.failed {
-		c.pending = true
-		return true
+	if c.hangup || c.failed || !c.writing && c.d.direct {
+		return false
 	}
-	return false
+	c.pending = true
+	c.noteUnsent(size)
+	if !c.writing {
+		c.writing = true
+		c.d.claimed(c)
+	}
+	return true
+}
+
+// noteUnsent counts n more bytes for the writer, and asks the holder to
+// yield to it when that makes them pass yieldAt; driver lock and c.mu
+// held.
+func (c *conn) noteUnsent(n int) {
+	if c.unsent < yieldAt && c.unsent+n >= yieldAt {
+		c.d.yield = true
+	}
+	c.unsent += n
 }
 
 // writeLoop is a writer goroutine; it ends when the queue is empty.
@@ -235,7 +257,7 @@ func (c *conn) flush(once bool) {
 		if len(c.out) > 0 && !c.failed {
 			batch := c.out
 			c.out, c.spare = c.spare[:0], nil
-			c.queued, c.inWrite = 0, true
+			c.queued, c.unsent, c.inWrite = 0, 0, true
 			c.wseq++
 			max := c.peerMax
 			c.mu.Unlock()
@@ -255,7 +277,7 @@ func (c *conn) flush(once bool) {
 			continue
 		}
 		clear(c.out)
-		c.out, c.queued = c.out[:0], 0
+		c.out, c.queued, c.unsent = c.out[:0], 0, 0
 		if c.hangup && !c.closed {
 			c.closed = true
 			code, reason := c.code, c.reason

@@ -178,11 +178,14 @@
 // goroutine writes, and while a connection's writer is writing,
 // whatever is stepped meanwhile queues behind it, and its next write takes
 // everything queued, joined into as few transport messages as the peer's
-// size limit allows. On the client, Sends stepped while the writer is busy
-// do not even call the machine's Ready: the writer calls it once before
-// its next write, so their frames are packed together and their
-// acknowledgements coalesce. A caller that sends in a loop thus keeps
-// stepping while the writer writes, and each write carries many messages.
+// size limit allows. Sends (and a server's Broadcasts) stepped while the
+// writers of their connections are busy do not even call the machine's
+// Ready: the writer calls it once before its next write, so their frames
+// are packed together and their acknowledgements coalesce. A caller that
+// sends in a loop thus keeps stepping while the writer writes, and each
+// write carries many messages; where the writer cannot run meanwhile (one
+// CPU, or every CPU busy), the caller yields to it every 32 KiB or so, so
+// that the peer gets to work on them while the caller goes on.
 // The machines hold an acknowledgement up to DefaultAckDelay (1 ms) for a
 // frame that can carry it (a response, usually: session.LinkConfig's
 // AckDelay), so a request and its response cost one message each way.

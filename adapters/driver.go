@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +46,11 @@ import (
 //     for connections with output and no writer, workers for handler queues
 //     with events and none (queue.go). A reader runs its own session's
 //     queue instead, a request handler with nothing else to handle writes
-//     its reply itself, and a Request writes its request (see conn).
+//     its reply itself, and a Request writes its request (see conn);
+//   - a holder that keeps producing output yields to the writers it feeds
+//     (see yieldAt): a reader once its turn has started a writer, an
+//     application caller (Send, Broadcast) each time a connection's unsent
+//     bytes pass yieldAt.
 //
 // The lock is never held during I/O or while application code runs (except
 // the server's Authorize and AllowRoom hooks, which run inside Step). A
@@ -112,6 +118,7 @@ type driver struct {
 	direct     bool
 	directConn *conn
 	sig        []signal // handed over by unlock
+	yield      bool     // the holder should yield to the writers (see yieldAt)
 	flushes    []*flushWait
 
 	// The read roles (reading.go): callerReads is set on a client, whose
@@ -179,9 +186,11 @@ type engine interface {
 	ready(now time.Time) time.Time
 	// connected learns about a connection the machine accepted.
 	connected(c *conn)
-	// canDefer reports whether Ready may wait for the busy writer, which
-	// will call it: true when the frames of Sends are all it would produce.
-	canDefer() bool
+	// canDefer reports whether Ready may wait for the busy writers, which
+	// will call it: true when frames are all it would hand over, for
+	// connections whose writers are all busy. size is what the holder's
+	// step added to each of them.
+	canDefer(size int) bool
 	// stats returns the machine's counters; lock held.
 	stats() session.Stats
 	// readable is the connection a caller may read for its response: the
@@ -263,6 +272,7 @@ func (d *driver) start() {
 func (d *driver) lock() time.Time {
 	d.mu.Lock()
 	d.now = d.clock.Now()
+	d.yield = false
 	return d.now
 }
 
@@ -293,6 +303,34 @@ func (d *driver) unlock() {
 	}
 }
 
+// yieldAt is how many bytes a connection's writer may have waiting, queued
+// or deferred since it last took a batch, before the holder that adds them
+// yields to it.
+//
+// A writer is a goroutine of its own, which on a busy or single-CPU
+// process (GOMAXPROCS=1) runs only when the goroutine that started it
+// blocks. A caller that sends in a loop, or broadcasts, would otherwise
+// queue a whole send window before the first byte is written, and only
+// then wait for the peer, which had nothing to do meanwhile: the two sides
+// would take turns instead of working at once. Likewise a reader that
+// queues an ACK and reads on would hold it back until it has nothing left
+// to read, while the peer waits for it to send more. Yielding every
+// yieldAt bytes keeps the writes large (a write costs a system call and
+// wakes the peer) and the two sides busy together; where the writer runs
+// on another CPU, a yield costs a fraction of a microsecond per yieldAt
+// bytes.
+const yieldAt = 32 << 10
+
+// unlockYield is unlock for a holder that yields to the writers when its
+// turn asked it to (see yieldAt).
+func (d *driver) unlockYield() {
+	y := d.yield
+	d.unlock()
+	if y {
+		runtime.Gosched()
+	}
+}
+
 // claimed is told that the lock holder has claimed c's writer: the holder
 // writes c itself after unlocking when it asked to (direct), or a writer
 // goroutine is started.
@@ -314,13 +352,15 @@ func (d *driver) takeDirect() *conn {
 
 // settle finishes a turn with the machine; lock held. It retries parked
 // commands when something arrived, calls Ready unless the holder stepped
-// only Sends (deferrable) and the writer will, starts a due dial, ends the
-// driver when the machine is done, and rearms the timer.
-func (d *driver) settle(deferrable bool) {
+// only a Send, Reply or Broadcast whose frames add deferrable bytes and
+// the writers will, starts a due dial, ends the driver when the machine is
+// done, and rearms the timer. deferrable is zero (or less) when Ready may
+// not wait.
+func (d *driver) settle(deferrable int) {
 	if d.progress && d.nparked > 0 {
 		d.retryParked()
 	}
-	if d.progress || !deferrable || !d.eng.canDefer() {
+	if d.progress || deferrable <= 0 || !d.eng.canDefer(deferrable) {
 		d.deadline = d.eng.ready(d.now)
 	}
 	if d.progress && len(d.flushes) > 0 {
@@ -354,24 +394,31 @@ func (d *driver) arm() {
 func (d *driver) readyDeferred() {
 	d.lock()
 	if !d.ended {
-		d.settle(false)
+		d.settle(0)
 	}
 	d.unlock()
 }
 
 // recycleReady readies the slices of a Ready the engine is done with for
 // the next one: it drops the references they hold, and their memory when a
-// burst made them large.
+// burst made them larger than keepReady.
 func recycleReady[T any](transmit *[]T, events *[]session.Event) {
 	clear(*transmit)
 	clear(*events)
-	if cap(*transmit) > idleCap {
+	if cap(*transmit) > keepReady {
 		*transmit = nil
 	}
-	if cap(*events) > idleCap {
+	if cap(*events) > keepReady {
 		*events = nil
 	}
 }
+
+// keepReady is the most entries the driver's one Ready keeps memory for:
+// enough for the events of a transport message of a stream (a write of
+// yieldAt bytes of 64-byte messages is some 400), which would otherwise
+// grow the slice again for every message; 16-24 KiB per Client or Server,
+// not per session.
+const keepReady = 1024
 
 func earliest(a, b time.Time) time.Time {
 	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
@@ -401,7 +448,7 @@ func (d *driver) timerLoop() {
 				d.killStalled(now)
 			}
 			d.reviewReaders(now)
-			d.settle(false)
+			d.settle(0)
 		}
 		d.unlock()
 	}
@@ -485,7 +532,7 @@ func (d *driver) attachWith(t Conn, fromDial bool, src string, info *peerInfo, a
 	}
 	if d.ended || d.draining {
 		if !d.ended {
-			d.settle(false) // the last dial may have been what draining waited for
+			d.settle(0) // the last dial may have been what draining waited for
 		}
 		d.unlock()
 		t.Close(proto.CloseGoingAway, "closed")
@@ -513,9 +560,9 @@ func (d *driver) attachWith(t Conn, fromDial bool, src string, info *peerInfo, a
 	}
 	if d.callerReads {
 		d.startReader(c)
-		d.settle(false)
+		d.settle(0)
 	} else {
-		d.settle(false)
+		d.settle(0)
 		d.readOrForget(c) // a server refuses connections by the thousand under attack
 	}
 	d.unlock()
@@ -536,8 +583,10 @@ func (d *driver) attachWith(t Conn, fromDial bool, src string, info *peerInfo, a
 // reader goes on reading: a reader goroutine of a client steps aside once
 // it has handed a waiting caller its response and nothing else waits; a
 // caller stops once its own outcome is decided (and has given the role
-// back).
-func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, keep bool) {
+// back). yield says that the step started a writer (an ACK, usually) or
+// fed one past yieldAt: a reader goroutine yields to it before it reads
+// on (see yieldAt).
+func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, keep, yield bool) {
 	d.rmu.Lock()
 	d.rq = append(d.rq, inbound{c, msg})
 	d.rmu.Unlock()
@@ -545,7 +594,7 @@ func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, ke
 	d.self, d.resolved = o, false
 	if d.stepReceived(now) {
 		d.progress = true
-		d.settle(false)
+		d.settle(0)
 	}
 	if c.rest != nil {
 		d.stepRest(c) // a message of many frames, in slices (fair.go)
@@ -569,11 +618,12 @@ func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, ke
 	}
 	d.arm()
 	wait := d.idleWait(c)
+	yield = d.yield || slices.ContainsFunc(d.sig, func(s signal) bool { return s.c != nil })
 	d.unlock()
 	if wait > 0 {
 		d.pause(wait) // c floods messages that deliver nothing (fair.go)
 	}
-	return q, keep
+	return q, keep, yield
 }
 
 type inbound struct {
@@ -626,7 +676,7 @@ func (d *driver) closed(c *conn, err error) {
 		if !d.ended {
 			d.eng.step(now, session.Disconnected{Conn: c.id, Err: err})
 			d.progress = true
-			d.settle(false)
+			d.settle(0)
 		}
 	}
 	d.unlock()
@@ -678,7 +728,7 @@ func (d *driver) dialFailed(err error) {
 		}
 		d.eng.step(now, session.Disconnected{Err: err})
 		d.progress = true
-		d.settle(false)
+		d.settle(0)
 	}
 	d.unlock()
 }

@@ -105,7 +105,7 @@ func (d *driver) stepRest(c *conn) {
 		d.eng.recv(now, c.id, rest)
 		d.stepped(c, rest)
 		d.progress = true
-		d.settle(false)
+		d.settle(0)
 	}
 }
 
@@ -124,6 +124,6 @@ func (d *driver) readOrForget(c *conn) {
 	}
 	delete(d.conns, c.id)
 	if d.draining && len(d.conns) == 0 {
-		d.settle(false) // it may have been what draining waited for
+		d.settle(0) // it may have been what draining waited for
 	}
 }

@@ -141,7 +141,7 @@ func (e *serverEngine) authenticate(r session.AuthRequest) {
 		if err := d.eng.step(now, session.Authorized{Conn: r.Conn, Err: err}); err != nil {
 			d.log.Debug("authorization not stepped", "conn", r.Conn, "err", err)
 		}
-		d.settle(false)
+		d.settle(0)
 		delete(e.ids.pending, r.Conn)
 	}()
 }

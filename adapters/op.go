@@ -104,8 +104,8 @@ func (d *driver) send(ctx context.Context, to proto.ClientID, in session.Send) e
 	if len(d.parked[to]) == 0 {
 		err := d.eng.send(now, in)
 		if !waitable(err) {
-			d.settle(true)
-			d.unlock()
+			d.settle(frameSize(in.Payload, in.Name))
+			d.unlockYield()
 			return err
 		}
 	}
@@ -126,10 +126,14 @@ func (d *driver) do(ctx context.Context, in session.Input) error {
 		return session.ErrClosed
 	}
 	err := d.eng.step(now, in)
-	d.settle(false)
-	d.unlock()
+	d.settle(0)
+	d.unlockYield()
 	return err
 }
+
+// frameSize estimates the bytes the frame of a message adds to a write:
+// its payload and name, and a few for the frame's other fields.
+func frameSize(payload []byte, name string) int { return len(payload) + len(name) + 16 }
 
 // request steps a request (Call, JoinRoom, LeaveRoom) and waits for its
 // outcome. The caller writes its request itself when the connection's
@@ -168,13 +172,13 @@ func (d *driver) requestOp(ctx context.Context, o *op) result {
 	if len(d.parked[o.to]) == 0 {
 		if ok, err := d.try(o); ok {
 			if err != nil {
-				d.settle(false) // a failed step may still have changed the machine (slow consumers)
+				d.settle(0) // a failed step may still have changed the machine (slow consumers)
 				d.unlock()
 				recycle(o)
 				return result{err: err}
 			}
 			d.direct = true
-			d.settle(false) // a request has a timeout: the deadline moves
+			d.settle(0) // a request has a timeout: the deadline moves
 			w := d.takeDirect()
 			var rc *conn
 			if d.callerReads && d.takeRead(d.eng.readable(), o) {
@@ -234,7 +238,7 @@ func (d *driver) reply(rep session.Reply, last bool) {
 				d.log.Debug("reply not sent", "client", rep.To.String(), "request", rep.ID, "err", err)
 			}
 			d.direct = last
-			d.settle(true)
+			d.settle(frameSize(rep.Payload, ""))
 			c := d.takeDirect()
 			d.unlock()
 			if c != nil {

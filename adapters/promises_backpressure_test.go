@@ -184,7 +184,7 @@ func TestCtxErrMeansNotSentAtTheBoundary(t *testing.T) {
 		// Step the ACK as the reader would: m1 is let out.
 		if d.stepReceived(now) {
 			d.progress = true
-			d.settle(false)
+			d.settle(0)
 		}
 		d.unlock()
 		err := receive(t, res, notSent, "the Send let out never returned")

@@ -21,8 +21,10 @@ const DefaultMaxPendingEvents = 1024
 // connection's reader pauses while the backlog is over the limit (see
 // waitSpace).
 type eventQueue struct {
-	d       *driver
-	limit   int64
+	d     *driver
+	limit int64
+	keep  int // the largest buffer it keeps while idle
+
 	backlog atomic.Int64 // queued or being handled
 	waiter  atomic.Bool  // a reader waits on space
 
@@ -33,8 +35,13 @@ type eventQueue struct {
 	space   chan struct{} // closed when the backlog has shrunk
 }
 
-func newEventQueue(d *driver, limit int) *eventQueue {
-	return &eventQueue{d: d, limit: int64(limit)}
+// newEventQueue returns a queue that holds up to limit events and keeps
+// memory for keep of them while idle: a server has a queue per session,
+// each kept small (idleCap); a client has one, which keeps what a
+// transport message of a stream brings (keepReady), instead of growing
+// its buffer again for every message.
+func newEventQueue(d *driver, limit, keep int) *eventQueue {
+	return &eventQueue{d: d, limit: int64(limit), keep: keep}
 }
 
 // push appends ev; driver lock held. When the queue was idle, the lock
@@ -75,7 +82,7 @@ func (q *eventQueue) run(ctx context.Context) {
 		q.spare = batch[:0]
 	}
 	q.running = false
-	if cap(q.spare) > idleCap || cap(q.items) > idleCap {
+	if cap(q.spare) > q.keep || cap(q.items) > q.keep {
 		q.items, q.spare = nil, nil // an idle session keeps no burst's buffer
 	}
 	q.wakeLocked()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -135,11 +136,14 @@ func (c *conn) handle(x *inlineCtx) bool {
 		d.closed(c, err)
 		return false
 	}
-	q, keep := d.recv(c, msg, x.gen, nil)
+	q, keep, yield := d.recv(c, msg, x.gen, nil)
 	if q != nil {
 		q.run(x)
 		d.hwg.Done()
 		keep = d.inlineDone(c, x.gen)
+	}
+	if keep && yield {
+		runtime.Gosched()
 	}
 	return keep
 }
@@ -334,7 +338,7 @@ func (d *driver) readOwn(ctx context.Context, c *conn, o *op) result {
 			}
 			return d.await(ctx, o)
 		}
-		if _, keep := d.recv(c, msg, 0, o); !keep {
+		if _, keep, _ := d.recv(c, msg, 0, o); !keep {
 			if o.own {
 				return received(o, o.ownRes)
 			}

@@ -54,8 +54,6 @@ type serverEngine struct {
 	auth        func(context.Context, session.AuthRequest) (Identity, error)
 	authTimeout time.Duration
 	ids         identities
-	// sentTo is the session of the last Send stepped (canDefer).
-	sentTo proto.ClientID
 }
 
 // NewServer returns a running Server with no connections. Hand it
@@ -104,7 +102,7 @@ func NewServer(opts ServerOptions) *Server {
 		eng.ids = identities{by: make(map[proto.ClientID]Identity), users: make(map[string][]proto.ClientID), pending: make(map[session.ConnID]Identity)}
 	}
 	eng.m, eng.d = session.NewServer(cfg), d
-	eng.connQ = newEventQueue(d, d.qmax)
+	eng.connQ = newEventQueue(d, d.qmax, idleCap)
 	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, slow: opts.SlowMembers, listeners: make(map[Listener]struct{})}
 	d.ctx = context.WithValue(d.ctx, handlerKey{}, s)
 	if s.source == nil {
@@ -572,7 +570,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if !d.ended {
 			d.draining = true
 			d.eng.step(now, session.Shutdown{Reason: "server shutting down"})
-			d.settle(false)
+			d.settle(0)
 		}
 		d.unlock()
 		d.cancel()
@@ -588,10 +586,7 @@ func (e *serverEngine) recv(now time.Time, conn session.ConnID, data []byte) err
 
 func (e *serverEngine) call(now time.Time, in session.Call) error { return e.m.Step(now, in) }
 
-func (e *serverEngine) send(now time.Time, in session.Send) error {
-	e.sentTo = in.To
-	return e.m.Step(now, in)
-}
+func (e *serverEngine) send(now time.Time, in session.Send) error { return e.m.Step(now, in) }
 
 func (e *serverEngine) reply(now time.Time, in session.Reply) error { return e.m.Step(now, in) }
 
@@ -603,12 +598,14 @@ func (e *serverEngine) stats() session.Stats {
 
 func (e *serverEngine) connected(*conn) {}
 
-// canDefer: a Send's frames go to its session's connection alone, so
-// Ready may wait for that connection's busy writer, as on the client.
-func (e *serverEngine) canDefer() bool {
-	id, ok := e.m.ConnOf(e.sentTo)
-	c := e.d.conns[id]
-	return ok && c != nil && c.deferReady()
+// canDefer: when Ready would hand over frames only, it may wait for the
+// writers of their connections, as on the client, if they are all busy:
+// each calls Ready when it is done.
+func (e *serverEngine) canDefer(size int) bool {
+	return e.m.FramesOnlyFor(func(id session.ConnID) bool {
+		c := e.d.conns[id]
+		return c != nil && c.deferReady(size)
+	})
 }
 
 func (e *serverEngine) readable() *conn { return nil }
@@ -660,7 +657,7 @@ func (e *serverEngine) ready(now time.Time) time.Time {
 func (e *serverEngine) queue(id proto.ClientID) *eventQueue {
 	q := e.queues[id]
 	if q == nil {
-		q = newEventQueue(e.d, e.d.qmax)
+		q = newEventQueue(e.d, e.d.qmax, idleCap)
 		e.queues[id] = q
 	}
 	return q

@@ -1062,6 +1062,9 @@ func TestAllocs(t *testing.T) {
 		{&proto.Ack{Ack: 1 << 40}, 0},
 		{&proto.Heartbeat{Ack: 1, Echo: 2}, 0},
 		{&proto.Data{Seq: 1, Ack: 2, Payload: make([]byte, 64)}, 1}, // the payload
+		// A room named by the DATA decoded before (a broadcast stream):
+		// the payload only.
+		{&proto.Data{Seq: 1, Ack: 2, Payload: make([]byte, 64), Room: "lobby"}, 1},
 		{&proto.Request{Seq: 1, ID: 3, Payload: make([]byte, 64)}, 1},
 	} {
 		msg, _ := codec.Encode(tt.f)

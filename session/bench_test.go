@@ -91,7 +91,7 @@ func BenchmarkLoop(b *testing.B) {
 
 // hub is a server with n established sessions on connections 1..n, each
 // past its handshake.
-func hub(b *testing.B, cfg ServerConfig, n int) (*Server, []proto.ClientID) {
+func hub(b tester, cfg ServerConfig, n int) (*Server, []proto.ClientID) {
 	if cfg.Rand == nil {
 		cfg.Rand = seeded(1)
 	}

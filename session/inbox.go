@@ -35,8 +35,10 @@ func (in *inbox) take(dst []Event) []Event {
 	return dst
 }
 
-// keepEvents is the most events an inbox keeps memory for between Readys.
-const keepEvents = 64
+// keepEvents is the most events an inbox keeps memory for between Readys:
+// a machine has one inbox, and a transport message of a stream carries
+// hundreds of messages, each an event (16 KiB).
+const keepEvents = 1024
 
 // deliver turns an in-order DATA, REQUEST or RESPONSE of session id into its
 // event. It fails only when the peer broke the request rules (a duplicate

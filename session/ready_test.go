@@ -148,3 +148,38 @@ func TestReadyIntoIsReadyWithoutAllocating(t *testing.T) {
 		t.Errorf("%.2f allocations per round trip, want at most 2", allocs)
 	}
 }
+
+// FramesOnlyFor names the connections that the frames stepped since the
+// last Ready are for, and only while frames are all that Ready would hand
+// over: a driver leaves Ready to those connections' writers then.
+func TestFramesOnlyFor(t *testing.T) {
+	allow := func(RoomRequest) bool { return true }
+	s, ids := hub(t, ServerConfig{AllowRoom: allow}, 3)
+	waiting := func() ([]ConnID, bool) {
+		var conns []ConnID
+		ok := s.FramesOnlyFor(func(c ConnID) bool { conns = append(conns, c); return true })
+		return conns, ok
+	}
+	if conns, ok := waiting(); ok || len(conns) > 0 {
+		t.Fatalf("nothing stepped: FramesOnlyFor = %v, %v", conns, ok)
+	}
+	must(t, s.Step(t0, Send{To: ids[1], Payload: []byte("m")}))
+	if conns, ok := waiting(); !ok || !slices.Equal(conns, []ConnID{2}) {
+		t.Fatalf("after a Send to the session on connection 2: %v, %v", conns, ok)
+	}
+	if s.FramesOnlyFor(func(ConnID) bool { return false }) {
+		t.Fatal("FramesOnlyFor holds although its function refused a connection")
+	}
+	for _, id := range ids {
+		must(t, s.Step(t0, Join{Client: id, Room: "r"}))
+	}
+	must(t, s.Step(t0, Broadcast{Room: "r", Payload: []byte("b")}))
+	if conns, ok := waiting(); !ok || !slices.Equal(conns, []ConnID{2, 1, 3}) {
+		t.Fatalf("after a Broadcast to all three: %v, %v", conns, ok)
+	}
+	s.Ready()
+	must(t, s.Step(t0, Kick{Client: ids[0], Reason: "bye"}))
+	if conns, ok := waiting(); ok {
+		t.Fatalf("after a Kick (an event and a hangup are due): %v, %v", conns, ok)
+	}
+}

@@ -78,8 +78,7 @@ type link struct {
 
 	// send side
 	nextSeq      uint64
-	buf          []outFrame
-	head         int // buf[head] has seq peerAck+1
+	buf          sendQueue // buf.at(0) has seq peerAck+1
 	bufBytes     int
 	peerAck      uint64
 	txNext       uint64
@@ -107,11 +106,85 @@ func (l *link) init(cfg *LinkConfig, stats *Stats) {
 	*l = link{cfg: cfg, stats: stats, nextSeq: 1, txNext: 1}
 }
 
-func (l *link) unacked() int { return len(l.buf) - l.head }
+func (l *link) unacked() int { return l.buf.n }
 
 // frame returns the buffered frame with sequence number seq.
-func (l *link) frame(seq uint64) *outFrame {
-	return &l.buf[l.head+int(seq-l.peerAck-1)]
+func (l *link) frame(seq uint64) *outFrame { return l.buf.at(int(seq - l.peerAck - 1)) }
+
+// sendQueue is the send buffer's frames, oldest first, in chunks of
+// chunkLen frames. It grows without moving a frame (a slice grown by
+// append would copy them all at each doubling: a broadcast fills every
+// member's buffer at once), and drops acknowledged chunks whole; they are
+// reused for the frames that follow while some remain unacknowledged. An
+// empty queue keeps up to keepChunks of them (256 frames, 30 KiB), so that
+// traffic that comes and goes (requests and responses, small batches,
+// the simulator's) does not allocate them again each time, but not what a
+// burst grew it to, as a slice would keep its whole capacity. A new
+// queue's first chunk starts small: most sessions have few frames in
+// flight.
+type sendQueue struct {
+	chunks [][]outFrame // chunks[0][head] is the oldest frame; all but the last are full
+	head   int
+	n      int
+	spare  [][]outFrame
+}
+
+const (
+	chunkLen   = 16
+	keepChunks = 16
+)
+
+// at returns the i-th oldest frame.
+func (q *sendQueue) at(i int) *outFrame {
+	i += q.head
+	return &q.chunks[i/chunkLen][i%chunkLen]
+}
+
+func (q *sendQueue) push(f outFrame) {
+	k := len(q.chunks) - 1
+	if k < 0 || len(q.chunks[k]) == chunkLen {
+		var c []outFrame
+		switch s := len(q.spare) - 1; {
+		case s >= 0:
+			c, q.spare[s] = q.spare[s], nil
+			q.spare = q.spare[:s]
+		case k >= 0:
+			c = make([]outFrame, 0, chunkLen)
+		} // else a new queue's first chunk, which append grows: most sessions have few frames in flight
+		q.chunks = append(q.chunks, c)
+		k++
+	}
+	q.chunks[k] = append(q.chunks[k], f)
+	q.n++
+}
+
+// drop removes the n oldest frames.
+func (q *sendQueue) drop(n int) {
+	q.n -= n
+	for n > 0 {
+		c := q.chunks[0]
+		k := min(n, len(c)-q.head)
+		clear(c[q.head : q.head+k])
+		q.head += k
+		n -= k
+		if q.head == chunkLen && len(q.chunks) > 1 {
+			q.spare = append(q.spare, c[:0])
+			q.chunks[0] = nil
+			q.chunks = q.chunks[1:]
+			q.head = 0
+		}
+	}
+	if q.n == 0 { // only the last chunk is left
+		q.chunks[0], q.head = q.chunks[0][:0], 0
+		if len(q.spare) > keepChunks-1 {
+			clear(q.spare[keepChunks-1:])
+			q.spare = q.spare[:keepChunks-1]
+		}
+		if cap(q.chunks) > keepChunks || cap(q.spare) > keepChunks { // a burst's
+			q.chunks = append([][]outFrame(nil), q.chunks[0])
+			q.spare = append([][]outFrame(nil), q.spare...)
+		}
+	}
 }
 
 // canPush reports whether a frame of size payload bytes fits the window.
@@ -130,7 +203,7 @@ func (l *link) push(f outFrame) uint64 {
 	f.seq = l.nextSeq
 	l.nextSeq++
 	l.bufBytes += f.size()
-	l.buf = append(l.buf, f)
+	l.buf.push(f)
 	return f.seq
 }
 
@@ -153,19 +226,11 @@ func (l *link) ack(a uint64, now time.Time) error {
 		l.txNext = a + 1
 	}
 	n := int(a - l.peerAck)
-	for i := l.head; i < l.head+n; i++ {
-		l.bufBytes -= l.buf[i].size()
-		l.buf[i] = outFrame{}
+	for i := range n {
+		l.bufBytes -= l.buf.at(i).size()
 	}
-	l.head += n
+	l.buf.drop(n)
 	l.peerAck = a
-	if l.head == len(l.buf) {
-		l.buf, l.head = l.buf[:0], 0
-	} else if l.head >= 64 && l.head*2 >= len(l.buf) {
-		k := copy(l.buf, l.buf[l.head:])
-		clear(l.buf[k:])
-		l.buf, l.head = l.buf[:k], 0
-	}
 	l.backoff = 0
 	l.rtoAt = time.Time{}
 	if l.cfg.Mode == Datagram && l.txNext > l.peerAck+1 {
@@ -414,8 +479,8 @@ func (l *link) lost() []LostFrame {
 		return nil
 	}
 	out := make([]LostFrame, 0, n)
-	for i := l.head; i < len(l.buf); i++ {
-		f := &l.buf[i]
+	for i := range n {
+		f := l.buf.at(i)
 		out = append(out, LostFrame{Seq: f.seq, Type: f.typ, ID: f.id, Payload: f.payload, Room: f.room, Name: f.name})
 	}
 	return out

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"pgregory.net/rapid"
+
 	"github.com/bettersocket/bettersocket/proto"
 )
 
@@ -567,4 +569,44 @@ func TestDatagramServerRepeatsWelcomeForRepeatedHello(t *testing.T) {
 	if st := h.s.Stats(); st.Sessions != 1 || st.SessionsStarted != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// The send queue holds what a slice would, whatever the pushes and drops,
+// and an emptied queue keeps a few chunks for the next frames, not more.
+func TestSendQueueIsAQueue(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var q sendQueue
+		var model []uint64
+		seq := uint64(0)
+		t.Repeat(map[string]func(*rapid.T){
+			"push": func(t *rapid.T) {
+				for range rapid.IntRange(1, 40).Draw(t, "frames") {
+					seq++
+					q.push(outFrame{seq: seq})
+					model = append(model, seq)
+				}
+			},
+			"drop": func(t *rapid.T) {
+				if len(model) == 0 {
+					t.Skip()
+				}
+				n := rapid.IntRange(1, len(model)).Draw(t, "n")
+				q.drop(n)
+				model = model[n:]
+				if len(model) == 0 && (len(q.chunks) != 1 || len(q.chunks)+len(q.spare) > keepChunks || cap(q.chunks) > keepChunks || cap(q.spare) > keepChunks) {
+					t.Fatalf("an empty queue keeps %d chunks and %d spares (capacities %d, %d)", len(q.chunks), len(q.spare), cap(q.chunks), cap(q.spare))
+				}
+			},
+			"": func(t *rapid.T) {
+				if q.n != len(model) {
+					t.Fatalf("%d frames queued, want %d", q.n, len(model))
+				}
+				for i, s := range model {
+					if got := q.at(i).seq; got != s {
+						t.Fatalf("frame %d is seq %d, want %d", i, got, s)
+					}
+				}
+			},
+		})
+	})
 }

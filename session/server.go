@@ -209,6 +209,24 @@ func (s *Server) ConnOf(id proto.ClientID) (conn ConnID, ok bool) {
 	return sess.conn.id, true
 }
 
+// FramesOnlyFor reports whether the next Ready would hand over frames for
+// open connections and nothing else (no events, no hangups), calling f with each
+// of those connections in turn; it stops, and reports false, when f does.
+// A driver whose writers are busy with all of them may leave that Ready to
+// the writers, which call it when they are done, so that what is stepped
+// meanwhile (a Send loop, a run of Broadcasts) shares their next writes.
+func (s *Server) FramesOnlyFor(f func(conn ConnID) bool) bool {
+	if len(s.events) > 0 || len(s.dirty) == 0 {
+		return false
+	}
+	for _, c := range s.dirty {
+		if c.state != connOpen || c.close != nil || !f(c.id) {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Server) peerMax(sess *serverSession) int {
 	if sess != nil && sess.peer.MaxMessageSize > 0 {
 		return int(sess.peer.MaxMessageSize)

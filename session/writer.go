@@ -66,6 +66,7 @@ func (w *writer) frame(f proto.Frame) {
 }
 
 func (w *writer) reliable(f *outFrame, ack uint64) {
+	w.reserve(f.size() + frameOverhead)
 	switch f.typ {
 	case proto.TypeData:
 		w.data = proto.Data{Seq: f.seq, Ack: ack, Payload: f.payload, Room: f.room, Name: f.name}
@@ -103,6 +104,23 @@ func (w *writer) heartbeat(ack, echo uint64) {
 	w.frame(&w.hb)
 }
 
+// reserve makes room for n more bytes in the arena. A full arena whose
+// messages already emitted take more than moveFrom bytes is not grown as
+// append would grow it, copying them (they keep the old arena anyway):
+// only the message under way moves to a new one, so a large Ready (a
+// broadcast to many, a long stream) allocates and copies its bytes about
+// once.
+func (w *writer) reserve(n int) {
+	if cap(w.arena)-len(w.arena) >= n || w.start < moveFrom {
+		return
+	}
+	cur := w.arena[w.start:]
+	size := max(arenaMin, min(2*cap(w.arena), 1<<20), 2*(len(cur)+n))
+	w.arena = append(make([]byte, 0, size), cur...)
+	w.last -= w.start
+	w.start = 0
+}
+
 // take hands the messages of this Ready over. The next Readys append after
 // them, in the same arena, while it has room for one as large as this: each
 // message's capacity ends with it, so nothing appended later reaches into
@@ -118,8 +136,12 @@ func (w *writer) take() {
 	w.arena = rest
 }
 
-// arenaMin is the smallest arena a writer allocates.
-const arenaMin = 2 << 10
+// arenaMin is the smallest arena a writer allocates; moveFrom, see
+// reserve.
+const (
+	arenaMin = 2 << 10
+	moveFrom = 16 << 10
+)
 
 // wireText makes s fit a CLOSE reason or an error message on the wire: valid
 // UTF-8 of at most proto.MaxReasonLen bytes. Applications may pass any

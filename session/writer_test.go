@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/bettersocket/bettersocket/proto"
@@ -63,5 +64,37 @@ func TestWriterArenaAllocations(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("%.2f allocations per 10 Readys of one 64-byte message, want at most 1", allocs)
+	}
+}
+
+// A Ready larger than its arena moves only the message under way to the
+// next arena: what it allocates is about what it writes, not the multiple
+// that growing the arena by doubling would allocate.
+func TestWriterLargeReadyAllocatesItsSize(t *testing.T) {
+	var w writer
+	var out [][]byte
+	emit := func(m []byte) { out = append(out, m) }
+	payload := bytes.Repeat([]byte{'p'}, 64)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	seq := uint64(0)
+	for range 100 { // connections
+		w.begin(64<<10, emit)
+		for range 400 {
+			seq++
+			f := outFrame{seq: seq, typ: proto.TypeData, payload: payload, room: "r"}
+			w.reliable(&f, 0)
+		}
+		w.end()
+	}
+	w.take()
+	runtime.ReadMemStats(&ms)
+	written := 0
+	for _, m := range out {
+		written += len(m)
+	}
+	if got := ms.TotalAlloc - before; got > uint64(2*written) {
+		t.Errorf("a Ready of %d bytes in %d messages allocated %d bytes", written, len(out), got)
 	}
 }

@@ -228,6 +228,35 @@ func (g *gate) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// binary takes the message that wait made available when it is one binary
+// frame that gorilla would return as it is (final, unmasked, no reserved
+// bits, within the limit, no control frame before it): its payload, in the
+// gate's buffer, valid until the next wait. A stream of messages is then
+// read with no copy and no allocation past the gate's own buffer. gorilla
+// never sees the frame, and needs not: between messages it holds nothing
+// of the connection's (see Read), so it reads the next one as if it had
+// read this one itself. ok is false for any other message, which gorilla
+// reads and checks.
+func (g *gate) binary() (payload []byte, ok bool) {
+	if g.pass || g.avail == 0 {
+		return nil, false
+	}
+	b := g.buf[g.r : g.r+g.avail]
+	hlen, op, fin, n, ok := frameHeader(b)
+	if !ok || op != websocket.BinaryMessage || !fin || b[0]&0x70 != 0 || b[1]&0x80 != 0 || uint64(len(b)-hlen) != n {
+		return nil, false
+	}
+	g.r += g.avail
+	g.avail = 0
+	if g.r == len(g.buf) { // as Read does; the next wait reads over it
+		g.buf, g.r, g.next = g.buf[:0], 0, 0
+		if cap(g.buf) > keepBuf {
+			g.buf = nil
+		}
+	}
+	return b[hlen:], true
+}
+
 // frameHeader parses the RFC 6455 frame header that b starts with: its
 // length, the opcode, the FIN bit and the payload length. ok is false while
 // b holds only part of it.

@@ -307,6 +307,42 @@ func TestGateProperty(t *testing.T) {
 	})
 }
 
+// A message in one plain binary frame is taken from the gate's buffer
+// itself; one that gorilla must see (a ping first, fragments, text) is read
+// by gorilla; either way the client reads the messages sent, in order.
+func TestGateTakesPlainBinaryMessages(t *testing.T) {
+	c, p := dialPipe(t, 4096)
+	plain, pinged, fragmented, text := []byte("plain"), []byte("after a ping"), []byte("in two parts"), []byte("text")
+	var stream []byte
+	stream = append(stream, frame(websocket.BinaryMessage, true, plain)...)
+	stream = append(stream, frame(websocket.PingMessage, true, nil)...)
+	stream = append(stream, frame(websocket.BinaryMessage, true, pinged)...)
+	stream = append(stream, frame(websocket.BinaryMessage, false, fragmented[:3])...)
+	stream = append(stream, frame(0, true, fragmented[3:])...)
+	stream = append(stream, frame(websocket.TextMessage, true, text)...)
+	p.send(stream)
+	for i, want := range [][]byte{plain, pinged, fragmented, text} {
+		b, err := c.ReadMessage()
+		if err != nil || !bytes.Equal(b, want) {
+			t.Fatalf("message %d: %q, %v; want %q", i, b, err, want)
+		}
+		if aliased := len(b) > 0 && inBuffer(c.g.buf, b); aliased != (i == 0) {
+			t.Errorf("message %d: taken from the gate's buffer: %v", i, aliased)
+		}
+	}
+}
+
+// inBuffer reports whether b lies in buf's memory (up to its capacity).
+func inBuffer(buf, b []byte) bool {
+	all := buf[:cap(buf)]
+	for i := range all {
+		if &all[i] == &b[0] {
+			return true
+		}
+	}
+	return false
+}
+
 // An oversized message is refused from its header, as gorilla alone does:
 // the gate does not buffer what the header claims.
 func TestGateTooLarge(t *testing.T) {

@@ -113,10 +113,14 @@ type gatedConn struct {
 }
 
 // ReadMessage waits for a whole message in the gate, where the deadline can
-// interrupt it, then lets gorilla read it from there.
+// interrupt it, then takes it from there when it is one plain binary frame
+// (the gate's buffer holds its payload whole), or lets gorilla read it.
 func (c gatedConn) ReadMessage() ([]byte, error) {
 	if err := c.g.wait(); err != nil {
 		return nil, fmt.Errorf("gorilla: %w", err)
+	}
+	if b, ok := c.g.binary(); ok {
+		return b, nil
 	}
 	b, err := c.conn.ReadMessage()
 	if errors.Is(err, os.ErrDeadlineExceeded) {

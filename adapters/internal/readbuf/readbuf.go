@@ -6,6 +6,7 @@ package readbuf
 
 import (
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -28,6 +29,8 @@ type Buffer struct {
 	Pooled bool
 	b      []byte // the kept memory, or the borrowed block's
 	blk    *block // the borrowed block (Pooled), until Release
+	// large is the size of the last message larger than Keep.
+	large int
 }
 
 // block is what the pool holds: a pointer, so that Put does not allocate.
@@ -36,7 +39,10 @@ type block struct{ b []byte }
 var blocks = sync.Pool{New: func() any { return &block{b: make([]byte, 0, first)} }}
 
 // ReadAll reads r until io.EOF and returns what it read, like io.ReadAll.
-// The result is valid until the next ReadAll or Release.
+// The result is valid until the next ReadAll or Release. A message larger
+// than Keep grows past it at once to the size of the last such message, so
+// that a stream of large messages costs one allocation each, not a series
+// of copies; the memory within Keep it outgrew is kept.
 func (m *Buffer) ReadAll(r io.Reader) ([]byte, error) {
 	if m.Pooled {
 		m.Release()
@@ -47,18 +53,32 @@ func (m *Buffer) ReadAll(r io.Reader) ([]byte, error) {
 	if b == nil {
 		b = make([]byte, 0, first)
 	}
+	kept := b // b, or the memory within Keep that b outgrew
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err != nil {
-			m.keep(b)
+			if cap(b) <= Keep {
+				kept = b
+			} else {
+				m.large = len(b)
+			}
+			m.b = kept[:0]
 			if err == io.EOF {
 				err = nil
 			}
 			return b, err
 		}
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // grow as append does
+			more := 1 // grow as append does
+			if cap(b) <= Keep {
+				kept = b
+			}
+			if cap(b) >= Keep {
+				// Room for the read that meets io.EOF, too.
+				more = max(more, m.large+first-len(b))
+			}
+			b = slices.Grow(b, more)
 		}
 	}
 }
@@ -70,18 +90,7 @@ func (m *Buffer) Release() {
 	if m.blk == nil {
 		return
 	}
-	if m.b != nil {
-		m.blk.b = m.b[:0] // it may have grown, within Keep
-	} // else a large message had memory of its own, and the block is as it was
+	m.blk.b = m.b[:0] // it may have grown, within Keep
 	blocks.Put(m.blk)
 	m.blk, m.b = nil, nil
-}
-
-// keep keeps b's memory for the next message if it is small enough.
-func (m *Buffer) keep(b []byte) {
-	if cap(b) <= Keep {
-		m.b = b[:0]
-	} else {
-		m.b = nil
-	}
 }

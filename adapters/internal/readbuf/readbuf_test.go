@@ -35,7 +35,7 @@ func TestReadAllDropsLargeBuffers(t *testing.T) {
 	if err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("big: %d bytes, %v", len(got), err)
 	}
-	if m.b != nil {
+	if cap(m.b) > Keep {
 		t.Errorf("kept %d bytes after a message of %d", cap(m.b), len(big))
 	}
 	near := bytes.Repeat([]byte("y"), Keep-1)
@@ -46,6 +46,48 @@ func TestReadAllDropsLargeBuffers(t *testing.T) {
 	if cap(m.b) < Keep-1 || cap(m.b) > Keep {
 		t.Errorf("kept %d bytes after a message of Keep-1, want up to %d", cap(m.b), Keep)
 	}
+}
+
+// After one large message, the next one that outgrows Keep grows at once
+// to the last one's size, instead of doubling step by step, each step a
+// copy: past Keep, it is read in one Read, and one more meets io.EOF.
+func TestReadAllGrowsToTheLastLargeSize(t *testing.T) {
+	for _, pooled := range []bool{false, true} {
+		m := Buffer{Pooled: pooled}
+		big := bytes.Repeat([]byte("z"), 40<<10)
+		r := &roomReader{r: bytes.NewReader(big)}
+		for range 2 {
+			r.r.Reset(big)
+			r.at, r.reads = 0, nil
+			got, err := m.ReadAll(r)
+			if err != nil || !bytes.Equal(got, big) {
+				t.Fatalf("pooled %t: %d bytes, %v", pooled, len(got), err)
+			}
+		}
+		past := 0
+		for _, at := range r.reads {
+			if at >= Keep {
+				past++
+			}
+		}
+		if past > 2 {
+			t.Errorf("pooled %t: the second large message was read from offsets %v", pooled, r.reads)
+		}
+	}
+}
+
+// roomReader records the offset each Read starts at.
+type roomReader struct {
+	r     *bytes.Reader
+	at    int
+	reads []int
+}
+
+func (r *roomReader) Read(p []byte) (int, error) {
+	r.reads = append(r.reads, r.at)
+	n, err := r.r.Read(p)
+	r.at += n
+	return n, err
 }
 
 func TestReadAllReportsErrors(t *testing.T) {

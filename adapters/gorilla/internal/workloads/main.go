@@ -21,6 +21,11 @@
 //	go run ./adapters/gorilla/internal/workloads              # all four, 3 rounds
 //	go run ./adapters/gorilla/internal/workloads -w W2,W3 -rounds 5
 //
+// -variants picks the variants to run (-variants bettersocket: no
+// baselines, so no ratios), and -profile DIR has every server and client
+// process write its CPU and allocation profiles (and with -trace its
+// execution trace) into DIR, for go tool pprof and go tool trace.
+//
 // The figures are this machine's, at the time of the run: quote them with
 // the command and the machine.
 package main
@@ -38,8 +43,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,6 +90,9 @@ func main() {
 	paramJSON := flag.String("params", "", "internal: the workload sizes")
 	which := flag.String("w", "W1,W2,W3,W4", "workloads to run")
 	rounds := flag.Int("rounds", 3, "interleaved rounds; the table shows medians")
+	only := flag.String("variants", strings.Join(variants, ","), "variants to run")
+	flag.StringVar(&profDir, "profile", "", "write each server and client process's CPU and allocation profiles into this directory, as W-variant-role-pid.pprof and .allocs")
+	flag.BoolVar(&traceToo, "trace", false, "with -profile: write each process's execution trace there too (.trace)")
 	var p params
 	flag.IntVar(&p.W1Trips, "trips", 20000, "W1: round trips per measurement")
 	flag.IntVar(&p.W2Msgs, "msgs", 1_000_000, "W2: messages")
@@ -94,13 +105,16 @@ func main() {
 			fail(err)
 		}
 	}
+	if *role != "" && profDir != "" {
+		startProfile(filepath.Join(profDir, fmt.Sprintf("%s-%s-%s-%d.pprof", *workload, *variant, *role, os.Getpid())))
+	}
 	switch *role {
 	case "server":
 		serve(*variant, *workload, p)
 	case "client":
 		client(*variant, *workload, *addr, p)
 	case "":
-		parent(strings.Split(*which, ","), *rounds, p)
+		parent(strings.Split(*which, ","), strings.Split(*only, ","), *rounds, p)
 	default:
 		fail(fmt.Errorf("unknown role %q", *role))
 	}
@@ -109,6 +123,50 @@ func main() {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "workloads:", err)
 	os.Exit(1)
+}
+
+// profDir is where the children write their CPU and allocation profiles
+// (empty: none), and their execution traces when traceToo is set;
+// profPath is this child's CPU profile.
+var (
+	profDir  string
+	traceToo bool
+	profPath string
+)
+
+// startProfile starts the CPU profile (and trace) of this child process,
+// written to path (path.trace); exit stops them.
+func startProfile(path string) {
+	profPath = path
+	f, err := os.Create(path)
+	if err != nil {
+		fail(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fail(err)
+	}
+	if traceToo {
+		t, err := os.Create(strings.TrimSuffix(path, ".pprof") + ".trace")
+		if err != nil {
+			fail(err)
+		}
+		if err := trace.Start(t); err != nil {
+			fail(err)
+		}
+	}
+}
+
+// exit ends a child process, with its profiles written out.
+func exit() {
+	if profPath != "" {
+		pprof.StopCPUProfile()
+		trace.Stop()
+		if f, err := os.Create(strings.TrimSuffix(profPath, ".pprof") + ".allocs"); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	os.Exit(0)
 }
 
 // ---- the parent: runs the rounds and prints the table ----
@@ -120,9 +178,13 @@ type result struct {
 	Want    int64   `json:"want"`    // messages that should have been delivered
 	Skipped int64   `json:"skipped"` // W3: deliveries a better-socket Broadcast skipped
 	Note    string  `json:"note,omitempty"`
+	// The CPU time (user and system) of the server and client processes
+	// over their whole lives, set by the parent: under load, it moves less
+	// than the rate does.
+	ServerCPU, ClientCPU time.Duration `json:"-"`
 }
 
-func parent(which []string, rounds int, p params) {
+func parent(which, run []string, rounds int, p params) {
 	pin := runtime.NumCPU() >= 2
 	if _, err := exec.LookPath("taskset"); err != nil {
 		pin = false
@@ -132,7 +194,7 @@ func parent(which []string, rounds int, p params) {
 	got := map[key][]result{}
 	for r := 1; r <= rounds; r++ {
 		for _, w := range which {
-			for _, v := range variants {
+			for _, v := range run {
 				if (w == "W1" || w == "W4") && v == "coalesced" {
 					continue // one message each way, or none: nothing to coalesce
 				}
@@ -140,7 +202,7 @@ func parent(which []string, rounds int, p params) {
 				if err != nil {
 					fail(fmt.Errorf("%s %s round %d: %w", w, v, r, err))
 				}
-				fmt.Fprintf(os.Stderr, "round %d %s %-12s %s\n", r, w, v, show(w, res))
+				fmt.Fprintf(os.Stderr, "round %d %s %-12s %s%s\n", r, w, v, show(w, res), cpu(res))
 				got[key{w, v}] = append(got[key{w, v}], res)
 			}
 		}
@@ -163,7 +225,14 @@ func parent(which []string, rounds int, p params) {
 				cells[i] = show(w, r)
 			}
 		}
-		fmt.Printf("%-4s %-44s %16s %16s %16s %7.2fx  %s\n", w, title(w, p), cells[0], cells[1], cells[2], ratio, verdict)
+		vs := fmt.Sprintf("%7.2fx", ratio)
+		if raw.Value == 0 || bs.Value == 0 { // a variant not run
+			vs = "      —"
+			if w == "W1" || bs.Value == 0 {
+				verdict = "—"
+			}
+		}
+		fmt.Printf("%-4s %-44s %16s %16s %16s %s  %s\n", w, title(w, p), cells[0], cells[1], cells[2], vs, verdict)
 	}
 }
 
@@ -177,6 +246,15 @@ func title(w string, p params) string {
 		return fmt.Sprintf("broadcast burst %d msgs × %d members", p.W3Msgs, p.W3Members)
 	}
 	return fmt.Sprintf("server RSS per idle client (%d clients)", p.W4Clients)
+}
+
+// cpu shows the CPU time per message of each process (W2, W3).
+func cpu(r result) string {
+	if r.Count == 0 {
+		return ""
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(r.Count) }
+	return fmt.Sprintf("  (CPU per message: server %.0f ns, client %.0f ns)", per(r.ServerCPU), per(r.ClientCPU))
 }
 
 func show(w string, r result) string {
@@ -306,9 +384,16 @@ func (p *proc) ask(q string) (string, error) {
 	return p.line()
 }
 
-func (p *proc) stop() {
-	p.in.Close()
-	p.cmd.Wait()
+// stop ends the process, once, and returns the CPU time it used.
+func (p *proc) stop() time.Duration {
+	if p.cmd.ProcessState == nil {
+		p.in.Close()
+		p.cmd.Wait()
+	}
+	if s := p.cmd.ProcessState; s != nil {
+		return s.UserTime() + s.SystemTime()
+	}
+	return 0
 }
 
 // runOne runs one variant of one workload: a server process on core 0, a
@@ -317,7 +402,7 @@ func (p *proc) stop() {
 // parent asks the server for its RSS).
 func runOne(w, v string, p params, pin bool) (result, error) {
 	pj, _ := json.Marshal(p)
-	common := []string{"-variant", v, "-workload", w, "-params", string(pj)}
+	common := []string{"-variant", v, "-workload", w, "-params", string(pj), "-profile", profDir, "-trace=" + strconv.FormatBool(traceToo)}
 	srv, addrLine, err := startRole(0, pin, append([]string{"-role", "server"}, common...))
 	if err != nil {
 		return result{}, err
@@ -355,6 +440,7 @@ func runOne(w, v string, p params, pin bool) (result, error) {
 		a, _ := strconv.ParseFloat(after, 64)
 		res.Value = (a - b) / float64(p.W4Clients)
 	}
+	res.ClientCPU, res.ServerCPU = cl.stop(), srv.stop()
 	return res, nil
 }
 
@@ -385,7 +471,7 @@ func serve(v, w string, p params) {
 			fmt.Println(skipped.Load())
 		}
 	}
-	os.Exit(0)
+	exit()
 }
 
 // rss is the process's resident set in bytes.
@@ -596,6 +682,7 @@ func client(v, w, addr string, p params) {
 	fmt.Println(string(b))
 	// Stay connected until the parent has read the server's figures.
 	io.Copy(io.Discard, os.Stdin)
+	exit()
 }
 
 func p50(lat []time.Duration) float64 {
