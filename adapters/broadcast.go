@@ -22,12 +22,12 @@ const (
 	// the room) as soon as its own window opens, behind what was already
 	// waiting for it. The broadcast returns when every member has it. When
 	// ctx ends first, the members that did not get it are named in a
-	// *session.BroadcastError joined with ctx.Err(). A member that never
+	// *BroadcastError joined with ctx.Err(). A member that never
 	// reads thus holds up the broadcast's caller, never the other members:
 	// give ctx a deadline, or choose another policy.
 	WaitSlow SlowPolicy = iota
 	// SkipSlow never waits: such members are skipped and named in a
-	// *session.BroadcastError (errors.Is(err, session.ErrBackpressure)).
+	// *BroadcastError (errors.Is(err, ErrBackpressure)).
 	SkipSlow
 	// EndSlow ends such a member's session at once (CLOSE overloaded, its
 	// loss reported on both sides); its client starts a new session and

@@ -71,7 +71,23 @@ var (
 	ErrSessionLost = session.ErrSessionLost
 	// ErrUnknownClient: no session with that ClientID on this server.
 	ErrUnknownClient = session.ErrUnknownClient
+	// ErrBackpressure: a member's send window was full (BroadcastError
+	// with SkipSlow holds it).
+	ErrBackpressure = session.ErrBackpressure
+	// ErrExpired and ErrEvicted: why the server ended a detached session
+	// (its resume window passed; the detached-session budget), as its
+	// SessionClosed event says.
+	ErrExpired = session.ErrExpired
+	ErrEvicted = session.ErrEvicted
+	// ErrClientKey: in secure.Mutual mode, a resume proved another client
+	// key than the session's (a ConnRejected event); the session is
+	// untouched.
+	ErrClientKey = session.ErrClientKey
 )
+
+// BroadcastError names the members a Broadcast skipped under SkipSlow,
+// their send window full; everyone else got the message.
+type BroadcastError = session.BroadcastError
 
 // Event is what OnEvent receives: one of the event types below.
 type Event = session.Event
