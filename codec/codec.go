@@ -92,6 +92,14 @@ func (e *Encoder) Append(dst []byte, f proto.Frame) ([]byte, error) {
 		}
 	case *proto.Ack:
 		return appendAck(dst, f), nil
+	case *proto.Request:
+		if f.Name == "" {
+			return appendRequest(dst, f), nil
+		}
+	case *proto.Response:
+		if f.Error == nil {
+			return appendResponse(dst, f), nil
+		}
 	}
 	var v any
 	switch f := f.(type) {
@@ -309,6 +317,12 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 	case proto.TypeAck:
 		rest, ok = fastAck(b, &fr.ack)
 		f = &fr.ack
+	case proto.TypeRequest:
+		rest, ok = fastRequest(b, &fr.request)
+		f = &fr.request
+	case proto.TypeResponse:
+		rest, ok = fastResponse(b, &fr.response)
+		f = &fr.response
 	}
 	if ok {
 		if err := proto.Validate(f); err != nil {

@@ -10,7 +10,8 @@ import (
 	"github.com/bettersocket/bettersocket/proto"
 )
 
-// The hand-written DATA and ACK paths must agree with the library's: the
+// The hand-written paths (DATA, ACK, unnamed REQUEST, RESPONSE without an
+// error) must agree with the library's: the
 // same bytes out, and on any input the fast decoder accepts, the same frame
 // and rest as the library's decoding followed by checkShape.
 
@@ -36,7 +37,9 @@ func hotFrames(r *rand.Rand) []proto.Frame {
 			}
 		}
 		room := []string{"", "r", "héllo", strings.Repeat("x", 30)}[r.IntN(4)]
-		fs = append(fs, &proto.Data{Seq: u(), Ack: u(), Payload: payload, Room: room}, &proto.Ack{Ack: u()})
+		fs = append(fs, &proto.Data{Seq: u(), Ack: u(), Payload: payload, Room: room}, &proto.Ack{Ack: u()},
+			&proto.Request{Seq: u(), Ack: u(), ID: u(), Payload: payload},
+			&proto.Response{Seq: u(), Ack: u(), ID: u(), Payload: payload})
 	}
 	return fs
 }
@@ -49,6 +52,10 @@ func libraryEncode(t *testing.T, f proto.Frame) []byte {
 		v = &wireData{T: proto.TypeData, Seq: f.Seq, Ack: f.Ack, Payload: f.Payload, Room: f.Room}
 	case *proto.Ack:
 		v = &wireAck{T: proto.TypeAck, Ack: f.Ack}
+	case *proto.Request:
+		v = &wireRequest{T: proto.TypeRequest, Seq: f.Seq, Ack: f.Ack, ID: f.ID, Payload: f.Payload}
+	case *proto.Response:
+		v = &wireResponse{T: proto.TypeResponse, Seq: f.Seq, Ack: f.Ack, ID: f.ID, Payload: f.Payload}
 	}
 	var buf bytes.Buffer
 	if err := encMode.MarshalToBuffer(v, &buf); err != nil {
@@ -71,6 +78,17 @@ func libraryDecode(b []byte) (proto.Frame, []byte, bool) {
 		var w wireAck
 		rest, err = decMode.UnmarshalFirst(b, &w)
 		f = &proto.Ack{Ack: w.Ack}
+	case len(b) > 1 && b[1] == byte(proto.TypeRequest):
+		var w wireRequest
+		rest, err = decMode.UnmarshalFirst(b, &w)
+		f = &proto.Request{Seq: w.Seq, Ack: w.Ack, ID: w.ID, Payload: w.Payload}
+	case len(b) > 1 && b[1] == byte(proto.TypeResponse):
+		var w wireResponse
+		rest, err = decMode.UnmarshalFirst(b, &w)
+		if w.Error != nil {
+			return nil, nil, false // the fast path takes only a null error
+		}
+		f = &proto.Response{Seq: w.Seq, Ack: w.Ack, ID: w.ID, Payload: w.Payload}
 	default:
 		return nil, nil, false
 	}
@@ -81,9 +99,18 @@ func libraryDecode(b []byte) (proto.Frame, []byte, bool) {
 }
 
 func fastDecode(b []byte) (proto.Frame, []byte, bool) {
-	if len(b) > 1 && b[1] == byte(proto.TypeAck) {
+	switch {
+	case len(b) > 1 && b[1] == byte(proto.TypeAck):
 		var f proto.Ack
 		rest, ok := fastAck(b, &f)
+		return &f, rest, ok
+	case len(b) > 1 && b[1] == byte(proto.TypeRequest):
+		var f proto.Request
+		rest, ok := fastRequest(b, &f)
+		return &f, rest, ok
+	case len(b) > 1 && b[1] == byte(proto.TypeResponse):
+		var f proto.Response
+		rest, ok := fastResponse(b, &f)
 		return &f, rest, ok
 	}
 	var f proto.Data
@@ -120,7 +147,8 @@ func TestFastPathsMatchLibrary(t *testing.T) {
 		}
 	}
 	// Layouts the fast path leaves to the library: a non-shortest head,
-	// a null room, an undefined payload, invalid UTF-8, a longer array.
+	// a null room, an undefined payload, invalid UTF-8, a longer array; a
+	// named REQUEST, a RESPONSE with an error or an undefined one.
 	for _, b := range [][]byte{
 		{0x85, 0x05, 0x18, 0x01, 0x00, 0x40, 0x60},
 		{0x85, 0x05, 0x01, 0x00, 0x40, 0xf6},
@@ -128,6 +156,9 @@ func TestFastPathsMatchLibrary(t *testing.T) {
 		{0x85, 0x05, 0x01, 0x00, 0x40, 0x61, 0xff},
 		{0x86, 0x05, 0x01, 0x00, 0x40, 0x60, 0x00},
 		{0x82, 0x03, 0x5f},
+		{0x86, 0x06, 0x01, 0x00, 0x02, 0x40, 0x61, 0x6d},
+		{0x86, 0x07, 0x01, 0x00, 0x02, 0xf6, 0x82, 0x01, 0x60},
+		{0x86, 0x07, 0x01, 0x00, 0x02, 0x40, 0xf7},
 	} {
 		agree(t, b)
 	}
@@ -148,5 +179,7 @@ func agree(t *testing.T, b []byte) {
 func FuzzFastPathsMatchLibrary(f *testing.F) {
 	f.Add([]byte{0x85, 0x05, 0x01, 0x00, 0x40, 0x60})
 	f.Add([]byte{0x82, 0x03, 0x19, 0x01, 0x00})
+	f.Add([]byte{0x85, 0x06, 0x01, 0x00, 0x02, 0x41, 0x2a})
+	f.Add([]byte{0x86, 0x07, 0x01, 0x01, 0x02, 0xf6, 0xf6})
 	f.Fuzz(func(t *testing.T, b []byte) { agree(t, b) })
 }

@@ -174,7 +174,7 @@ func exit() {
 // result is what one variant of one workload measured.
 type result struct {
 	Value   float64 `json:"value"`   // W1: p50 ns; W2, W3: messages/s; W4: bytes per client
-	Count   int64   `json:"count"`   // messages delivered (W2, W3)
+	Count   int64   `json:"count"`   // messages delivered (W2, W3), round trips (W1)
 	Want    int64   `json:"want"`    // messages that should have been delivered
 	Skipped int64   `json:"skipped"` // W3: deliveries a better-socket Broadcast skipped
 	Note    string  `json:"note,omitempty"`
@@ -202,7 +202,7 @@ func parent(which, run []string, rounds int, p params) {
 				if err != nil {
 					fail(fmt.Errorf("%s %s round %d: %w", w, v, r, err))
 				}
-				fmt.Fprintf(os.Stderr, "round %d %s %-12s %s%s\n", r, w, v, show(w, res), cpu(res))
+				fmt.Fprintf(os.Stderr, "round %d %s %-12s %s%s\n", r, w, v, show(w, res), cpu(w, res))
 				got[key{w, v}] = append(got[key{w, v}], res)
 			}
 		}
@@ -248,13 +248,18 @@ func title(w string, p params) string {
 	return fmt.Sprintf("server RSS per idle client (%d clients)", p.W4Clients)
 }
 
-// cpu shows the CPU time per message of each process (W2, W3).
-func cpu(r result) string {
+// cpu shows the CPU time per message (W2, W3) or per round trip (W1) of
+// each process.
+func cpu(w string, r result) string {
 	if r.Count == 0 {
 		return ""
 	}
 	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(r.Count) }
-	return fmt.Sprintf("  (CPU per message: server %.0f ns, client %.0f ns)", per(r.ServerCPU), per(r.ClientCPU))
+	what := "message"
+	if w == "W1" {
+		what = "round trip"
+	}
+	return fmt.Sprintf("  (CPU per %s: server %.0f ns, client %.0f ns)", what, per(r.ServerCPU), per(r.ClientCPU))
 }
 
 func show(w string, r result) string {
@@ -713,7 +718,7 @@ func rawClient(ctx context.Context, v, w, url string, p params) (result, error) 
 			}
 			lat[i] = time.Since(t)
 		}
-		return result{Value: p50(lat)}, nil
+		return result{Value: p50(lat), Count: int64(len(lat)), Want: int64(len(lat))}, nil
 	case "W4":
 		for range p.W4Clients {
 			ws, err := dial()
@@ -773,7 +778,7 @@ func bsClient(ctx context.Context, w, url string, p params) (result, error) {
 			}
 			lat[i] = time.Since(t)
 		}
-		return result{Value: p50(lat)}, nil
+		return result{Value: p50(lat), Count: int64(len(lat)), Want: int64(len(lat))}, nil
 	case "W4":
 		for range p.W4Clients {
 			if _, err := gorilla.Dial(ctx, url, adapters.ClientOptions{}); err != nil {
