@@ -27,16 +27,20 @@ import (
 // violation. Every reliable frame and heartbeat carries recvAck; a standalone
 // ACK goes out only when nothing else in the same batch carries it.
 
-// outFrame is one reliable frame in the send buffer.
+// outFrame is one reliable frame in the send buffer. A broadcast puts one
+// in every member's buffer, so it is kept small and with few pointers (88
+// bytes, 4 pointers): its sequence number is its position in the buffer
+// (peerAck+1+i), and when it was last sent is an offset from the link's
+// epoch rather than a time.Time, which would add 16 bytes and a pointer.
 type outFrame struct {
-	seq     uint64
-	typ     proto.FrameType
-	id      uint64
 	payload []byte
 	room    string
 	name    string
 	err     *proto.Error
-	sentAt  time.Time
+	id      uint64
+	sentAt  time.Duration // since link.epoch; meaningful when sent
+	typ     proto.FrameType
+	sent    bool // transmitted at least once, on this connection or an earlier one
 	retx    bool // retransmitted at least once: no RTT sample (Karn)
 }
 
@@ -95,6 +99,8 @@ type link struct {
 	ackSent   uint64    // the recvAck that last went out
 
 	// timing
+	epoch        time.Time // origin of outFrame.sentAt: the first transmission's time
+	haveEpoch    bool
 	srtt, rttvar time.Duration
 	haveRTT      bool
 	backoff      uint
@@ -200,11 +206,19 @@ func (l *link) canPush(size int) error {
 
 // push appends f to the send buffer and returns its sequence number.
 func (l *link) push(f outFrame) uint64 {
-	f.seq = l.nextSeq
+	seq := l.nextSeq
 	l.nextSeq++
 	l.bufBytes += f.size()
 	l.buf.push(f)
-	return f.seq
+	return seq
+}
+
+// stamp records that f is transmitted at now.
+func (l *link) stamp(f *outFrame, now time.Time) {
+	if !l.haveEpoch {
+		l.epoch, l.haveEpoch = now, true
+	}
+	f.sentAt, f.sent = now.Sub(l.epoch), true
 }
 
 // ack processes the peer's cumulative ack. It fails when the peer
@@ -218,7 +232,7 @@ func (l *link) ack(a uint64, now time.Time) error {
 	}
 	if a < l.txNext {
 		if last := l.frame(a); !last.retx {
-			l.sample(now.Sub(last.sentAt))
+			l.sample(now.Sub(l.epoch) - last.sentAt)
 		}
 	} else {
 		// Acknowledged before it was transmitted on this connection: it
@@ -419,9 +433,9 @@ func (l *link) peerBehind(now time.Time) {
 	if l.haveRTT {
 		grace = l.srtt + l.rttvar
 	}
-	cutoff := now.Add(-grace)
+	cutoff := now.Sub(l.epoch) - grace
 	for s := l.txNext - 1; s > l.peerAck && s > l.retxTo; s-- {
-		if !l.frame(s).sentAt.After(cutoff) {
+		if l.frame(s).sentAt <= cutoff {
 			l.retxTo = s
 			break
 		}
@@ -447,20 +461,21 @@ func (l *link) flush(w *writer, now time.Time) {
 	wrote := false
 	for s := l.peerAck + 1; s <= l.retxTo && s < l.txNext; s++ {
 		f := l.frame(s)
-		f.retx, f.sentAt = true, now
-		w.reliable(f, l.ackValue())
+		f.retx = true
+		l.stamp(f, now)
+		w.reliable(f, s, l.ackValue())
 		l.stats.Retransmits++
 		wrote = true
 	}
 	l.retxTo = 0
 	for l.txNext < l.nextSeq && l.txNext <= limit {
 		f := l.frame(l.txNext)
-		if !f.sentAt.IsZero() { // sent on an earlier connection: resent after a resume
+		if f.sent { // sent on an earlier connection: resent after a resume
 			f.retx = true
 			l.stats.Retransmits++
 		}
-		f.sentAt = now
-		w.reliable(f, l.ackValue())
+		l.stamp(f, now)
+		w.reliable(f, l.txNext, l.ackValue())
 		l.txNext++
 		wrote = true
 	}
@@ -481,7 +496,7 @@ func (l *link) lost() []LostFrame {
 	out := make([]LostFrame, 0, n)
 	for i := range n {
 		f := l.buf.at(i)
-		out = append(out, LostFrame{Seq: f.seq, Type: f.typ, ID: f.id, Payload: f.payload, Room: f.room, Name: f.name})
+		out = append(out, LostFrame{Seq: l.peerAck + 1 + uint64(i), Type: f.typ, ID: f.id, Payload: f.payload, Room: f.room, Name: f.name})
 	}
 	return out
 }

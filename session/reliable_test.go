@@ -582,7 +582,7 @@ func TestSendQueueIsAQueue(t *testing.T) {
 			"push": func(t *rapid.T) {
 				for range rapid.IntRange(1, 40).Draw(t, "frames") {
 					seq++
-					q.push(outFrame{seq: seq})
+					q.push(outFrame{id: seq})
 					model = append(model, seq)
 				}
 			},
@@ -602,7 +602,7 @@ func TestSendQueueIsAQueue(t *testing.T) {
 					t.Fatalf("%d frames queued, want %d", q.n, len(model))
 				}
 				for i, s := range model {
-					if got := q.at(i).seq; got != s {
+					if got := q.at(i).id; got != s {
 						t.Fatalf("frame %d is seq %d, want %d", i, got, s)
 					}
 				}

@@ -83,8 +83,8 @@ func TestWriterLargeReadyAllocatesItsSize(t *testing.T) {
 		w.begin(64<<10, emit)
 		for range 400 {
 			seq++
-			f := outFrame{seq: seq, typ: proto.TypeData, payload: payload, room: "r"}
-			w.reliable(&f, 0)
+			f := outFrame{typ: proto.TypeData, payload: payload, room: "r"}
+			w.reliable(&f, seq, 0)
 		}
 		w.end()
 	}
