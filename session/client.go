@@ -174,12 +174,12 @@ func (c *Client) Step(now time.Time, in Input) error {
 		if err := checkName(in.Name); err != nil {
 			return err
 		}
-		return c.push(outFrame{typ: proto.TypeData, name: in.Name, payload: in.Payload})
+		return c.push(newOutFrame(proto.TypeData, 0, in.Payload, "", in.Name, nil))
 	case Call:
 		if err := checkName(in.Name); err != nil {
 			return err
 		}
-		return c.call(now, outFrame{typ: proto.TypeRequest, id: in.ID, name: in.Name, payload: in.Payload}, in.Timeout)
+		return c.call(now, newOutFrame(proto.TypeRequest, in.ID, in.Payload, "", in.Name, nil), in.Timeout)
 	case Publish:
 		if err := checkRoom(in.Room); err != nil {
 			return err
@@ -187,17 +187,17 @@ func (c *Client) Step(now time.Time, in Input) error {
 		if err := checkName(in.Name); err != nil {
 			return err
 		}
-		return c.call(now, outFrame{typ: proto.TypePublish, id: in.ID, room: in.Room, name: in.Name, payload: in.Payload}, in.Timeout)
+		return c.call(now, newOutFrame(proto.TypePublish, in.ID, in.Payload, in.Room, in.Name, nil), in.Timeout)
 	case JoinRoom:
 		if err := checkRoom(in.Room); err != nil {
 			return err
 		}
-		return c.call(now, outFrame{typ: proto.TypeJoin, id: in.ID, room: in.Room}, in.Timeout)
+		return c.call(now, newOutFrame(proto.TypeJoin, in.ID, nil, in.Room, "", nil), in.Timeout)
 	case LeaveRoom:
 		if err := checkRoom(in.Room); err != nil {
 			return err
 		}
-		return c.call(now, outFrame{typ: proto.TypeLeave, id: in.ID, room: in.Room}, in.Timeout)
+		return c.call(now, newOutFrame(proto.TypeLeave, in.ID, nil, in.Room, "", nil), in.Timeout)
 	case Reply:
 		if c.state == clientClosed || c.closing {
 			return ErrClosed
@@ -205,11 +205,11 @@ func (c *Client) Step(now time.Time, in Input) error {
 		if _, ok := c.reqs.in[in.ID]; !ok {
 			return ErrUnknownRequest
 		}
-		f := outFrame{typ: proto.TypeResponse, id: in.ID, payload: in.Payload, err: in.Err}
+		payload := in.Payload
 		if in.Err != nil {
-			f.payload = nil
+			payload = nil
 		}
-		if err := c.push(f); err != nil {
+		if err := c.push(newOutFrame(proto.TypeResponse, in.ID, payload, "", "", in.Err)); err != nil {
 			return err
 		}
 		return c.reqs.answer(in.ID)

@@ -28,15 +28,15 @@ import (
 // ACK goes out only when nothing else in the same batch carries it.
 
 // outFrame is one reliable frame in the send buffer. A broadcast puts one
-// in every member's buffer, so it is kept small and with few pointers (88
-// bytes, 4 pointers): its sequence number is its position in the buffer
-// (peerAck+1+i), and when it was last sent is an offset from the link's
-// epoch rather than a time.Time, which would add 16 bytes and a pointer.
+// in every member's buffer, so it is kept small and with few pointers (56
+// bytes, 2 pointers): its sequence number is its position in the buffer
+// (peerAck+1+i); its room, name and error are in a frameText that a
+// broadcast's copies share and most other frames do without; and when it
+// was last sent is an offset from the link's epoch rather than a
+// time.Time, which would add 16 bytes and a pointer.
 type outFrame struct {
 	payload []byte
-	room    string
-	name    string
-	err     *proto.Error
+	text    *frameText // nil: no room, name or error
 	id      uint64
 	sentAt  time.Duration // since link.epoch; meaningful when sent
 	typ     proto.FrameType
@@ -44,12 +44,54 @@ type outFrame struct {
 	retx    bool // retransmitted at least once: no RTT sample (Karn)
 }
 
+// frameText is what an outFrame carries besides its payload; never changed
+// once made, so that frames may share it.
+type frameText struct {
+	room string
+	name string
+	err  *proto.Error
+}
+
+// newOutFrame returns a frame of type typ, with a frameText only when it
+// has a room, a name or an error.
+func newOutFrame(typ proto.FrameType, id uint64, payload []byte, room, name string, err *proto.Error) outFrame {
+	f := outFrame{typ: typ, id: id, payload: payload}
+	if room != "" || name != "" || err != nil {
+		f.text = &frameText{room: room, name: name, err: err}
+	}
+	return f
+}
+
+func (f *outFrame) room() string {
+	if f.text == nil {
+		return ""
+	}
+	return f.text.room
+}
+
+func (f *outFrame) name() string {
+	if f.text == nil {
+		return ""
+	}
+	return f.text.name
+}
+
+func (f *outFrame) err() *proto.Error {
+	if f.text == nil {
+		return nil
+	}
+	return f.text.err
+}
+
 // size is what the frame costs against the byte window: its variable-length
 // fields.
 func (f *outFrame) size() int {
-	n := len(f.payload) + len(f.room) + len(f.name)
-	if f.err != nil {
-		n += len(f.err.Message)
+	n := len(f.payload)
+	if t := f.text; t != nil {
+		n += len(t.room) + len(t.name)
+		if t.err != nil {
+			n += len(t.err.Message)
+		}
 	}
 	return n
 }
@@ -496,7 +538,7 @@ func (l *link) lost() []LostFrame {
 	out := make([]LostFrame, 0, n)
 	for i := range n {
 		f := l.buf.at(i)
-		out = append(out, LostFrame{Seq: l.peerAck + 1 + uint64(i), Type: f.typ, ID: f.id, Payload: f.payload, Room: f.room, Name: f.name})
+		out = append(out, LostFrame{Seq: l.peerAck + 1 + uint64(i), Type: f.typ, ID: f.id, Payload: f.payload, Room: f.room(), Name: f.name()})
 	}
 	return out
 }

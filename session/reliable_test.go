@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 
 	"pgregory.net/rapid"
 
@@ -609,4 +610,15 @@ func TestSendQueueIsAQueue(t *testing.T) {
 			},
 		})
 	})
+}
+
+// A broadcast puts an outFrame in every member's send buffer, up to its
+// window each: the frame stays small (see outFrame).
+func TestOutFrameStaysSmall(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("the size is for 64-bit platforms")
+	}
+	if got := unsafe.Sizeof(outFrame{}); got > 56 {
+		t.Errorf("outFrame is %d bytes, want at most 56", got)
+	}
 }

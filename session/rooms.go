@@ -167,13 +167,14 @@ func (s *Server) broadcast(now time.Time, b Broadcast) error {
 	}
 	var skipped []proto.ClientID
 	var overloaded []*serverSession
-	// One payload slice is shared by every member's send buffer; only the
-	// frame around it is encoded per member, when its connection is written.
+	// One payload slice and one frameText are shared by every member's send
+	// buffer; only the frame around them is encoded per member, when its
+	// connection is written.
+	f := newOutFrame(proto.TypeData, 0, b.Payload, b.Room, b.Name, nil)
 	for _, m := range r.members {
 		if m.id == b.Except {
 			continue
 		}
-		f := outFrame{typ: proto.TypeData, payload: b.Payload, room: b.Room, name: b.Name}
 		if f.size() > s.maxPayload(m) {
 			skipped = append(skipped, m.id)
 			continue
@@ -218,7 +219,7 @@ func (s *Server) roomRequest(now time.Time, sess *serverSession, f inFrame) {
 	}
 	// The answer must not be lost to backpressure: it takes a slot even
 	// when the window is full, bounded by the peer's request limit.
-	s.enqueue(now, sess, outFrame{typ: proto.TypeResponse, id: f.id, err: perr})
+	s.enqueue(now, sess, newOutFrame(proto.TypeResponse, f.id, nil, "", "", perr))
 }
 
 // publish answers a client's PUBLISH. A member whose publish the
@@ -257,5 +258,5 @@ func (s *Server) publish(now time.Time, sess *serverSession, f inFrame) {
 	// The answer takes a slot even when the window is full, as a room
 	// request's does. The fan-out above cannot have ended the publisher's
 	// session: it skips the publisher, and evicts only detached sessions.
-	s.enqueue(now, sess, outFrame{typ: proto.TypeResponse, id: f.id, err: perr})
+	s.enqueue(now, sess, newOutFrame(proto.TypeResponse, f.id, nil, "", "", perr))
 }

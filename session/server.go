@@ -304,7 +304,7 @@ func (s *Server) Step(now time.Time, in Input) error {
 		if err := checkName(in.Name); err != nil {
 			return err
 		}
-		return s.push(now, sess, outFrame{typ: proto.TypeData, name: in.Name, payload: in.Payload, room: in.Room})
+		return s.push(now, sess, newOutFrame(proto.TypeData, 0, in.Payload, in.Room, in.Name, nil))
 	case Call:
 		sess, err := s.session(in.To)
 		if err != nil {
@@ -319,11 +319,11 @@ func (s *Server) Step(now time.Time, in Input) error {
 		if _, ok := sess.reqs.in[in.ID]; !ok {
 			return ErrUnknownRequest
 		}
-		f := outFrame{typ: proto.TypeResponse, id: in.ID, payload: in.Payload, err: in.Err}
+		payload := in.Payload
 		if in.Err != nil {
-			f.payload = nil
+			payload = nil
 		}
-		if err := s.push(now, sess, f); err != nil {
+		if err := s.push(now, sess, newOutFrame(proto.TypeResponse, in.ID, payload, "", "", in.Err)); err != nil {
 			return err
 		}
 		return sess.reqs.answer(in.ID)
@@ -1043,7 +1043,7 @@ func (s *Server) call(now time.Time, sess *serverSession, in Call) error {
 	if err := checkName(in.Name); err != nil {
 		return err
 	}
-	f := outFrame{typ: proto.TypeRequest, id: in.ID, name: in.Name, payload: in.Payload}
+	f := newOutFrame(proto.TypeRequest, in.ID, in.Payload, "", in.Name, nil)
 	if err := s.admit(now, sess, &f); err != nil {
 		return err
 	}

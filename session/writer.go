@@ -69,25 +69,26 @@ func (w *writer) reliable(f *outFrame, seq, ack uint64) {
 	w.reserve(f.size() + frameOverhead)
 	switch f.typ {
 	case proto.TypeData:
-		w.data = proto.Data{Seq: seq, Ack: ack, Payload: f.payload, Room: f.room, Name: f.name}
+		w.data = proto.Data{Seq: seq, Ack: ack, Payload: f.payload, Room: f.room(), Name: f.name()}
 		w.frame(&w.data)
 	case proto.TypeRequest:
-		w.request = proto.Request{Seq: seq, Ack: ack, ID: f.id, Payload: f.payload, Name: f.name}
+		w.request = proto.Request{Seq: seq, Ack: ack, ID: f.id, Payload: f.payload, Name: f.name()}
 		w.frame(&w.request)
 	case proto.TypeResponse:
-		w.response = proto.Response{Seq: seq, Ack: ack, ID: f.id, Payload: f.payload, Error: f.err}
-		if f.err != nil && wireText(f.err.Message) != f.err.Message {
-			w.response.Error = &proto.Error{Code: f.err.Code, Message: wireText(f.err.Message)}
+		e := f.err()
+		w.response = proto.Response{Seq: seq, Ack: ack, ID: f.id, Payload: f.payload, Error: e}
+		if e != nil && wireText(e.Message) != e.Message {
+			w.response.Error = &proto.Error{Code: e.Code, Message: wireText(e.Message)}
 		}
 		w.frame(&w.response)
 	case proto.TypeJoin:
-		w.join = proto.Join{Seq: seq, Ack: ack, ID: f.id, Room: f.room}
+		w.join = proto.Join{Seq: seq, Ack: ack, ID: f.id, Room: f.room()}
 		w.frame(&w.join)
 	case proto.TypeLeave:
-		w.leave = proto.Leave{Seq: seq, Ack: ack, ID: f.id, Room: f.room}
+		w.leave = proto.Leave{Seq: seq, Ack: ack, ID: f.id, Room: f.room()}
 		w.frame(&w.leave)
 	case proto.TypePublish:
-		w.publish = proto.Publish{Seq: seq, Ack: ack, ID: f.id, Room: f.room, Payload: f.payload, Name: f.name}
+		w.publish = proto.Publish{Seq: seq, Ack: ack, ID: f.id, Room: f.room(), Payload: f.payload, Name: f.name()}
 		w.frame(&w.publish)
 	default:
 		panic("session: bug: unreliable frame type in send buffer")

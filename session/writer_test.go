@@ -79,11 +79,12 @@ func TestWriterLargeReadyAllocatesItsSize(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	before := ms.TotalAlloc
 	seq := uint64(0)
+	// One frame, as a broadcast's members share its text.
+	f := newOutFrame(proto.TypeData, 0, payload, "r", "", nil)
 	for range 100 { // connections
 		w.begin(64<<10, emit)
 		for range 400 {
 			seq++
-			f := outFrame{typ: proto.TypeData, payload: payload, room: "r"}
 			w.reliable(&f, seq, 0)
 		}
 		w.end()
