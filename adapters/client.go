@@ -49,7 +49,8 @@ type clientEngine struct {
 	// or resumed); failures: attempts failed since the last one was.
 	open     bool
 	failures int
-	rd       session.Ready // the last Ready, whose memory the next reuses
+	rd       session.Ready   // the last Ready, whose memory the next reuses
+	batch    []session.Event // the Ready's events for q, pushed together
 }
 
 // Dial connects to a server through dial and returns once the session is
@@ -350,6 +351,12 @@ func (e *clientEngine) ready(now time.Time) time.Time {
 	for _, ev := range rd.Events {
 		e.route(now, ev)
 	}
+	e.q.pushAll(e.batch)
+	clear(e.batch)
+	e.batch = e.batch[:0]
+	if cap(e.batch) > keepReady {
+		e.batch = nil
+	}
 	return rd.Deadline
 }
 
@@ -368,11 +375,11 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		return
 	case *session.Delivered:
 		if d.h.msg != nil {
-			e.q.push(ev)
+			e.batch = append(e.batch, ev)
 		}
 		return
 	case *session.RequestReceived:
-		e.q.push(ev)
+		e.batch = append(e.batch, ev)
 		return
 	case *session.SessionStarted:
 		d.log.Info("session started", "client", ev.Client.String())
@@ -402,7 +409,7 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		d.exit = true
 	}
 	if d.h.ev != nil {
-		e.q.push(ev)
+		e.batch = append(e.batch, ev)
 	}
 }
 

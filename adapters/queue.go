@@ -46,10 +46,17 @@ func newEventQueue(d *driver, limit, keep int) *eventQueue {
 
 // push appends ev; driver lock held. When the queue was idle, the lock
 // holder hands it to a worker after unlocking (startQueue).
-func (q *eventQueue) push(ev session.Event) {
-	q.backlog.Add(1)
+func (q *eventQueue) push(ev session.Event) { q.pushAll([]session.Event{ev}) }
+
+// pushAll appends evs, in order, under one lock (a client's stream
+// delivers hundreds per Ready); as push.
+func (q *eventQueue) pushAll(evs []session.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	q.backlog.Add(int64(len(evs)))
 	q.mu.Lock()
-	q.items = append(q.items, ev)
+	q.items = append(q.items, evs...)
 	start := !q.running
 	q.running = true
 	q.mu.Unlock()
