@@ -142,8 +142,9 @@ function protocolErr (msg: string): BetterSocketError {
   return new BetterSocketError('protocol', 'session: protocol violation: ' + msg)
 }
 
+// A frame type as Go's proto.FrameType.String names it: HELLO, WELCOME, ...
 function typeName (t: number): string {
-  return ['', 'HELLO', 'WELCOME', 'ACK', 'HEARTBEAT', 'DATA', 'REQUEST', 'RESPONSE', 'CLOSE', 'JOIN', 'LEAVE', 'PUBLISH'][t] ?? `FrameType(${t})`
+  return Object.keys(FrameType)[t - 1]?.toUpperCase() ?? `FrameType(${t})`
 }
 
 /**
@@ -519,7 +520,10 @@ class Link {
  */
 class Requests {
   _out = new Map<number, number>() // id -> tie
-  private _heap: Array<{ at: number, tie: number, id: number }> = []
+  // Deadlines in order, ties in start order. A request that ended leaves
+  // its entry behind (stale: its tie is no longer the id's) until it
+  // reaches the front, or until stale entries outnumber live ones.
+  private _q: Array<{ at: number, tie: number, id: number }> = []
   private _ties = 0
   _inbound = new Set<number>()
   private readonly _max: number
@@ -531,33 +535,32 @@ class Requests {
     if (this._out.size >= limit) throw new BetterSocketError('too-many-requests', 'session: too many pending requests')
     const tie = ++this._ties
     this._out.set(id, tie)
-    this._heapPush({ at: deadline, tie, id })
+    // Deadlines mostly arrive in order (one default timeout): look from
+    // the end. An equal deadline goes after, as its tie is the newest.
+    const q = this._q
+    let i = q.length
+    while (i > 0 && (q[i - 1] as { at: number }).at > deadline) i--
+    q.splice(i, 0, { at: deadline, tie, id })
   }
 
   _finish (id: number): boolean {
     if (!this._out.delete(id)) return false
-    // Stale heap entries are dropped lazily, and all at once when they
-    // outnumber the live ones.
-    if (this._heap.length > 2 * this._out.size + 64) {
-      const live = this._heap.filter(e => this._out.get(e.id) === e.tie)
-      this._heap = []
-      for (const e of live) this._heapPush(e)
-    }
+    if (this._q.length > 2 * this._out.size + 64) this._q = this._q.filter(e => this._out.get(e.id) === e.tie)
     return true
   }
 
   private _top (): { at: number, tie: number, id: number } | undefined {
     for (;;) {
-      const e = this._heap[0]
+      const e = this._q[0]
       if (e === undefined || this._out.get(e.id) === e.tie) return e
-      this._heapPop()
+      this._q.shift()
     }
   }
 
   _due (now: number): number | undefined {
     const e = this._top()
     if (e === undefined || e.at > now) return undefined
-    this._heapPop()
+    this._q.shift()
     this._out.delete(e.id)
     return e.id
   }
@@ -571,46 +574,6 @@ class Requests {
     if (this._inbound.size >= this._max) return new BetterSocketError('too-many-requests', 'session: too many pending requests')
     this._inbound.add(id)
     return null
-  }
-
-  private _less (i: number, j: number): boolean {
-    const a = this._heap[i] as { at: number, tie: number }
-    const b = this._heap[j] as { at: number, tie: number }
-    return a.at !== b.at ? a.at < b.at : a.tie < b.tie
-  }
-
-  private _swap (i: number, j: number): void {
-    const t = this._heap[i] as { at: number, tie: number, id: number }
-    this._heap[i] = this._heap[j] as { at: number, tie: number, id: number }
-    this._heap[j] = t
-  }
-
-  private _heapPush (e: { at: number, tie: number, id: number }): void {
-    this._heap.push(e)
-    let i = this._heap.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!this._less(i, p)) break
-      this._swap(i, p)
-      i = p
-    }
-  }
-
-  private _heapPop (): void {
-    const last = this._heap.pop()
-    if (this._heap.length === 0 || last === undefined) return
-    this._heap[0] = last
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < this._heap.length && this._less(l, m)) m = l
-      if (r < this._heap.length && this._less(r, m)) m = r
-      if (m === i) break
-      this._swap(i, m)
-      i = m
-    }
   }
 }
 
