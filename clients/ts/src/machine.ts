@@ -19,7 +19,7 @@
 import {
   CloseCode, FrameType, VERSION, DecodeError, DEFAULT_MAX_MESSAGE_SIZE, MAX_NAME_LEN, MAX_REASON_LEN, MAX_ROOM_LEN,
   checkMessage, frames, encodeFrameInto, resumable,
-  type Close, type Frame, type Hello, type Limits, type Welcome, type WireError
+  type Close, type Data, type Frame, type Hello, type Limits, type Request, type Response, type Welcome, type WireError
 } from './wire.js'
 import { BetterSocketError, CloseError, RemoteError } from './errors.js'
 import { encoder, utf8len, validText } from './text.js'
@@ -184,13 +184,17 @@ interface OutFrame {
 }
 
 /** A received reliable frame, held for in-order delivery. */
-interface InFrame { _seq: number, _type: number, _id: number, _payload: Uint8Array | null, _room: string, _name: string, _err: WireError | null }
+type InFrame = Data | Request | Response
 
 function outSize (f: OutFrame): number {
   return (f._payload?.length ?? 0) + f._textLen + (f._err !== null ? utf8len(f._err.message) : 0)
 }
+// As Go's inFrame.size: payload, room and name (a response's error text is not counted).
 function inSize (f: InFrame): number {
-  return (f._payload?.length ?? 0) + utf8len(f._room) + utf8len(f._name)
+  let n = f.payload?.length ?? 0
+  if (f.type !== FrameType.Response) n += utf8len(f.name)
+  if (f.type === FrameType.Data) n += utf8len(f.room)
+  return n
 }
 
 interface Cfg {
@@ -411,7 +415,7 @@ class Link {
 
   _hold (f: InFrame): void {
     if (this._held.size > 0 && this._heldBytes + inSize(f) > this._cfg._maxUnackedBytes) return
-    this._held.set(f._seq, f)
+    this._held.set(f.seq, f)
     this._heldBytes += inSize(f)
   }
 
@@ -423,9 +427,9 @@ class Link {
   _popHeld (): InFrame | undefined {
     const f = this._held.get(this._recvAck + 1)
     if (f !== undefined) {
-      this._held.delete(f._seq)
+      this._held.delete(f.seq)
       this._heldBytes -= inSize(f)
-      this._recvAck = f._seq
+      this._recvAck = f.seq
     }
     return f
   }
@@ -825,13 +829,9 @@ export class ClientMachine {
         this._link._peerBehind(now)
         return
       case FrameType.Data:
-        if (this._ack(now, f.ack)) this._reliable(now, { _seq: f.seq, _type: 5, _id: 0, _payload: f.payload, _room: f.room, _name: f.name, _err: null })
-        return
       case FrameType.Request:
-        if (this._ack(now, f.ack)) this._reliable(now, { _seq: f.seq, _type: 6, _id: f.id, _payload: f.payload, _room: '', _name: f.name, _err: null })
-        return
       case FrameType.Response:
-        if (this._ack(now, f.ack)) this._reliable(now, { _seq: f.seq, _type: 7, _id: f.id, _payload: f.payload, _room: '', _name: '', _err: f.error })
+        if (this._ack(now, f.ack)) this._reliable(now, f)
         return
       case FrameType.Close:
         this._peerClosed(now, f)
@@ -855,7 +855,7 @@ export class ClientMachine {
   }
 
   private _reliable (now: number, f: InFrame): void {
-    switch (this._link._accept(f._seq)) {
+    switch (this._link._accept(f.seq)) {
       case Accept.Deliver: {
         this._deliver(now, f)
         while (this._state === State.Open) {
@@ -866,30 +866,30 @@ export class ClientMachine {
         return
       }
       case Accept.Hold: this._link._hold(f); return
-      case Accept.Overflow: this._violation(now, CloseCode.ProtocolError, this._link._overflow(f._seq))
+      case Accept.Overflow: this._violation(now, CloseCode.ProtocolError, this._link._overflow(f.seq))
     }
   }
 
   private _deliver (now: number, f: InFrame): void {
     const id = this._id
-    switch (f._type) {
+    switch (f.type) {
       case FrameType.Data:
-        this._events.push({ type: 'delivered', client: id, seq: f._seq, payload: f._payload, room: f._room, name: f._name })
+        this._events.push({ type: 'delivered', client: id, seq: f.seq, payload: f.payload, room: f.room, name: f.name })
         return
       case FrameType.Request: {
-        const err = this._reqs._received(f._id)
+        const err = this._reqs._received(f.id)
         if (err !== null) {
           this._violation(now, err.code === 'too-many-requests' ? CloseCode.Policy : CloseCode.ProtocolError, err)
           return
         }
-        this._events.push({ type: 'request', client: id, id: f._id, payload: f._payload, name: f._name })
+        this._events.push({ type: 'request', client: id, id: f.id, payload: f.payload, name: f.name })
         return
       }
       case FrameType.Response:
-        if (!this._reqs._finish(f._id)) return // a late response: its request already has its outcome
-        this._events.push(f._err !== null
-          ? { type: 'response', client: id, id: f._id, payload: null, err: new RemoteError(f._err.code, f._err.message) }
-          : { type: 'response', client: id, id: f._id, payload: f._payload, err: null })
+        if (!this._reqs._finish(f.id)) return // a late response: its request already has its outcome
+        this._events.push(f.error !== null
+          ? { type: 'response', client: id, id: f.id, payload: null, err: new RemoteError(f.error.code, f.error.message) }
+          : { type: 'response', client: id, id: f.id, payload: f.payload, err: null })
     }
   }
 
