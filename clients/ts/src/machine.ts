@@ -19,7 +19,7 @@
 import {
   CloseCode, FrameType, VERSION, DecodeError, DEFAULT_MAX_MESSAGE_SIZE, MAX_NAME_LEN, MAX_REASON_LEN, MAX_ROOM_LEN,
   checkMessage, frames, encodeFrameInto, resumable,
-  type Close, type Data, type Frame, type Hello, type Limits, type Request, type Response, type Welcome, type WireError
+  type Close, type Data, type Frame, type Hello, type Join, type Leave, type Limits, type Publish, type Request, type Response, type Welcome, type WireError
 } from './wire.js'
 import { BetterSocketError, CloseError, RemoteError } from './errors.js'
 import { encoder, utf8len, validText } from './text.js'
@@ -171,24 +171,21 @@ function checkName (name: string): void {
 
 /** A reliable frame of this side, in the send buffer. */
 interface OutFrame {
-  _seq: number
-  _type: number
-  _id: number
-  _payload: Uint8Array | null
-  _room: string
-  _name: string
-  _textLen: number // UTF-8 bytes of room and name
-  _err: WireError | null
+  _f: Data | Request | Response | Publish | Join | Leave // its seq set when queued, its ack each time it is written
+  _size: number // payload and text bytes, as Go's outFrame.size
   _sentAt: number // 0: never sent
   _retx: boolean
+}
+
+function outFrame (f: OutFrame['_f'], payload: Uint8Array | null, ...text: string[]): OutFrame {
+  let size = payload?.length ?? 0
+  for (const t of text) if (t !== '') size += utf8len(t)
+  return { _f: f, _size: size, _sentAt: 0, _retx: false }
 }
 
 /** A received reliable frame, held for in-order delivery. */
 type InFrame = Data | Request | Response
 
-function outSize (f: OutFrame): number {
-  return (f._payload?.length ?? 0) + f._textLen + (f._err !== null ? utf8len(f._err.message) : 0)
-}
 // As Go's inFrame.size: payload, room and name (a response's error text is not counted).
 function inSize (f: InFrame): number {
   let n = f.payload?.length ?? 0
@@ -283,18 +280,6 @@ class Writer {
     this._emit(this._buf.subarray(this._start, this._pos))
     this._start = this._pos
   }
-  _reliable (f: OutFrame, ack: number): void {
-    switch (f._type) {
-      case FrameType.Data: this._frame({ type: 5, seq: f._seq, ack, payload: f._payload, room: f._room, name: f._name }); break
-      case FrameType.Request: this._frame({ type: 6, seq: f._seq, ack, id: f._id, payload: f._payload, name: f._name }); break
-      case FrameType.Publish: this._frame({ type: 11, seq: f._seq, ack, id: f._id, room: f._room, name: f._name, payload: f._payload }); break
-      case FrameType.Response: this._frame({
-        type: 7, seq: f._seq, ack, id: f._id, payload: f._payload,
-        error: f._err === null ? null : { code: f._err.code, message: wireText(f._err.message) }
-      }); break
-      default: this._frame({ type: f._type as 9 | 10, seq: f._seq, ack, id: f._id, room: f._room })
-    }
-  }
 }
 
 /**
@@ -339,8 +324,8 @@ class Link {
   }
 
   _push (f: OutFrame): void {
-    f._seq = this._nextSeq++
-    this._bufBytes += outSize(f)
+    f._f.seq = this._nextSeq++
+    this._bufBytes += f._size
     this._buf.push(f)
   }
 
@@ -355,7 +340,7 @@ class Link {
       this._txNext = a + 1
     }
     const n = a - this._peerAck
-    for (let i = this._head; i < this._head + n; i++) this._bufBytes -= outSize(this._buf[i] as OutFrame)
+    for (let i = this._head; i < this._head + n; i++) this._bufBytes -= (this._buf[i] as OutFrame)._size
     this._head += n
     this._peerAck = a
     if (this._head === this._buf.length) {
@@ -489,7 +474,8 @@ class Link {
       const f = this._frame(s)
       f._retx = true
       f._sentAt = now
-      w._reliable(f, this._recvAck)
+      f._f.ack = this._recvAck
+      w._frame(f._f)
       wrote = true
     }
     this._retxTo = 0
@@ -497,7 +483,8 @@ class Link {
       const f = this._frame(this._txNext)
       if (f._sentAt !== 0) f._retx = true
       f._sentAt = now
-      w._reliable(f, this._recvAck)
+      f._f.ack = this._recvAck
+      w._frame(f._f)
       this._txNext++
       wrote = true
     }
@@ -510,8 +497,15 @@ class Link {
   _lost (): LostFrame[] {
     const out: LostFrame[] = []
     for (let i = this._head; i < this._buf.length; i++) {
-      const f = this._buf[i] as OutFrame
-      out.push({ seq: f._seq, type: f._type, id: f._id, payload: f._payload, room: f._room, name: f._name })
+      const f = (this._buf[i] as OutFrame)._f
+      out.push({
+        seq: f.seq,
+        type: f.type,
+        id: 'id' in f ? f.id : 0,
+        payload: 'payload' in f ? f.payload : null,
+        room: 'room' in f ? f.room : '',
+        name: 'name' in f ? f.name : ''
+      })
     }
     return out
   }
@@ -685,27 +679,30 @@ export class ClientMachine {
       case 'send': {
         const name = input.name ?? ''
         checkName(name)
-        return this._push(this._outFrame(FrameType.Data, 0, input.payload, '', name, null))
+        return this._push(outFrame({ type: 5, seq: 0, ack: 0, payload: input.payload, room: '', name }, input.payload, name))
       }
       case 'call': {
         const name = input.name ?? ''
         checkName(name)
-        return this._call(now, this._outFrame(FrameType.Request, input.id, input.payload, '', name, null), input.timeoutMs)
+        return this._call(now, input.id, outFrame({ type: 6, seq: 0, ack: 0, id: input.id, payload: input.payload, name }, input.payload, name), input.timeoutMs)
       }
       case 'publish': {
         const name = input.name ?? ''
         checkRoom(input.room)
         checkName(name)
-        return this._call(now, this._outFrame(FrameType.Publish, input.id, input.payload, input.room, name, null), input.timeoutMs)
+        return this._call(now, input.id, outFrame({ type: 11, seq: 0, ack: 0, id: input.id, room: input.room, name, payload: input.payload }, input.payload, input.room, name), input.timeoutMs)
       }
       case 'join': case 'leave':
         checkRoom(input.room)
-        return this._call(now, this._outFrame(input.type === 'join' ? FrameType.Join : FrameType.Leave, input.id, null, input.room, '', null), input.timeoutMs)
+        return this._call(now, input.id, outFrame({ type: input.type === 'join' ? 9 : 10, seq: 0, ack: 0, id: input.id, room: input.room }, null, input.room), input.timeoutMs)
       case 'reply': {
         if (this._state === State.Closed || this._closing) throw closedErr()
         if (!this._reqs._inbound.has(input.id)) throw new BetterSocketError('unknown-request', 'session: unknown request')
         const e = input.error ?? null
-        this._push(this._outFrame(FrameType.Response, input.id, e !== null ? null : input.payload, '', '', e))
+        const payload = e !== null ? null : input.payload
+        // The error text is cut to fit the wire; its size is that of the text given, as in Go.
+        const error = e === null ? null : { code: e.code, message: wireText(e.message) }
+        this._push(outFrame({ type: 7, seq: 0, ack: 0, id: input.id, payload, error }, payload, e?.message ?? ''))
         this._reqs._inbound.delete(input.id)
         return
       }
@@ -717,11 +714,6 @@ export class ClientMachine {
         if (this._state === State.Closed) throw closedErr()
         this._finish(now, { type: 8, code: CloseCode.Normal, reason: input.reason }, null)
     }
-  }
-
-  private _outFrame (type: number, id: number, payload: Uint8Array | null, room: string, name: string, err: WireError | null): OutFrame {
-    const textLen = (room === '' ? 0 : utf8len(room)) + (name === '' ? 0 : utf8len(name))
-    return { _seq: 0, _type: type, _id: id, _payload: payload, _room: room, _name: name, _textLen: textLen, _err: err, _sentAt: 0, _retx: false }
   }
 
   // Internally times are nanoseconds plus one, so that 0 means "not set"
@@ -739,23 +731,22 @@ export class ClientMachine {
   }
 
   private _push (f: OutFrame): void {
-    if (this._state === State.Closed || this._closing) throw closedErr()
-    this._checkSize(f)
-    this._link._canPush(outSize(f))
+    this._admit(f)
     this._link._push(f)
   }
 
-  private _checkSize (f: OutFrame): void {
-    const size = outSize(f)
-    if (size > this._maxPayload()) throw new BetterSocketError('too-large', `session: payload too large: ${size} bytes, limit ${this._maxPayload()}`)
+  // Throws when f cannot be queued now: the session is closing, f is too
+  // large for the server, or the send window is full.
+  private _admit (f: OutFrame): void {
+    if (this._state === State.Closed || this._closing) throw closedErr()
+    if (f._size > this._maxPayload()) throw new BetterSocketError('too-large', `session: payload too large: ${f._size} bytes, limit ${this._maxPayload()}`)
+    this._link._canPush(f._size)
   }
 
-  private _call (now: number, f: OutFrame, timeoutMs: number | undefined): void {
-    if (this._state === State.Closed || this._closing) throw closedErr()
+  private _call (now: number, id: number, f: OutFrame, timeoutMs: number | undefined): void {
+    this._admit(f)
     const timeout = timeoutMs !== undefined && timeoutMs > 0 ? Math.round(timeoutMs * MS) : this._cfg._requestTimeout
-    this._checkSize(f)
-    this._link._canPush(outSize(f))
-    this._reqs._start(f._id, now + timeout, this._peer.maxRequests)
+    this._reqs._start(id, now + timeout, this._peer.maxRequests)
     this._link._push(f)
   }
 
