@@ -230,7 +230,7 @@ function normalize (c: MachineConfig): Cfg {
     _initialRto: ns(c.initialRtoMs, 1e3),
     _minRto: ns(c.minRtoMs, 200),
     _maxRto: ns(c.maxRtoMs, 60e3),
-    _ackDelay: c.ackDelayMs !== undefined && c.ackDelayMs > 0 ? Math.round(c.ackDelayMs * MS) : 0,
+    _ackDelay: ns(c.ackDelayMs, 0),
     _auth: c.auth ?? null,
     _handshakeTimeout: ns(c.handshakeTimeoutMs, 10e3),
     _closeTimeout: ns(c.closeTimeoutMs, 5e3),
