@@ -727,7 +727,7 @@ export class ClientMachine {
   }
 
   private _maxPayload (): number {
-    return (this._peer.maxMessageSize > 0 ? this._peer.maxMessageSize : this._cfg._maxMessageSize) - FRAME_OVERHEAD
+    return this._peerMax() - FRAME_OVERHEAD
   }
 
   private _push (f: OutFrame): void {
