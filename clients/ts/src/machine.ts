@@ -19,7 +19,7 @@
 import {
   CloseCode, FrameType, VERSION, DecodeError, DEFAULT_MAX_MESSAGE_SIZE, MAX_NAME_LEN, MAX_REASON_LEN, MAX_ROOM_LEN,
   checkMessage, frames, encodeFrameInto, resumable,
-  type Close, type Frame, type Hello, type Limits, type Welcome, type WireError
+  type Close, type Data, type Frame, type Hello, type Join, type Leave, type Limits, type Publish, type Request, type Response, type Welcome, type WireError
 } from './wire.js'
 import { BetterSocketError, CloseError, RemoteError } from './errors.js'
 import { encoder, utf8len, validText } from './text.js'
@@ -142,8 +142,9 @@ function protocolErr (msg: string): BetterSocketError {
   return new BetterSocketError('protocol', 'session: protocol violation: ' + msg)
 }
 
+// A frame type as Go's proto.FrameType.String names it: HELLO, WELCOME, ...
 function typeName (t: number): string {
-  return ['', 'HELLO', 'WELCOME', 'ACK', 'HEARTBEAT', 'DATA', 'REQUEST', 'RESPONSE', 'CLOSE', 'JOIN', 'LEAVE', 'PUBLISH'][t] ?? `FrameType(${t})`
+  return Object.keys(FrameType)[t - 1]?.toUpperCase() ?? `FrameType(${t})`
 }
 
 /**
@@ -170,26 +171,27 @@ function checkName (name: string): void {
 
 /** A reliable frame of this side, in the send buffer. */
 interface OutFrame {
-  _seq: number
-  _type: number
-  _id: number
-  _payload: Uint8Array | null
-  _room: string
-  _name: string
-  _textLen: number // UTF-8 bytes of room and name
-  _err: WireError | null
+  _f: Data | Request | Response | Publish | Join | Leave // its seq set when queued, its ack each time it is written
+  _size: number // payload and text bytes, as Go's outFrame.size
   _sentAt: number // 0: never sent
   _retx: boolean
 }
 
-/** A received reliable frame, held for in-order delivery. */
-interface InFrame { _seq: number, _type: number, _id: number, _payload: Uint8Array | null, _room: string, _name: string, _err: WireError | null }
-
-function outSize (f: OutFrame): number {
-  return (f._payload?.length ?? 0) + f._textLen + (f._err !== null ? utf8len(f._err.message) : 0)
+function outFrame (f: OutFrame['_f'], payload: Uint8Array | null, ...text: string[]): OutFrame {
+  let size = payload?.length ?? 0
+  for (const t of text) if (t !== '') size += utf8len(t)
+  return { _f: f, _size: size, _sentAt: 0, _retx: false }
 }
+
+/** A received reliable frame, held for in-order delivery. */
+type InFrame = Data | Request | Response
+
+// As Go's inFrame.size: payload, room and name (a response's error text is not counted).
 function inSize (f: InFrame): number {
-  return (f._payload?.length ?? 0) + utf8len(f._room) + utf8len(f._name)
+  let n = f.payload?.length ?? 0
+  if (f.type !== FrameType.Response) n += utf8len(f.name)
+  if (f.type === FrameType.Data) n += utf8len(f.room)
+  return n
 }
 
 interface Cfg {
@@ -228,7 +230,7 @@ function normalize (c: MachineConfig): Cfg {
     _initialRto: ns(c.initialRtoMs, 1e3),
     _minRto: ns(c.minRtoMs, 200),
     _maxRto: ns(c.maxRtoMs, 60e3),
-    _ackDelay: c.ackDelayMs !== undefined && c.ackDelayMs > 0 ? Math.round(c.ackDelayMs * MS) : 0,
+    _ackDelay: ns(c.ackDelayMs, 0),
     _auth: c.auth ?? null,
     _handshakeTimeout: ns(c.handshakeTimeoutMs, 10e3),
     _closeTimeout: ns(c.closeTimeoutMs, 5e3),
@@ -278,18 +280,6 @@ class Writer {
     this._emit(this._buf.subarray(this._start, this._pos))
     this._start = this._pos
   }
-  _reliable (f: OutFrame, ack: number): void {
-    switch (f._type) {
-      case FrameType.Data: this._frame({ type: 5, seq: f._seq, ack, payload: f._payload, room: f._room, name: f._name }); break
-      case FrameType.Request: this._frame({ type: 6, seq: f._seq, ack, id: f._id, payload: f._payload, name: f._name }); break
-      case FrameType.Publish: this._frame({ type: 11, seq: f._seq, ack, id: f._id, room: f._room, name: f._name, payload: f._payload }); break
-      case FrameType.Response: this._frame({
-        type: 7, seq: f._seq, ack, id: f._id, payload: f._payload,
-        error: f._err === null ? null : { code: f._err.code, message: wireText(f._err.message) }
-      }); break
-      default: this._frame({ type: f._type as 9 | 10, seq: f._seq, ack, id: f._id, room: f._room })
-    }
-  }
 }
 
 /**
@@ -334,8 +324,8 @@ class Link {
   }
 
   _push (f: OutFrame): void {
-    f._seq = this._nextSeq++
-    this._bufBytes += outSize(f)
+    f._f.seq = this._nextSeq++
+    this._bufBytes += f._size
     this._buf.push(f)
   }
 
@@ -350,7 +340,7 @@ class Link {
       this._txNext = a + 1
     }
     const n = a - this._peerAck
-    for (let i = this._head; i < this._head + n; i++) this._bufBytes -= outSize(this._buf[i] as OutFrame)
+    for (let i = this._head; i < this._head + n; i++) this._bufBytes -= (this._buf[i] as OutFrame)._size
     this._head += n
     this._peerAck = a
     if (this._head === this._buf.length) {
@@ -410,7 +400,7 @@ class Link {
 
   _hold (f: InFrame): void {
     if (this._held.size > 0 && this._heldBytes + inSize(f) > this._cfg._maxUnackedBytes) return
-    this._held.set(f._seq, f)
+    this._held.set(f.seq, f)
     this._heldBytes += inSize(f)
   }
 
@@ -422,9 +412,9 @@ class Link {
   _popHeld (): InFrame | undefined {
     const f = this._held.get(this._recvAck + 1)
     if (f !== undefined) {
-      this._held.delete(f._seq)
+      this._held.delete(f.seq)
       this._heldBytes -= inSize(f)
-      this._recvAck = f._seq
+      this._recvAck = f.seq
     }
     return f
   }
@@ -484,7 +474,8 @@ class Link {
       const f = this._frame(s)
       f._retx = true
       f._sentAt = now
-      w._reliable(f, this._recvAck)
+      f._f.ack = this._recvAck
+      w._frame(f._f)
       wrote = true
     }
     this._retxTo = 0
@@ -492,7 +483,8 @@ class Link {
       const f = this._frame(this._txNext)
       if (f._sentAt !== 0) f._retx = true
       f._sentAt = now
-      w._reliable(f, this._recvAck)
+      f._f.ack = this._recvAck
+      w._frame(f._f)
       this._txNext++
       wrote = true
     }
@@ -505,8 +497,15 @@ class Link {
   _lost (): LostFrame[] {
     const out: LostFrame[] = []
     for (let i = this._head; i < this._buf.length; i++) {
-      const f = this._buf[i] as OutFrame
-      out.push({ seq: f._seq, type: f._type, id: f._id, payload: f._payload, room: f._room, name: f._name })
+      const f = (this._buf[i] as OutFrame)._f
+      out.push({
+        seq: f.seq,
+        type: f.type,
+        id: 'id' in f ? f.id : 0,
+        payload: 'payload' in f ? f.payload : null,
+        room: 'room' in f ? f.room : '',
+        name: 'name' in f ? f.name : ''
+      })
     }
     return out
   }
@@ -519,7 +518,10 @@ class Link {
  */
 class Requests {
   _out = new Map<number, number>() // id -> tie
-  private _heap: Array<{ at: number, tie: number, id: number }> = []
+  // Deadlines in order, ties in start order. A request that ended leaves
+  // its entry behind (stale: its tie is no longer the id's) until it
+  // reaches the front, or until stale entries outnumber live ones.
+  private _q: Array<{ at: number, tie: number, id: number }> = []
   private _ties = 0
   _inbound = new Set<number>()
   private readonly _max: number
@@ -531,33 +533,32 @@ class Requests {
     if (this._out.size >= limit) throw new BetterSocketError('too-many-requests', 'session: too many pending requests')
     const tie = ++this._ties
     this._out.set(id, tie)
-    this._heapPush({ at: deadline, tie, id })
+    // Deadlines mostly arrive in order (one default timeout): look from
+    // the end. An equal deadline goes after, as its tie is the newest.
+    const q = this._q
+    let i = q.length
+    while (i > 0 && (q[i - 1] as { at: number }).at > deadline) i--
+    q.splice(i, 0, { at: deadline, tie, id })
   }
 
   _finish (id: number): boolean {
     if (!this._out.delete(id)) return false
-    // Stale heap entries are dropped lazily, and all at once when they
-    // outnumber the live ones.
-    if (this._heap.length > 2 * this._out.size + 64) {
-      const live = this._heap.filter(e => this._out.get(e.id) === e.tie)
-      this._heap = []
-      for (const e of live) this._heapPush(e)
-    }
+    if (this._q.length > 2 * this._out.size + 64) this._q = this._q.filter(e => this._out.get(e.id) === e.tie)
     return true
   }
 
   private _top (): { at: number, tie: number, id: number } | undefined {
     for (;;) {
-      const e = this._heap[0]
+      const e = this._q[0]
       if (e === undefined || this._out.get(e.id) === e.tie) return e
-      this._heapPop()
+      this._q.shift()
     }
   }
 
   _due (now: number): number | undefined {
     const e = this._top()
     if (e === undefined || e.at > now) return undefined
-    this._heapPop()
+    this._q.shift()
     this._out.delete(e.id)
     return e.id
   }
@@ -571,46 +572,6 @@ class Requests {
     if (this._inbound.size >= this._max) return new BetterSocketError('too-many-requests', 'session: too many pending requests')
     this._inbound.add(id)
     return null
-  }
-
-  private _less (i: number, j: number): boolean {
-    const a = this._heap[i] as { at: number, tie: number }
-    const b = this._heap[j] as { at: number, tie: number }
-    return a.at !== b.at ? a.at < b.at : a.tie < b.tie
-  }
-
-  private _swap (i: number, j: number): void {
-    const t = this._heap[i] as { at: number, tie: number, id: number }
-    this._heap[i] = this._heap[j] as { at: number, tie: number, id: number }
-    this._heap[j] = t
-  }
-
-  private _heapPush (e: { at: number, tie: number, id: number }): void {
-    this._heap.push(e)
-    let i = this._heap.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!this._less(i, p)) break
-      this._swap(i, p)
-      i = p
-    }
-  }
-
-  private _heapPop (): void {
-    const last = this._heap.pop()
-    if (this._heap.length === 0 || last === undefined) return
-    this._heap[0] = last
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < this._heap.length && this._less(l, m)) m = l
-      if (r < this._heap.length && this._less(r, m)) m = r
-      if (m === i) break
-      this._swap(i, m)
-      i = m
-    }
   }
 }
 
@@ -718,27 +679,30 @@ export class ClientMachine {
       case 'send': {
         const name = input.name ?? ''
         checkName(name)
-        return this._push(this._outFrame(FrameType.Data, 0, input.payload, '', name, null))
+        return this._push(outFrame({ type: 5, seq: 0, ack: 0, payload: input.payload, room: '', name }, input.payload, name))
       }
       case 'call': {
         const name = input.name ?? ''
         checkName(name)
-        return this._call(now, this._outFrame(FrameType.Request, input.id, input.payload, '', name, null), input.timeoutMs)
+        return this._call(now, input.id, outFrame({ type: 6, seq: 0, ack: 0, id: input.id, payload: input.payload, name }, input.payload, name), input.timeoutMs)
       }
       case 'publish': {
         const name = input.name ?? ''
         checkRoom(input.room)
         checkName(name)
-        return this._call(now, this._outFrame(FrameType.Publish, input.id, input.payload, input.room, name, null), input.timeoutMs)
+        return this._call(now, input.id, outFrame({ type: 11, seq: 0, ack: 0, id: input.id, room: input.room, name, payload: input.payload }, input.payload, input.room, name), input.timeoutMs)
       }
       case 'join': case 'leave':
         checkRoom(input.room)
-        return this._call(now, this._outFrame(input.type === 'join' ? FrameType.Join : FrameType.Leave, input.id, null, input.room, '', null), input.timeoutMs)
+        return this._call(now, input.id, outFrame({ type: input.type === 'join' ? 9 : 10, seq: 0, ack: 0, id: input.id, room: input.room }, null, input.room), input.timeoutMs)
       case 'reply': {
         if (this._state === State.Closed || this._closing) throw closedErr()
         if (!this._reqs._inbound.has(input.id)) throw new BetterSocketError('unknown-request', 'session: unknown request')
         const e = input.error ?? null
-        this._push(this._outFrame(FrameType.Response, input.id, e !== null ? null : input.payload, '', '', e))
+        const payload = e !== null ? null : input.payload
+        // The error text is cut to fit the wire; its size is that of the text given, as in Go.
+        const error = e === null ? null : { code: e.code, message: wireText(e.message) }
+        this._push(outFrame({ type: 7, seq: 0, ack: 0, id: input.id, payload, error }, payload, e?.message ?? ''))
         this._reqs._inbound.delete(input.id)
         return
       }
@@ -752,11 +716,6 @@ export class ClientMachine {
     }
   }
 
-  private _outFrame (type: number, id: number, payload: Uint8Array | null, room: string, name: string, err: WireError | null): OutFrame {
-    const textLen = (room === '' ? 0 : utf8len(room)) + (name === '' ? 0 : utf8len(name))
-    return { _seq: 0, _type: type, _id: id, _payload: payload, _room: room, _name: name, _textLen: textLen, _err: err, _sentAt: 0, _retx: false }
-  }
-
   // Internally times are nanoseconds plus one, so that 0 means "not set"
   // as Go's zero time.Time does.
   private _clock (nowMs: number): number {
@@ -768,27 +727,26 @@ export class ClientMachine {
   }
 
   private _maxPayload (): number {
-    return (this._peer.maxMessageSize > 0 ? this._peer.maxMessageSize : this._cfg._maxMessageSize) - FRAME_OVERHEAD
+    return this._peerMax() - FRAME_OVERHEAD
   }
 
   private _push (f: OutFrame): void {
-    if (this._state === State.Closed || this._closing) throw closedErr()
-    this._checkSize(f)
-    this._link._canPush(outSize(f))
+    this._admit(f)
     this._link._push(f)
   }
 
-  private _checkSize (f: OutFrame): void {
-    const size = outSize(f)
-    if (size > this._maxPayload()) throw new BetterSocketError('too-large', `session: payload too large: ${size} bytes, limit ${this._maxPayload()}`)
+  // Throws when f cannot be queued now: the session is closing, f is too
+  // large for the server, or the send window is full.
+  private _admit (f: OutFrame): void {
+    if (this._state === State.Closed || this._closing) throw closedErr()
+    if (f._size > this._maxPayload()) throw new BetterSocketError('too-large', `session: payload too large: ${f._size} bytes, limit ${this._maxPayload()}`)
+    this._link._canPush(f._size)
   }
 
-  private _call (now: number, f: OutFrame, timeoutMs: number | undefined): void {
-    if (this._state === State.Closed || this._closing) throw closedErr()
+  private _call (now: number, id: number, f: OutFrame, timeoutMs: number | undefined): void {
+    this._admit(f)
     const timeout = timeoutMs !== undefined && timeoutMs > 0 ? Math.round(timeoutMs * MS) : this._cfg._requestTimeout
-    this._checkSize(f)
-    this._link._canPush(outSize(f))
-    this._reqs._start(f._id, now + timeout, this._peer.maxRequests)
+    this._reqs._start(id, now + timeout, this._peer.maxRequests)
     this._link._push(f)
   }
 
@@ -862,13 +820,9 @@ export class ClientMachine {
         this._link._peerBehind(now)
         return
       case FrameType.Data:
-        if (this._ack(now, f.ack)) this._reliable(now, { _seq: f.seq, _type: 5, _id: 0, _payload: f.payload, _room: f.room, _name: f.name, _err: null })
-        return
       case FrameType.Request:
-        if (this._ack(now, f.ack)) this._reliable(now, { _seq: f.seq, _type: 6, _id: f.id, _payload: f.payload, _room: '', _name: f.name, _err: null })
-        return
       case FrameType.Response:
-        if (this._ack(now, f.ack)) this._reliable(now, { _seq: f.seq, _type: 7, _id: f.id, _payload: f.payload, _room: '', _name: '', _err: f.error })
+        if (this._ack(now, f.ack)) this._reliable(now, f)
         return
       case FrameType.Close:
         this._peerClosed(now, f)
@@ -892,7 +846,7 @@ export class ClientMachine {
   }
 
   private _reliable (now: number, f: InFrame): void {
-    switch (this._link._accept(f._seq)) {
+    switch (this._link._accept(f.seq)) {
       case Accept.Deliver: {
         this._deliver(now, f)
         while (this._state === State.Open) {
@@ -903,30 +857,30 @@ export class ClientMachine {
         return
       }
       case Accept.Hold: this._link._hold(f); return
-      case Accept.Overflow: this._violation(now, CloseCode.ProtocolError, this._link._overflow(f._seq))
+      case Accept.Overflow: this._violation(now, CloseCode.ProtocolError, this._link._overflow(f.seq))
     }
   }
 
   private _deliver (now: number, f: InFrame): void {
     const id = this._id
-    switch (f._type) {
+    switch (f.type) {
       case FrameType.Data:
-        this._events.push({ type: 'delivered', client: id, seq: f._seq, payload: f._payload, room: f._room, name: f._name })
+        this._events.push({ type: 'delivered', client: id, seq: f.seq, payload: f.payload, room: f.room, name: f.name })
         return
       case FrameType.Request: {
-        const err = this._reqs._received(f._id)
+        const err = this._reqs._received(f.id)
         if (err !== null) {
           this._violation(now, err.code === 'too-many-requests' ? CloseCode.Policy : CloseCode.ProtocolError, err)
           return
         }
-        this._events.push({ type: 'request', client: id, id: f._id, payload: f._payload, name: f._name })
+        this._events.push({ type: 'request', client: id, id: f.id, payload: f.payload, name: f.name })
         return
       }
       case FrameType.Response:
-        if (!this._reqs._finish(f._id)) return // a late response: its request already has its outcome
-        this._events.push(f._err !== null
-          ? { type: 'response', client: id, id: f._id, payload: null, err: new RemoteError(f._err.code, f._err.message) }
-          : { type: 'response', client: id, id: f._id, payload: f._payload, err: null })
+        if (!this._reqs._finish(f.id)) return // a late response: its request already has its outcome
+        this._events.push(f.error !== null
+          ? { type: 'response', client: id, id: f.id, payload: null, err: new RemoteError(f.error.code, f.error.message) }
+          : { type: 'response', client: id, id: f.id, payload: f.payload, err: null })
     }
   }
 

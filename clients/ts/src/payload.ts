@@ -12,10 +12,7 @@ export interface PayloadCodec {
 }
 
 /** CBOR (the default): maps, arrays, text, byte strings, numbers, booleans, null. */
-export const cbor: PayloadCodec = {
-  encode: (v) => encode(v),
-  decode: (b) => decode(b)
-}
+export const cbor: PayloadCodec = { encode, decode }
 
 /** Raw bytes: send Uint8Arrays as they are, receive the bytes the server sent. */
 export const raw: PayloadCodec = {

@@ -370,14 +370,7 @@ function hex2 (n: number): string { return n.toString(16).padStart(2, '0') }
  */
 export function decodeMessage (msg: Uint8Array, maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE): Frame[] {
   checkMessage(msg, maxMessageSize)
-  const out: Frame[] = []
-  let off = 0
-  while (off < msg.length) {
-    const [f, next] = decodeAt(msg, off)
-    out.push(f)
-    off = next
-  }
-  return out
+  return [...frames(msg)]
 }
 
 /** Refuses an empty message or one over the size limit, as decodeMessage does. */

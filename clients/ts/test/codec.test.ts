@@ -6,6 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { decodeFrame, decodeMessage, encodeFrame, encodeFrameInto, DecodeError, type Frame } from '../src/wire.js'
+import { cbor } from '../src/payload.js'
 import { fromHex, toHex, hexify, readJSON, unhexFrame } from './util.js'
 
 interface Conformance {
@@ -76,4 +77,20 @@ test('encodeFrameInto writes what encodeFrame returns, or says the buffer is too
   assert.equal(encodeFrameInto(f, dest), want.length)
   assert.deepEqual(dest, want)
   assert.equal(encodeFrameInto(f, new Uint8Array(want.length - 1)), -1)
+})
+
+test('the CBOR payload codec reads what Go\'s payload codec writes, and writes it back the same', () => {
+  // codec.CBOR[P]().Marshal of a struct with float64 fields 1.5, 100000.5
+  // and 1.1 (half, single and double precision: Go writes the shortest
+  // float that holds the value exactly), a uint64 2^64-1, an int64 -2^63
+  // and a string; then a []float64 of 0.5, +Inf, 0 and 65504 (all half).
+  const structHex = 'a6636269671bffffffffffffffff636e65673b7fffffffffffffff6468616c66f93e00647465787462686966646f75626c65fb3ff199999999999a6673696e676c65fa47c35040'
+  const v = cbor.decode(fromHex(structHex))
+  assert.deepEqual(v, { big: 2n ** 64n - 1n, neg: -(2n ** 63n), half: 1.5, text: 'hi', double: 1.1, single: 100000.5 })
+  assert.equal(toHex(cbor.encode(v)), structHex)
+  const floatsHex = '84f93800f97c00f90000f97bff'
+  assert.deepEqual(cbor.decode(fromHex(floatsHex)), [0.5, Infinity, 0, 65504])
+  // A JavaScript number with no fraction is written as an integer (Go
+  // reads an integer into a float64 field as well).
+  assert.equal(toHex(cbor.encode([0.5, Infinity, 0, 65504])), '84f93800f97c000019ffe0')
 })

@@ -223,3 +223,39 @@ test('transport messages stay within the peer limit, and stay intact while later
   const [msg] = big.ready().transmit
   assert.deepEqual(decodeMessage(msg as Uint8Array).map(f => f.type === 5 ? [f.payload?.length, f.payload?.[0], f.payload?.at(-1)] : null), [[10, 1, 1], [100_000, 2, 2]])
 })
+
+test('requests time out in deadline order, equal deadlines in the order they started, answered ones never', () => {
+  const cm = new ClientMachine({ requestTimeoutMs: 1000, random: n => new Uint8Array(n) })
+  cm.step(0, { type: 'connected', conn: 1 })
+  cm.ready()
+  cm.step(1, {
+    type: 'recv',
+    conn: 1,
+    data: encodeFrame({
+      type: 2, version: 1, id: new Uint8Array(16).fill(9), token: null, heartbeatMs: 60_000, idleTimeoutMs: 120_000, resumed: false, ack: 0,
+      limits: { maxMessageSize: 1 << 20, maxInflight: 1024, maxRequests: 1024 }
+    })
+  })
+  cm.ready()
+  // id: timeout (ms), started at t=10; 0 means the default (1000).
+  const timeouts: Array<[number, number]> = [[1, 300], [2, 100], [3, 200], [4, 100], [5, 0], [6, 300], [7, 50], [8, 200]]
+  for (const [id, t] of timeouts) cm.step(10, { type: 'call', id, payload: null, ...(t > 0 ? { timeoutMs: t } : {}) })
+  const sent = cm.ready().transmit.flatMap(m => decodeMessage(m))
+  assert.deepEqual(sent.map(f => f.type === 6 ? f.id : -1), [1, 2, 3, 4, 5, 6, 7, 8])
+  // Answer 3 (seq 3), the first of the 200 ms ones, so that its entry goes stale.
+  cm.step(20, { type: 'recv', conn: 1, data: encodeFrame({ type: 7, seq: 1, ack: 8, id: 3, payload: null, error: null }) })
+  assert.deepEqual(cm.ready().events.map(e => e.type === 'response' ? [e.id, e.err] : null), [[3, null]])
+  // The answered id starts again with a later deadline: its old entry must not fire it early.
+  cm.step(20, { type: 'call', id: 3, payload: null, timeoutMs: 900 })
+  const deadlines: number[] = []
+  const fired: number[] = []
+  for (;;) {
+    const rd = cm.ready()
+    for (const e of rd.events) if (e.type === 'response') { assert.equal((e.err as BetterSocketError).code, 'request-timeout'); fired.push(e.id) }
+    if (rd.deadline === null || rd.deadline > 60_000) break
+    deadlines.push(rd.deadline)
+    cm.step(rd.deadline, { type: 'timeout' })
+  }
+  assert.deepEqual(fired, [7, 2, 4, 8, 1, 6, 3, 5])
+  assert.deepEqual(deadlines, [60, 110, 210, 310, 920, 1010])
+})
