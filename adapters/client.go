@@ -49,8 +49,7 @@ type clientEngine struct {
 	// or resumed); failures: attempts failed since the last one was.
 	open     bool
 	failures int
-	rd       session.Ready   // the last Ready, whose memory the next reuses
-	batch    []session.Event // the Ready's events for q, pushed together
+	rd       session.Ready // the last Ready, whose memory the next reuses
 }
 
 // Dial connects to a server through dial and returns once the session is
@@ -348,19 +347,23 @@ func (e *clientEngine) ready(now time.Time) time.Time {
 			e.cur = nil
 		}
 	}
-	for _, ev := range rd.Events {
-		e.route(now, ev)
+	// The events for q move to the front of rd.Events, in order, and are
+	// pushed together.
+	n := 0
+	for i, ev := range rd.Events {
+		if e.route(now, ev) {
+			if n != i {
+				rd.Events[n] = ev
+			}
+			n++
+		}
 	}
-	e.q.pushAll(e.batch)
-	clear(e.batch)
-	e.batch = e.batch[:0]
-	if cap(e.batch) > keepReady {
-		e.batch = nil
-	}
+	e.q.pushAll(rd.Events[:n])
 	return rd.Deadline
 }
 
-func (e *clientEngine) route(now time.Time, ev session.Event) {
+// route acts on ev and reports whether it goes to the handlers' queue.
+func (e *clientEngine) route(now time.Time, ev session.Event) bool {
 	d := e.d
 	switch ev := ev.(type) {
 	case *session.Dial:
@@ -368,19 +371,15 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		if !d.dialAt.After(now) {
 			d.dialAt = now
 		}
-		return
+		return false
 	case *session.Response:
 		e.noteRoom(ev)
 		d.resolve(ev)
-		return
+		return false
 	case *session.Delivered:
-		if d.h.msg != nil {
-			e.batch = append(e.batch, ev)
-		}
-		return
+		return d.h.msg != nil
 	case *session.RequestReceived:
-		e.batch = append(e.batch, ev)
-		return
+		return true
 	case *session.SessionStarted:
 		d.log.Info("session started", "client", ev.Client.String())
 		if !e.started {
@@ -396,7 +395,7 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 	case *session.ConnectionLost:
 		if !e.open {
 			e.connectFailed(ev.Err) // an attempt, not an established connection
-			return
+			return false
 		}
 		e.open = false
 		d.log.Debug("connection lost", "err", ev.Err)
@@ -408,9 +407,7 @@ func (e *clientEngine) route(now time.Time, ev session.Event) {
 		e.closed = ev
 		d.exit = true
 	}
-	if d.h.ev != nil {
-		e.batch = append(e.batch, ev)
-	}
+	return d.h.ev != nil
 }
 
 var _ Peer = (*Client)(nil)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bettersocket/bettersocket/codec"
 	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 )
@@ -281,4 +282,42 @@ func BenchmarkTimeoutDue10(b *testing.B) {
 			b.ReportMetric(float64(timed.Nanoseconds())/float64(b.N), "ns/timeout-step")
 		})
 	}
+}
+
+// BenchmarkClientReceive is the client's side of a broadcast stream: a
+// transport message of 256 DATA frames of 64 bytes to one room, stepped and
+// drained with ReadyInto into one reused Ready, as package adapters does;
+// one op is one delivery.
+func BenchmarkClientReceive(b *testing.B) {
+	const perMsg = 256
+	c, _ := benchPair(b, secure.Off)
+	var e codec.Encoder
+	var msg []byte
+	payload := make([]byte, 64)
+	var rd Ready
+	seq := uint64(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += perMsg {
+		b.StopTimer()
+		n := min(perMsg, b.N-done)
+		msg = msg[:0]
+		for range n {
+			seq++
+			var err error
+			if msg, err = e.Append(msg, &proto.Data{Seq: seq, Payload: payload, Room: "room"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		must(b, c.Step(t0, Recv{Conn: 1, Data: msg}))
+		c.ReadyInto(&rd)
+		if len(rd.Events) != n {
+			b.Fatalf("%d events, want %d", len(rd.Events), n)
+		}
+		clear(rd.Events)
+		clear(rd.Transmit)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }

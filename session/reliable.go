@@ -407,6 +407,9 @@ func (l *link) overflow(seq uint64) error {
 
 // popHeld returns the held frame that is next in order, if any.
 func (l *link) popHeld() (inFrame, bool) {
+	if len(l.held) == 0 { // a stream holds none: skip the lookup
+		return inFrame{}, false
+	}
 	f, ok := l.held[l.recvAck+1]
 	if ok {
 		delete(l.held, f.seq)

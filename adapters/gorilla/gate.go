@@ -70,10 +70,20 @@ const (
 	// keepBuf is the largest buffer kept once empty, so that an idle
 	// client does not hold the buffer of its largest message.
 	keepBuf = 2 * readChunk
+	// poolBuf is the size of the buffers a message larger than keepBuf is
+	// read into when it fits (see bigBufs).
+	poolBuf = 64 << 10
 	// maxHeader is the longest frame header: 2 bytes, a 64-bit length and
 	// a mask key.
 	maxHeader = 14
 )
+
+// bigBufs holds the buffers of poolBuf bytes that gates read messages
+// larger than keepBuf into, once read. A stream of such messages (a
+// broadcast burst, a sender's coalesced writes) then reuses one instead of
+// allocating and clearing one per message, and an idle gate holds none:
+// what nobody takes, the garbage collector frees.
+var bigBufs = sync.Pool{New: func() any { return new([poolBuf]byte) }}
 
 // gate is the net.Conn gorilla reads a client connection through.
 type gate struct {
@@ -89,6 +99,12 @@ type gate struct {
 	buf            []byte
 	r, avail, next int
 	msg            int
+	// small is the gate's own buffer, of keepBuf bytes at most, which
+	// buf is again once empty; spent is the pooled buffer buf was until
+	// then, which goes back to bigBufs at the next wait (until then it may
+	// hold the payload binary returned).
+	small []byte
+	spent *[poolBuf]byte
 
 	mu       sync.Mutex
 	deadline time.Time // the read deadline, also for messages already buffered
@@ -137,6 +153,10 @@ func (g *gate) expired() bool {
 // stepped aside (gorilla then reads the network itself). Its only error is
 // the read deadline's, which wraps os.ErrDeadlineExceeded and loses nothing.
 func (g *gate) wait() error {
+	if g.spent != nil {
+		bigBufs.Put(g.spent)
+		g.spent = nil
+	}
 	if g.expired() {
 		return os.ErrDeadlineExceeded
 	}
@@ -189,8 +209,19 @@ func (g *gate) fill(need int) error {
 	if cap(g.buf) < need+readChunk {
 		// Double (so that a message in many frames is copied a few
 		// times, not once a frame), but not past the largest span.
-		size := max(need+readChunk, min(2*cap(g.buf), g.limit+overhead+maxHeader+readChunk))
-		g.buf = append(make([]byte, 0, size), g.buf...)
+		span := g.limit + overhead + maxHeader + readChunk
+		size := max(need+readChunk, min(2*cap(g.buf), span))
+		var b []byte
+		switch {
+		case size <= keepBuf:
+			b = make([]byte, 0, size)
+			g.small = b
+		case size <= poolBuf && poolBuf <= span:
+			b = bigBufs.Get().(*[poolBuf]byte)[:0]
+		default:
+			b = make([]byte, 0, size)
+		}
+		g.buf = append(b, g.buf...)
 	}
 	n, err := g.Conn.Read(g.buf[len(g.buf):cap(g.buf)])
 	g.buf = g.buf[:len(g.buf)+n]
@@ -220,12 +251,25 @@ func (g *gate) Read(p []byte) (int, error) {
 	g.r += n
 	g.avail -= min(n, g.avail)
 	if g.r == len(g.buf) {
-		g.buf, g.r, g.next = g.buf[:0], 0, 0
-		if cap(g.buf) > keepBuf {
-			g.buf = nil
-		}
+		g.drained()
 	}
 	return n, nil
+}
+
+// drained empties the buffer once everything in it was read: a buffer
+// larger than keepBuf gives way to the gate's own small one, and, when
+// pooled, goes back to bigBufs at the next wait (the payload binary
+// returned stays valid until then).
+func (g *gate) drained() {
+	g.r, g.next = 0, 0
+	if cap(g.buf) <= keepBuf {
+		g.buf = g.buf[:0]
+		return
+	}
+	if cap(g.buf) == poolBuf {
+		g.spent = (*[poolBuf]byte)(g.buf[:poolBuf])
+	}
+	g.buf = g.small[:0]
 }
 
 // binary takes the message that wait made available when it is one binary
@@ -249,10 +293,7 @@ func (g *gate) binary() (payload []byte, ok bool) {
 	g.r += g.avail
 	g.avail = 0
 	if g.r == len(g.buf) { // as Read does; the next wait reads over it
-		g.buf, g.r, g.next = g.buf[:0], 0, 0
-		if cap(g.buf) > keepBuf {
-			g.buf = nil
-		}
+		g.drained()
 	}
 	return b[hlen:], true
 }

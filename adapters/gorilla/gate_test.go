@@ -332,6 +332,34 @@ func TestGateTakesPlainBinaryMessages(t *testing.T) {
 	}
 }
 
+// A message larger than keepBuf is read into a pooled buffer, which goes
+// back to the pool only at the gate's next wait: until then the payload
+// taken from it stays intact, whatever other gates read meanwhile, and the
+// empty gate holds no more than keepBuf.
+func TestGatePooledBufferOutlivesItsMessage(t *testing.T) {
+	a, pa := dialPipe(t, 1<<20)
+	b, pb := dialPipe(t, 1<<20)
+	big := func(fill byte) []byte { return bytes.Repeat([]byte{fill}, 40<<10) }
+	for round := range 3 {
+		pa.send(frame(websocket.BinaryMessage, true, big('a')))
+		pb.send(frame(websocket.BinaryMessage, true, big('b')))
+		ma, err := a.ReadMessage()
+		if err != nil || !bytes.Equal(ma, big('a')) {
+			t.Fatalf("round %d: a read %d bytes, %v", round, len(ma), err)
+		}
+		if c := cap(a.g.buf); c > keepBuf {
+			t.Errorf("round %d: an empty gate holds %d bytes", round, c)
+		}
+		mb, err := b.ReadMessage()
+		if err != nil || !bytes.Equal(mb, big('b')) {
+			t.Fatalf("round %d: b read %d bytes, %v", round, len(mb), err)
+		}
+		if !bytes.Equal(ma, big('a')) {
+			t.Fatalf("round %d: a's message changed while b read", round)
+		}
+	}
+}
+
 // inBuffer reports whether b lies in buf's memory (up to its capacity).
 func inBuffer(buf, b []byte) bool {
 	all := buf[:cap(buf)]
