@@ -24,9 +24,7 @@ type Message struct {
 	Name string
 	// Seq is its sequence number in the session's direction.
 	Seq uint64
-	// Payload is the message; the handler owns it. (One of up to 256
-	// bytes shares a block of at most 4 KiB with the payloads that arrived
-	// with it: kept, it keeps that block.)
+	// Payload is the message; the handler owns it.
 	Payload []byte
 	// Identity is, on a server with ServerOptions.Authenticate, what it
 	// said of the sender at the session's latest authentication.

@@ -177,15 +177,12 @@ func Encode(f proto.Frame) ([]byte, error) {
 // Decoder takes a transport message apart into frames. Frames returned by
 // [Decoder.Next] are owned by the Decoder and valid until the next call to
 // Next or Reset; the byte slices and strings inside them are fresh copies
-// that the caller may keep. (Payloads of up to 256 bytes share blocks of 4
-// KiB with the ones decoded around them: a payload kept holds its block.)
-// A Decoder is not safe for concurrent use.
+// that the caller may keep. A Decoder is not safe for concurrent use.
 type Decoder struct {
-	lim      Limits
-	msg      []byte
-	off      int
-	payloads payloads
-	frames   struct {
+	lim    Limits
+	msg    []byte
+	off    int
+	frames struct {
 		hello     proto.Hello
 		resume    proto.Resume
 		welcome   proto.Welcome
@@ -328,14 +325,6 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 		f = &fr.response
 	}
 	if ok {
-		switch t {
-		case proto.TypeData:
-			fr.data.Payload = d.payloads.own(fr.data.Payload, len(b))
-		case proto.TypeRequest:
-			fr.request.Payload = d.payloads.own(fr.request.Payload, len(b))
-		case proto.TypeResponse:
-			fr.response.Payload = d.payloads.own(fr.response.Payload, len(b))
-		}
 		if err := proto.Validate(f); err != nil {
 			return fail(err)
 		}

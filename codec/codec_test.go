@@ -395,65 +395,6 @@ func TestDecodedBytesAreCopies(t *testing.T) {
 	}
 }
 
-// TestDecodedPayloadsAreSeparate checks what sharing a block between small
-// payloads must not change: each is its own slice, which an append
-// reallocates rather than writing over the next one, and null and empty
-// payloads stay nil and empty.
-func TestDecodedPayloadsAreSeparate(t *testing.T) {
-	var e codec.Encoder
-	want := [][]byte{[]byte("first"), nil, {}, []byte("second"), bytes.Repeat([]byte("x"), 300), []byte("third")}
-	var msg []byte
-	for i, p := range want {
-		msg, _ = e.Append(msg, &proto.Data{Seq: uint64(i + 1), Payload: p, Room: "room"})
-	}
-	// Requests and responses too, into the same blocks.
-	msg, _ = e.Append(msg, &proto.Request{Seq: 7, ID: 1, Payload: []byte("request")})
-	msg, _ = e.Append(msg, &proto.Response{Seq: 8, ID: 2, Payload: []byte("response")})
-	d := codec.NewDecoder(codec.Limits{})
-	if err := d.Reset(msg); err != nil {
-		t.Fatal(err)
-	}
-	var got [][]byte
-	for {
-		f, err := d.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch f := f.(type) {
-		case *proto.Data:
-			got = append(got, f.Payload)
-		case *proto.Request:
-			got = append(got, f.Payload)
-		case *proto.Response:
-			got = append(got, f.Payload)
-		}
-	}
-	want = append(want, []byte("request"), []byte("response"))
-	if len(got) != len(want) {
-		t.Fatalf("%d payloads, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if (got[i] == nil) != (want[i] == nil) {
-			t.Errorf("payload %d: nil %v, want nil %v", i, got[i] == nil, want[i] == nil)
-		}
-		if cap(got[i]) != len(got[i]) {
-			t.Errorf("payload %d: capacity %d past its length %d", i, cap(got[i]), len(got[i]))
-		}
-		_ = append(got[i], "overwritten"...)
-	}
-	for i := range msg {
-		msg[i] = 0xee
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("payload %d: %q, want %q", i, got[i], want[i])
-		}
-	}
-}
-
 func TestEncodeErrors(t *testing.T) {
 	type unknown struct{ proto.Ack }
 	for _, f := range []proto.Frame{nil, &unknown{}} {

@@ -125,7 +125,7 @@ func readString(b []byte, off int, major byte) ([]byte, int, bool) {
 
 // fastData decodes a DATA frame of the exact layout into f and returns the
 // rest of b; ok is false when b is anything else (the caller then uses the
-// library's path). The payload aliases b. f's Room is reused when the
+// library's path). The payload is a fresh copy. f's Room is reused when the
 // frame names the same room: the decoder passes the DATA it decoded last,
 // and the frames of a broadcast stream all name one room, which then costs
 // neither an allocation nor a UTF-8 check per frame.
@@ -173,51 +173,17 @@ func fastAck(b []byte, f *proto.Ack) (rest []byte, ok bool) {
 	return b[off:], true
 }
 
-// readPayload reads a payload at b[off]: null (nil) or a byte string,
-// aliasing b (the decoder copies it once the frame is whole: see
-// payloads.own).
+// readPayload reads a payload at b[off]: null (nil) or a byte string, of
+// which it returns a fresh copy.
 func readPayload(b []byte, off int) ([]byte, int, bool) {
 	if off < len(b) && b[off] == cborNull {
 		return nil, off + 1, true
 	}
-	return readString(b, off, majorBytes)
-}
-
-// payloads gives the payloads of the hand-decoded frames their own memory:
-// one of up to sharedMax bytes is copied into a block of sharedBlock bytes
-// that it shares with the payloads decoded after it, so that a stream of
-// small messages costs an allocation per block rather than per message.
-// Each copy is capped (a full slice expression): appending to one
-// reallocates it and never touches another. The price is that a payload
-// kept holds its whole block (sharedBlock bytes) until it is dropped.
-type payloads struct{ free []byte }
-
-const (
-	sharedBlock = 4 << 10
-	sharedMax   = 256
-)
-
-// own returns a copy of p that shares nothing with the transport message:
-// nil stays nil, an empty payload stays empty. left is how many bytes of
-// the message are left from p's frame on, which bounds what a new block
-// may still hold: a message of one small frame gets a block its size.
-func (a *payloads) own(p []byte, left int) []byte {
-	n := len(p)
-	switch {
-	case p == nil:
-		return nil
-	case n == 0:
-		return []byte{}
-	case n > sharedMax:
-		return append(make([]byte, 0, n), p...)
+	p, next, ok := readString(b, off, majorBytes)
+	if !ok {
+		return nil, 0, false
 	}
-	if len(a.free) < n {
-		a.free = make([]byte, min(sharedBlock, max(n, left)))
-	}
-	c := a.free[:n:n]
-	copy(c, p)
-	a.free = a.free[n:]
-	return c
+	return append(make([]byte, 0, len(p)), p...), next, true
 }
 
 // fastRequest decodes an unnamed REQUEST frame of the exact layout, as
