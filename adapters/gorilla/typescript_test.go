@@ -1,17 +1,20 @@
 package gorilla_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -415,15 +418,20 @@ func TestTypeScriptLive(t *testing.T) {
 }
 
 // BenchmarkTypeScriptSideBySide measures the Node.js client and the Go
-// client against the same gorilla server in one run: the mean request round
-// trip, and the rate of pipelined 64-byte messages (sent as fast as the
-// send window allows, timed until a request sent after them is answered),
-// and, for scale, Node's floors: the round trip of plain WebSocket messages
-// with the ws package against a raw gorilla/websocket echo
-// (node-raw-ws-rt-µs), and of requests to this server with the protocol
-// driven by hand over the ws package (node-by-hand-rt-µs: what the Node.js
-// client adds is node-rt-µs minus that). Each figure is one fixed-size run
-// per client, so run it once:
+// client, each in a process of its own, against the same gorilla server:
+// the request round trip, and the rate of pipelined 64-byte messages (sent
+// as fast as the send window allows, timed until a request sent after them
+// is answered). For scale it also times Node's floors: the round trip of
+// plain WebSocket messages with the ws package against a raw
+// gorilla/websocket echo (node-raw-ws-rt-µs, beside the Go process's own,
+// go-process-raw-ws-rt-µs), and of requests to this server with the
+// protocol driven by hand over the ws package (node-by-hand-rt-µs: what the
+// Node.js client adds is node-rt-µs minus that). The round trips are timed
+// in interleaved blocks, the Go process's and Node's one after the other,
+// so that both see the same load on a shared machine; each figure is the
+// median over the blocks, and node/go-process-rt is the median of the
+// blocks' ratios. go-rt-µs and go-msg/s are a Go client in the benchmark's
+// own process, timed before. One run is enough:
 //
 //	go test ./adapters/gorilla -run=NONE -bench=TypeScriptSideBySide -benchtime=1x
 func BenchmarkTypeScriptSideBySide(b *testing.B) {
@@ -437,10 +445,9 @@ func BenchmarkTypeScriptSideBySide(b *testing.B) {
 	if _, err := os.Stat(filepath.Join(dir, "build", "test", "live", "bench.js")); err != nil {
 		b.Skip("the TS client's tests are not built: run go test -run TestTypeScriptSuite ./adapters/gorilla first")
 	}
-	const rounds, messages, size = 5000, 200000, 64
-	var received atomic.Int64
+	const blocks, perBlock, messages, size = 20, 250, 200000, 64
 	srv := gorilla.NewServer(adapters.ServerOptions{
-		OnMessage: func(context.Context, adapters.Message) { received.Add(1) },
+		OnMessage: func(context.Context, adapters.Message) {},
 		OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) { return r.Payload, nil },
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -449,109 +456,228 @@ func BenchmarkTypeScriptSideBySide(b *testing.B) {
 	}
 	hs := &http.Server{Handler: srv}
 	go hs.Serve(ln)
+	echoSrv := rawServer(func(ws *websocket.Conn) {
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := ws.WriteMessage(websocket.BinaryMessage, m); err != nil {
+				return
+			}
+		}
+	})
 	defer func() {
+		echoSrv.Close()
 		hs.Close()
 		srv.Close(context.Background())
 	}()
 	url := "ws://" + ln.Addr().String() + "/"
 	for range b.N {
-		// The Go client, in this process and in a process of its own (as
-		// the Node.js client is: a round trip then pays two wake-ups of
-		// another process).
-		goRT, goRate := goClientFigures(b, url, rounds, messages, size)
-		sub := exec.Command(os.Args[0], "-test.run=^TestGoClientProcess$", "-test.count=1")
-		sub.Env = append(os.Environ(), benchEnv+"="+url)
-		subOut, err := sub.Output()
+		ctx := context.Background()
+		c, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
 		if err != nil {
-			b.Fatalf("Go client process: %v\n%s", err, subOut)
+			b.Fatal(err)
 		}
-		var goProc struct {
-			RTMicros float64 `json:"rtMicros"`
-			PerSec   float64 `json:"perSec"`
-		}
-		line, _, _ := strings.Cut(string(subOut[bytes.Index(subOut, []byte("BENCH "))+len("BENCH "):]), "\n")
-		if err := json.Unmarshal([]byte(line), &goProc); err != nil {
-			b.Fatalf("Go client process output %q: %v", subOut, err)
+		ping := make([]byte, size)
+		roundTrips(b, c, ping, 200)
+		goRT := roundTrips(b, c, ping, blocks*perBlock)
+		goRate := pipelined(b, c, ping, messages)
+		if err := c.Close(ctx); err != nil {
+			b.Fatal(err)
 		}
 
-		// Node.js client.
-		echoSrv := rawServer(func(ws *websocket.Conn) {
-			for {
-				_, m, err := ws.ReadMessage()
-				if err != nil {
-					return
-				}
-				if err := ws.WriteMessage(websocket.BinaryMessage, m); err != nil {
-					return
-				}
-			}
-		})
-		cmd := exec.Command("node", "build/test/live/bench.js", url, strconv.Itoa(rounds), strconv.Itoa(messages), strconv.Itoa(size), wsURL(echoSrv))
+		sub := exec.Command(os.Args[0], "-test.run=^TestGoClientProcess$", "-test.count=1")
+		sub.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", benchEnv, url, wsURL(echoSrv), size))
+		goProc := startBenchWorker(b, sub)
+		cmd := exec.Command("node", "build/test/live/bench.js", url, wsURL(echoSrv), strconv.Itoa(size))
 		cmd.Dir = dir
-		out, err := cmd.Output()
-		echoSrv.Close()
-		if err != nil {
-			b.Fatalf("node: %v\n%s", err, out)
+		node := startBenchWorker(b, cmd)
+		// Warm up (Node's JIT above all), then the interleaved blocks.
+		goProc.do("client 200")
+		goProc.do("raw 200")
+		node.do("client 3000")
+		node.do("by-hand 3000")
+		node.do("raw 1000")
+		var goRTs, goRaws, nodeRTs, handRTs, rawRTs, ratios []float64
+		for range blocks {
+			n := fmt.Sprint(perBlock)
+			g, r := goProc.do("client "+n), node.do("client "+n)
+			goRTs, nodeRTs, ratios = append(goRTs, g), append(nodeRTs, r), append(ratios, r/g)
+			handRTs = append(handRTs, node.do("by-hand "+n))
+			rawRTs = append(rawRTs, node.do("raw "+n))
+			goRaws = append(goRaws, goProc.do("raw "+n))
 		}
-		var node struct {
-			RTMicros      float64 `json:"rtMicros"`
-			PerSec        float64 `json:"perSec"`
-			RawRTMicros   float64 `json:"rawRtMicros"`
-			ProtoRTMicros float64 `json:"protoRtMicros"`
-		}
-		if err := json.Unmarshal(out, &node); err != nil {
-			b.Fatalf("node output %q: %v", out, err)
-		}
+		goProcRate := goProc.do(fmt.Sprint("pipe ", messages))
+		nodeRate := node.do(fmt.Sprint("pipe ", messages))
+		goProc.quit()
+		node.quit()
+
 		b.ReportMetric(goRT, "go-rt-µs")
-		b.ReportMetric(goProc.RTMicros, "go-process-rt-µs")
-		b.ReportMetric(node.RTMicros, "node-rt-µs")
-		b.ReportMetric(node.RawRTMicros, "node-raw-ws-rt-µs")
-		b.ReportMetric(node.ProtoRTMicros, "node-by-hand-rt-µs")
-		b.ReportMetric(node.RTMicros/goProc.RTMicros, "node/go-process-rt")
+		b.ReportMetric(median(goRTs), "go-process-rt-µs")
+		b.ReportMetric(median(goRaws), "go-process-raw-ws-rt-µs")
+		b.ReportMetric(median(nodeRTs), "node-rt-µs")
+		b.ReportMetric(median(rawRTs), "node-raw-ws-rt-µs")
+		b.ReportMetric(median(handRTs), "node-by-hand-rt-µs")
+		b.ReportMetric(median(ratios), "node/go-process-rt")
 		b.ReportMetric(goRate, "go-msg/s")
-		b.ReportMetric(goProc.PerSec, "go-process-msg/s")
-		b.ReportMetric(node.PerSec, "node-msg/s")
+		b.ReportMetric(goProcRate, "go-process-msg/s")
+		b.ReportMetric(nodeRate, "node-msg/s")
 	}
 }
 
-// benchEnv names the server URL that makes TestGoClientProcess measure.
+// benchWorker is a process of BenchmarkTypeScriptSideBySide that answers
+// each command line on its stdin with a line holding one figure.
+type benchWorker struct {
+	tb     testing.TB
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Scanner
+	stderr bytes.Buffer
+}
+
+func startBenchWorker(tb testing.TB, cmd *exec.Cmd) *benchWorker {
+	w := &benchWorker{tb: tb, cmd: cmd}
+	cmd.Stderr = &w.stderr
+	in, err1 := cmd.StdinPipe()
+	out, err2 := cmd.StdoutPipe()
+	if err := errors.Join(err1, err2); err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("%s: %v", cmd.Path, err)
+	}
+	w.in, w.out = in, bufio.NewScanner(out)
+	tb.Cleanup(func() {
+		w.in.Close()
+		w.cmd.Process.Kill()
+		w.cmd.Wait()
+	})
+	return w
+}
+
+// do sends one command and returns the figure it answers with. The Go
+// process prefixes its answers with "BENCH " (anything else on its stdout
+// is the testing package's).
+func (w *benchWorker) do(command string) float64 {
+	w.tb.Helper()
+	if _, err := fmt.Fprintln(w.in, command); err != nil {
+		w.fail(command, err)
+	}
+	for w.out.Scan() {
+		line := strings.TrimPrefix(w.out.Text(), "BENCH ")
+		if v, err := strconv.ParseFloat(line, 64); err == nil {
+			return v
+		}
+	}
+	w.fail(command, w.out.Err())
+	return 0
+}
+
+func (w *benchWorker) fail(command string, err error) {
+	w.tb.Helper()
+	w.in.Close()
+	werr := w.cmd.Wait()
+	w.tb.Fatalf("%s %q: %v (exit: %v)\n%s", filepath.Base(w.cmd.Path), command, err, werr, w.stderr.Bytes())
+}
+
+func (w *benchWorker) quit() {
+	w.tb.Helper()
+	fmt.Fprintln(w.in, "quit")
+	w.in.Close()
+	for w.out.Scan() {
+	}
+	if err := w.cmd.Wait(); err != nil {
+		w.tb.Fatalf("%s: %v\n%s", filepath.Base(w.cmd.Path), err, w.stderr.Bytes())
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// benchEnv holds "<server url> <raw echo url> <size>" and makes
+// TestGoClientProcess measure.
 const benchEnv = "BETTERSOCKET_GO_CLIENT_BENCH"
 
 // TestGoClientProcess is the Go client of BenchmarkTypeScriptSideBySide in
-// a process of its own; it does nothing unless the benchmark runs it.
+// a process of its own, answering the commands of test/live/bench.ts that
+// it has (client, raw, pipe, quit); it does nothing unless the benchmark
+// runs it.
 func TestGoClientProcess(t *testing.T) {
-	url := os.Getenv(benchEnv)
-	if url == "" {
+	var url, rawURL string
+	var size int
+	if _, err := fmt.Sscan(os.Getenv(benchEnv), &url, &rawURL, &size); err != nil {
 		t.Skip("run by BenchmarkTypeScriptSideBySide only")
 	}
-	rt, rate := goClientFigures(t, url, 5000, 200000, 64)
-	fmt.Printf("BENCH {\"rtMicros\":%g,\"perSec\":%g}\n", rt, rate)
-}
-
-// goClientFigures measures a Go client's mean request round trip (µs) and
-// its pipelined rate of size-byte messages (per second) against url.
-func goClientFigures(tb testing.TB, url string, rounds, messages, size int) (rtMicros, perSec float64) {
 	ctx := context.Background()
 	c, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
 	if err != nil {
-		tb.Fatal(err)
+		t.Fatal(err)
 	}
+	raw, _, err := websocket.DefaultDialer.Dial(rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
 	ping := make([]byte, size)
-	for range 200 {
-		if _, err := c.Request(ctx, ping); err != nil {
-			tb.Fatal(err)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		n, _ := strconv.Atoi(arg)
+		var v float64
+		switch cmd {
+		case "client":
+			v = roundTrips(t, c, ping, n)
+		case "raw":
+			t0 := time.Now()
+			for range n {
+				if err := raw.WriteMessage(websocket.BinaryMessage, ping); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := raw.ReadMessage(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v = float64(time.Since(t0)) / float64(time.Microsecond) / float64(n)
+		case "pipe":
+			v = pipelined(t, c, ping, n)
+		case "quit":
+			if err := c.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return
+		default:
+			t.Fatalf("unknown command %q", in.Text())
 		}
+		fmt.Printf("BENCH %g\n", v)
 	}
+	t.Fatal("stdin ended without quit")
+}
+
+// roundTrips makes n requests with c one after the other and returns the
+// mean round trip in µs.
+func roundTrips(tb testing.TB, c *adapters.Client, ping []byte, n int) float64 {
+	ctx := context.Background()
 	t0 := time.Now()
-	for range rounds {
+	for range n {
 		if _, err := c.Request(ctx, ping); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	rtMicros = float64(time.Since(t0)) / float64(time.Microsecond) / float64(rounds)
-	payload := bytes.Repeat([]byte{'a'}, size)
-	t0 = time.Now()
-	for range messages {
+	return float64(time.Since(t0)) / float64(time.Microsecond) / float64(n)
+}
+
+// pipelined sends n messages of len(ping) bytes with c as fast as its
+// send window allows and returns their rate per second, timed until a
+// request sent after them is answered.
+func pipelined(tb testing.TB, c *adapters.Client, ping []byte, n int) float64 {
+	ctx := context.Background()
+	payload := bytes.Repeat([]byte{'a'}, len(ping))
+	t0 := time.Now()
+	for range n {
 		if err := c.Send(ctx, append([]byte(nil), payload...)); err != nil {
 			tb.Fatal(err)
 		}
@@ -559,9 +685,5 @@ func goClientFigures(tb testing.TB, url string, rounds, messages, size int) (rtM
 	if _, err := c.Request(ctx, ping); err != nil {
 		tb.Fatal(err)
 	}
-	perSec = float64(messages) / time.Since(t0).Seconds()
-	if err := c.Close(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return rtMicros, perSec
+	return float64(n) / time.Since(t0).Seconds()
 }

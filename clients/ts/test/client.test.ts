@@ -8,6 +8,10 @@ import { connect, type Client, type ClientOptions, type WebSocketLike } from '..
 import { raw } from '../src/payload.js'
 import { BetterSocketError, RemoteError } from '../src/errors.js'
 import { decodeMessage, encodeFrame, concat, ErrorCode, type Frame } from '../src/wire.js'
+import { connect as connectNode, type Message } from '../src/node.js'
+import { WebSocketServer, type WebSocket as ServerSocket } from 'ws'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
 
 class FakeSocket implements WebSocketLike {
   static all: FakeSocket[] = []
@@ -475,4 +479,84 @@ test('dialTimeoutMs bounds each attempt: credentials and the opening; a closing 
   assert.deepEqual(s1.sent, [])
   assert.deepEqual(failures, [])
   assert.equal(calls, 3)
+})
+
+test('a run of round trips arms no timer for its acknowledgements, and one nobody carries still goes', async () => {
+  // The server answers each request a task later, as a real socket would.
+  class Answering extends FakeSocket {
+    seq = 0
+    override send (data: Uint8Array): void {
+      super.send(data)
+      for (const f of decodeMessage(data)) {
+        if (f.type !== 6) continue
+        const r: Frame = { type: 7, seq: ++this.seq, ack: f.seq, id: f.id, payload: f.payload, error: null }
+        setImmediate(() => this.deliver(r))
+      }
+    }
+  }
+  FakeSocket.all = []
+  const pending = connect('ws://test/', { WebSocket: Answering, codec: raw, ackDelayMs: 20, random })
+  await turn()
+  const s = FakeSocket.all[0] as Answering
+  s.open()
+  await turn()
+  s.deliver(welcome(id1, false, 0))
+  const c = await pending
+  await turn()
+  const before = s.sent.length // HELLO, and the ACK of the WELCOME
+
+  const real = globalThis.setTimeout
+  let armed = 0
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => { armed++; return real(fn, ms) }) as typeof setTimeout
+  try {
+    for (let i = 0; i < 50; i++) assert.deepEqual(await c.request(te.encode(`r${i}`)), te.encode(`r${i}`))
+  } finally {
+    globalThis.setTimeout = real
+  }
+  // Each request carried the acknowledgement of the response before it:
+  // no ACK frame, and no timer for one.
+  const run = s.sent.slice(before)
+  assert.deepEqual(run.map(f => f.type === 6 ? f.ack : f), Array.from({ length: 50 }, (_, i) => i))
+  assert.equal(armed, 0)
+
+  // The last response's acknowledgement has no request to ride on: it goes
+  // alone once ackDelayMs has passed.
+  for (let i = 0; i < 200 && s.sent.length === before + 50; i++) await turn()
+  assert.deepEqual(s.sent.slice(before + 50), [{ type: 3, ack: 50 }])
+  await c.close()
+})
+
+test('in Node.js over the ws package: binary messages are the protocol, text ones are ignored, no compression is offered', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await once(wss, 'listening')
+  let extensions: string | undefined = 'none seen'
+  const served = new Promise<ServerSocket>(resolve => wss.once('connection', (ws, req) => {
+    extensions = req.headers['sec-websocket-extensions']
+    resolve(ws)
+  }))
+  const pending = connectNode(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, { codec: raw, ackDelayMs: 0 })
+  const ws = await served
+  // What the server receives, and a wait for a frame among it.
+  const frames: Frame[] = []
+  let arrived = (): void => {}
+  ws.on('message', (m: Buffer) => { frames.push(...decodeMessage(m)); arrived() })
+  const until = async (ok: (f: Frame) => boolean): Promise<void> => {
+    while (!frames.some(ok)) await new Promise<void>(resolve => { arrived = resolve })
+  }
+  await until(f => f.type === 1) // HELLO
+  ws.send(encodeFrame(welcome(id1, false, 0)))
+  const c = await pending
+  const got: Message[] = []
+  c.on('message', m => got.push(m))
+  ws.send('a text message')
+  ws.send(encodeFrame({ type: 5, seq: 1, ack: 0, payload: te.encode('hi'), room: '', name: '' }))
+  await until(f => f.type === 3 && f.ack === 1) // the client has the message
+  assert.deepEqual(got.map(m => [td.decode(m.payload as Uint8Array), m.seq]), [['hi', 1]])
+  // Node.js 22's own WebSocket, which the client prefers, makes its own offer.
+  if ((globalThis as { WebSocket?: unknown }).WebSocket === undefined) assert.equal(extensions, undefined)
+  const closing = c.close()
+  await until(f => f.type === 8)
+  ws.close()
+  await closing
+  wss.close()
 })
