@@ -97,14 +97,17 @@ type conn struct {
 	// under way; watched says c is in the driver's stalled list, whose
 	// check saw write stallSeq under way at stallAt. unsent is the bytes
 	// queued or deferred since the writer last took a batch, for the
-	// holder to yield to the writer as they pass yieldAt.
-	queued   int
-	unsent   int
-	wseq     uint64
-	inWrite  bool
-	watched  bool
-	stallSeq uint64
-	stallAt  time.Time
+	// holder to yield to the writer as they pass yieldNext (see
+	// noteUnsent); lastUnsent is when bytes were last counted there.
+	queued     int
+	unsent     int
+	yieldNext  int
+	lastUnsent time.Time
+	wseq       uint64
+	inWrite    bool
+	watched    bool
+	stallSeq   uint64
+	stallAt    time.Time
 }
 
 // learn records the peer's message size limit once the machine knows it
@@ -218,11 +221,18 @@ func (c *conn) deferReady(size int) bool {
 }
 
 // noteUnsent counts n more bytes for the writer, and asks the holder to
-// yield to it when that makes them pass yieldAt; driver lock and c.mu
-// held.
+// yield to it when that makes them pass yieldNext: firstYield at the
+// start of a burst (nothing counted for burstGap), doubling at each yield
+// up to yieldAt. Driver lock and c.mu held.
 func (c *conn) noteUnsent(n int) {
-	if c.unsent < yieldAt && c.unsent+n >= yieldAt {
+	now := c.d.now
+	if c.yieldNext == 0 || now.Sub(c.lastUnsent) > burstGap {
+		c.yieldNext = firstYield
+	}
+	c.lastUnsent = now
+	if c.unsent < c.yieldNext && c.unsent+n >= c.yieldNext {
 		c.d.yield = true
+		c.yieldNext = min(2*c.yieldNext, yieldAt)
 	}
 	c.unsent += n
 }

@@ -50,7 +50,7 @@ import (
 //   - a holder that keeps producing output yields to the writers it feeds
 //     (see yieldAt): a reader once its turn has started a writer, an
 //     application caller (Send, Broadcast) each time a connection's unsent
-//     bytes pass yieldAt.
+//     bytes pass yieldAt (firstYield, doubling, at the start of a burst).
 //
 // The lock is never held during I/O or while application code runs (except
 // the server's Authorize and AllowRoom hooks, which run inside Step). A
@@ -320,6 +320,19 @@ func (d *driver) unlock() {
 // on another CPU, a yield costs a fraction of a microsecond per yieldAt
 // bytes.
 const yieldAt = 32 << 10
+
+// firstYield is where the yields of a burst start: when nothing was queued
+// for a connection for burstGap, the holder yields to its writer after a
+// few KiB, and then after twice as many bytes each time, up to yieldAt.
+// The peer then starts on a burst at once, rather than after the holder
+// has queued yieldAt bytes for every connection it feeds (a broadcast to
+// a hundred members queued 3 MiB, some 15 ms of work, before its first
+// byte left), while a stream that keeps coming is written in batches of
+// yieldAt (TCP restarts its window after idle for the same reason).
+const (
+	firstYield = 4 << 10
+	burstGap   = time.Millisecond
+)
 
 // unlockYield is unlock for a holder that yields to the writers when its
 // turn asked it to (see yieldAt).
