@@ -153,20 +153,24 @@ func BenchmarkRoundTripSecure(b *testing.B) {
 	e2etest.Compare(b, "plain", echo, "psk", func(b *testing.B) func() { return echoMode(b, secure.PSK) })
 }
 
+// echoBack is a raw gorilla/websocket server's handler that echoes each
+// message until the connection fails.
+func echoBack(ws *websocket.Conn) {
+	for {
+		_, m, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if err := ws.WriteMessage(websocket.BinaryMessage, m); err != nil {
+			return
+		}
+	}
+}
+
 // rawEcho connects a raw gorilla/websocket client to a server that echoes
 // each message, and returns one round trip: write 64 bytes, read the echo.
 func rawEcho(b *testing.B) func() {
-	s := rawServer(func(ws *websocket.Conn) {
-		for {
-			_, m, err := ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := ws.WriteMessage(websocket.BinaryMessage, m); err != nil {
-				return
-			}
-		}
-	})
+	s := rawServer(echoBack)
 	ws, _, err := websocket.DefaultDialer.Dial(wsURL(s), nil)
 	if err != nil {
 		b.Fatal(err)

@@ -456,17 +456,7 @@ func BenchmarkTypeScriptSideBySide(b *testing.B) {
 	}
 	hs := &http.Server{Handler: srv}
 	go hs.Serve(ln)
-	echoSrv := rawServer(func(ws *websocket.Conn) {
-		for {
-			_, m, err := ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := ws.WriteMessage(websocket.BinaryMessage, m); err != nil {
-				return
-			}
-		}
-	})
+	echoSrv := rawServer(echoBack)
 	defer func() {
 		echoSrv.Close()
 		hs.Close()
