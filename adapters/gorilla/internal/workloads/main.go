@@ -16,7 +16,17 @@
 // when the machine has two cores or more; payloads are 64 bytes. Rounds are
 // interleaved (each round runs every variant once) and the table shows each
 // variant's median, better-socket's ratio to raw, and whether the target
-// holds:
+// holds.
+//
+// W1 interleaves its variants within each round too, as the machine's
+// speed drifts within seconds and a round trip is short: a round starts
+// both variants' servers and clients at once, warms every client up
+// (500 untimed round trips), then has the clients take turns timing blocks
+// of -block round trips (1,000) until each has timed -trips (20,000); only
+// one pair works at a time. A variant's p50 is over all its timed round
+// trips; each round prints better-socket's ratio to raw on stderr, with the
+// spread of the blocks' ratios, and W1's ratio in the table is the median
+// of the rounds' ratios:
 //
 //	go run ./adapters/gorilla/internal/workloads              # all four, 3 rounds
 //	go run ./adapters/gorilla/internal/workloads -w W2,W3 -rounds 5
@@ -94,7 +104,8 @@ func main() {
 	flag.StringVar(&profDir, "profile", "", "write each server and client process's CPU and allocation profiles into this directory, as W-variant-role-pid.pprof and .allocs")
 	flag.BoolVar(&traceToo, "trace", false, "with -profile: write each process's execution trace there too (.trace)")
 	var p params
-	flag.IntVar(&p.W1Trips, "trips", 20000, "W1: round trips per measurement")
+	flag.IntVar(&p.W1Trips, "trips", 20000, "W1: timed round trips per variant and round")
+	block := flag.Int("block", 1000, "W1: round trips per block; the variants' blocks alternate")
 	flag.IntVar(&p.W2Msgs, "msgs", 1_000_000, "W2: messages")
 	flag.IntVar(&p.W3Msgs, "burst", 2000, "W3: broadcast messages")
 	flag.IntVar(&p.W3Members, "members", 100, "W3: room members")
@@ -114,7 +125,10 @@ func main() {
 	case "client":
 		client(*variant, *workload, *addr, p)
 	case "":
-		parent(strings.Split(*which, ","), strings.Split(*only, ","), *rounds, p)
+		if *block < 1 || p.W1Trips < 1 {
+			fail(errors.New("-block and -trips must be at least 1"))
+		}
+		parent(strings.Split(*which, ","), strings.Split(*only, ","), *rounds, *block, p)
 	default:
 		fail(fmt.Errorf("unknown role %q", *role))
 	}
@@ -178,13 +192,16 @@ type result struct {
 	Want    int64   `json:"want"`    // messages that should have been delivered
 	Skipped int64   `json:"skipped"` // W3: deliveries a better-socket Broadcast skipped
 	Note    string  `json:"note,omitempty"`
+	// Trips is every round trip a W1 client process made, its warm-up's
+	// included: what its and its server's CPU time is divided by.
+	Trips int64 `json:"trips,omitempty"`
 	// The CPU time (user and system) of the server and client processes
 	// over their whole lives, set by the parent: under load, it moves less
 	// than the rate does.
 	ServerCPU, ClientCPU time.Duration `json:"-"`
 }
 
-func parent(which, run []string, rounds int, p params) {
+func parent(which, run []string, rounds, block int, p params) {
 	pin := runtime.NumCPU() >= 2
 	if _, err := exec.LookPath("taskset"); err != nil {
 		pin = false
@@ -192,8 +209,29 @@ func parent(which, run []string, rounds int, p params) {
 	fmt.Printf("workloads: %s, %d CPUs, %s, pinned: %t, %d rounds (medians)\n", runtime.Version(), runtime.NumCPU(), cpuModel(), pin, rounds)
 	type key struct{ w, v string }
 	got := map[key][]result{}
+	var w1Ratios []float64 // each round's better-socket p50 over raw's
 	for r := 1; r <= rounds; r++ {
 		for _, w := range which {
+			if w == "W1" {
+				res, blocks, err := runW1(run, r, block, p, pin)
+				if err != nil {
+					fail(fmt.Errorf("W1 round %d: %w", r, err))
+				}
+				for _, v := range run {
+					if rv, ok := res[v]; ok {
+						fmt.Fprintf(os.Stderr, "round %d %s %-12s %s%s\n", r, w, v, show(w, rv), cpu(w, rv))
+						got[key{w, v}] = append(got[key{w, v}], rv)
+					}
+				}
+				if raw, bs := res["raw"], res["bettersocket"]; raw.Value > 0 && bs.Value > 0 {
+					w1Ratios = append(w1Ratios, bs.Value/raw.Value)
+					slices.Sort(blocks)
+					n := len(blocks)
+					fmt.Fprintf(os.Stderr, "round %d W1 better-socket / raw p50 %.3fx (%d block pairs' ratios: median %.3fx, quartiles %.3fx %.3fx, range %.3fx %.3fx)\n",
+						r, bs.Value/raw.Value, n, blocks[n/2], blocks[n/4], blocks[n*3/4], blocks[0], blocks[n-1])
+				}
+				continue
+			}
 			for _, v := range run {
 				if (w == "W1" || w == "W4") && v == "coalesced" {
 					continue // one message each way, or none: nothing to coalesce
@@ -217,6 +255,11 @@ func parent(which, run []string, rounds int, p params) {
 		}
 		bs, raw := med["bettersocket"], med["raw"]
 		ratio := bs.Value / raw.Value
+		if w == "W1" && len(w1Ratios) > 0 {
+			// Both variants ran in the same rounds, in alternating
+			// blocks: each round's ratio is a paired measurement.
+			ratio = medianOf(w1Ratios)
+		}
 		verdict := target(w, bs, ratio)
 		cells := make([]string, len(variants))
 		for i, v := range variants {
@@ -249,12 +292,17 @@ func title(w string, p params) string {
 }
 
 // cpu shows the CPU time per message (W2, W3) or per round trip (W1) of
-// each process.
+// each process. The CPU time is the process's over its whole life, so W1
+// divides it by every round trip the client made, timed and warm-up alike.
 func cpu(w string, r result) string {
-	if r.Count == 0 {
+	n := r.Count
+	if w == "W1" {
+		n = r.Trips
+	}
+	if n == 0 {
 		return ""
 	}
-	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(r.Count) }
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
 	what := "message"
 	if w == "W1" {
 		what = "round trip"
@@ -293,6 +341,12 @@ func target(w string, bs result, ratio float64) string {
 		return verdict(bs.Value >= 2e6 && bs.Count == bs.Want && bs.Skipped == 0, fmt.Sprintf("≥ 2 M/s, nobody skipped (skipped %d)", bs.Skipped))
 	}
 	return verdict(bs.Value <= 10<<10, "≤ 10 KiB")
+}
+
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func median(rs []result) result {
@@ -447,6 +501,100 @@ func runOne(w, v string, p params, pin bool) (result, error) {
 	}
 	res.ClientCPU, res.ServerCPU = cl.stop(), srv.stop()
 	return res, nil
+}
+
+// runW1 runs one round of W1 for the variants in run (raw and
+// bettersocket; the others are ignored) with all of them alive at once:
+// each variant's server process on core 0 and client process on core 1,
+// every client connected and warmed up before any timing. It then asks the
+// clients in turn to time blocks of at most block round trips, until each
+// has timed p.W1Trips, so that a change in the machine's speed over the
+// round slows every variant alike: only one pair works at a time, the
+// others wait in a read. The order of the blocks is raw, bs, bs, raw, raw,
+// bs, ... (starting with bs in even rounds), which evens out a steady drift
+// and which variant runs first. Each result's p50 is over all the client's
+// timed round trips.
+func runW1(run []string, round, block int, p params, pin bool) (res map[string]result, blockRatios []float64, err error) {
+	pj, _ := json.Marshal(p)
+	var order []string
+	for _, v := range []string{"raw", "bettersocket"} {
+		if slices.Contains(run, v) {
+			order = append(order, v)
+		}
+	}
+	if round%2 == 0 {
+		slices.Reverse(order)
+	}
+	srvs, cls := map[string]*proc{}, map[string]*proc{}
+	defer func() {
+		for _, c := range cls {
+			c.stop()
+		}
+		for _, s := range srvs {
+			s.stop()
+		}
+	}()
+	for _, v := range order {
+		common := []string{"-variant", v, "-workload", "W1", "-params", string(pj), "-profile", profDir, "-trace=" + strconv.FormatBool(traceToo)}
+		srv, addrLine, err := startRole(0, pin, append([]string{"-role", "server"}, common...))
+		if err != nil {
+			return nil, nil, err
+		}
+		srvs[v] = srv
+		// The client answers "ready" once connected and warmed up.
+		cl, ready, err := startRole(1, pin, append([]string{"-role", "client", "-addr", addrLine}, common...))
+		if err != nil {
+			return nil, nil, err
+		}
+		cls[v] = cl
+		if ready != "ready" {
+			return nil, nil, fmt.Errorf("%s client said %q", v, ready)
+		}
+	}
+	var ratios []float64 // each block pair's better-socket p50 over raw's
+	for i, left := 0, p.W1Trips; left > 0; i++ {
+		n := min(block, left)
+		left -= n
+		pair := order
+		if i%2 == 1 {
+			pair = slices.Clone(order)
+			slices.Reverse(pair)
+		}
+		blockP50 := map[string]float64{}
+		for _, v := range pair {
+			a, err := cls[v].ask(fmt.Sprintf("block %d", n))
+			ns, ok := strings.CutPrefix(a, "done ")
+			if err == nil && ok {
+				blockP50[v], err = strconv.ParseFloat(ns, 64)
+			}
+			if err != nil || !ok {
+				return nil, nil, fmt.Errorf("%s client, block %d: said %q: %v", v, i, a, err)
+			}
+		}
+		if len(blockP50) == 2 {
+			ratios = append(ratios, blockP50["bettersocket"]/blockP50["raw"])
+		}
+	}
+
+	res = map[string]result{}
+	for _, v := range order {
+		out, err := cls[v].ask("result")
+		if err != nil {
+			return nil, nil, err
+		}
+		var r result
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			return nil, nil, fmt.Errorf("%s client said %q: %w", v, out, err)
+		}
+		res[v] = r
+	}
+	for _, v := range order {
+		r := res[v]
+		r.ClientCPU = cls[v].stop()
+		r.ServerCPU = srvs[v].stop()
+		res[v] = r
+	}
+	return res, ratios, nil
 }
 
 // ---- the server process ----
@@ -698,6 +846,51 @@ func client(v, w, addr string, p params) {
 	exit()
 }
 
+// w1Warmup is how many untimed round trips a W1 client makes once
+// connected, before it answers "ready".
+const w1Warmup = 500
+
+// w1Blocks drives a W1 client's round trips (trip makes one): it warms up,
+// says "ready", then for each "block N" line on its stdin times N round
+// trips and says "done", keeping every latency, until "result" ends it
+// with the p50 over all of them. Each "done" carries the block's own p50
+// in ns. Only the parent's line wakes it between
+// blocks.
+func w1Blocks(trip func() error, p params) (result, error) {
+	for range w1Warmup {
+		if err := trip(); err != nil {
+			return result{}, err
+		}
+	}
+	fmt.Println("ready")
+	lat := make([]time.Duration, 0, p.W1Trips)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		cmd := in.Text()
+		if cmd == "result" {
+			if len(lat) == 0 {
+				return result{}, errors.New("W1: no round trip timed")
+			}
+			n := int64(len(lat))
+			return result{Value: p50(lat), Count: n, Want: n, Trips: n + w1Warmup}, nil
+		}
+		arg, ok := strings.CutPrefix(cmd, "block ")
+		n, err := strconv.Atoi(arg)
+		if !ok || err != nil || n < 1 {
+			return result{}, fmt.Errorf("W1: unknown command %q", cmd)
+		}
+		for range n {
+			t := time.Now()
+			if err := trip(); err != nil {
+				return result{}, err
+			}
+			lat = append(lat, time.Since(t))
+		}
+		fmt.Println("done", p50(slices.Clone(lat[len(lat)-n:])))
+	}
+	return result{}, errors.New("W1: stdin closed before result")
+}
+
 func p50(lat []time.Duration) float64 {
 	slices.Sort(lat)
 	return float64(lat[len(lat)/2])
@@ -718,19 +911,14 @@ func rawClient(ctx context.Context, v, w, url string, p params) (result, error) 
 		if err != nil {
 			return result{}, err
 		}
-		lat := make([]time.Duration, p.W1Trips)
 		msg := stamp(1)
-		for i := range lat {
-			t := time.Now()
+		return w1Blocks(func() error {
 			if err := ws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
-				return result{}, err
+				return err
 			}
-			if _, _, err := ws.ReadMessage(); err != nil {
-				return result{}, err
-			}
-			lat[i] = time.Since(t)
-		}
-		return result{Value: p50(lat), Count: int64(len(lat)), Want: int64(len(lat))}, nil
+			_, _, err := ws.ReadMessage()
+			return err
+		}, p)
 	case "W4":
 		for range p.W4Clients {
 			ws, err := dial()
@@ -781,16 +969,11 @@ func bsClient(ctx context.Context, w, url string, p params) (result, error) {
 		if err != nil {
 			return result{}, err
 		}
-		lat := make([]time.Duration, p.W1Trips)
 		msg := stamp(1)
-		for i := range lat {
-			t := time.Now()
-			if _, err := cl.Request(ctx, msg); err != nil {
-				return result{}, err
-			}
-			lat[i] = time.Since(t)
-		}
-		return result{Value: p50(lat), Count: int64(len(lat)), Want: int64(len(lat))}, nil
+		return w1Blocks(func() error {
+			_, err := cl.Request(ctx, msg)
+			return err
+		}, p)
 	case "W4":
 		for range p.W4Clients {
 			cl, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
