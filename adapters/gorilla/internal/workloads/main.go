@@ -233,8 +233,8 @@ func parent(which, run []string, rounds, block int, p params) {
 				continue
 			}
 			for _, v := range run {
-				if (w == "W1" || w == "W4") && v == "coalesced" {
-					continue // one message each way, or none: nothing to coalesce
+				if w == "W4" && v == "coalesced" {
+					continue // no messages: nothing to coalesce
 				}
 				res, err := runOne(w, v, p, pin)
 				if err != nil {
@@ -504,7 +504,8 @@ func runOne(w, v string, p params, pin bool) (result, error) {
 }
 
 // runW1 runs one round of W1 for the variants in run (raw and
-// bettersocket; the others are ignored) with all of them alive at once:
+// bettersocket; coalesced is ignored, as one message each way leaves
+// nothing to coalesce) with all of them alive at once:
 // each variant's server process on core 0 and client process on core 1,
 // every client connected and warmed up before any timing. It then asks the
 // clients in turn to time blocks of at most block round trips, until each
