@@ -881,8 +881,7 @@ const w1Warmup = 500
 // says "ready", then for each "block N" line on its stdin times N round
 // trips and says "done", keeping every latency, until "result" ends it
 // with the p50 over all of them. Each "done" carries the block's own p50
-// in ns. Only the parent's line wakes it between
-// blocks.
+// in ns. Between blocks it waits for the parent's next line.
 func w1Blocks(trip func() error, p params) (result, error) {
 	for range w1Warmup {
 		if err := trip(); err != nil {
