@@ -621,12 +621,6 @@ func (e *serverEngine) ready(now time.Time) time.Time {
 	d := e.d
 	rd := &e.rd
 	e.m.ReadyInto(rd)
-	defer func() {
-		recycleReady(&rd.Transmit, &rd.Events)
-		if cap(rd.Hangup) > idleCap {
-			rd.Hangup = nil
-		}
-	}()
 	// Messages of one connection are contiguous: hand each run over at once.
 	for i := 0; i < len(rd.Transmit); {
 		id := rd.Transmit[i].Conn
@@ -655,6 +649,10 @@ func (e *serverEngine) ready(now time.Time) time.Time {
 	}
 	for _, ev := range rd.Events {
 		e.route(ev)
+	}
+	recycleReady(&rd.Transmit, &rd.Events)
+	if cap(rd.Hangup) > idleCap {
+		rd.Hangup = nil
 	}
 	return rd.Deadline
 }
