@@ -333,7 +333,6 @@ func (e *clientEngine) connected(c *conn) {
 func (e *clientEngine) ready(now time.Time) time.Time {
 	rd := &e.rd
 	e.m.ReadyInto(rd)
-	defer recycleReady(&rd.Transmit, &rd.Events)
 	if e.cur != nil {
 		if len(rd.Transmit) > 0 {
 			e.cur.write(rd.Transmit...)
@@ -359,6 +358,7 @@ func (e *clientEngine) ready(now time.Time) time.Time {
 		}
 	}
 	e.q.pushAll(rd.Events[:n])
+	recycleReady(&rd.Transmit, &rd.Events)
 	return rd.Deadline
 }
 
@@ -373,8 +373,10 @@ func (e *clientEngine) route(now time.Time, ev session.Event) bool {
 		}
 		return false
 	case *session.Response:
-		e.noteRoom(ev)
-		d.resolve(ev)
+		if o := d.calls[ev.ID]; o != nil {
+			e.noteRoom(o, ev)
+			d.resolveOp(o, ev)
+		}
 		return false
 	case *session.Delivered:
 		return d.h.msg != nil

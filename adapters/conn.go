@@ -203,12 +203,11 @@ func (c *conn) startLocked() {
 // when it is idle, and reports whether it will; driver lock held. The
 // Sends stepped until then share its next write, the first one included
 // (a Ready of its own would make it a message of its own, which the writer
-// would then copy to join); size is what the holder's step adds to it. A
-// holder that writes what it claims itself (direct) has its Ready now.
+// would then copy to join); size is what the holder's step adds to it.
 func (c *conn) deferReady(size int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.hangup || c.failed || !c.writing && c.d.direct {
+	if c.hangup || c.failed {
 		return false
 	}
 	c.pending = true

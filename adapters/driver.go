@@ -366,14 +366,15 @@ func (d *driver) takeDirect() *conn {
 // settle finishes a turn with the machine; lock held. It retries parked
 // commands when something arrived, calls Ready unless the holder stepped
 // only a Send, Reply or Broadcast whose frames add deferrable bytes and
-// the writers will, starts a due dial, ends the driver when the machine is
-// done, and rearms the timer. deferrable is zero (or less) when Ready may
-// not wait.
+// the writers will (a holder that writes what it claims itself, direct,
+// has its Ready now), starts a due dial, ends the driver when the machine
+// is done, and rearms the timer. deferrable is zero (or less) when Ready
+// may not wait.
 func (d *driver) settle(deferrable int) {
 	if d.progress && d.nparked > 0 {
 		d.retryParked()
 	}
-	if d.progress || deferrable <= 0 || !d.eng.canDefer(deferrable) {
+	if d.progress || deferrable <= 0 || d.direct || !d.eng.canDefer(deferrable) {
 		d.deadline = d.eng.ready(d.now)
 	}
 	if d.progress && len(d.flushes) > 0 {

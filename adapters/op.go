@@ -373,10 +373,13 @@ func (d *driver) outcome(o *op, r result) {
 
 // resolve hands a request's outcome to its caller; lock held.
 func (d *driver) resolve(r *session.Response) {
-	o := d.calls[r.ID]
-	if o == nil {
-		return
+	if o := d.calls[r.ID]; o != nil {
+		d.resolveOp(o, r)
 	}
+}
+
+// resolveOp is resolve for o, the request of r in d.calls.
+func (d *driver) resolveOp(o *op, r *session.Response) {
 	delete(d.calls, r.ID)
 	d.resolved = true
 	d.outcome(o, result{payload: r.Payload, err: r.Err})

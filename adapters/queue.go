@@ -46,7 +46,12 @@ func newEventQueue(d *driver, limit, keep int) *eventQueue {
 
 // push appends ev; driver lock held. When the queue was idle, the lock
 // holder hands it to a worker after unlocking (startQueue).
-func (q *eventQueue) push(ev session.Event) { q.pushAll([]session.Event{ev}) }
+func (q *eventQueue) push(ev session.Event) {
+	q.backlog.Add(1)
+	q.mu.Lock()
+	q.items = append(q.items, ev)
+	q.pushed()
+}
 
 // pushAll appends evs, in order, under one lock (a client's stream
 // delivers hundreds per Ready); as push.
@@ -57,6 +62,12 @@ func (q *eventQueue) pushAll(evs []session.Event) {
 	q.backlog.Add(int64(len(evs)))
 	q.mu.Lock()
 	q.items = append(q.items, evs...)
+	q.pushed()
+}
+
+// pushed ends a push: it releases q.mu, taken by the pusher, and has the
+// queue started when it was idle.
+func (q *eventQueue) pushed() {
 	start := !q.running
 	q.running = true
 	q.mu.Unlock()

@@ -38,11 +38,10 @@ func (c *Client) Rooms() []string {
 	return slices.Sorted(maps.Keys(c.eng.rooms.joined))
 }
 
-// noteRoom records the outcome of a JoinRoom or LeaveRoom whose caller
-// waits for r; lock held, before the driver resolves it.
-func (e *clientEngine) noteRoom(r *session.Response) {
-	o := e.d.calls[r.ID]
-	if o == nil || r.Err != nil {
+// noteRoom records the outcome of o, when a JoinRoom or LeaveRoom, whose
+// response is r; lock held, before the driver resolves it.
+func (e *clientEngine) noteRoom(o *op, r *session.Response) {
+	if r.Err != nil {
 		return
 	}
 	b := &e.rooms

@@ -44,6 +44,11 @@ type serverEngine struct {
 	d      *driver
 	m      *session.Server
 	queues map[proto.ClientID]*eventQueue
+	// lastQ is the queue of session lastID, the one queue found last:
+	// the events of a Ready are mostly of one session, and hashing an ID
+	// for the map costs more than comparing it.
+	lastID proto.ClientID
+	lastQ  *eventQueue
 	connQ  *eventQueue         // events of connections without a session
 	rd     session.ServerReady // the last Ready, whose memory the next reuses
 	// refused counts upgrades refused before they reached the machine
@@ -616,12 +621,6 @@ func (e *serverEngine) ready(now time.Time) time.Time {
 	d := e.d
 	rd := &e.rd
 	e.m.ReadyInto(rd)
-	defer func() {
-		recycleReady(&rd.Transmit, &rd.Events)
-		if cap(rd.Hangup) > idleCap {
-			rd.Hangup = nil
-		}
-	}()
 	// Messages of one connection are contiguous: hand each run over at once.
 	for i := 0; i < len(rd.Transmit); {
 		id := rd.Transmit[i].Conn
@@ -651,15 +650,23 @@ func (e *serverEngine) ready(now time.Time) time.Time {
 	for _, ev := range rd.Events {
 		e.route(ev)
 	}
+	recycleReady(&rd.Transmit, &rd.Events)
+	if cap(rd.Hangup) > idleCap {
+		rd.Hangup = nil
+	}
 	return rd.Deadline
 }
 
 func (e *serverEngine) queue(id proto.ClientID) *eventQueue {
+	if e.lastQ != nil && e.lastID == id {
+		return e.lastQ
+	}
 	q := e.queues[id]
 	if q == nil {
 		q = newEventQueue(e.d, e.d.qmax, idleCap)
 		e.queues[id] = q
 	}
+	e.lastID, e.lastQ = id, q
 	return q
 }
 
@@ -706,6 +713,7 @@ func (e *serverEngine) route(ev session.Event) {
 		d.log.Info("session closed", "client", ev.Client.String(), "err", ev.Err, "lost", ev.Lost.String())
 		q = e.queue(ev.Client)
 		delete(e.queues, ev.Client)
+		e.lastQ = nil
 		if e.auth != nil {
 			e.ids.end(ev.Client, d.h.ev == nil) // else forgotten once handled
 		}
