@@ -105,9 +105,11 @@ type driver struct {
 	writeTimeout time.Duration
 	maxQueued    int
 	// idleEvery and idleBurst are the budget of messages that deliver
-	// nothing, per connection (fair.go); zero: none.
+	// nothing, per connection (fair.go); zero: none. server is the
+	// server's machine, which tells them (nil on a client).
 	idleEvery time.Duration
 	idleBurst int
+	server    *session.Server
 	// closeGrace, inlineGrace, readerGrace and writeGrace are the
 	// constants of the same names; tests change them.
 	closeGrace, inlineGrace, readerGrace, writeGrace time.Duration
