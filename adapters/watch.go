@@ -1,9 +1,6 @@
 package adapters
 
-import (
-	"context"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // A Request whose caller writes its request or reads its response itself
 // watches its ctx (context.AfterFunc), so that the ctx's end stops the
@@ -41,11 +38,10 @@ type watch struct {
 var spareEnded = new(watch)
 
 // watchFor returns the watch for a request (its op o, the connection rc its
-// caller reads and w it writes): the spare when its ctx shares ctx's Done
-// channel, or a new one, which the caller registers (fresh) once it
-// has unlocked. Lock held.
-func (d *driver) watchFor(ctx context.Context, o *op, rc, w *conn) (x *watch, fresh bool) {
-	done := ctx.Done()
+// caller reads and w it writes) whose ctx has the Done channel done: the
+// spare when its ctx shares that channel, or a new one, which the caller
+// registers (fresh) once it has unlocked. Lock held.
+func (d *driver) watchFor(done <-chan struct{}, o *op, rc, w *conn) (x *watch, fresh bool) {
 	d.wmu.Lock()
 	if p := d.spare; p != nil && p != spareEnded {
 		switch {
