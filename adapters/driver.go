@@ -649,7 +649,6 @@ func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, ke
 			keep = false
 		}
 	}
-	d.arm()
 	wait := d.idleWait(c)
 	yield = d.yield || slices.ContainsFunc(d.sig, func(s signal) bool { return s.c != nil })
 	d.unlock()

@@ -149,7 +149,8 @@ func (c *conn) handle(x *inlineCtx) bool {
 }
 
 // takeInline takes the start of c's session queue out of what the holder
-// hands over, for c's reader to run the queue itself; lock held.
+// hands over, for c's reader to run the queue itself, and arms the timer
+// when the new reader it makes due is the first; lock held.
 func (d *driver) takeInline(c *conn) *eventQueue {
 	q := c.q.Load()
 	if q == nil {
@@ -165,7 +166,10 @@ func (d *driver) takeInline(c *conn) *eventQueue {
 		c.inInline = true
 		d.inline = append(d.inline, c)
 	}
-	d.inlineDue = earliest(d.inlineDue, d.now.Add(d.inlineGrace))
+	if due := d.now.Add(d.inlineGrace); d.inlineDue.IsZero() || due.Before(d.inlineDue) {
+		d.inlineDue = due
+		d.arm()
+	}
 	return q
 }
 
