@@ -207,16 +207,10 @@ func (e *recvCounter) recv(now time.Time, conn session.ConnID, data []byte) erro
 	return e.serverEngine.recv(now, conn, data)
 }
 
-// idleEngine is an engine whose every message delivers nothing.
-type idleEngine struct{ *recorder }
-
-func (idleEngine) unread() (int, bool) { return 0, false }
-func (idleEngine) idle() bool          { return true }
-
 // The budget of messages that deliver nothing: a burst, then one per
 // interval; past it the reader waits exactly until it is back within.
 func TestIdleBudget(t *testing.T) {
-	d := newDriver(idleEngine{&recorder{}}, handlers{}, withSide(nil, "test"), 1<<20, 0, nil)
+	d := newDriver(&recorder{}, handlers{}, withSide(nil, "test"), 1<<20, 0, nil)
 	d.idleEvery, d.idleBurst = 10*time.Millisecond, 3
 	c := &conn{d: d}
 	d.now = time.Unix(1000, 0)
@@ -224,12 +218,12 @@ func TestIdleBudget(t *testing.T) {
 		t.Fatalf("a fresh connection waits %s", w)
 	}
 	for i := range 3 {
-		d.stepped(c, nil)
+		d.spendIdle(c)
 		if w := d.idleWait(c); w != 0 {
 			t.Fatalf("message %d of the burst waits %s", i+1, w)
 		}
 	}
-	d.stepped(c, nil)
+	d.spendIdle(c)
 	if w := d.idleWait(c); w != 10*time.Millisecond {
 		t.Fatalf("past the burst: wait %s, want one interval", w)
 	}
@@ -239,12 +233,12 @@ func TestIdleBudget(t *testing.T) {
 	}
 	d.now = d.now.Add(time.Hour) // an idle hour refills the burst, no more
 	for range 3 {
-		d.stepped(c, nil)
+		d.spendIdle(c)
 	}
 	if w := d.idleWait(c); w != 0 {
 		t.Fatalf("a burst after an idle hour waits %s", w)
 	}
-	d.stepped(c, nil)
+	d.spendIdle(c)
 	if w := d.idleWait(c); w != 10*time.Millisecond {
 		t.Fatalf("past the refilled burst: wait %s, want one interval", w)
 	}

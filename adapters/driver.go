@@ -105,9 +105,11 @@ type driver struct {
 	writeTimeout time.Duration
 	maxQueued    int
 	// idleEvery and idleBurst are the budget of messages that deliver
-	// nothing, per connection (fair.go); zero: none.
+	// nothing, per connection (fair.go); zero: none. server is the
+	// server's machine, which tells them (nil on a client).
 	idleEvery time.Duration
 	idleBurst int
+	server    *session.Server
 	// closeGrace, inlineGrace, readerGrace and writeGrace are the
 	// constants of the same names; tests change them.
 	closeGrace, inlineGrace, readerGrace, writeGrace time.Duration
@@ -152,16 +154,16 @@ type driver struct {
 	gaveUp      chan struct{} // closed when firstErr is set
 
 	// Messages read and not yet stepped, in the order they were read
-	// (see recv); guarded by rmu, taken alone or after mu. rqSpare is the
-	// memory of the queue last stepped, for the next swap; guarded by mu.
+	// (see recv); guarded by rmu, taken alone or after mu; queued is set
+	// while rq is not empty. rqSpare is the memory of the queue last
+	// stepped, for the next swap; guarded by mu.
 	rmu     sync.Mutex
 	rq      []inbound
+	queued  atomic.Bool
 	rqSpare []inbound
 
 	// The watch of the last Request's ctx, registered still for the next
-	// Request with the same ctx (watch.go); guarded by wmu, taken alone or
-	// after mu.
-	wmu   sync.Mutex
+	// Request with the same ctx (watch.go).
 	spare *watch
 
 	// Counters as of the start of the server hook that runs now (inHook),
@@ -271,7 +273,16 @@ func (d *driver) start() {
 // trip.
 func (d *driver) lock() time.Time {
 	d.mu.Lock()
-	d.now = d.clock.Now()
+	return d.locked()
+}
+
+// locked starts the turn of the holder that has just taken the lock.
+func (d *driver) locked() time.Time {
+	if r, ok := d.clock.(clock.RealClock); ok {
+		d.now = r.Now() // a direct call, on every round trip's path
+	} else {
+		d.now = d.clock.Now()
+	}
 	d.yield = false
 	return d.now
 }
@@ -591,6 +602,8 @@ func (d *driver) attachWith(t Conn, fromDial bool, src string, info *peerInfo, a
 // the lock. The mutex is not first come, first served, and the order
 // matters across connections too: a client's HELLO on a connection it has
 // given up must not be stepped after the HELLO on its next connection.
+// A reader that finds the lock free and nothing queued steps its message
+// at once: what is read after it waits for the lock or sees it queued.
 //
 // A reader goroutine gets the event queue of c's session back when the
 // step started it: the reader runs it inline. keep reports whether the
@@ -601,12 +614,17 @@ func (d *driver) attachWith(t Conn, fromDial bool, src string, info *peerInfo, a
 // fed one past yieldAt: a reader goroutine yields to it before it reads
 // on (see yieldAt).
 func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, keep, yield bool) {
-	d.rmu.Lock()
-	d.rq = append(d.rq, inbound{c, msg})
-	d.rmu.Unlock()
-	now := d.lock()
+	own := inbound{c, msg}
+	if locked := d.mu.TryLock(); !locked || d.queued.Load() {
+		d.enqueue(own)
+		own = inbound{}
+		if !locked {
+			d.mu.Lock()
+		}
+	}
+	now := d.locked()
 	d.self, d.resolved = o, false
-	if d.stepReceived(now) {
+	if d.stepReceived(now, own) {
 		d.progress = true
 		d.settle(0)
 	}
@@ -630,7 +648,6 @@ func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, ke
 			keep = false
 		}
 	}
-	d.arm()
 	wait := d.idleWait(c)
 	yield = d.yield || slices.ContainsFunc(d.sig, func(s signal) bool { return s.c != nil })
 	d.unlock()
@@ -645,33 +662,51 @@ type inbound struct {
 	msg []byte
 }
 
-// stepReceived steps the queued messages, in order; lock held. It reports
-// whether it stepped any.
-func (d *driver) stepReceived(now time.Time) bool {
+// enqueue queues a message read, to be stepped by whoever next steps
+// what was received.
+func (d *driver) enqueue(r inbound) {
 	d.rmu.Lock()
-	rq := d.rq
-	d.rq, d.rqSpare = d.rqSpare[:0], nil
+	d.rq = append(d.rq, r)
+	d.queued.Store(true)
 	d.rmu.Unlock()
-	if len(rq) == 0 {
-		d.rqSpare = rq
-		return false
-	}
+}
+
+// stepReceived steps the queued messages, in order, then own (when its
+// conn is set), which was read after them; lock held. It reports whether
+// it stepped any.
+func (d *driver) stepReceived(now time.Time, own inbound) bool {
 	stepped := false
-	for _, r := range rq {
-		if !d.ended && d.conns[r.c.id] == r.c {
-			d.eng.recv(now, r.c.id, r.msg)
-			d.stepped(r.c, r.msg)
-			if !r.c.first {
-				r.c.learn(d.eng.peerMax(r.c.id))
-			}
-			stepped = true
+	if d.queued.Load() {
+		d.rmu.Lock()
+		rq := d.rq
+		d.rq, d.rqSpare = d.rqSpare[:0], nil
+		d.queued.Store(false)
+		d.rmu.Unlock()
+		for _, r := range rq {
+			stepped = d.stepOne(now, r) || stepped
+		}
+		clear(rq)
+		if cap(rq) <= idleCap {
+			d.rqSpare = rq[:0]
 		}
 	}
-	clear(rq)
-	if cap(rq) <= idleCap {
-		d.rqSpare = rq[:0]
+	if own.c != nil {
+		stepped = d.stepOne(now, own) || stepped
 	}
 	return stepped
+}
+
+// stepOne steps a message read on a connection still live; lock held.
+func (d *driver) stepOne(now time.Time, r inbound) bool {
+	if d.ended || d.conns[r.c.id] != r.c {
+		return false
+	}
+	d.eng.recv(now, r.c.id, r.msg)
+	d.stepped(r.c, r.msg)
+	if !r.c.first {
+		r.c.learn(d.eng.peerMax(r.c.id))
+	}
+	return true
 }
 
 // closed steps the end of c; called by c's reader as it ends.

@@ -22,37 +22,33 @@ const DefaultMaxFramesPerStep = 256
 // taking the cores from everyone.
 const DefaultMaxIdleRate = 2000
 
-// unreader is an engine whose machine may leave part of a message for a
-// later step and tells messages that delivered nothing (the server's, see
-// session.Server.Unread and Idle).
-type unreader interface {
-	unread() (n int, more bool)
-	idle() bool
-}
-
-func (e *serverEngine) unread() (int, bool) { return e.m.Unread() }
-func (e *serverEngine) idle() bool          { return e.m.Idle() }
-
-// stepped notes what the engine left of msg, just stepped on c, for a
-// later step, and counts it against c's idle budget when it delivered
-// nothing (see idleWait); lock held.
+// stepped notes what the server's machine left of msg, just stepped on c,
+// for a later step, and counts it against c's idle budget when it
+// delivered nothing (see idleWait, session.Server.Unread and Idle); lock
+// held.
 func (d *driver) stepped(c *conn, msg []byte) {
-	u, ok := d.eng.(unreader)
-	if !ok {
+	m := d.server
+	if m == nil {
 		return
 	}
-	if n, more := u.unread(); more {
+	if n, more := m.Unread(); more {
 		c.rest = msg[len(msg)-n:]
 		if c.rest == nil {
 			c.rest = []byte{} // the machine keeps the rest itself: step an empty Recv
 		}
 	}
-	if d.idleEvery > 0 && u.idle() {
-		if c.idleTat.Before(d.now) {
-			c.idleTat = d.now
-		}
-		c.idleTat = c.idleTat.Add(d.idleEvery)
+	if d.idleEvery > 0 && m.Idle() {
+		d.spendIdle(c)
 	}
+}
+
+// spendIdle counts a message that delivered nothing against c's idle
+// budget; lock held.
+func (d *driver) spendIdle(c *conn) {
+	if c.idleTat.Before(d.now) {
+		c.idleTat = d.now
+	}
+	c.idleTat = c.idleTat.Add(d.idleEvery)
 }
 
 // idleWait is how long c's reader pauses before it reads again, because c
@@ -101,9 +97,7 @@ func (d *driver) stepRest(c *conn) {
 		if !ok || d.ended || d.conns[c.id] != c {
 			return
 		}
-		d.stepReceived(now) // what others read meanwhile was read before the rest
-		d.eng.recv(now, c.id, rest)
-		d.stepped(c, rest)
+		d.stepReceived(now, inbound{c, rest}) // what others read meanwhile was read before the rest
 		d.progress = true
 		d.settle(0)
 	}

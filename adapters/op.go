@@ -190,8 +190,8 @@ func (d *driver) requestOp(ctx context.Context, o *op) result {
 			}
 			var x *watch
 			fresh := false
-			if ctx.Done() != nil {
-				x, fresh = d.watchFor(ctx, o, rc, w)
+			if done := ctx.Done(); done != nil {
+				x, fresh = d.watchFor(done, o, rc, w)
 			}
 			d.unlock()
 			if x != nil {

@@ -188,7 +188,13 @@ func (e *pipeEnd) ReadMessage() ([]byte, error) {
 			select {
 			case m = <-e.in:
 			case <-e.p.closed:
-				return nil, errPipeClosed
+				// A message written just before the close may have
+				// arrived since the check above: select chose at random.
+				select {
+				case m = <-e.in:
+				default:
+					return nil, errPipeClosed
+				}
 			case <-dl:
 				return nil, os.ErrDeadlineExceeded
 			}

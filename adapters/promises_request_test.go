@@ -97,8 +97,6 @@ func TestRequestCtxEndingAfterItWasWrittenLeavesTheConnectionUp(t *testing.T) {
 			// is spent), so any kill it armed is on the clock: pass it.
 			eventually(t, func() bool {
 				return probe(ctx, d, func() bool {
-					d.wmu.Lock()
-					defer d.wmu.Unlock()
 					return d.spare == nil || d.spare.done != rctx.Done() || d.spare.fired.Load()
 				})
 			}, (<-chan struct{})(nil), "setup", "the ctx's watch never fired")

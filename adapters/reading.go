@@ -149,7 +149,8 @@ func (c *conn) handle(x *inlineCtx) bool {
 }
 
 // takeInline takes the start of c's session queue out of what the holder
-// hands over, for c's reader to run the queue itself; lock held.
+// hands over, for c's reader to run the queue itself, and arms the timer
+// when the new reader it makes due is the first; lock held.
 func (d *driver) takeInline(c *conn) *eventQueue {
 	q := c.q.Load()
 	if q == nil {
@@ -165,7 +166,7 @@ func (d *driver) takeInline(c *conn) *eventQueue {
 		c.inInline = true
 		d.inline = append(d.inline, c)
 	}
-	d.inlineDue = earliest(d.inlineDue, d.now.Add(d.inlineGrace))
+	d.dueBy(&d.inlineDue, d.now.Add(d.inlineGrace))
 	return q
 }
 
@@ -288,16 +289,24 @@ func (d *driver) release(c *conn, o *op, reader bool) {
 	}
 }
 
-// free leaves c's read role free, with a reader due after readerGrace;
-// lock held.
+// free leaves c's read role free, with a reader due after readerGrace,
+// and arms the timer when that reader is the first due; lock held.
 func (d *driver) free(c *conn) {
 	c.role, c.idleAt = readNone, d.now
 	if !c.inUnread {
 		c.inUnread = true
 		d.unread = append(d.unread, c)
 	}
-	d.unreadDue = earliest(d.unreadDue, d.now.Add(d.readerGrace))
-	d.arm()
+	d.dueBy(&d.unreadDue, d.now.Add(d.readerGrace))
+}
+
+// dueBy makes *due the earlier of itself and at, and arms the timer when
+// that moved it; lock held.
+func (d *driver) dueBy(due *time.Time, at time.Time) {
+	if due.IsZero() || at.Before(*due) {
+		*due = at
+		d.arm()
+	}
 }
 
 // interrupt makes the caller reading c stop reading; lock held.

@@ -107,6 +107,7 @@ func NewServer(opts ServerOptions) *Server {
 		eng.ids = identities{by: make(map[proto.ClientID]Identity), users: make(map[string][]proto.ClientID), pending: make(map[session.ConnID]Identity)}
 	}
 	eng.m, eng.d = session.NewServer(cfg), d
+	d.server = eng.m
 	eng.connQ = newEventQueue(d, d.qmax, idleCap)
 	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, slow: opts.SlowMembers, listeners: make(map[Listener]struct{})}
 	d.ctx = context.WithValue(d.ctx, handlerKey{}, s)

@@ -1,9 +1,6 @@
 package adapters
 
-import (
-	"context"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // A Request whose caller writes its request or reads its response itself
 // watches its ctx (context.AfterFunc), so that the ctx's end stops the
@@ -36,18 +33,12 @@ type watch struct {
 	writing atomic.Bool // its caller is writing to w
 }
 
-// spareEnded is the spare of a driver that has ended: a request that ends
-// later unregisters its watch instead of keeping it.
-var spareEnded = new(watch)
-
 // watchFor returns the watch for a request (its op o, the connection rc its
-// caller reads and w it writes): the spare when its ctx shares ctx's Done
-// channel, or a new one, which the caller registers (fresh) once it
-// has unlocked. Lock held.
-func (d *driver) watchFor(ctx context.Context, o *op, rc, w *conn) (x *watch, fresh bool) {
-	done := ctx.Done()
-	d.wmu.Lock()
-	if p := d.spare; p != nil && p != spareEnded {
+// caller reads and w it writes) whose ctx has the Done channel done: the
+// spare when its ctx shares that channel, or a new one, which the caller
+// registers (fresh) once it has unlocked. Lock held.
+func (d *driver) watchFor(done <-chan struct{}, o *op, rc, w *conn) (x *watch, fresh bool) {
+	if p := d.spare; p != nil {
 		switch {
 		case p.fired.Load():
 			d.spare = nil // spent: its ctx ended
@@ -55,7 +46,6 @@ func (d *driver) watchFor(ctx context.Context, o *op, rc, w *conn) (x *watch, fr
 			x, d.spare = p, nil
 		}
 	}
-	d.wmu.Unlock()
 	if x == nil {
 		x, fresh = &watch{d: d, done: done}, true
 	}
@@ -68,24 +58,22 @@ func (d *driver) watchFor(ctx context.Context, o *op, rc, w *conn) (x *watch, fr
 }
 
 // keepWatch ends x's service of its request and keeps it as the spare,
-// unregistering the spare it replaces; a spent watch is dropped.
+// unregistering the spare it replaces, or x itself once the driver has
+// ended; a spent watch is dropped (its timer may still look at
+// x.writing).
 func (d *driver) keepWatch(x *watch) {
 	d.mu.Lock()
 	x.o, x.r, x.w, x.seq = nil, nil, nil, 0 // nothing of the request stays reachable
-	d.mu.Unlock()
-	if x.fired.Load() {
-		return // fire ran: its timer may still look at x.writing
-	}
-	d.wmu.Lock()
-	old := d.spare
-	if old != spareEnded {
-		d.spare = x
-	}
-	d.wmu.Unlock()
+	var old *watch
 	switch {
-	case old == spareEnded:
-		x.stop()
-	case old != nil:
+	case x.fired.Load():
+	case d.ended:
+		old = x
+	default:
+		old, d.spare = d.spare, x
+	}
+	d.mu.Unlock()
+	if old != nil {
 		old.stop()
 	}
 }
@@ -93,11 +81,8 @@ func (d *driver) keepWatch(x *watch) {
 // dropSpareWatch unregisters the spare for good; the driver is ending,
 // lock held.
 func (d *driver) dropSpareWatch() {
-	d.wmu.Lock()
-	p := d.spare
-	d.spare = spareEnded
-	d.wmu.Unlock()
-	if p != nil && p != spareEnded {
+	if p := d.spare; p != nil {
+		d.spare = nil
 		p.stop()
 	}
 }
