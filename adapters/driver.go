@@ -154,12 +154,10 @@ type driver struct {
 	gaveUp      chan struct{} // closed when firstErr is set
 
 	// Messages read and not yet stepped, in the order they were read
-	// (see recv); guarded by rmu, taken alone or after mu; queued is set
-	// while rq is not empty. rqSpare is the memory of the queue last
-	// stepped, for the next swap; guarded by mu.
+	// (see recv); guarded by rmu, taken alone or after mu. rqSpare is the
+	// memory of the queue last stepped, for the next swap; guarded by mu.
 	rmu     sync.Mutex
 	rq      []inbound
-	queued  atomic.Bool
 	rqSpare []inbound
 
 	// The watch of the last Request's ctx, registered still for the next
@@ -273,11 +271,6 @@ func (d *driver) start() {
 // trip.
 func (d *driver) lock() time.Time {
 	d.mu.Lock()
-	return d.locked()
-}
-
-// locked starts the turn of the holder that has just taken the lock.
-func (d *driver) locked() time.Time {
 	if r, ok := d.clock.(clock.RealClock); ok {
 		d.now = r.Now() // a direct call, on every round trip's path
 	} else {
@@ -602,8 +595,6 @@ func (d *driver) attachWith(t Conn, fromDial bool, src string, info *peerInfo, a
 // the lock. The mutex is not first come, first served, and the order
 // matters across connections too: a client's HELLO on a connection it has
 // given up must not be stepped after the HELLO on its next connection.
-// A reader that finds the lock free and nothing queued steps its message
-// at once: what is read after it waits for the lock or sees it queued.
 //
 // A reader goroutine gets the event queue of c's session back when the
 // step started it: the reader runs it inline. keep reports whether the
@@ -614,17 +605,12 @@ func (d *driver) attachWith(t Conn, fromDial bool, src string, info *peerInfo, a
 // fed one past yieldAt: a reader goroutine yields to it before it reads
 // on (see yieldAt).
 func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, keep, yield bool) {
-	own := inbound{c, msg}
-	if locked := d.mu.TryLock(); !locked || d.queued.Load() {
-		d.enqueue(own)
-		own = inbound{}
-		if !locked {
-			d.mu.Lock()
-		}
-	}
-	now := d.locked()
+	d.rmu.Lock()
+	d.rq = append(d.rq, inbound{c, msg})
+	d.rmu.Unlock()
+	now := d.lock()
 	d.self, d.resolved = o, false
-	if d.stepReceived(now, own) {
+	if d.stepReceived(now) {
 		d.progress = true
 		d.settle(0)
 	}
@@ -662,51 +648,33 @@ type inbound struct {
 	msg []byte
 }
 
-// enqueue queues a message read, to be stepped by whoever next steps
-// what was received.
-func (d *driver) enqueue(r inbound) {
+// stepReceived steps the queued messages, in order; lock held. It reports
+// whether it stepped any.
+func (d *driver) stepReceived(now time.Time) bool {
 	d.rmu.Lock()
-	d.rq = append(d.rq, r)
-	d.queued.Store(true)
+	rq := d.rq
+	d.rq, d.rqSpare = d.rqSpare[:0], nil
 	d.rmu.Unlock()
-}
-
-// stepReceived steps the queued messages, in order, then own (when its
-// conn is set), which was read after them; lock held. It reports whether
-// it stepped any.
-func (d *driver) stepReceived(now time.Time, own inbound) bool {
-	stepped := false
-	if d.queued.Load() {
-		d.rmu.Lock()
-		rq := d.rq
-		d.rq, d.rqSpare = d.rqSpare[:0], nil
-		d.queued.Store(false)
-		d.rmu.Unlock()
-		for _, r := range rq {
-			stepped = d.stepOne(now, r) || stepped
-		}
-		clear(rq)
-		if cap(rq) <= idleCap {
-			d.rqSpare = rq[:0]
-		}
-	}
-	if own.c != nil {
-		stepped = d.stepOne(now, own) || stepped
-	}
-	return stepped
-}
-
-// stepOne steps a message read on a connection still live; lock held.
-func (d *driver) stepOne(now time.Time, r inbound) bool {
-	if d.ended || d.conns[r.c.id] != r.c {
+	if len(rq) == 0 {
+		d.rqSpare = rq
 		return false
 	}
-	d.eng.recv(now, r.c.id, r.msg)
-	d.stepped(r.c, r.msg)
-	if !r.c.first {
-		r.c.learn(d.eng.peerMax(r.c.id))
+	stepped := false
+	for _, r := range rq {
+		if !d.ended && d.conns[r.c.id] == r.c {
+			d.eng.recv(now, r.c.id, r.msg)
+			d.stepped(r.c, r.msg)
+			if !r.c.first {
+				r.c.learn(d.eng.peerMax(r.c.id))
+			}
+			stepped = true
+		}
 	}
-	return true
+	clear(rq)
+	if cap(rq) <= idleCap {
+		d.rqSpare = rq[:0]
+	}
+	return stepped
 }
 
 // closed steps the end of c; called by c's reader as it ends.

@@ -511,7 +511,9 @@ func TestMessagesAreSteppedInTheOrderTheyWereRead(t *testing.T) {
 	d.conns[older.id], d.conns[newer.id] = older, newer
 	// The older connection's reader has read its message and waits for
 	// the lock; the newer one's reader gets it first.
-	d.enqueue(inbound{older, []byte("hello-1")})
+	d.rmu.Lock()
+	d.rq = append(d.rq, inbound{older, []byte("hello-1")})
+	d.rmu.Unlock()
 	d.recv(newer, []byte("hello-2"), 0, nil)
 	want := []string{"recv 1 hello-1", "recv 2 hello-2"}
 	if !slices.Equal(rec.steps, want) {

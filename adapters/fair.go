@@ -97,7 +97,9 @@ func (d *driver) stepRest(c *conn) {
 		if !ok || d.ended || d.conns[c.id] != c {
 			return
 		}
-		d.stepReceived(now, inbound{c, rest}) // what others read meanwhile was read before the rest
+		d.stepReceived(now) // what others read meanwhile was read before the rest
+		d.eng.recv(now, c.id, rest)
+		d.stepped(c, rest)
 		d.progress = true
 		d.settle(0)
 	}

@@ -182,7 +182,7 @@ func TestCtxErrMeansNotSentAtTheBoundary(t *testing.T) {
 		}, (<-chan struct{})(nil), "setup", "the client never read the server's ACK")
 		cancel()
 		// Step the ACK as the reader would: m1 is let out.
-		if d.stepReceived(now, inbound{}) {
+		if d.stepReceived(now) {
 			d.progress = true
 			d.settle(0)
 		}
