@@ -316,7 +316,7 @@ func (s *Server) Step(now time.Time, in Input) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := sess.reqs.in[in.ID]; !ok {
+		if !sess.reqs.awaits(in.ID) {
 			return ErrUnknownRequest
 		}
 		payload := in.Payload
@@ -326,7 +326,8 @@ func (s *Server) Step(now time.Time, in Input) error {
 		if err := s.push(now, sess, newOutFrame(proto.TypeResponse, in.ID, payload, "", "", in.Err)); err != nil {
 			return err
 		}
-		return sess.reqs.answer(in.ID)
+		sess.reqs.answer(in.ID)
+		return nil
 	case Join:
 		sess, err := s.session(in.Client)
 		if err != nil {
