@@ -62,17 +62,17 @@ type Client struct {
 	// connection
 	conn        ConnID
 	peer        proto.Limits
+	hbDue       bool // (the bools after peer share its last word)
+	sendHello   bool
+	finalAck    bool // write the acknowledgement owed before sendClose
+	hangup      bool
 	hbInterval  time.Duration
 	idleTimeout time.Duration
 	hbAt        time.Time
-	hbDue       bool
 	shakeAt     time.Time // handshake deadline
 	helloAt     time.Time // Datagram: next HELLO retransmission
 	helloTries  uint
-	sendHello   bool
 	sendClose   *proto.Close
-	finalAck    bool // write the acknowledgement owed before sendClose
-	hangup      bool
 	attempt     int    // dial attempts since the last established connection
 	connects    uint64 // connections so far: HELLO's resume attempt number
 

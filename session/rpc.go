@@ -25,8 +25,7 @@ type requests struct {
 	// one: one request at a time then allocates no item.
 	spare *timerq.Item[uint64]
 
-	inOne uint64 // a request of the peer's, when hasIn
-	hasIn bool
+	inOne uint64 // a request of the peer's; 0: none (ID 0 goes to in)
 	in    map[uint64]struct{}
 }
 
@@ -131,15 +130,15 @@ func (r *requests) received(id uint64) error {
 		return protocolErr("request id %d already pending", id)
 	}
 	n := len(r.in)
-	if r.hasIn {
+	if r.inOne != 0 {
 		n++
 	}
 	if n >= r.max {
 		return ErrTooManyRequests
 	}
 	switch {
-	case !r.hasIn:
-		r.inOne, r.hasIn = id, true
+	case r.inOne == 0 && id != 0:
+		r.inOne = id
 	case r.in == nil:
 		r.in = map[uint64]struct{}{id: {}}
 	default:
@@ -150,7 +149,7 @@ func (r *requests) received(id uint64) error {
 
 // awaits reports whether the peer's request id waits for this side's reply.
 func (r *requests) awaits(id uint64) bool {
-	if r.hasIn && r.inOne == id {
+	if r.inOne == id && id != 0 {
 		return true
 	}
 	_, ok := r.in[id]
@@ -159,8 +158,8 @@ func (r *requests) awaits(id uint64) bool {
 
 // answer consumes the peer's pending request id, which awaits a reply.
 func (r *requests) answer(id uint64) {
-	if r.hasIn && r.inOne == id {
-		r.hasIn = false
+	if r.inOne == id && id != 0 {
+		r.inOne = 0
 		return
 	}
 	delete(r.in, id)
