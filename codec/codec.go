@@ -176,12 +176,14 @@ func Encode(f proto.Frame) ([]byte, error) {
 
 // Decoder takes a transport message apart into frames. Frames returned by
 // [Decoder.Next] are owned by the Decoder and valid until the next call to
-// Next or Reset; the byte slices and strings inside them are fresh copies
-// that the caller may keep. A Decoder is not safe for concurrent use.
+// Next or Reset; the byte slices and strings inside them are copies
+// that the caller may keep (small payloads share an allocation, see own).
+// A Decoder is not safe for concurrent use.
 type Decoder struct {
 	lim    Limits
 	msg    []byte
 	off    int
+	chunk  []byte // where own copies small payloads
 	frames struct {
 		hello     proto.Hello
 		resume    proto.Resume
@@ -247,16 +249,88 @@ func (d *Decoder) Next() (proto.Frame, error) {
 		return nil, io.EOF
 	}
 	start := d.off
-	f, rest, err := d.decodeOne(d.msg[start:])
-	if err != nil {
-		d.off = len(d.msg)
-		if de, ok := err.(*DecodeError); ok {
-			de.Offset += start
+	f, rest, ok := d.fast(d.msg[start:])
+	if !ok {
+		var err error
+		if f, rest, err = d.decodeOne(d.msg[start:]); err != nil {
+			d.off = len(d.msg)
+			if de, ok := err.(*DecodeError); ok {
+				de.Offset += start
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	d.off = len(d.msg) - len(rest)
 	return f, nil
+}
+
+// fast decodes the frames of the hot paths by hand (fast.go), valid ones
+// only: it checks what [proto.Validate] would of them (a reliable frame's
+// seq is not 0, DATA's room is at most MaxRoomLen bytes; fastData checks
+// its UTF-8). ok is false for anything else, which decodeOne then takes,
+// valid or not.
+func (d *Decoder) fast(b []byte) (proto.Frame, []byte, bool) {
+	if len(b) < 2 {
+		return nil, nil, false
+	}
+	fr := &d.frames
+	switch proto.FrameType(b[1]) {
+	case proto.TypeData:
+		rest, ok := fastData(b, &fr.data)
+		if !ok || fr.data.Seq == 0 || len(fr.data.Room) > proto.MaxRoomLen {
+			return nil, nil, false
+		}
+		fr.data.Payload = d.own(fr.data.Payload)
+		return &fr.data, rest, true
+	case proto.TypeAck:
+		rest, ok := fastAck(b, &fr.ack)
+		return &fr.ack, rest, ok
+	case proto.TypeRequest:
+		rest, ok := fastRequest(b, &fr.request)
+		if !ok || fr.request.Seq == 0 {
+			return nil, nil, false
+		}
+		fr.request.Payload = d.own(fr.request.Payload)
+		return &fr.request, rest, true
+	case proto.TypeResponse:
+		rest, ok := fastResponse(b, &fr.response)
+		if !ok || fr.response.Seq == 0 {
+			return nil, nil, false
+		}
+		fr.response.Payload = d.own(fr.response.Payload)
+		return &fr.response, rest, true
+	}
+	return nil, nil, false
+}
+
+// The payloads of the hand-decoded frames up to maxShared bytes are copied
+// into chunks of payloadChunk bytes: one allocation per chunk rather than
+// one per frame. On a round trip's path, where the caches and branch
+// predictors are cold, a small allocation costs more than all the decoding
+// (measured: ~0.17 µs of the ~0.3 µs a REQUEST or RESPONSE takes). The
+// price is that a payload the application keeps keeps its chunk, as an
+// event the machine hands out keeps its slab.
+const (
+	payloadChunk = 2048
+	maxShared    = payloadChunk / 8
+)
+
+// own returns a copy of p, a payload in the message, capped at its length:
+// an append to it allocates rather than overwrite the next one.
+func (d *Decoder) own(p []byte) []byte {
+	switch {
+	case p == nil:
+		return nil
+	case len(p) == 0:
+		return []byte{}
+	case len(p) > maxShared:
+		return append(make([]byte, 0, len(p)), p...)
+	case len(p) > cap(d.chunk)-len(d.chunk):
+		d.chunk = make([]byte, 0, payloadChunk)
+	}
+	n := len(d.chunk)
+	d.chunk = append(d.chunk, p...)
+	return d.chunk[n:len(d.chunk):len(d.chunk)]
 }
 
 // Decode decodes exactly one frame from b, which must hold nothing else. The
@@ -309,27 +383,6 @@ func (d *Decoder) decodeOne(b []byte) (proto.Frame, []byte, error) {
 	w, fr := &d.wire, &d.frames
 	var f proto.Frame
 	var rest []byte
-	var ok bool
-	switch t {
-	case proto.TypeData:
-		rest, ok = fastData(b, &fr.data)
-		f = &fr.data
-	case proto.TypeAck:
-		rest, ok = fastAck(b, &fr.ack)
-		f = &fr.ack
-	case proto.TypeRequest:
-		rest, ok = fastRequest(b, &fr.request)
-		f = &fr.request
-	case proto.TypeResponse:
-		rest, ok = fastResponse(b, &fr.response)
-		f = &fr.response
-	}
-	if ok {
-		if err := proto.Validate(f); err != nil {
-			return fail(err)
-		}
-		return f, rest, nil
-	}
 	switch t {
 	case proto.TypeData:
 		if named(b, shapes[t]) {

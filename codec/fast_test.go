@@ -183,3 +183,57 @@ func FuzzFastPathsMatchLibrary(f *testing.F) {
 	f.Add([]byte{0x86, 0x07, 0x01, 0x01, 0x02, 0xf6, 0xf6})
 	f.Fuzz(func(t *testing.T, b []byte) { agree(t, b) })
 }
+
+// TestPayloadCopies: the payloads of a message's frames are the decoder's
+// copies, not views of the message, and each one is capped at its length,
+// so that writing to one or appending to it leaves the others alone.
+func TestPayloadCopies(t *testing.T) {
+	var e Encoder
+	var msg []byte
+	sizes := []int{-1, 0, 1, 64, maxShared, maxShared + 1, payloadChunk / 3, 64}
+	for i, n := range sizes {
+		var p []byte
+		if n >= 0 {
+			p = bytes.Repeat([]byte{byte(i)}, n)
+		}
+		var err error
+		if msg, err = e.Append(msg, &proto.Data{Seq: uint64(i + 1), Payload: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := NewDecoder(Limits{})
+	var got [][]byte
+	for range 3 { // the chunks fill up: later messages take new ones
+		if err := d.Reset(msg); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			f, err := d.Next()
+			if err != nil {
+				break
+			}
+			got = append(got, f.(*proto.Data).Payload)
+		}
+	}
+	for i := range msg {
+		msg[i] = 0xff // the payloads are not views of the message
+	}
+	for i, p := range got {
+		if len(p) != cap(p) {
+			t.Fatalf("payload %d: len %d, cap %d", i, len(p), cap(p))
+		}
+		_ = append(p, 0xee) // reallocates
+		for j := range p {
+			p[j] = byte(i) // touches only its own bytes
+		}
+	}
+	for i, p := range got {
+		n := sizes[i%len(sizes)]
+		if (p == nil) != (n < 0) || len(p) != max(n, 0) {
+			t.Fatalf("payload %d: %d bytes (nil %v), want %d", i, len(p), p == nil, n)
+		}
+		if !bytes.Equal(p, bytes.Repeat([]byte{byte(i)}, len(p))) {
+			t.Fatalf("payload %d overwritten: % x", i, p)
+		}
+	}
+}

@@ -30,7 +30,7 @@ func invalid(t FrameType, format string, args ...any) error {
 // Validate checks the field bounds of f that the type system cannot express:
 // string lengths (room and event or method names: valid UTF-8 of at most
 // MaxRoomLen and MaxNameLen bytes), token length, durations, and the reliable sequence number
-// (which starts at 1). Package codec runs it on every decoded frame.
+// (which starts at 1). Every frame package codec decodes satisfies it.
 func Validate(f Frame) error {
 	switch f := f.(type) {
 	case *Hello:

@@ -62,17 +62,17 @@ type Client struct {
 	// connection
 	conn        ConnID
 	peer        proto.Limits
+	hbDue       bool // (the bools after peer share its last word)
+	sendHello   bool
+	finalAck    bool // write the acknowledgement owed before sendClose
+	hangup      bool
 	hbInterval  time.Duration
 	idleTimeout time.Duration
 	hbAt        time.Time
-	hbDue       bool
 	shakeAt     time.Time // handshake deadline
 	helloAt     time.Time // Datagram: next HELLO retransmission
 	helloTries  uint
-	sendHello   bool
 	sendClose   *proto.Close
-	finalAck    bool // write the acknowledgement owed before sendClose
-	hangup      bool
 	attempt     int    // dial attempts since the last established connection
 	connects    uint64 // connections so far: HELLO's resume attempt number
 
@@ -202,7 +202,7 @@ func (c *Client) Step(now time.Time, in Input) error {
 		if c.state == clientClosed || c.closing {
 			return ErrClosed
 		}
-		if _, ok := c.reqs.in[in.ID]; !ok {
+		if !c.reqs.awaits(in.ID) {
 			return ErrUnknownRequest
 		}
 		payload := in.Payload
@@ -212,7 +212,8 @@ func (c *Client) Step(now time.Time, in Input) error {
 		if err := c.push(newOutFrame(proto.TypeResponse, in.ID, payload, "", "", in.Err)); err != nil {
 			return err
 		}
-		return c.reqs.answer(in.ID)
+		c.reqs.answer(in.ID)
+		return nil
 	case Close:
 		return c.close(now, in.Reason)
 	case SetAuth:
@@ -421,7 +422,7 @@ func (c *Client) frames(now time.Time, data []byte) {
 		}
 		c.frame(now, f)
 	}
-	if c.closing && c.state == clientOpen && c.link.unacked() == 0 && len(c.reqs.out) == 0 {
+	if c.closing && c.state == clientOpen && c.link.unacked() == 0 && c.reqs.outstanding() == 0 {
 		c.finish(now, &proto.Close{Code: proto.CloseNormal, Reason: c.closeReason}, nil)
 	}
 }
@@ -701,7 +702,7 @@ func (c *Client) close(now time.Time, why string) error {
 	// With something pending, wait (up to CloseTimeout) for the server to
 	// acknowledge it, reconnecting and resuming if the connection is lost
 	// meanwhile or already was.
-	pending := c.link.unacked() > 0 || len(c.reqs.out) > 0
+	pending := c.link.unacked() > 0 || c.reqs.outstanding() > 0
 	if pending && (c.state == clientOpen || c.have) {
 		c.closing, c.closeReason = true, why
 		c.closeAt = now.Add(c.cfg.CloseTimeout)

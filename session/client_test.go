@@ -345,7 +345,7 @@ func TestClientTooLarge(t *testing.T) {
 	if err := h.m.Step(h.now, Call{ID: 1, Payload: make([]byte, limit+1)}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Call: %v, want ErrTooLarge", err)
 	}
-	if _, ok := h.m.reqs.out[1]; ok {
+	if h.m.reqs.outstanding() != 0 {
 		t.Fatalf("a refused Call left a pending request")
 	}
 	// The largest payload fits the peer's message limit on the wire.

@@ -214,9 +214,7 @@ func (s *Server) roomRequest(now time.Time, sess *serverSession, f inFrame) {
 	default:
 		_ = s.leave(sess, f.room) // the room name was validated by the codec
 	}
-	if err := sess.reqs.answer(f.id); err != nil {
-		panic("session: bug: room request not registered")
-	}
+	sess.reqs.answer(f.id)
 	// The answer must not be lost to backpressure: it takes a slot even
 	// when the window is full, bounded by the peer's request limit.
 	s.enqueue(now, sess, newOutFrame(proto.TypeResponse, f.id, nil, "", "", perr))
@@ -252,9 +250,7 @@ func (s *Server) publish(now time.Time, sess *serverSession, f inFrame) {
 		*d = Delivered{Client: sess.id, Seq: f.seq, Payload: bytes.Clone(f.payload), Room: f.room, Name: f.name, Skipped: skipped}
 		s.add(d)
 	}
-	if err := sess.reqs.answer(f.id); err != nil {
-		panic("session: bug: publish not registered")
-	}
+	sess.reqs.answer(f.id)
 	// The answer takes a slot even when the window is full, as a room
 	// request's does. The fan-out above cannot have ended the publisher's
 	// session: it skips the publisher, and evicts only detached sessions.

@@ -2,8 +2,12 @@ package session
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/bettersocket/bettersocket/proto"
 )
@@ -245,4 +249,93 @@ func TestRequestAnsweredOnceAcrossReconnect(t *testing.T) {
 	if st := p.srv.Stats(); st.Delivered != 1 {
 		t.Fatalf("server delivered %d requests, want 1", st.Delivered)
 	}
+}
+
+// TestRequestsModel checks the request bookkeeping (one request in a field,
+// the others in a map) against plain maps under random operations.
+func TestRequestsModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		const max = 4
+		var r requests
+		r.init(max)
+		out := map[uint64]time.Time{} // this side's, with their deadlines
+		in := map[uint64]bool{}       // the peer's
+		now := time.Unix(0, 0)
+		id := rapid.Uint64Range(0, 5)
+		for range rapid.IntRange(0, 60).Draw(t, "steps") {
+			switch op := rapid.IntRange(0, 5).Draw(t, "op"); op {
+			case 0:
+				x, d := id.Draw(t, "id"), time.Duration(rapid.IntRange(0, 5).Draw(t, "timeout"))
+				err := r.start(x, now.Add(d), 0)
+				_, dup := out[x]
+				switch {
+				case dup && err != ErrDuplicateRequest, !dup && len(out) >= max && err != ErrTooManyRequests:
+					t.Fatalf("start %d: %v", x, err)
+				case !dup && len(out) < max:
+					if err != nil {
+						t.Fatalf("start %d: %v", x, err)
+					}
+					out[x] = now.Add(d)
+				}
+			case 1:
+				x := id.Draw(t, "id")
+				_, ok := out[x]
+				if r.finish(x) != ok {
+					t.Fatalf("finish %d: want %v", x, ok)
+				}
+				delete(out, x)
+			case 2:
+				now = now.Add(time.Duration(rapid.IntRange(0, 3).Draw(t, "advance")))
+				for {
+					x, ok := r.due(now)
+					if !ok {
+						break
+					}
+					if at, pending := out[x]; !pending || at.After(now) {
+						t.Fatalf("due %d at %v, model %v %v", x, now, at, pending)
+					}
+					delete(out, x)
+				}
+				for x, at := range out {
+					if !at.After(now) {
+						t.Fatalf("%d due at %v was not popped at %v", x, at, now)
+					}
+				}
+			case 3:
+				x := id.Draw(t, "id")
+				err := r.received(x)
+				switch {
+				case in[x]:
+					if err == nil || errors.Is(err, ErrTooManyRequests) {
+						t.Fatalf("duplicate %d: %v", x, err)
+					}
+				case len(in) >= max:
+					if !errors.Is(err, ErrTooManyRequests) {
+						t.Fatalf("over the limit %d: %v", x, err)
+					}
+				default:
+					if err != nil {
+						t.Fatalf("received %d: %v", x, err)
+					}
+					in[x] = true
+				}
+			case 4, 5:
+				x := id.Draw(t, "id")
+				if r.awaits(x) != in[x] {
+					t.Fatalf("awaits %d: want %v", x, in[x])
+				}
+				if in[x] && op == 5 {
+					r.answer(x)
+					delete(in, x)
+				}
+			}
+			if r.outstanding() != len(out) {
+				t.Fatalf("outstanding %d, model %d", r.outstanding(), len(out))
+			}
+			want := slices.Sorted(maps.Keys(out))
+			if got := r.pending(); !slices.Equal(got, want) {
+				t.Fatalf("pending %v, model %v", got, want)
+			}
+		}
+	})
 }
