@@ -176,14 +176,12 @@ func Encode(f proto.Frame) ([]byte, error) {
 
 // Decoder takes a transport message apart into frames. Frames returned by
 // [Decoder.Next] are owned by the Decoder and valid until the next call to
-// Next or Reset; the byte slices and strings inside them are copies
-// that the caller may keep (small payloads share an allocation, see own).
-// A Decoder is not safe for concurrent use.
+// Next or Reset; the byte slices and strings inside them are fresh copies
+// that the caller may keep. A Decoder is not safe for concurrent use.
 type Decoder struct {
 	lim    Limits
 	msg    []byte
 	off    int
-	chunk  []byte // where own copies small payloads
 	frames struct {
 		hello     proto.Hello
 		resume    proto.Resume
@@ -280,7 +278,6 @@ func (d *Decoder) fast(b []byte) (proto.Frame, []byte, bool) {
 		if !ok || fr.data.Seq == 0 || len(fr.data.Room) > proto.MaxRoomLen {
 			return nil, nil, false
 		}
-		fr.data.Payload = d.own(fr.data.Payload)
 		return &fr.data, rest, true
 	case proto.TypeAck:
 		rest, ok := fastAck(b, &fr.ack)
@@ -290,47 +287,15 @@ func (d *Decoder) fast(b []byte) (proto.Frame, []byte, bool) {
 		if !ok || fr.request.Seq == 0 {
 			return nil, nil, false
 		}
-		fr.request.Payload = d.own(fr.request.Payload)
 		return &fr.request, rest, true
 	case proto.TypeResponse:
 		rest, ok := fastResponse(b, &fr.response)
 		if !ok || fr.response.Seq == 0 {
 			return nil, nil, false
 		}
-		fr.response.Payload = d.own(fr.response.Payload)
 		return &fr.response, rest, true
 	}
 	return nil, nil, false
-}
-
-// The payloads of the hand-decoded frames up to maxShared bytes are copied
-// into chunks of payloadChunk bytes: one allocation per chunk rather than
-// one per frame. On a round trip's path, where the caches and branch
-// predictors are cold, a small allocation costs more than all the decoding
-// (measured: ~0.17 µs of the ~0.3 µs a REQUEST or RESPONSE takes). The
-// price is that a payload the application keeps keeps its chunk, as an
-// event the machine hands out keeps its slab.
-const (
-	payloadChunk = 2048
-	maxShared    = payloadChunk / 8
-)
-
-// own returns a copy of p, a payload in the message, capped at its length:
-// an append to it allocates rather than overwrite the next one.
-func (d *Decoder) own(p []byte) []byte {
-	switch {
-	case p == nil:
-		return nil
-	case len(p) == 0:
-		return []byte{}
-	case len(p) > maxShared:
-		return append(make([]byte, 0, len(p)), p...)
-	case len(p) > cap(d.chunk)-len(d.chunk):
-		d.chunk = make([]byte, 0, payloadChunk)
-	}
-	n := len(d.chunk)
-	d.chunk = append(d.chunk, p...)
-	return d.chunk[n:len(d.chunk):len(d.chunk)]
 }
 
 // Decode decodes exactly one frame from b, which must hold nothing else. The

@@ -125,7 +125,7 @@ func readString(b []byte, off int, major byte) ([]byte, int, bool) {
 
 // fastData decodes a DATA frame of the exact layout into f and returns the
 // rest of b; ok is false when b is anything else (the caller then uses the
-// library's path). The payload aliases b (Decoder.fast copies it). f's Room is reused when the
+// library's path). The payload is a fresh copy. f's Room is reused when the
 // frame names the same room: the decoder passes the DATA it decoded last,
 // and the frames of a broadcast stream all name one room, which then costs
 // neither an allocation nor a UTF-8 check per frame.
@@ -173,13 +173,17 @@ func fastAck(b []byte, f *proto.Ack) (rest []byte, ok bool) {
 	return b[off:], true
 }
 
-// readPayload reads a payload at b[off]: null (nil) or a byte string,
-// which aliases b.
+// readPayload reads a payload at b[off]: null (nil) or a byte string, of
+// which it returns a fresh copy.
 func readPayload(b []byte, off int) ([]byte, int, bool) {
 	if off < len(b) && b[off] == cborNull {
 		return nil, off + 1, true
 	}
-	return readString(b, off, majorBytes)
+	p, next, ok := readString(b, off, majorBytes)
+	if !ok {
+		return nil, 0, false
+	}
+	return append(make([]byte, 0, len(p)), p...), next, true
 }
 
 // fastRequest decodes an unnamed REQUEST frame of the exact layout, as
