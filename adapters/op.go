@@ -395,7 +395,7 @@ func (d *driver) await(ctx context.Context, o *op) result {
 	default:
 	}
 	if d.callerReads || ctx.Value(inlineKey{}) != nil {
-		d.handoff(ctx) // somebody must read what o waits for
+		d.handoff(ctx, o) // somebody must read what o waits for
 	}
 	done := ctx.Done()
 	if done == nil {

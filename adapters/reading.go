@@ -185,12 +185,15 @@ func (d *driver) inlineDone(c *conn, gen uint64) bool {
 // handoff hands the reading of ctx's connection to a new reader when ctx
 // is the context of an inline run that is still the connection's reader
 // (its handler is about to wait on the driver), or when nobody reads the
-// client's connection. Called before a caller blocks.
-func (d *driver) handoff(ctx context.Context) {
+// client's connection. Called before a caller blocks for o, whose outcome
+// may have been decided since it last looked: then nobody needs a reader
+// (a reader started for nothing would keep the role that the next
+// caller would have read its own response with).
+func (d *driver) handoff(ctx context.Context, o *op) {
 	x, _ := ctx.Value(inlineKey{}).(*inlineCtx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.ended {
+	if d.ended || o.state == opDone {
 		return
 	}
 	if x != nil {
