@@ -161,7 +161,7 @@ type driver struct {
 	rqSpare []inbound
 
 	// The watch of the last Request's ctx, registered still for the next
-	// Request with the same ctx (watch.go).
+	// Request with the same ctx (watch.go); guarded by mu.
 	spare *watch
 
 	// Counters as of the start of the server hook that runs now (inHook),
