@@ -330,6 +330,8 @@ func (e *clientEngine) connected(c *conn) {
 	c.q.Store(e.q)
 }
 
+func (e *clientEngine) readyConn(_ *conn, now time.Time) time.Time { return e.ready(now) }
+
 func (e *clientEngine) ready(now time.Time) time.Time {
 	rd := &e.rd
 	e.m.ReadyInto(rd)

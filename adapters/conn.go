@@ -258,7 +258,7 @@ func (c *conn) flush(once bool) {
 			c.pending = false
 			if !c.failed && !c.hangup {
 				c.mu.Unlock()
-				c.d.readyDeferred()
+				c.d.readyDeferred(c)
 				c.mu.Lock()
 				continue
 			}

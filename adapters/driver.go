@@ -184,6 +184,9 @@ type engine interface {
 	reply(now time.Time, in session.Reply) error
 	// ready drains the machine's Ready, applies it and returns the deadline.
 	ready(now time.Time) time.Time
+	// readyConn is ready for what c's writer was left (see canDefer): at
+	// least c's messages; everything on a client.
+	readyConn(c *conn, now time.Time) time.Time
 	// connected learns about a connection the machine accepted.
 	connected(c *conn)
 	// canDefer reports whether Ready may wait for the busy writers, which
@@ -381,6 +384,11 @@ func (d *driver) settle(deferrable int) {
 	if d.progress || deferrable <= 0 || d.direct || !d.eng.canDefer(deferrable) {
 		d.deadline = d.eng.ready(d.now)
 	}
+	d.finish()
+}
+
+// finish ends a turn after its Ready (see settle); lock held.
+func (d *driver) finish() {
 	if d.progress && len(d.flushes) > 0 {
 		d.checkFlushes()
 	}
@@ -408,11 +416,13 @@ func (d *driver) arm() {
 	}
 }
 
-// readyDeferred calls the Ready that Sends left to the writer.
-func (d *driver) readyDeferred() {
+// readyDeferred calls the Ready that Sends left to c's writer, for c's
+// messages: the other connections' writers take theirs when they write.
+func (d *driver) readyDeferred(c *conn) {
 	d.lock()
 	if !d.ended {
-		d.settle(0)
+		d.deadline = d.eng.readyConn(c, d.now)
+		d.finish()
 	}
 	d.unlock()
 }

@@ -491,6 +491,7 @@ func (r *recorder) send(now time.Time, in session.Send) error   { return r.step(
 func (r *recorder) call(now time.Time, in session.Call) error   { return r.step(now, in) }
 func (r *recorder) reply(now time.Time, in session.Reply) error { return r.step(now, in) }
 func (r *recorder) ready(time.Time) time.Time                   { return time.Time{} }
+func (r *recorder) readyConn(*conn, time.Time) time.Time        { return time.Time{} }
 func (r *recorder) connected(*conn)                             {}
 func (r *recorder) canDefer(int) bool                           { return false }
 func (r *recorder) readable() *conn                             { return nil }

@@ -619,9 +619,20 @@ func (e *serverEngine) readable() *conn { return nil }
 func (e *serverEngine) peerMax(conn session.ConnID) int { return e.m.PeerMaxMessageSize(conn) }
 
 func (e *serverEngine) ready(now time.Time) time.Time {
+	e.m.ReadyInto(&e.rd)
+	return e.apply()
+}
+
+func (e *serverEngine) readyConn(c *conn, now time.Time) time.Time {
+	e.m.ReadyConnInto(c.id, &e.rd)
+	return e.apply()
+}
+
+// apply hands what the machine's Ready gave over to the connections and
+// the application, and returns the deadline.
+func (e *serverEngine) apply() time.Time {
 	d := e.d
 	rd := &e.rd
-	e.m.ReadyInto(rd)
 	// Messages of one connection are contiguous: hand each run over at once.
 	for i := 0; i < len(rd.Transmit); {
 		id := rd.Transmit[i].Conn

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 // readyPair is an established client and server over connection 1, driven
@@ -182,4 +184,109 @@ func TestFramesOnlyFor(t *testing.T) {
 	if conns, ok := waiting(); ok {
 		t.Fatalf("after a Kick (an event and a hangup are due): %v, %v", conns, ok)
 	}
+}
+
+// ReadyConnInto hands over one connection's messages and leaves the rest:
+// a server whose driver takes some connections' messages early, between
+// its ReadyIntos, writes exactly the bytes, hangups and events of a twin
+// server stepped alike that only ever calls ReadyInto, per connection and
+// in order.
+func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		const members = 4
+		allow := func(RoomRequest) bool { return true }
+		cfg := func() ServerConfig {
+			return ServerConfig{AllowRoom: allow, LinkConfig: LinkConfig{MaxInflight: 64, MaxMessageSize: rapid.IntRange(256, 512).Draw(t, "maxMessage")}}
+		}
+		c := cfg()
+		a, ids := hub(t, c, members)
+		b, _ := hub(t, c, members)
+		for _, id := range ids {
+			must(t, a.Step(t0, Join{Client: id, Room: "r"}))
+			must(t, b.Step(t0, Join{Client: id, Room: "r"}))
+		}
+		type record struct {
+			bytes   map[ConnID][]byte
+			hangups []ConnID
+			events  []string
+		}
+		gotA := record{bytes: map[ConnID][]byte{}}
+		gotB := record{bytes: map[ConnID][]byte{}}
+		keep := func(r *record, rd *ServerReady) {
+			for _, o := range rd.Transmit {
+				r.bytes[o.Conn] = append(r.bytes[o.Conn], o.Data...)
+			}
+			r.hangups = append(r.hangups, rd.Hangup...)
+			for _, ev := range rd.Events {
+				r.events = append(r.events, fmt.Sprintf("%T %+v", ev, ev))
+			}
+		}
+		var rdA, rdB ServerReady
+		a.ReadyInto(&rdA)
+		b.ReadyInto(&rdB)
+		steps := rapid.IntRange(1, 60).Draw(t, "steps")
+		for i := range steps {
+			var in Input
+			switch rapid.IntRange(0, 4).Draw(t, "op") {
+			case 0, 1:
+				in = Broadcast{Room: "r", Payload: fmt.Appendf(nil, "b%d", i)}
+			case 2:
+				in = Send{To: ids[rapid.IntRange(0, members-1).Draw(t, "to")], Payload: fmt.Appendf(nil, "s%d", i)}
+			case 3:
+				conn := ConnID(rapid.IntRange(1, members).Draw(t, "conn"))
+				a.ReadyConnInto(conn, &rdA)
+				if len(rdA.Events) > 0 {
+					t.Fatalf("ReadyConnInto handed over events: %v", rdA.Events)
+				}
+				for _, o := range rdA.Transmit {
+					if o.Conn != conn {
+						t.Fatalf("ReadyConnInto(%d) handed over a message for connection %d", conn, o.Conn)
+					}
+				}
+				keep(&gotA, &rdA)
+				continue
+			case 4:
+				a.ReadyInto(&rdA)
+				keep(&gotA, &rdA)
+				b.ReadyInto(&rdB)
+				keep(&gotB, &rdB)
+				continue
+			}
+			errA, errB := a.Step(t0, in), b.Step(t0, in)
+			if (errA == nil) != (errB == nil) {
+				t.Fatalf("step %T: %v against %v", in, errA, errB)
+			}
+		}
+		a.ReadyInto(&rdA)
+		keep(&gotA, &rdA)
+		b.ReadyInto(&rdB)
+		keep(&gotB, &rdB)
+		// A kicked member's connection: its CLOSE and its hangup come with
+		// its own messages.
+		kicked := rapid.IntRange(0, members-1).Draw(t, "kick")
+		must(t, a.Step(t0, Kick{Client: ids[kicked], Reason: "k"}))
+		must(t, b.Step(t0, Kick{Client: ids[kicked], Reason: "k"}))
+		a.ReadyConnInto(ConnID(kicked+1), &rdA)
+		if !slices.Equal(rdA.Hangup, []ConnID{ConnID(kicked + 1)}) || len(rdA.Transmit) == 0 || len(rdA.Events) > 0 {
+			t.Fatalf("ReadyConnInto of the kicked member's connection %d: hangups %v, %d messages, events %v (the session's end is the next ReadyInto's)", kicked+1, rdA.Hangup, len(rdA.Transmit), rdA.Events)
+		}
+		keep(&gotA, &rdA)
+		a.ReadyInto(&rdA)
+		keep(&gotA, &rdA)
+		b.ReadyInto(&rdB)
+		keep(&gotB, &rdB)
+		for conn := ConnID(1); conn <= members; conn++ {
+			if !bytes.Equal(gotA.bytes[conn], gotB.bytes[conn]) {
+				t.Fatalf("connection %d: %x, want %x", conn, gotA.bytes[conn], gotB.bytes[conn])
+			}
+		}
+		slices.Sort(gotA.hangups)
+		slices.Sort(gotB.hangups)
+		if !slices.Equal(gotA.hangups, gotB.hangups) {
+			t.Fatalf("hangups %v, want %v", gotA.hangups, gotB.hangups)
+		}
+		if !slices.Equal(gotA.events, gotB.events) {
+			t.Fatalf("events %v, want %v", gotA.events, gotB.events)
+		}
+	})
 }

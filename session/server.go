@@ -55,14 +55,16 @@ type timed struct {
 }
 
 type serverConn struct {
-	id      ConnID
-	src     string // its source (Connected.Source)
-	info    any    // Connected.Transport, for the Authorize hook
-	state   connState
-	sess    *serverSession
-	epoch   uint64
-	timer   timerq.Item[timed]
-	dirty   bool
+	id    ConnID
+	src   string // its source (Connected.Source)
+	info  any    // Connected.Transport, for the Authorize hook
+	state connState
+	sess  *serverSession
+	epoch uint64
+	timer timerq.Item[timed]
+	// dirtyAt is c's place in the server's dirty list plus one, or zero
+	// while c has nothing for the next Ready.
+	dirtyAt int32
 	welcome *proto.Welcome // set until the client confirms it
 	resend  bool           // write welcome in the next Ready
 	sentAt  time.Time      // when welcome was last written
@@ -217,7 +219,8 @@ func (s *Server) ConnOf(id proto.ClientID) (conn ConnID, ok bool) {
 // open connections and nothing else (no events, no hangups), calling f with each
 // of those connections in turn; it stops, and reports false, when f does.
 // A driver whose writers are busy with all of them may leave that Ready to
-// the writers, which call it when they are done, so that what is stepped
+// the writers, each of which takes its own connection's messages with
+// [Server.ReadyConnInto] when it is about to write, so that what is stepped
 // meanwhile (a Send loop, a run of Broadcasts) shares their next writes.
 func (s *Server) FramesOnlyFor(f func(conn ConnID) bool) bool {
 	if len(s.events) > 0 || len(s.dirty) == 0 {
@@ -1209,9 +1212,9 @@ func (s *Server) sessionTimeout(now time.Time, sess *serverSession) {
 // --- output ---
 
 func (s *Server) markDirty(c *serverConn) {
-	if !c.dirty {
-		c.dirty = true
+	if c.dirtyAt == 0 {
 		s.dirty = append(s.dirty, c)
+		c.dirtyAt = int32(len(s.dirty))
 	}
 }
 
@@ -1230,53 +1233,87 @@ func (s *Server) Ready() ServerReady {
 func (s *Server) ReadyInto(rd *ServerReady) {
 	s.out, s.hangups = rd.Transmit[:0], rd.Hangup[:0]
 	for _, c := range s.dirty {
-		c.dirty = false
-		sess := c.sess
-		s.curConn, s.curSec = c.id, nil
-		for _, r := range c.hsOut {
-			s.emit(r)
-		}
-		c.hsOut = c.hsOut[:0]
-		budget := s.peerMax(sess)
-		if c.sec != nil && c.sec.Established() {
-			s.curSec = c.sec
-			budget -= secure.Overhead
-		}
-		s.w.begin(budget, s.emitFn)
-		if c.resend && c.welcome != nil {
-			s.w.frame(c.welcome)
-			c.resend, c.sentAt = false, s.now
-		}
-		if sess != nil && c.state == connOpen {
-			sess.link.flush(&s.w, s.now)
-			if c.hbDue {
-				s.w.heartbeat(sess.link.ackValue(), c.hbEcho)
-				c.hbDue = false
-				sess.link.acked()
-			}
-			if sess.link.ackDue && !sess.link.holdAck(s.now) {
-				s.w.ackFrame(sess.link.ackValue())
-				sess.link.acked()
-			}
-			s.rearm(sess) // flush may have armed the retransmission timer
-		}
-		if c.close != nil {
-			if c.finalAck != nil {
-				s.w.frame(c.finalAck)
-				c.finalAck = nil
-			}
-			s.w.frame(c.close)
-			c.close = nil
-		}
-		s.w.end()
-		if c.state == connDone {
-			s.hangups = append(s.hangups, c.id)
-			delete(s.conns, c.id)
-		}
+		c.dirtyAt = 0
+		s.output(c)
 	}
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
-	*rd = ServerReady{Transmit: s.out, Hangup: s.hangups, Events: s.take(rd.Events[:0])}
+	s.handOver(rd, s.take(rd.Events[:0]))
+}
+
+// ReadyConnInto is ReadyInto for one connection: rd gets what conn has to
+// write (and conn in Hangup once it is done), and everything else stays
+// for the next Ready: other connections' messages, and the events. A
+// driver that left a Ready to the writers of its connections
+// ([Server.FramesOnlyFor]) lets each writer take its own connection's
+// messages when it is about to write, so that a connection's frames go out
+// in one message per write, however many Readys other writers asked for
+// meanwhile. Events are never held back by it: a Step that has some is
+// followed by a ReadyInto, as always.
+func (s *Server) ReadyConnInto(conn ConnID, rd *ServerReady) {
+	s.out, s.hangups = rd.Transmit[:0], rd.Hangup[:0]
+	if c := s.conns[conn]; c != nil && c.dirtyAt != 0 {
+		// Move the last entry into c's place: the list stays dense.
+		i, last := c.dirtyAt-1, s.dirty[len(s.dirty)-1]
+		s.dirty[i], last.dirtyAt = last, i+1
+		s.dirty[len(s.dirty)-1] = nil
+		s.dirty = s.dirty[:len(s.dirty)-1]
+		c.dirtyAt = 0
+		s.output(c)
+	}
+	s.handOver(rd, rd.Events[:0])
+}
+
+// output writes the messages of dirty connection c (see ReadyInto).
+func (s *Server) output(c *serverConn) {
+	sess := c.sess
+	s.curConn, s.curSec = c.id, nil
+	for _, r := range c.hsOut {
+		s.emit(r)
+	}
+	c.hsOut = c.hsOut[:0]
+	budget := s.peerMax(sess)
+	if c.sec != nil && c.sec.Established() {
+		s.curSec = c.sec
+		budget -= secure.Overhead
+	}
+	s.w.begin(budget, s.emitFn)
+	if c.resend && c.welcome != nil {
+		s.w.frame(c.welcome)
+		c.resend, c.sentAt = false, s.now
+	}
+	if sess != nil && c.state == connOpen {
+		sess.link.flush(&s.w, s.now)
+		if c.hbDue {
+			s.w.heartbeat(sess.link.ackValue(), c.hbEcho)
+			c.hbDue = false
+			sess.link.acked()
+		}
+		if sess.link.ackDue && !sess.link.holdAck(s.now) {
+			s.w.ackFrame(sess.link.ackValue())
+			sess.link.acked()
+		}
+		s.rearm(sess) // flush may have armed the retransmission timer
+	}
+	if c.close != nil {
+		if c.finalAck != nil {
+			s.w.frame(c.finalAck)
+			c.finalAck = nil
+		}
+		s.w.frame(c.close)
+		c.close = nil
+	}
+	s.w.end()
+	if c.state == connDone {
+		s.hangups = append(s.hangups, c.id)
+		delete(s.conns, c.id)
+	}
+}
+
+// handOver fills rd with the messages and hangups output collected, and
+// events.
+func (s *Server) handOver(rd *ServerReady, events []Event) {
+	*rd = ServerReady{Transmit: s.out, Hangup: s.hangups, Events: events}
 	if it := s.timers.Peek(); it != nil {
 		rd.Deadline = it.At
 	}
