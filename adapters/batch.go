@@ -3,8 +3,9 @@ package adapters
 // coalesce joins consecutive messages into transport messages of at most
 // max bytes (a message is a sequence of frames, so the concatenation of two
 // is one that holds the frames of both). It reuses msgs for the result.
-// With max 0 (the peer's limit is not known yet) it changes nothing.
-func coalesce(msgs [][]byte, max int) [][]byte {
+// With max 0 (the peer's limit is not known yet) it changes nothing. The
+// joined messages are in w's buffer (see conn.wbuf).
+func coalesce(msgs [][]byte, max int, w *conn) [][]byte {
 	if max <= 0 || len(msgs) < 2 {
 		return msgs
 	}
@@ -18,11 +19,12 @@ func coalesce(msgs [][]byte, max int) [][]byte {
 		if j == i+1 {
 			out = append(out, msgs[i])
 		} else {
-			joined := make([]byte, 0, size)
+			b := w.buf()
+			start := len(*b)
 			for _, m := range msgs[i:j] {
-				joined = append(joined, m...)
+				*b = append(*b, m...)
 			}
-			out = append(out, joined)
+			out = append(out, (*b)[start:len(*b):len(*b)])
 		}
 		i = j
 	}

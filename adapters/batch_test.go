@@ -45,7 +45,7 @@ func TestCoalesce(t *testing.T) {
 				msgs = append(msgs, m)
 				all = append(all, m...)
 			}
-			out := coalesce(msgs, tc.max)
+			out := coalesce(msgs, tc.max, &conn{})
 			var sizes []int
 			var joined []byte
 			for _, m := range out {
@@ -72,7 +72,7 @@ func TestCoalesceKeepsMessagesWhole(t *testing.T) {
 		msgs, orig = append(msgs, m), append(orig, m)
 	}
 	const max = 40
-	out := coalesce(msgs, max)
+	out := coalesce(msgs, max, &conn{})
 	k := 0
 	for _, m := range out {
 		if len(m) > max {

@@ -108,6 +108,44 @@ type conn struct {
 	watched    bool
 	stallSeq   uint64
 	stallAt    time.Time
+
+	// Owned by c's writer. wbuf is memory the writer reuses for its
+	// messages: a server's deferred Readys encode c's frames into it, and
+	// coalesce joins messages there; once a write has returned it is
+	// reused. The writer takes it from writeBufs when it needs one and puts
+	// it back when it goes idle: an idle connection holds none.
+	wbuf *[]byte
+}
+
+// writeBufs are the writers' buffers between uses (see conn.wbuf).
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufMin); return &b }}
+
+// writeBufMin is the size of a new writer buffer, which grows to what a
+// write needs (some yieldAt); one larger than writeBufMax is not kept.
+const (
+	writeBufMin = yieldAt
+	writeBufMax = 4 * yieldAt
+)
+
+// buf returns the writer's buffer, taking one from writeBufs if it has
+// none; writer only.
+func (c *conn) buf() *[]byte {
+	if c.wbuf == nil {
+		c.wbuf = writeBufs.Get().(*[]byte)
+	}
+	return c.wbuf
+}
+
+// putBuf gives the writer's buffer back to writeBufs; writer only, when
+// no message in it waits to be written.
+func (c *conn) putBuf() {
+	if b := c.wbuf; b != nil {
+		c.wbuf = nil
+		if cap(*b) <= writeBufMax {
+			*b = (*b)[:0]
+			writeBufs.Put(b)
+		}
+	}
 }
 
 // learn records the peer's message size limit once the machine knows it
@@ -270,8 +308,11 @@ func (c *conn) flush(once bool) {
 			c.wseq++
 			max := c.peerMax
 			c.mu.Unlock()
-			err := c.t.WriteMessages(coalesce(batch, max))
+			err := c.t.WriteMessages(coalesce(batch, max, c))
 			clear(batch)
+			if c.wbuf != nil {
+				*c.wbuf = (*c.wbuf)[:0] // written: free to reuse
+			}
 			wrote = true
 			c.mu.Lock()
 			c.inWrite = false
@@ -301,6 +342,7 @@ func (c *conn) flush(once bool) {
 		if cap(c.spare) > idleCap || cap(c.out) > idleCap {
 			c.out, c.spare = nil, nil // an idle connection keeps no burst's buffer
 		}
+		c.putBuf()
 		c.mu.Unlock()
 		return
 	}

@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -210,10 +211,12 @@ func (e *pipeEnd) ReadMessage() ([]byte, error) {
 	return m, nil
 }
 
+// WriteMessages hands the peer copies: the driver reuses msgs once it
+// returns, as a network transport may let it.
 func (e *pipeEnd) WriteMessages(msgs [][]byte) error {
 	for _, m := range msgs {
 		select {
-		case e.peer.in <- m:
+		case e.peer.in <- bytes.Clone(m):
 		case <-e.p.closed:
 			return errPipeClosed
 		}

@@ -624,7 +624,8 @@ func (e *serverEngine) ready(now time.Time) time.Time {
 }
 
 func (e *serverEngine) readyConn(c *conn, now time.Time) time.Time {
-	e.m.ReadyConnInto(c.id, &e.rd)
+	b := c.buf() // the caller is c's writer (readyDeferred)
+	*b = e.m.ReadyConnAppend(c.id, &e.rd, *b)
 	return e.apply()
 }
 

@@ -22,7 +22,9 @@ type Conn interface {
 	// that wraps codec.ErrTooLarge. Any error ends the connection.
 	ReadMessage() ([]byte, error)
 	// WriteMessages writes msgs in order, each as one message, and flushes
-	// them to the network.
+	// them to the network. The slices are the driver's again once it
+	// returns, to be reused for the next write: a transport that keeps
+	// their bytes past the call must copy them.
 	WriteMessages(msgs [][]byte) error
 	// Close closes the connection, telling the peer code and reason where
 	// the transport has a way to (the WebSocket close status), and unblocks

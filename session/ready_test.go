@@ -190,7 +190,8 @@ func TestFramesOnlyFor(t *testing.T) {
 // a server whose driver takes some connections' messages early, between
 // its ReadyIntos, writes exactly the bytes, hangups and events of a twin
 // server stepped alike that only ever calls ReadyInto, per connection and
-// in order.
+// in order. So does ReadyConnAppend, into a buffer of the caller's that is
+// overwritten once its messages are taken (written).
 func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		const members = 4
@@ -212,9 +213,13 @@ func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
 		}
 		gotA := record{bytes: map[ConnID][]byte{}}
 		gotB := record{bytes: map[ConnID][]byte{}}
+		var machines [][]byte // messages in the machine's memory, which stay valid
 		keep := func(r *record, rd *ServerReady) {
 			for _, o := range rd.Transmit {
 				r.bytes[o.Conn] = append(r.bytes[o.Conn], o.Data...)
+				if r == &gotA {
+					machines = append(machines, o.Data, bytes.Clone(o.Data))
+				}
 			}
 			r.hangups = append(r.hangups, rd.Hangup...)
 			for _, ev := range rd.Events {
@@ -222,6 +227,7 @@ func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
 			}
 		}
 		var rdA, rdB ServerReady
+		var buf []byte // the writer's own
 		a.ReadyInto(&rdA)
 		b.ReadyInto(&rdB)
 		steps := rapid.IntRange(1, 60).Draw(t, "steps")
@@ -234,7 +240,12 @@ func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
 				in = Send{To: ids[rapid.IntRange(0, members-1).Draw(t, "to")], Payload: fmt.Appendf(nil, "s%d", i)}
 			case 3:
 				conn := ConnID(rapid.IntRange(1, members).Draw(t, "conn"))
-				a.ReadyConnInto(conn, &rdA)
+				own := rapid.Bool().Draw(t, "own")
+				if own {
+					buf = a.ReadyConnAppend(conn, &rdA, buf[:0])
+				} else {
+					a.ReadyConnInto(conn, &rdA)
+				}
 				if len(rdA.Events) > 0 {
 					t.Fatalf("ReadyConnInto handed over events: %v", rdA.Events)
 				}
@@ -243,7 +254,17 @@ func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
 						t.Fatalf("ReadyConnInto(%d) handed over a message for connection %d", conn, o.Conn)
 					}
 				}
-				keep(&gotA, &rdA)
+				if own {
+					for _, o := range rdA.Transmit {
+						gotA.bytes[o.Conn] = append(gotA.bytes[o.Conn], o.Data...)
+					}
+					gotA.hangups = append(gotA.hangups, rdA.Hangup...)
+					for i := range buf[:cap(buf)] {
+						buf[:cap(buf)][i] = 0xee // written: the caller reuses it
+					}
+				} else {
+					keep(&gotA, &rdA)
+				}
 				continue
 			case 4:
 				a.ReadyInto(&rdA)
@@ -275,6 +296,11 @@ func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
 		keep(&gotA, &rdA)
 		b.ReadyInto(&rdB)
 		keep(&gotB, &rdB)
+		for i := 0; i < len(machines); i += 2 {
+			if !bytes.Equal(machines[i], machines[i+1]) {
+				t.Fatalf("a message in the machine's memory changed: %x, was %x", machines[i], machines[i+1])
+			}
+		}
 		for conn := ConnID(1); conn <= members; conn++ {
 			if !bytes.Equal(gotA.bytes[conn], gotB.bytes[conn]) {
 				t.Fatalf("connection %d: %x, want %x", conn, gotA.bytes[conn], gotB.bytes[conn])

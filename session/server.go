@@ -1239,6 +1239,9 @@ func (s *Server) ReadyInto(rd *ServerReady) {
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
 	s.handOver(rd, s.take(rd.Events[:0]))
+	if len(rd.Transmit) > 0 {
+		s.w.take()
+	}
 }
 
 // ReadyConnInto is ReadyInto for one connection: rd gets what conn has to
@@ -1251,6 +1254,29 @@ func (s *Server) ReadyInto(rd *ServerReady) {
 // meanwhile. Events are never held back by it: a Step that has some is
 // followed by a ReadyInto, as always.
 func (s *Server) ReadyConnInto(conn ConnID, rd *ServerReady) {
+	s.readyConn(conn, rd)
+	if len(rd.Transmit) > 0 {
+		s.w.take()
+	}
+}
+
+// ReadyConnAppend is ReadyConnInto with conn's messages encoded into buf,
+// after its length, instead of into the machine's memory; it returns buf
+// with them appended (in new memory when they did not fit, and the
+// messages stay valid either way). Their bytes are the same. The memory is
+// the caller's: a connection's writer that passes its own buffer, and
+// reuses it once those messages are written, allocates nothing for them.
+// (A secure connection's sealed messages are in the machine's memory.)
+func (s *Server) ReadyConnAppend(conn ConnID, rd *ServerReady, buf []byte) []byte {
+	arena := s.w.arena
+	s.w.arena = buf
+	s.readyConn(conn, rd)
+	buf, s.w.arena = s.w.arena, arena
+	return buf
+}
+
+// readyConn is ReadyConnInto but for the writer's take.
+func (s *Server) readyConn(conn ConnID, rd *ServerReady) {
 	s.out, s.hangups = rd.Transmit[:0], rd.Hangup[:0]
 	if c := s.conns[conn]; c != nil && c.dirtyAt != 0 {
 		// Move the last entry into c's place: the list stays dense.
@@ -1316,9 +1342,6 @@ func (s *Server) handOver(rd *ServerReady, events []Event) {
 	*rd = ServerReady{Transmit: s.out, Hangup: s.hangups, Events: events}
 	if it := s.timers.Peek(); it != nil {
 		rd.Deadline = it.At
-	}
-	if len(s.out) > 0 {
-		s.w.take()
 	}
 	s.out, s.hangups = nil, nil
 }
