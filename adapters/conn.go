@@ -277,8 +277,33 @@ func (c *conn) noteUnsent(n int) {
 // writeLoop is a writer goroutine; it ends when the queue is empty.
 func (c *conn) writeLoop() {
 	defer c.d.wg.Done()
+	growStack(0)
 	c.flush(false)
 }
+
+// growStack gives a new writer goroutine, at once, the stack its work will
+// need (see writerStack); it returns 0, and takes an index so that the
+// compiler keeps its frame.
+//
+// A writer goroutine lives for one batch or a few, and a busy server starts
+// one per write. It starts with the runtime's smallest stack, 2 KiB, less
+// than a write needs (a Ready's encoding, then the transport's write down
+// to the system call), so the runtime grows it by copying, and the copy
+// costs in proportion to the frames on the stack: grown deep inside the
+// write, about a microsecond per writer goroutine, 6% of a broadcasting
+// server's CPU. Grown here, where the stack holds two frames, the copy
+// costs little more than clearing this frame.
+//
+//go:noinline
+func growStack(i int) byte {
+	var frame [writerStack]byte
+	return frame[i]
+}
+
+// writerStack is the frame that makes the runtime grow a new goroutine's
+// 2 KiB stack to 4 KiB, which a write through gorilla, a Ready's encoding
+// included, fits (a profile shows no other growth on a writer's path).
+const writerStack = 2 << 10
 
 // flush writes until nothing is queued, then gives up the writer; the
 // caller has claimed it. It takes the driver's lock only for a deferred
