@@ -273,7 +273,7 @@ func (c *Client) push(f outFrame) error {
 	if err := c.link.canPush(f.size()); err != nil {
 		return err
 	}
-	c.link.push(f)
+	c.link.push(&f)
 	c.stats.Sent++
 	return nil
 }
@@ -294,7 +294,7 @@ func (c *Client) call(now time.Time, f outFrame, timeout time.Duration) error {
 	if err := c.reqs.start(f.id, now.Add(timeout), int(c.peer.MaxRequests)); err != nil {
 		return err
 	}
-	c.link.push(f)
+	c.link.push(&f)
 	c.stats.Sent++
 	return nil
 }

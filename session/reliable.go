@@ -188,7 +188,7 @@ func (q *sendQueue) at(i int) *outFrame {
 	return &q.chunks[i/chunkLen][i%chunkLen]
 }
 
-func (q *sendQueue) push(f outFrame) {
+func (q *sendQueue) push(f *outFrame) {
 	k := len(q.chunks) - 1
 	if k < 0 || len(q.chunks[k]) == chunkLen {
 		var c []outFrame
@@ -202,16 +202,19 @@ func (q *sendQueue) push(f outFrame) {
 		q.chunks = append(q.chunks, c)
 		k++
 	}
-	q.chunks[k] = append(q.chunks[k], f)
+	q.chunks[k] = append(q.chunks[k], *f)
 	q.n++
 }
 
-// drop removes the n oldest frames.
-func (q *sendQueue) drop(n int) {
+// drop removes the n oldest frames and returns their size.
+func (q *sendQueue) drop(n int) (size int) {
 	q.n -= n
 	for n > 0 {
 		c := q.chunks[0]
 		k := min(n, len(c)-q.head)
+		for i := range c[q.head : q.head+k] {
+			size += c[q.head+i].size()
+		}
 		clear(c[q.head : q.head+k])
 		q.head += k
 		n -= k
@@ -233,6 +236,7 @@ func (q *sendQueue) drop(n int) {
 			q.spare = append([][]outFrame(nil), q.spare...)
 		}
 	}
+	return size
 }
 
 // canPush reports whether a frame of size payload bytes fits the window.
@@ -246,8 +250,9 @@ func (l *link) canPush(size int) error {
 	return nil
 }
 
-// push appends f to the send buffer and returns its sequence number.
-func (l *link) push(f outFrame) uint64 {
+// push appends a copy of f to the send buffer and returns its sequence
+// number.
+func (l *link) push(f *outFrame) uint64 {
 	seq := l.nextSeq
 	l.nextSeq++
 	l.bufBytes += f.size()
@@ -281,11 +286,7 @@ func (l *link) ack(a uint64, now time.Time) error {
 		// arrived on an earlier one.
 		l.txNext = a + 1
 	}
-	n := int(a - l.peerAck)
-	for i := range n {
-		l.bufBytes -= l.buf.at(i).size()
-	}
-	l.buf.drop(n)
+	l.bufBytes -= l.buf.drop(int(a - l.peerAck))
 	l.peerAck = a
 	l.backoff = 0
 	l.rtoAt = time.Time{}

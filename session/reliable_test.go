@@ -139,8 +139,8 @@ func TestLinkOverflowBeyondWindow(t *testing.T) {
 
 func TestLinkAckBeyondSentIsProtocolError(t *testing.T) {
 	l, _ := newTestLink(Stream, 8)
-	l.push(outFrame{typ: proto.TypeData, payload: []byte("ab")})
-	l.push(outFrame{typ: proto.TypeData, payload: []byte("cde")})
+	l.push(&outFrame{typ: proto.TypeData, payload: []byte("ab")})
+	l.push(&outFrame{typ: proto.TypeData, payload: []byte("cde")})
 	err := l.ack(3, t0)
 	if !errors.Is(err, ErrProtocol) {
 		t.Fatalf("ack 3 with 2 sent: %v, want ErrProtocol", err)
@@ -170,14 +170,14 @@ func TestLinkSendWindow(t *testing.T) {
 	// The first frame always fits, whatever its size: a message larger than
 	// the byte budget must not be stuck forever.
 	must(t, l.canPush(20))
-	l.push(outFrame{typ: proto.TypeData, payload: make([]byte, 20)})
+	l.push(&outFrame{typ: proto.TypeData, payload: make([]byte, 20)})
 	if err := l.canPush(1); !errors.Is(err, ErrBackpressure) {
 		t.Fatalf("canPush over the byte budget: %v", err)
 	}
 	must(t, l.ack(1, t0))
 	for range 3 {
 		must(t, l.canPush(3))
-		l.push(outFrame{typ: proto.TypeData, payload: make([]byte, 3)})
+		l.push(&outFrame{typ: proto.TypeData, payload: make([]byte, 3)})
 	}
 	if err := l.canPush(0); !errors.Is(err, ErrBackpressure) {
 		t.Fatalf("canPush with 3 of 3 frames inflight: %v", err)
@@ -472,8 +472,8 @@ func TestResumeAckGivesNoRTTSample(t *testing.T) {
 	l.sample(100 * time.Millisecond)
 	var w writer
 	w.begin(1<<20, func([]byte) {})
-	l.push(outFrame{typ: proto.TypeData, payload: []byte("a")})
-	l.push(outFrame{typ: proto.TypeData, payload: []byte("b")})
+	l.push(&outFrame{typ: proto.TypeData, payload: []byte("a")})
+	l.push(&outFrame{typ: proto.TypeData, payload: []byte("b")})
 	l.flush(&w, t0)
 	l.detach()
 	must(t, l.resume(1, t0.Add(time.Minute)))
@@ -583,7 +583,7 @@ func TestSendQueueIsAQueue(t *testing.T) {
 			"push": func(t *rapid.T) {
 				for range rapid.IntRange(1, 40).Draw(t, "frames") {
 					seq++
-					q.push(outFrame{id: seq})
+					q.push(&outFrame{id: seq})
 					model = append(model, seq)
 				}
 			},

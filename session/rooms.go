@@ -171,15 +171,16 @@ func (s *Server) broadcast(now time.Time, b Broadcast) error {
 	// buffer; only the frame around them is encoded per member, when its
 	// connection is written.
 	f := newOutFrame(proto.TypeData, 0, b.Payload, b.Room, b.Name, nil)
+	size := f.size()
 	for _, m := range r.members {
 		if m.id == b.Except {
 			continue
 		}
-		if f.size() > s.maxPayload(m) {
+		if size > s.maxPayload(m) {
 			skipped = append(skipped, m.id)
 			continue
 		}
-		if err := m.link.canPush(f.size()); err != nil {
+		if err := m.link.canPush(size); err != nil {
 			if s.cfg.CloseSlowConsumers {
 				overloaded = append(overloaded, m)
 			} else {
@@ -187,7 +188,7 @@ func (s *Server) broadcast(now time.Time, b Broadcast) error {
 			}
 			continue
 		}
-		s.queue(m, f)
+		s.queue(m, &f)
 	}
 	for _, m := range overloaded {
 		s.endSession(now, m, ErrOverloaded, &proto.Close{Code: proto.CloseOverloaded, Reason: "slow consumer"})

@@ -1016,7 +1016,7 @@ func (s *Server) admit(now time.Time, sess *serverSession, f *outFrame) error {
 
 // enqueue appends an admitted frame to sess's sequence.
 func (s *Server) enqueue(now time.Time, sess *serverSession, f outFrame) {
-	s.queue(sess, f)
+	s.queue(sess, &f)
 	if sess.inDetached {
 		s.enforceDetachedBudget(now)
 	}
@@ -1025,7 +1025,7 @@ func (s *Server) enqueue(now time.Time, sess *serverSession, f outFrame) {
 // queue is enqueue without enforcing the detached budget: a caller that
 // walks a room's members enforces it once afterwards, because an eviction
 // removes a member from its rooms while the walk is under way.
-func (s *Server) queue(sess *serverSession, f outFrame) {
+func (s *Server) queue(sess *serverSession, f *outFrame) {
 	sess.link.push(f)
 	s.stats.Sent++
 	if sess.inDetached {
