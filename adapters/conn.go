@@ -67,9 +67,9 @@ type conn struct {
 	rgen     uint64
 	rop      *op
 	rseq     uint64
-	rint     bool
 	idleAt   time.Time
 	inlineAt time.Time
+	rint     bool // with the other flags: a conn is 416 bytes, a size class
 	inUnread bool
 	inInline bool
 	// rest is what the machine left unread of the message c's reader is
