@@ -120,8 +120,11 @@ type conn struct {
 // writeBufs are the writers' buffers between uses (see conn.wbuf).
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufMin); return &b }}
 
-// writeBufMin is the size of a new writer buffer, which grows to what a
-// write needs (some yieldAt); one larger than writeBufMax is not kept.
+// writeBufMin is the size of a new writer buffer: what a busy writer's
+// write holds (some yieldAt). A smaller one would grow at most of its uses,
+// since the pool drops what a GC finds unused; a writer blocked on a slow
+// peer keeps it, a fraction of what may be queued for one (backlog.go). A
+// buffer grown larger than writeBufMax is not kept.
 const (
 	writeBufMin = yieldAt
 	writeBufMax = 4 * yieldAt
