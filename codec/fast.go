@@ -149,14 +149,18 @@ func fastData(b []byte, f *proto.Data) (rest []byte, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	r := f.Room
-	if string(room) != r {
+	if string(room) != f.Room {
 		if !utf8.Valid(room) {
 			return nil, false
 		}
-		r = string(room)
+		f.Room = string(room)
 	}
-	*f = proto.Data{Seq: seq, Ack: ack, Payload: payload, Room: r}
+	// Field by field rather than a composite literal, which would be built
+	// aside and copied in through the GC's bulk write barrier.
+	f.Seq, f.Ack, f.Payload = seq, ack, payload
+	if f.Name != "" {
+		f.Name = ""
+	}
 	return b[off:], true
 }
 

@@ -475,15 +475,15 @@ func (c *Client) frame(now time.Time, f proto.Frame) {
 		c.link.peerBehind(now)
 	case *proto.Data:
 		if c.ack(now, f.Ack) {
-			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeData, payload: f.Payload, room: f.Room, name: f.Name})
+			c.reliable(now, &inFrame{seq: f.Seq, typ: proto.TypeData, payload: f.Payload, room: f.Room, name: f.Name})
 		}
 	case *proto.Request:
 		if c.ack(now, f.Ack) {
-			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload, name: f.Name})
+			c.reliable(now, &inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload, name: f.Name})
 		}
 	case *proto.Response:
 		if c.ack(now, f.Ack) {
-			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeResponse, id: f.ID, payload: f.Payload, err: f.Error})
+			c.reliable(now, &inFrame{seq: f.Seq, typ: proto.TypeResponse, id: f.ID, payload: f.Payload, err: f.Error})
 		}
 	case *proto.Close:
 		c.peerClosed(now, f)
@@ -506,7 +506,7 @@ func (c *Client) ack(now time.Time, a uint64) bool {
 	return true
 }
 
-func (c *Client) reliable(now time.Time, f inFrame) {
+func (c *Client) reliable(now time.Time, f *inFrame) {
 	switch c.link.accept(f.seq) {
 	case acceptDeliver:
 		c.deliver(now, f)
@@ -515,17 +515,17 @@ func (c *Client) reliable(now time.Time, f inFrame) {
 			if !ok {
 				break
 			}
-			c.deliver(now, next)
+			c.deliver(now, &next)
 		}
 	case acceptHold:
-		c.link.hold(f)
+		c.link.hold(*f)
 	case acceptOverflow:
 		c.violation(now, proto.CloseProtocolError, c.link.overflow(f.seq))
 	case acceptDup:
 	}
 }
 
-func (c *Client) deliver(now time.Time, f inFrame) {
+func (c *Client) deliver(now time.Time, f *inFrame) {
 	if err := c.inbox.deliver(c.id, f, &c.reqs); err != nil {
 		c.violation(now, requestViolation(err), err)
 	}

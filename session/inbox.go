@@ -43,12 +43,21 @@ const keepEvents = 1024
 // deliver turns an in-order DATA, REQUEST or RESPONSE of session id into its
 // event. It fails only when the peer broke the request rules (a duplicate
 // request ID, more pending requests than announced).
-func (in *inbox) deliver(id proto.ClientID, f inFrame, reqs *requests) error {
+func (in *inbox) deliver(id proto.ClientID, f *inFrame, reqs *requests) error {
 	switch f.typ {
 	case proto.TypeData:
 		in.stats.Delivered++
+		// Field by field: the slab's memory is zeroed already, and a
+		// composite literal would be built aside and copied in whole,
+		// through the GC's bulk write barrier while it marks.
 		d := in.dslab.new()
-		*d = Delivered{Client: id, Seq: f.seq, Payload: f.payload, Room: f.room, Name: f.name}
+		d.Client, d.Seq, d.Payload = id, f.seq, f.payload
+		if f.room != "" {
+			d.Room = f.room
+		}
+		if f.name != "" {
+			d.Name = f.name
+		}
 		in.add(d)
 	case proto.TypeRequest:
 		if err := reqs.received(f.id); err != nil {
