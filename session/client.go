@@ -151,16 +151,25 @@ func (c *Client) Established() bool { return c.state == clientOpen }
 // anything the peer does wrong ends in a CLOSE and an event instead.
 func (c *Client) Step(now time.Time, in Input) error {
 	now = c.clock(now)
-	switch in := in.(type) {
-	case Connected:
-		return c.connected(now, in.Conn)
-	case Recv:
+	if in, ok := in.(Recv); ok {
+		// Apart from the commands, whose cases make a frame deep
+		// enough that, on a reader's stack halved by the GC, it would
+		// regrow the stack for every message received.
 		if c.state == clientHandshake || c.state == clientOpen {
 			if in.Conn == c.conn {
 				c.recv(now, in.Data)
 			}
 		}
 		return nil
+	}
+	return c.step(now, in)
+}
+
+// step is Step for the inputs other than Recv.
+func (c *Client) step(now time.Time, in Input) error {
+	switch in := in.(type) {
+	case Connected:
+		return c.connected(now, in.Conn)
 	case Disconnected:
 		c.disconnected(now, in.Conn, in.Err)
 		return nil

@@ -20,19 +20,29 @@ type inbox struct {
 
 func (in *inbox) add(e Event) { in.events = append(in.events, e) }
 
-// take hands the collected events over, appended to dst; the inbox keeps
-// its memory for the next ones unless a burst made it large.
+// take hands the collected events over, appended to dst. When dst is
+// empty memory (ReadyInto's, which its caller is done with), the collected
+// slice is handed over as it is instead, and dst's memory collects the next
+// ones; else the inbox keeps its memory unless a burst made it large.
 func (in *inbox) take(dst []Event) []Event {
 	if len(in.events) == 0 {
 		return dst
 	}
-	dst = append(dst, in.events...)
-	clear(in.events)
-	in.events = in.events[:0]
-	if cap(in.events) > keepEvents {
+	if len(dst) > 0 || cap(dst) == 0 {
+		dst = append(dst, in.events...)
+		clear(in.events)
+		in.events = in.events[:0]
+		if cap(in.events) > keepEvents {
+			in.events = nil
+		}
+		return dst
+	}
+	evs := in.events
+	in.events = dst[:0]
+	if cap(dst) > keepEvents {
 		in.events = nil
 	}
-	return dst
+	return evs
 }
 
 // keepEvents is the most events an inbox keeps memory for between Readys:
