@@ -83,28 +83,21 @@ func readHead(b []byte, off int) (major byte, arg uint64, next int, ok bool) {
 	ib := b[off]
 	major, info := ib>>5, ib&0x1f
 	off++
-	var n int
-	switch {
-	case info < 24:
+	if info < 24 {
 		return major, uint64(info), off, true
-	case info == 24:
-		n = 1
-	case info == 25:
-		n = 2
-	case info == 26:
-		n = 4
-	case info == 27:
-		n = 8
-	default:
-		return 0, 0, 0, false
 	}
-	if len(b)-off < n {
-		return 0, 0, 0, false
+	rest := b[off:]
+	switch {
+	case info == 24 && len(rest) >= 1:
+		return major, uint64(rest[0]), off + 1, true
+	case info == 25 && len(rest) >= 2:
+		return major, uint64(binary.BigEndian.Uint16(rest)), off + 2, true
+	case info == 26 && len(rest) >= 4:
+		return major, uint64(binary.BigEndian.Uint32(rest)), off + 4, true
+	case info == 27 && len(rest) >= 8:
+		return major, binary.BigEndian.Uint64(rest), off + 8, true
 	}
-	for _, c := range b[off : off+n] {
-		arg = arg<<8 | uint64(c)
-	}
-	return major, arg, off + n, true
+	return 0, 0, 0, false
 }
 
 // readUint reads an unsigned integer at b[off].
@@ -187,7 +180,9 @@ func readPayload(b []byte, off int) ([]byte, int, bool) {
 	if !ok {
 		return nil, 0, false
 	}
-	return append(make([]byte, 0, len(p)), p...), next, true
+	c := make([]byte, len(p))
+	copy(c, p) // make and copy together: the copy's memory is not cleared first
+	return c, next, true
 }
 
 // fastRequest decodes an unnamed REQUEST frame of the exact layout, as
