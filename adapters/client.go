@@ -359,7 +359,7 @@ func (e *clientEngine) ready(now time.Time) time.Time {
 			n++
 		}
 	}
-	e.q.pushAll(rd.Events[:n])
+	e.q.pushAll(&rd.Events, n)
 	recycleReady(&rd.Transmit, &rd.Events)
 	return rd.Deadline
 }

@@ -18,7 +18,13 @@ func (d *driver) handle(ctx context.Context, ev session.Event, last bool) {
 	switch ev := ev.(type) {
 	case *session.Delivered:
 		if d.h.msg != nil {
-			d.h.msg(ctx, Message{Client: ev.Client, Room: ev.Room, Name: ev.Name, Seq: ev.Seq, Payload: ev.Payload, Identity: d.identity(ev.Client)})
+			// Built before the identity is looked up rather than around
+			// it, so that the fields are written well before the message
+			// is copied into the handler's arguments: a copy right after
+			// the writes stalls on them.
+			m := Message{Client: ev.Client, Room: ev.Room, Name: ev.Name, Seq: ev.Seq, Payload: ev.Payload}
+			m.Identity = d.identity(ev.Client)
+			d.h.msg(ctx, m)
 		}
 	case *session.RequestReceived:
 		d.answer(ctx, ev, last)

@@ -53,15 +53,21 @@ func (q *eventQueue) push(ev session.Event) {
 	q.pushed()
 }
 
-// pushAll appends evs, in order, under one lock (a client's stream
-// delivers hundreds per Ready); as push.
-func (q *eventQueue) pushAll(evs []session.Event) {
-	if len(evs) == 0 {
+// pushAll appends the first n of *evs, in order, under one lock (a
+// client's stream delivers hundreds per Ready); as push. When that is all
+// of them and the queue holds none, it takes *evs's memory instead of
+// copying them, and leaves its own empty buffer in *evs.
+func (q *eventQueue) pushAll(evs *[]session.Event, n int) {
+	if n == 0 {
 		return
 	}
-	q.backlog.Add(int64(len(evs)))
+	q.backlog.Add(int64(n))
 	q.mu.Lock()
-	q.items = append(q.items, evs...)
+	if len(q.items) == 0 && n == len(*evs) && cap(*evs) <= q.keep {
+		q.items, *evs = *evs, q.items[:0]
+	} else {
+		q.items = append(q.items, (*evs)[:n]...)
+	}
 	q.pushed()
 }
 

@@ -74,50 +74,40 @@ func appendAck(dst []byte, f *proto.Ack) []byte {
 	return appendHead(append(dst, majorArray<<5|2, byte(proto.TypeAck)), majorUint, f.Ack)
 }
 
-// readHead reads the head of the item at b[off] with bounds checks; ok is
-// false when it is truncated or not a definite-length head.
-func readHead(b []byte, off int) (major byte, arg uint64, next int, ok bool) {
-	if off >= len(b) {
-		return 0, 0, 0, false
+// readHead reads the head of the item at b[off], which must be of the
+// major type, with bounds checks; ok is false when it is truncated, of
+// another type or not a definite-length head.
+func readHead(b []byte, off int, major byte) (arg uint64, next int, ok bool) {
+	if off >= len(b) || b[off]>>5 != major {
+		return 0, 0, false
 	}
-	ib := b[off]
-	major, info := ib>>5, ib&0x1f
+	info := b[off] & 0x1f
 	off++
-	var n int
+	if info < 24 {
+		return uint64(info), off, true
+	}
+	rest := b[off:]
 	switch {
-	case info < 24:
-		return major, uint64(info), off, true
-	case info == 24:
-		n = 1
-	case info == 25:
-		n = 2
-	case info == 26:
-		n = 4
-	case info == 27:
-		n = 8
-	default:
-		return 0, 0, 0, false
+	case info == 24 && len(rest) >= 1:
+		return uint64(rest[0]), off + 1, true
+	case info == 25 && len(rest) >= 2:
+		return uint64(binary.BigEndian.Uint16(rest)), off + 2, true
+	case info == 26 && len(rest) >= 4:
+		return uint64(binary.BigEndian.Uint32(rest)), off + 4, true
+	case info == 27 && len(rest) >= 8:
+		return binary.BigEndian.Uint64(rest), off + 8, true
 	}
-	if len(b)-off < n {
-		return 0, 0, 0, false
-	}
-	for _, c := range b[off : off+n] {
-		arg = arg<<8 | uint64(c)
-	}
-	return major, arg, off + n, true
+	return 0, 0, false
 }
 
 // readUint reads an unsigned integer at b[off].
-func readUint(b []byte, off int) (uint64, int, bool) {
-	major, v, next, ok := readHead(b, off)
-	return v, next, ok && major == majorUint
-}
+func readUint(b []byte, off int) (uint64, int, bool) { return readHead(b, off, majorUint) }
 
 // readString reads a byte or text string of the major type at b[off] and
 // returns its content, aliasing b.
 func readString(b []byte, off int, major byte) ([]byte, int, bool) {
-	m, n, next, ok := readHead(b, off)
-	if !ok || m != major || n > uint64(len(b)-next) {
+	n, next, ok := readHead(b, off, major)
+	if !ok || n > uint64(len(b)-next) {
 		return nil, 0, false
 	}
 	return b[next : next+int(n)], next + int(n), true
@@ -149,14 +139,18 @@ func fastData(b []byte, f *proto.Data) (rest []byte, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	r := f.Room
-	if string(room) != r {
+	if string(room) != f.Room {
 		if !utf8.Valid(room) {
 			return nil, false
 		}
-		r = string(room)
+		f.Room = string(room)
 	}
-	*f = proto.Data{Seq: seq, Ack: ack, Payload: payload, Room: r}
+	// Field by field rather than a composite literal, which would be built
+	// aside and copied in through the GC's bulk write barrier.
+	f.Seq, f.Ack, f.Payload = seq, ack, payload
+	if f.Name != "" {
+		f.Name = ""
+	}
 	return b[off:], true
 }
 
@@ -183,7 +177,9 @@ func readPayload(b []byte, off int) ([]byte, int, bool) {
 	if !ok {
 		return nil, 0, false
 	}
-	return append(make([]byte, 0, len(p)), p...), next, true
+	c := make([]byte, len(p))
+	copy(c, p) // make and copy together: the copy's memory is not cleared first
+	return c, next, true
 }
 
 // fastRequest decodes an unnamed REQUEST frame of the exact layout, as

@@ -151,16 +151,25 @@ func (c *Client) Established() bool { return c.state == clientOpen }
 // anything the peer does wrong ends in a CLOSE and an event instead.
 func (c *Client) Step(now time.Time, in Input) error {
 	now = c.clock(now)
-	switch in := in.(type) {
-	case Connected:
-		return c.connected(now, in.Conn)
-	case Recv:
+	if in, ok := in.(Recv); ok {
+		// Apart from the commands, whose cases make a frame deep
+		// enough that, on a reader's stack halved by the GC, it would
+		// regrow the stack for every message received.
 		if c.state == clientHandshake || c.state == clientOpen {
 			if in.Conn == c.conn {
 				c.recv(now, in.Data)
 			}
 		}
 		return nil
+	}
+	return c.step(now, in)
+}
+
+// step is Step for the inputs other than Recv.
+func (c *Client) step(now time.Time, in Input) error {
+	switch in := in.(type) {
+	case Connected:
+		return c.connected(now, in.Conn)
 	case Disconnected:
 		c.disconnected(now, in.Conn, in.Err)
 		return nil
@@ -445,6 +454,19 @@ func (c *Client) violation(now time.Time, code proto.CloseCode, err error) {
 func reason(err error) string { return wireText(err.Error()) }
 
 func (c *Client) frame(now time.Time, f proto.Frame) {
+	if d, ok := f.(*proto.Data); ok && c.state == clientOpen {
+		// A stream's messages take this path, apart from the other
+		// frames, whose cases would deepen the frame of every message.
+		if c.ack(now, d.Ack) {
+			c.reliable(now, &inFrame{seq: d.Seq, typ: proto.TypeData, payload: d.Payload, room: d.Room, name: d.Name})
+		}
+		return
+	}
+	c.control(now, f)
+}
+
+// control steps the frames of the handshake, and the others than DATA.
+func (c *Client) control(now time.Time, f proto.Frame) {
 	if c.state == clientHandshake {
 		switch f := f.(type) {
 		case *proto.Welcome:
@@ -473,17 +495,13 @@ func (c *Client) frame(now time.Time, f proto.Frame) {
 			}
 		}
 		c.link.peerBehind(now)
-	case *proto.Data:
-		if c.ack(now, f.Ack) {
-			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeData, payload: f.Payload, room: f.Room, name: f.Name})
-		}
 	case *proto.Request:
 		if c.ack(now, f.Ack) {
-			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload, name: f.Name})
+			c.reliable(now, &inFrame{seq: f.Seq, typ: proto.TypeRequest, id: f.ID, payload: f.Payload, name: f.Name})
 		}
 	case *proto.Response:
 		if c.ack(now, f.Ack) {
-			c.reliable(now, inFrame{seq: f.Seq, typ: proto.TypeResponse, id: f.ID, payload: f.Payload, err: f.Error})
+			c.reliable(now, &inFrame{seq: f.Seq, typ: proto.TypeResponse, id: f.ID, payload: f.Payload, err: f.Error})
 		}
 	case *proto.Close:
 		c.peerClosed(now, f)
@@ -506,26 +524,44 @@ func (c *Client) ack(now time.Time, a uint64) bool {
 	return true
 }
 
-func (c *Client) reliable(now time.Time, f inFrame) {
+// reliable delivers an in-order reliable frame, and the held ones it
+// makes in order. What a stream never needs (held frames, on a datagram
+// transport) is in functions of its own, which keeps this frame, on every
+// message's path, small.
+func (c *Client) reliable(now time.Time, f *inFrame) {
 	switch c.link.accept(f.seq) {
 	case acceptDeliver:
 		c.deliver(now, f)
-		for c.state == clientOpen {
-			next, ok := c.link.popHeld()
-			if !ok {
-				break
-			}
-			c.deliver(now, next)
+		if len(c.link.held) > 0 {
+			c.deliverHeld(now)
 		}
 	case acceptHold:
-		c.link.hold(f)
+		c.hold(f)
 	case acceptOverflow:
 		c.violation(now, proto.CloseProtocolError, c.link.overflow(f.seq))
 	case acceptDup:
 	}
 }
 
-func (c *Client) deliver(now time.Time, f inFrame) {
+// deliverHeld delivers the held frames that are next in order.
+//
+//go:noinline
+func (c *Client) deliverHeld(now time.Time) {
+	for c.state == clientOpen {
+		next, ok := c.link.popHeld()
+		if !ok {
+			break
+		}
+		c.deliver(now, &next)
+	}
+}
+
+// hold keeps an early frame (see link.hold).
+//
+//go:noinline
+func (c *Client) hold(f *inFrame) { c.link.hold(*f) }
+
+func (c *Client) deliver(now time.Time, f *inFrame) {
 	if err := c.inbox.deliver(c.id, f, &c.reqs); err != nil {
 		c.violation(now, requestViolation(err), err)
 	}

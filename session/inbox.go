@@ -20,19 +20,29 @@ type inbox struct {
 
 func (in *inbox) add(e Event) { in.events = append(in.events, e) }
 
-// take hands the collected events over, appended to dst; the inbox keeps
-// its memory for the next ones unless a burst made it large.
+// take hands the collected events over, appended to dst. When dst is
+// empty memory (ReadyInto's, which its caller is done with), the collected
+// slice is handed over as it is instead, and dst's memory collects the next
+// ones; else the inbox keeps its memory unless a burst made it large.
 func (in *inbox) take(dst []Event) []Event {
 	if len(in.events) == 0 {
 		return dst
 	}
-	dst = append(dst, in.events...)
-	clear(in.events)
-	in.events = in.events[:0]
-	if cap(in.events) > keepEvents {
+	if len(dst) > 0 || cap(dst) == 0 {
+		dst = append(dst, in.events...)
+		clear(in.events)
+		in.events = in.events[:0]
+		if cap(in.events) > keepEvents {
+			in.events = nil
+		}
+		return dst
+	}
+	evs := in.events
+	in.events = dst[:0]
+	if cap(dst) > keepEvents {
 		in.events = nil
 	}
-	return dst
+	return evs
 }
 
 // keepEvents is the most events an inbox keeps memory for between Readys:
@@ -43,12 +53,21 @@ const keepEvents = 1024
 // deliver turns an in-order DATA, REQUEST or RESPONSE of session id into its
 // event. It fails only when the peer broke the request rules (a duplicate
 // request ID, more pending requests than announced).
-func (in *inbox) deliver(id proto.ClientID, f inFrame, reqs *requests) error {
+func (in *inbox) deliver(id proto.ClientID, f *inFrame, reqs *requests) error {
 	switch f.typ {
 	case proto.TypeData:
 		in.stats.Delivered++
+		// Field by field: the slab's memory is zeroed already, and a
+		// composite literal would be built aside and copied in whole,
+		// through the GC's bulk write barrier while it marks.
 		d := in.dslab.new()
-		*d = Delivered{Client: id, Seq: f.seq, Payload: f.payload, Room: f.room, Name: f.name}
+		d.Client, d.Seq, d.Payload = id, f.seq, f.payload
+		if f.room != "" {
+			d.Room = f.room
+		}
+		if f.name != "" {
+			d.Name = f.name
+		}
 		in.add(d)
 	case proto.TypeRequest:
 		if err := reqs.received(f.id); err != nil {

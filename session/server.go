@@ -977,7 +977,7 @@ func (s *Server) deliver(now time.Time, sess *serverSession, f inFrame) {
 		}
 		return
 	}
-	if err := s.inbox.deliver(sess.id, f, &sess.reqs); err != nil {
+	if err := s.inbox.deliver(sess.id, &f, &sess.reqs); err != nil {
 		s.requestViolation(now, sess, err)
 	}
 }
