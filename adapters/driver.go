@@ -378,10 +378,30 @@ func (d *driver) takeDirect() *conn {
 // is done, and rearms the timer. deferrable is zero (or less) when Ready
 // may not wait.
 func (d *driver) settle(deferrable int) {
+	d.settleTurn(deferrable, !d.progress && deferrable > 0)
+}
+
+// settleReceived is settle after a reader stepped what it received. On a
+// server, when frames for connections whose writers will take them are all
+// that is left in the machine (an ACK that freed window space, a
+// heartbeat's answer), the Ready waits for those writers, as after a Send:
+// taken by the reader, it would encode every busy connection's queued
+// frames, a piece of a message that each writer then has to copy to join
+// to its own. (A client's reader decides from its Ready whether it goes
+// on reading.)
+func (d *driver) settleReceived() {
+	d.progress = true
+	d.settleTurn(0, d.server != nil)
+}
+
+// settleTurn is settle, where mayWait says whether Ready may wait for the
+// writers, and added is what the holder's step added to each connection
+// it fed.
+func (d *driver) settleTurn(added int, mayWait bool) {
 	if d.progress && d.nparked > 0 {
 		d.retryParked()
 	}
-	if d.progress || deferrable <= 0 || d.direct || !d.eng.canDefer(deferrable) {
+	if !mayWait || d.direct || !d.eng.canDefer(added) {
 		d.deadline = d.eng.ready(d.now)
 	}
 	d.finish()
@@ -621,8 +641,7 @@ func (d *driver) recv(c *conn, msg []byte, gen uint64, o *op) (q *eventQueue, ke
 	now := d.lock()
 	d.self, d.resolved = o, false
 	if d.stepReceived(now) {
-		d.progress = true
-		d.settle(0)
+		d.settleReceived()
 	}
 	if c.rest != nil {
 		d.stepRest(c) // a message of many frames, in slices (fair.go)
