@@ -35,6 +35,12 @@
 // baselines, so no ratios), and -profile DIR has every server and client
 // process write its CPU and allocation profiles (and with -trace its
 // execution trace) into DIR, for go tool pprof and go tool trace.
+// -timeline prints, for every W3 round, when (µs of the wall clock after
+// the members' "go") the server had the first and the last "go", began
+// broadcasts 1, 2, 5, 10, 20, 50 ..., and the members had delivered 1, 2,
+// 5, 10 ... messages in all: where a burst's time goes, in both processes.
+// It costs a branch per delivery and a reading of the clock per mark, and
+// changes nothing that is timed.
 //
 // The figures are this machine's, at the time of the run: quote them with
 // the command and the machine.
@@ -103,6 +109,7 @@ func main() {
 	only := flag.String("variants", strings.Join(variants, ","), "variants to run")
 	flag.StringVar(&profDir, "profile", "", "write each server and client process's CPU and allocation profiles into this directory, as W-variant-role-pid.pprof and .allocs")
 	flag.BoolVar(&traceToo, "trace", false, "with -profile: write each process's execution trace there too (.trace)")
+	flag.BoolVar(&marking, "timeline", false, "W3: print each round's timeline (µs after the members' go) of the server's gos and broadcasts and the members' deliveries")
 	var p params
 	flag.IntVar(&p.W1Trips, "trips", 20000, "W1: timed round trips per variant and round")
 	block := flag.Int("block", 1000, "W1: round trips per block; the variants' blocks alternate")
@@ -192,6 +199,8 @@ type result struct {
 	Want    int64   `json:"want"`    // messages that should have been delivered
 	Skipped int64   `json:"skipped"` // W3: deliveries a better-socket Broadcast skipped
 	Note    string  `json:"note,omitempty"`
+	// Marks is the client's timeline, with -timeline.
+	Marks []mark `json:"marks,omitempty"`
 	// Trips is every round trip a W1 client process made, its warm-up's
 	// included: what its and its server's CPU time is divided by.
 	Trips int64 `json:"trips,omitempty"`
@@ -241,6 +250,9 @@ func parent(which, run []string, rounds, block int, p params) {
 					fail(fmt.Errorf("%s %s round %d: %w", w, v, r, err))
 				}
 				fmt.Fprintf(os.Stderr, "round %d %s %-12s %s%s\n", r, w, v, show(w, res), cpu(w, res))
+				if len(res.Marks) > 0 {
+					fmt.Fprintf(os.Stderr, "round %d %s %-12s timeline %s\n", r, w, v, showMarks(res.Marks))
+				}
 				got[key{w, v}] = append(got[key{w, v}], res)
 			}
 		}
@@ -461,7 +473,7 @@ func (p *proc) stop() time.Duration {
 // parent asks the server for its RSS).
 func runOne(w, v string, p params, pin bool) (result, error) {
 	pj, _ := json.Marshal(p)
-	common := []string{"-variant", v, "-workload", w, "-params", string(pj), "-profile", profDir, "-trace=" + strconv.FormatBool(traceToo)}
+	common := []string{"-variant", v, "-workload", w, "-params", string(pj), "-profile", profDir, "-trace=" + strconv.FormatBool(traceToo), "-timeline=" + strconv.FormatBool(marking)}
 	srv, addrLine, err := startRole(0, pin, append([]string{"-role", "server"}, common...))
 	if err != nil {
 		return result{}, err
@@ -490,6 +502,17 @@ func runOne(w, v string, p params, pin bool) (result, error) {
 			return result{}, err
 		}
 		res.Skipped, _ = strconv.ParseInt(s, 10, 64)
+		if marking {
+			s, err := srv.ask("marks")
+			if err != nil {
+				return result{}, err
+			}
+			var ms []mark
+			if err := json.Unmarshal([]byte(s), &ms); err != nil {
+				return result{}, fmt.Errorf("server said %q: %w", s, err)
+			}
+			res.Marks = append(res.Marks, ms...)
+		}
 	case "W4":
 		after, err := srv.ask("rss")
 		if err != nil {
@@ -623,6 +646,9 @@ func serve(v, w string, p params) {
 			fmt.Println(rss())
 		case "skipped":
 			fmt.Println(skipped.Load())
+		case "marks":
+			b, _ := json.Marshal(marks.taken())
+			fmt.Println(string(b))
 		}
 	}
 	exit()
@@ -756,11 +782,18 @@ func bsServer(w string, p params, skipped *atomic.Int64) http.Handler {
 					}
 				}()
 			case "W3":
-				if ready.Add(1) != int64(p.W3Members) {
+				n := ready.Add(1)
+				if marking && (n == 1 || n == int64(p.W3Members)) {
+					marks.mark(fmt.Sprintf("server go %d", n))
+				}
+				if n != int64(p.W3Members) {
 					return
 				}
 				go func() {
 					for i := 1; i <= p.W3Msgs; i++ {
+						if marking && (i <= 2 || i == p.W3Msgs || milestone(i)) {
+							marks.mark(fmt.Sprintf("server broadcast %d", i))
+						}
 						err := srv.Broadcast(ctx, room, stamp(uint64(i)))
 						var be *session.BroadcastError
 						if errors.As(err, &be) {
@@ -817,6 +850,9 @@ func streams(w string, p params) (conns int, c *clock) {
 
 func (c *clock) arrived() {
 	n := c.count.Add(1)
+	if marking && (n == 1 || n == c.want || milestone(int(n))) {
+		marks.mark(fmt.Sprintf("members delivered %d", n))
+	}
 	if n%stampEvery != 0 && n != c.want {
 		return
 	}
@@ -1035,10 +1071,76 @@ func bsClient(ctx context.Context, w, url string, p params) (result, error) {
 		cls[i] = cl
 	}
 	c.start = time.Now()
+	if marking {
+		marks.markAt("members go", c.start)
+	}
 	for _, cl := range cls {
 		if err := cl.Send(ctx, []byte("go")); err != nil {
 			return result{}, err
 		}
 	}
-	return c.wait(), nil
+	if marking {
+		marks.mark("members sent go")
+	}
+	res := c.wait()
+	res.Marks = marks.taken()
+	return res, nil
+}
+
+// The timeline (-timeline): moments of a W3 burst in both processes, in
+// µs of the wall clock, which both share.
+var (
+	marking bool
+	marks   timeline
+)
+
+type mark struct {
+	What string `json:"what"`
+	At   int64  `json:"at"` // Unix µs
+}
+
+type timeline struct {
+	mu sync.Mutex
+	ms []mark
+}
+
+func (t *timeline) mark(what string) { t.markAt(what, time.Now()) }
+
+func (t *timeline) markAt(what string, at time.Time) {
+	t.mu.Lock()
+	t.ms = append(t.ms, mark{what, at.UnixMicro()})
+	t.mu.Unlock()
+}
+
+func (t *timeline) taken() []mark {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.ms)
+}
+
+// milestone says whether the timeline marks the n-th broadcast or
+// delivery: 10, 20, 50, 100, 200, 500, 1,000 and so on.
+func milestone(n int) bool {
+	for n >= 10 && n%10 == 0 {
+		n /= 10
+	}
+	return n == 1 || n == 2 || n == 5
+}
+
+// showMarks shows a timeline in order, in µs after the members' go.
+func showMarks(ms []mark) string {
+	var zero int64
+	for _, m := range ms {
+		if m.What == "members go" {
+			zero = m.At
+		}
+	}
+	ms = slices.Clone(ms)
+	slices.SortStableFunc(ms, func(a, b mark) int { return int(a.At - b.At) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "(0 µs: Unix µs %d)", zero)
+	for _, m := range ms {
+		fmt.Fprintf(&b, "\n    %+8d µs  %s", m.At-zero, m.What)
+	}
+	return b.String()
 }
