@@ -138,6 +138,10 @@ type Server struct {
 	dec   *codec.Decoder
 
 	sessions map[proto.ClientID]*serverSession
+	// lastSess is the session session found last: a Send loop names one
+	// session over and over, and a map lookup hashes its 16-byte ID each
+	// time. forget clears it.
+	lastSess *serverSession
 	conns    map[ConnID]*serverConn
 	rooms    map[string]*room
 	timers   timerq.Queue[timed]
@@ -372,10 +376,14 @@ func (s *Server) Step(now time.Time, in Input) error {
 }
 
 func (s *Server) session(id proto.ClientID) (*serverSession, error) {
+	if sess := s.lastSess; sess != nil && sess.id == id {
+		return sess, nil
+	}
 	sess := s.sessions[id]
 	if sess == nil {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownClient, id)
 	}
+	s.lastSess = sess
 	return sess, nil
 }
 
@@ -1120,6 +1128,9 @@ func (s *Server) endSession(now time.Time, sess *serverSession, err error, cl *p
 func (s *Server) forget(sess *serverSession) {
 	s.timers.Remove(&sess.timer)
 	delete(s.sessions, sess.id)
+	if s.lastSess == sess {
+		s.lastSess = nil
+	}
 }
 
 func (s *Server) shutdownAll(now time.Time, why string) {
