@@ -47,6 +47,11 @@ type conn struct {
 	// pauses while that queue is over its limit, so slow handlers push back
 	// on the peer instead of buffering without bound.
 	q atomic.Pointer[eventQueue]
+	// pending: a Step's frames for this connection wait in the machine for
+	// a Ready, which the writer calls before it goes idle. Changed under
+	// mu, read without it by deferReady (see there). (Here, by first, it
+	// takes no word of its own.)
+	pending atomic.Bool
 
 	// Guarded by the driver's lock.
 	//
@@ -84,9 +89,6 @@ type conn struct {
 	spare   [][]byte
 	peerMax int  // the peer's message size limit; 0 until known
 	writing bool // a goroutine is the writer
-	// pending: a Step's frames for this connection wait in the machine for
-	// a Ready, which the writer calls before it goes idle.
-	pending bool
 	hangup  bool // close after writing out
 	closed  bool // Close was called (or is being called)
 	failed  bool // a write failed: drop further messages
@@ -100,7 +102,7 @@ type conn struct {
 	// holder to yield to the writer as they pass yieldNext (see
 	// noteUnsent); lastUnsent is when bytes were last counted there.
 	queued     int
-	unsent     int
+	unsent     atomic.Int64
 	yieldNext  int
 	lastUnsent time.Time
 	wseq       uint64
@@ -245,13 +247,23 @@ func (c *conn) startLocked() {
 // Sends stepped until then share its next write, the first one included
 // (a Ready of its own would make it a message of its own, which the writer
 // would then copy to join); size is what the holder's step adds to it.
+//
+// A connection whose writer has not yet taken what was deferred before
+// needs nothing more: to take it, the writer clears pending and then asks
+// for the Ready under the driver's lock, which the caller holds, so it
+// takes this step's frames too. Only the bytes are counted then, without
+// c.mu, which a broadcast would otherwise take for every member.
 func (c *conn) deferReady(size int) bool {
+	if c.pending.Load() {
+		c.noteUnsent(size)
+		return true
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.hangup || c.failed {
 		return false
 	}
-	c.pending = true
+	c.pending.Store(true)
 	c.noteUnsent(size)
 	if !c.writing {
 		c.writing = true
@@ -263,18 +275,19 @@ func (c *conn) deferReady(size int) bool {
 // noteUnsent counts n more bytes for the writer, and asks the holder to
 // yield to it when that makes them pass yieldNext: firstYield at the
 // start of a burst (nothing counted for burstGap), doubling at each yield
-// up to yieldAt. Driver lock and c.mu held.
+// up to yieldAt. Driver lock held (the writer zeroes unsent when it takes
+// a batch).
 func (c *conn) noteUnsent(n int) {
 	now := c.d.now
 	if c.yieldNext == 0 || now.Sub(c.lastUnsent) > burstGap {
 		c.yieldNext = firstYield
 	}
 	c.lastUnsent = now
-	if c.unsent < c.yieldNext && c.unsent+n >= c.yieldNext {
+	after := int(c.unsent.Add(int64(n)))
+	if after-n < c.yieldNext && after >= c.yieldNext {
 		c.d.yield = true
 		c.yieldNext = min(2*c.yieldNext, yieldAt)
 	}
-	c.unsent += n
 }
 
 // writeLoop is a writer goroutine; it ends when the queue is empty.
@@ -317,11 +330,11 @@ func (c *conn) flush(once bool) {
 	c.mu.Lock()
 	wrote := false
 	for {
-		if once && wrote && (c.pending || (len(c.out) > 0 && !c.failed) || (c.hangup && !c.closed)) && c.handOff() {
+		if once && wrote && (c.pending.Load() || (len(c.out) > 0 && !c.failed) || (c.hangup && !c.closed)) && c.handOff() {
 			return
 		}
-		if c.pending {
-			c.pending = false
+		if c.pending.Load() {
+			c.pending.Store(false)
 			if !c.failed && !c.hangup {
 				c.mu.Unlock()
 				c.d.readyDeferred(c)
@@ -332,7 +345,8 @@ func (c *conn) flush(once bool) {
 		if len(c.out) > 0 && !c.failed {
 			batch := c.out
 			c.out, c.spare = c.spare[:0], nil
-			c.queued, c.unsent, c.inWrite = 0, 0, true
+			c.queued, c.inWrite = 0, true
+			c.unsent.Store(0)
 			c.wseq++
 			max := c.peerMax
 			c.mu.Unlock()
@@ -355,7 +369,8 @@ func (c *conn) flush(once bool) {
 			continue
 		}
 		clear(c.out)
-		c.out, c.queued, c.unsent = c.out[:0], 0, 0
+		c.out, c.queued = c.out[:0], 0
+		c.unsent.Store(0)
 		if c.hangup && !c.closed {
 			c.closed = true
 			code, reason := c.code, c.reason

@@ -23,8 +23,9 @@ func TestYieldsStartSmallAfterAPause(t *testing.T) {
 			d.now = d.now.Add(step)
 			c.noteUnsent(msg)
 			if d.yield {
-				n := c.unsent
-				d.yield, c.unsent = false, 0
+				n := int(c.unsent.Load())
+				d.yield = false
+				c.unsent.Store(0)
 				return n
 			}
 		}
