@@ -186,13 +186,13 @@ func TestFramesOnlyFor(t *testing.T) {
 	}
 }
 
-// ReadyConnInto hands over one connection's messages and leaves the rest:
-// a server whose driver takes some connections' messages early, between
-// its ReadyIntos, writes exactly the bytes, hangups and events of a twin
-// server stepped alike that only ever calls ReadyInto, per connection and
-// in order. So does ReadyConnAppend, into a buffer of the caller's that is
-// overwritten once its messages are taken (written).
-func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
+// ReadyConnAppend hands over one connection's messages and leaves the
+// rest: a server whose driver takes some connections' messages early,
+// between its ReadyIntos, into new memory or into a buffer of its own that
+// it overwrites once they are taken (written), writes exactly the bytes,
+// hangups and events of a twin server stepped alike that only ever calls
+// ReadyInto, per connection and in order.
+func TestReadyConnAppendKeepsEachConnectionsBytes(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		const members = 4
 		allow := func(RoomRequest) bool { return true }
@@ -244,14 +244,14 @@ func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
 				if own {
 					buf = a.ReadyConnAppend(conn, &rdA, buf[:0])
 				} else {
-					a.ReadyConnInto(conn, &rdA)
+					a.ReadyConnAppend(conn, &rdA, nil) // new memory, which the caller keeps
 				}
 				if len(rdA.Events) > 0 {
-					t.Fatalf("ReadyConnInto handed over events: %v", rdA.Events)
+					t.Fatalf("ReadyConnAppend handed over events: %v", rdA.Events)
 				}
 				for _, o := range rdA.Transmit {
 					if o.Conn != conn {
-						t.Fatalf("ReadyConnInto(%d) handed over a message for connection %d", conn, o.Conn)
+						t.Fatalf("ReadyConnAppend(%d) handed over a message for connection %d", conn, o.Conn)
 					}
 				}
 				if own {
@@ -287,9 +287,9 @@ func TestReadyConnIntoKeepsEachConnectionsBytes(t *testing.T) {
 		kicked := rapid.IntRange(0, members-1).Draw(t, "kick")
 		must(t, a.Step(t0, Kick{Client: ids[kicked], Reason: "k"}))
 		must(t, b.Step(t0, Kick{Client: ids[kicked], Reason: "k"}))
-		a.ReadyConnInto(ConnID(kicked+1), &rdA)
+		a.ReadyConnAppend(ConnID(kicked+1), &rdA, nil)
 		if !slices.Equal(rdA.Hangup, []ConnID{ConnID(kicked + 1)}) || len(rdA.Transmit) == 0 || len(rdA.Events) > 0 {
-			t.Fatalf("ReadyConnInto of the kicked member's connection %d: hangups %v, %d messages, events %v (the session's end is the next ReadyInto's)", kicked+1, rdA.Hangup, len(rdA.Transmit), rdA.Events)
+			t.Fatalf("ReadyConnAppend of the kicked member's connection %d: hangups %v, %d messages, events %v (the session's end is the next ReadyInto's)", kicked+1, rdA.Hangup, len(rdA.Transmit), rdA.Events)
 		}
 		keep(&gotA, &rdA)
 		a.ReadyInto(&rdA)

@@ -224,7 +224,7 @@ func (s *Server) ConnOf(id proto.ClientID) (conn ConnID, ok bool) {
 // of those connections in turn; it stops, and reports false, when f does.
 // A driver whose writers are busy with all of them may leave that Ready to
 // the writers, each of which takes its own connection's messages with
-// [Server.ReadyConnInto] when it is about to write, so that what is stepped
+// [Server.ReadyConnAppend] when it is about to write, so that what is stepped
 // meanwhile (a Send loop, a run of Broadcasts) shares their next writes.
 func (s *Server) FramesOnlyFor(f func(conn ConnID) bool) bool {
 	if len(s.events) > 0 || len(s.dirty) == 0 {
@@ -1255,29 +1255,20 @@ func (s *Server) ReadyInto(rd *ServerReady) {
 	}
 }
 
-// ReadyConnInto is ReadyInto for one connection: rd gets what conn has to
-// write (and conn in Hangup once it is done), and everything else stays
-// for the next Ready: other connections' messages, and the events. A
-// driver that left a Ready to the writers of its connections
+// ReadyConnAppend is ReadyInto for one connection, into the caller's
+// memory: rd gets what conn has to write (and conn in Hangup once it is
+// done), encoded after buf's length, and everything else stays for the next
+// Ready: other connections' messages, and the events. It returns buf with
+// the messages appended (in new memory when they did not fit; the messages
+// stay valid either way, and their bytes are those ReadyInto would write).
+// A driver that left a Ready to the writers of its connections
 // ([Server.FramesOnlyFor]) lets each writer take its own connection's
-// messages when it is about to write, so that a connection's frames go out
-// in one message per write, however many Readys other writers asked for
-// meanwhile. Events are never held back by it: a Step that has some is
-// followed by a ReadyInto, as always.
-func (s *Server) ReadyConnInto(conn ConnID, rd *ServerReady) {
-	s.readyConn(conn, rd)
-	if len(rd.Transmit) > 0 {
-		s.w.take()
-	}
-}
-
-// ReadyConnAppend is ReadyConnInto with conn's messages encoded into buf,
-// after its length, instead of into the machine's memory; it returns buf
-// with them appended (in new memory when they did not fit, and the
-// messages stay valid either way). Their bytes are the same. The memory is
-// the caller's: a connection's writer that passes its own buffer, and
-// reuses it once those messages are written, allocates nothing for them.
-// (A secure connection's sealed messages are in the machine's memory.)
+// messages when it is about to write, into a buffer the writer reuses once
+// they are written: a connection's frames then go out in one message per
+// write, however many Readys other writers asked for meanwhile, and cost
+// no allocation. Events are never held back by it: a Step that has some
+// is followed by a ReadyInto, as always. (A secure connection's sealed
+// messages are in the machine's memory.)
 func (s *Server) ReadyConnAppend(conn ConnID, rd *ServerReady, buf []byte) []byte {
 	arena := s.w.arena
 	s.w.arena = buf
@@ -1286,7 +1277,7 @@ func (s *Server) ReadyConnAppend(conn ConnID, rd *ServerReady, buf []byte) []byt
 	return buf
 }
 
-// readyConn is ReadyConnInto but for the writer's take.
+// readyConn is ReadyConnAppend's work, into the writer's arena.
 func (s *Server) readyConn(conn ConnID, rd *ServerReady) {
 	s.out, s.hangups = rd.Transmit[:0], rd.Hangup[:0]
 	if c := s.conns[conn]; c != nil && c.dirtyAt != 0 {
