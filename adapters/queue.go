@@ -33,15 +33,41 @@ type eventQueue struct {
 	spare   []session.Event
 	running bool
 	space   chan struct{} // closed when the backlog has shrunk
+	// done holds the messages handled (their payloads dropped: the
+	// handlers have them), for the machine to reuse (session's Recycle):
+	// the driver gives them back before its next step. keepDone is how
+	// many an idle queue keeps for that.
+	done     []*session.Delivered
+	keepDone int
 }
 
 // newEventQueue returns a queue that holds up to limit events and keeps
 // memory for keep of them while idle: a server has a queue per session,
 // each kept small (idleCap); a client has one, which keeps what a
 // transport message of a stream brings (keepReady), instead of growing
-// its buffer again for every message.
-func newEventQueue(d *driver, limit, keep int) *eventQueue {
-	return &eventQueue{d: d, limit: int64(limit), keep: keep}
+// its buffer again for every message. keepDone is how many handled
+// messages an idle queue keeps for the machine to reuse: a client's keeps
+// a transport message's worth; a server's per-session queues keep none,
+// so an idle session holds nothing.
+func newEventQueue(d *driver, limit, keep, keepDone int) *eventQueue {
+	return &eventQueue{d: d, limit: int64(limit), keep: keep, keepDone: keepDone}
+}
+
+// giveBack hands the handled messages over to the machine; driver lock
+// held, q.mu too.
+func (q *eventQueue) giveBack() {
+	if len(q.done) > 0 {
+		q.d.eng.recycle(q.done)
+		clear(q.done)
+		q.done = q.done[:0]
+	}
+}
+
+// giveBackNow is giveBack for a holder of the driver's lock only.
+func (q *eventQueue) giveBackNow() {
+	q.mu.Lock()
+	q.giveBack()
+	q.mu.Unlock()
 }
 
 // push appends ev; driver lock held. When the queue was idle, the lock
@@ -49,6 +75,7 @@ func newEventQueue(d *driver, limit, keep int) *eventQueue {
 func (q *eventQueue) push(ev session.Event) {
 	q.backlog.Add(1)
 	q.mu.Lock()
+	q.giveBack()
 	q.items = append(q.items, ev)
 	q.pushed()
 }
@@ -63,6 +90,7 @@ func (q *eventQueue) pushAll(evs *[]session.Event, n int) {
 	}
 	q.backlog.Add(int64(n))
 	q.mu.Lock()
+	q.giveBack()
 	if len(q.items) == 0 && n == len(*evs) && cap(*evs) <= q.keep {
 		q.items, *evs = *evs, q.items[:0]
 	} else {
@@ -97,21 +125,42 @@ func (q *eventQueue) run(ctx context.Context) {
 			// last: nothing else waits, so a reply may be written by
 			// this goroutine rather than handed to a writer.
 			q.d.handle(ctx, ev, q.backlog.Load() == 1)
-			batch[i] = nil
+			if m, ok := ev.(*session.Delivered); ok {
+				m.Payload = nil // the handler's now; the event goes to done
+			} else {
+				batch[i] = nil
+			}
 			if q.backlog.Add(-1) <= q.limit/2 && q.waiter.Load() {
 				q.wake()
 			}
 		}
 		q.mu.Lock()
+		for _, ev := range batch {
+			if m, ok := ev.(*session.Delivered); ok && len(q.done) < maxDone {
+				q.done = append(q.done, m)
+			}
+		}
+		clear(batch)
 		q.spare = batch[:0]
 	}
 	q.running = false
+	if len(q.done) > q.keepDone {
+		clear(q.done[q.keepDone:])
+		q.done = q.done[:q.keepDone]
+	}
+	if cap(q.done) > maxDone || (q.keepDone == 0 && cap(q.done) > 0) {
+		q.done = nil
+	}
 	if cap(q.spare) > q.keep || cap(q.items) > q.keep {
 		q.items, q.spare = nil, nil // an idle session keeps no burst's buffer
 	}
 	q.wakeLocked()
 	q.mu.Unlock()
 }
+
+// maxDone is the most handled messages a queue holds for the machine to
+// reuse, as many as the machine keeps.
+const maxDone = 1024
 
 // idleCap is the largest buffer an idle queue or writer keeps.
 const idleCap = 256

@@ -767,6 +767,15 @@ func (c *Client) finish(now time.Time, send *proto.Close, err error) {
 	c.add(&Closed{Client: c.id, Err: err, Lost: lost})
 }
 
+// Recycle gives back Delivered events of this machine that the caller is
+// done with, so that later deliveries reuse their memory instead of
+// allocating: a driver that hands each message's fields on and drops the
+// event (as package adapters does) can give it back. The Payload stays
+// the caller's; the event itself must not be used again, nor given back
+// twice. The machine keeps up to 1024 of them. Optional: events not given
+// back are left to the garbage collector.
+func (c *Client) Recycle(ds []*Delivered) { c.recycle(ds) }
+
 // Ready drains what the machine wants done. Call it after each Step (or
 // after a batch of Steps: acknowledgements then coalesce).
 func (c *Client) Ready() Ready {

@@ -16,6 +16,39 @@ type inbox struct {
 	dslab  slab[Delivered]
 	qslab  slab[RequestReceived]
 	rslab  slab[Response]
+	// free holds the Delivered events given back (Recycle), cleared, for
+	// the next deliveries.
+	free []*Delivered
+}
+
+// keepDelivered is the most given-back Delivered events a machine keeps
+// (104 KiB): a transport message of a stream brings hundreds.
+const keepDelivered = 1024
+
+// newDelivered returns a Delivered whose references are cleared (Payload,
+// Room, Name, Skipped; the caller sets Client and Seq): one given back, or
+// a new one.
+func (in *inbox) newDelivered() *Delivered {
+	if n := len(in.free) - 1; n >= 0 {
+		d := in.free[n]
+		in.free = in.free[:n]
+		return d
+	}
+	return in.dslab.new()
+}
+
+// recycle takes back ds for later deliveries (see Client.Recycle),
+// clearing what they refer to; past keepDelivered, they are left to the
+// garbage collector.
+func (in *inbox) recycle(ds []*Delivered) {
+	for _, d := range ds {
+		if len(in.free) == keepDelivered {
+			return
+		}
+		// What it refers to; newDelivered's caller sets the rest.
+		d.Payload, d.Room, d.Name, d.Skipped = nil, "", "", nil
+		in.free = append(in.free, d)
+	}
 }
 
 func (in *inbox) add(e Event) { in.events = append(in.events, e) }
@@ -57,10 +90,10 @@ func (in *inbox) deliver(id proto.ClientID, f *inFrame, reqs *requests) error {
 	switch f.typ {
 	case proto.TypeData:
 		in.stats.Delivered++
-		// Field by field: the slab's memory is zeroed already, and a
-		// composite literal would be built aside and copied in whole,
-		// through the GC's bulk write barrier while it marks.
-		d := in.dslab.new()
+		// Field by field: its memory is cleared already, and a composite
+		// literal would be built aside and copied in whole, through the
+		// GC's bulk write barrier while it marks.
+		d := in.newDelivered()
 		d.Client, d.Seq, d.Payload = id, f.seq, f.payload
 		if f.room != "" {
 			d.Room = f.room

@@ -247,7 +247,7 @@ func (s *Server) publish(now time.Time, sess *serverSession, f inFrame) {
 		}
 		// The members' send buffers share f.payload; the application gets
 		// its own copy to keep or modify.
-		d := s.dslab.new()
+		d := s.newDelivered()
 		*d = Delivered{Client: sess.id, Seq: f.seq, Payload: bytes.Clone(f.payload), Room: f.room, Name: f.name, Skipped: skipped}
 		s.add(d)
 	}

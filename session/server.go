@@ -1229,6 +1229,10 @@ func (s *Server) markDirty(c *serverConn) {
 	}
 }
 
+// Recycle gives back Delivered events of this machine that the caller is
+// done with, for later deliveries to reuse, as [Client.Recycle] does.
+func (s *Server) Recycle(ds []*Delivered) { s.recycle(ds) }
+
 // Ready drains what the machine wants done. Call it after each Step or
 // batch of Steps.
 func (s *Server) Ready() ServerReady {

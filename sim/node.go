@@ -126,6 +126,7 @@ func (s *Sim) drainClient(c *clientNode) {
 		for _, ev := range rd.Events {
 			s.clientEvent(c, ev)
 		}
+		c.m.Recycle(s.delivered(rd.Events))
 		if len(c.replies) == 0 {
 			s.deadline(&c.timer, c.idx, rd.Deadline)
 			return
@@ -136,6 +137,21 @@ func (s *Sim) drainClient(c *clientNode) {
 			s.clientCommand(c, r)
 		}
 	}
+}
+
+// delivered returns the Delivered events of evs, which the drains give
+// back to their machine once the oracle has seen them, as the adapters do
+// once the handlers have: every run then checks deliveries in reused
+// memory.
+func (s *Sim) delivered(evs []session.Event) []*session.Delivered {
+	clear(s.done)
+	s.done = s.done[:0]
+	for _, ev := range evs {
+		if d, ok := ev.(*session.Delivered); ok {
+			s.done = append(s.done, d)
+		}
+	}
+	return s.done
 }
 
 func (s *Sim) clientEvent(c *clientNode, ev session.Event) {
@@ -272,6 +288,7 @@ func (s *Sim) drainServer() {
 		for _, ev := range rd.Events {
 			s.serverEvent(ev)
 		}
+		sv.m.Recycle(s.delivered(rd.Events))
 		s.oracle.serverBounds(sv.m)
 		if len(sv.replies) == 0 {
 			s.deadline(&sv.timer, -1, rd.Deadline)

@@ -153,6 +153,7 @@ type Sim struct {
 	payloadN uint64
 	budget   int  // events left for the current verb
 	tainted  bool // hand-made frames were injected: protocol errors are expected
+	done     []*session.Delivered
 }
 
 // New returns a simulation with a fresh server and no clients.
