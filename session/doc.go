@@ -28,7 +28,9 @@
 // and cheaper: acknowledgements coalesce and frames share transport
 // messages. A driver that is done with each Ready's slices before the next
 // can call ReadyInto with the same Ready every time, which reuses their
-// memory (the adapters do).
+// memory, and one that hands each message's fields on and drops its
+// [Delivered] can give the event back with Recycle, for a later delivery
+// to reuse (the adapters do both).
 //
 // # Theory of operation
 //
