@@ -41,6 +41,11 @@
 // 5, 10 ... messages in all: where a burst's time goes, in both processes.
 // It costs a branch per delivery and a reading of the clock per mark, and
 // changes nothing that is timed.
+// -usage prints, for every W2 and W3 round, what the receiving process
+// (the members, for W3) spent over the stream: CPU time, minor page
+// faults, GC cycles and bytes allocated. A round that is slow with the
+// same faults and cycles as the others did the same work more slowly: the
+// machine, not the code.
 //
 // The figures are this machine's, at the time of the run: quote them with
 // the command and the machine.
@@ -62,6 +67,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -69,6 +75,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -110,6 +117,7 @@ func main() {
 	flag.StringVar(&profDir, "profile", "", "write each server and client process's CPU and allocation profiles into this directory, as W-variant-role-pid.pprof and .allocs")
 	flag.BoolVar(&traceToo, "trace", false, "with -profile: write each process's execution trace there too (.trace)")
 	flag.BoolVar(&marking, "timeline", false, "W3: print each round's timeline (µs after the members' go) of the server's gos and broadcasts and the members' deliveries")
+	flag.BoolVar(&usageOn, "usage", false, "W2, W3: print what the receiving process spent over each round's stream: CPU time, page faults, GC cycles, bytes allocated")
 	var p params
 	flag.IntVar(&p.W1Trips, "trips", 20000, "W1: timed round trips per variant and round")
 	block := flag.Int("block", 1000, "W1: round trips per block; the variants' blocks alternate")
@@ -201,6 +209,8 @@ type result struct {
 	Note    string  `json:"note,omitempty"`
 	// Marks is the client's timeline, with -timeline.
 	Marks []mark `json:"marks,omitempty"`
+	// Usage is what the client process spent over the stream, with -usage.
+	Usage *usage `json:"usage,omitempty"`
 	// Trips is every round trip a W1 client process made, its warm-up's
 	// included: what its and its server's CPU time is divided by.
 	Trips int64 `json:"trips,omitempty"`
@@ -252,6 +262,10 @@ func parent(which, run []string, rounds, block int, p params) {
 				fmt.Fprintf(os.Stderr, "round %d %s %-12s %s%s\n", r, w, v, show(w, res), cpu(w, res))
 				if len(res.Marks) > 0 {
 					fmt.Fprintf(os.Stderr, "round %d %s %-12s timeline %s\n", r, w, v, showMarks(res.Marks))
+				}
+				if u := res.Usage; u != nil {
+					fmt.Fprintf(os.Stderr, "round %d %s %-12s receiver: CPU %.1f ms in %.1f ms, %d page faults, %d GC cycles, %.1f MB allocated\n",
+						r, w, v, ms(u.CPU), ms(u.Wall), u.Faults, u.GCs, float64(u.Alloc)/1e6)
 				}
 				got[key{w, v}] = append(got[key{w, v}], res)
 			}
@@ -473,7 +487,7 @@ func (p *proc) stop() time.Duration {
 // parent asks the server for its RSS).
 func runOne(w, v string, p params, pin bool) (result, error) {
 	pj, _ := json.Marshal(p)
-	common := []string{"-variant", v, "-workload", w, "-params", string(pj), "-profile", profDir, "-trace=" + strconv.FormatBool(traceToo), "-timeline=" + strconv.FormatBool(marking)}
+	common := []string{"-variant", v, "-workload", w, "-params", string(pj), "-profile", profDir, "-trace=" + strconv.FormatBool(traceToo), "-timeline=" + strconv.FormatBool(marking), "-usage=" + strconv.FormatBool(usageOn)}
 	srv, addrLine, err := startRole(0, pin, append([]string{"-role", "server"}, common...))
 	if err != nil {
 		return result{}, err
@@ -823,6 +837,7 @@ func bsServer(w string, p params, skipped *atomic.Int64) http.Handler {
 // reading (deliveries counted then, over its time).
 type clock struct {
 	start  time.Time
+	used   usage // at start, with -usage
 	count  atomic.Int64
 	want   int64
 	done   chan struct{}
@@ -831,6 +846,14 @@ type clock struct {
 	mu      sync.Mutex
 	stamped int64         // deliveries counted at the latest reading
 	at      time.Duration // since start, at that reading
+}
+
+// begin starts the clock (and, with -usage, the process's account).
+func (c *clock) begin() {
+	if usageOn {
+		c.used = usageNow()
+	}
+	c.start = time.Now()
 }
 
 // stampEvery is how many deliveries pass between the clock's readings.
@@ -879,9 +902,15 @@ func (c *clock) wait() result {
 		}
 		break
 	}
+	var used *usage
+	if usageOn {
+		u := usageNow().since(c.used)
+		u.Wall = time.Since(c.start)
+		used = &u
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := result{Count: c.count.Load(), Want: c.want}
+	r := result{Count: c.count.Load(), Want: c.want, Usage: used}
 	if c.stamped > 0 {
 		r.Value = float64(c.stamped) / c.at.Seconds()
 	}
@@ -1000,7 +1029,7 @@ func rawClient(ctx context.Context, v, w, url string, p params) (result, error) 
 		}
 		wss[i] = ws
 	}
-	c.start = time.Now()
+	c.begin()
 	for _, ws := range wss {
 		if err := ws.WriteMessage(websocket.BinaryMessage, []byte("go")); err != nil {
 			return result{}, err
@@ -1070,7 +1099,7 @@ func bsClient(ctx context.Context, w, url string, p params) (result, error) {
 		}
 		cls[i] = cl
 	}
-	c.start = time.Now()
+	c.begin()
 	if marking {
 		marks.markAt("members go", c.start)
 	}
@@ -1144,3 +1173,39 @@ func showMarks(ms []mark) string {
 	}
 	return b.String()
 }
+
+// usageOn (-usage) has the client process account for what it spent over
+// each stream: whether a slow round did more work (page faults of a
+// growing heap, garbage collections) or the same work more slowly (the
+// machine).
+var usageOn bool
+
+// usage is what this process spent: CPU time (user and system), minor
+// page faults, completed GC cycles and heap bytes allocated; Wall is the
+// time it covers.
+type usage struct {
+	CPU    time.Duration `json:"cpu"`
+	Wall   time.Duration `json:"wall"`
+	Faults int64         `json:"faults"`
+	GCs    uint64        `json:"gcs"`
+	Alloc  uint64        `json:"alloc"`
+}
+
+func usageNow() usage {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	m := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(m)
+	return usage{
+		CPU:    time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		Faults: ru.Minflt,
+		GCs:    m[0].Value.Uint64(),
+		Alloc:  m[1].Value.Uint64(),
+	}
+}
+
+func (u usage) since(v usage) usage {
+	return usage{CPU: u.CPU - v.CPU, Faults: u.Faults - v.Faults, GCs: u.GCs - v.GCs, Alloc: u.Alloc - v.Alloc}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
