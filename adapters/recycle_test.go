@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/bettersocket/bettersocket/session"
@@ -64,12 +65,24 @@ func TestReusedDeliveriesKeepEachMessage(t *testing.T) {
 			t.Fatalf("message %d: room %q name %q payload %q, want %+v", i+1, g.room, g.name, g.payload, w)
 		}
 	}
-	// The handled messages went back to the machine: the queue holds
-	// them only until the next step, then none.
+	// The handled messages go back to the machine: once the queue is
+	// idle (its last batch's messages collected), it holds them until the
+	// next step, then none.
 	q := c.d.eng.(*clientEngine).q
-	q.mu.Lock()
-	held := len(q.done)
-	q.mu.Unlock()
+	held := 0
+	for {
+		q.mu.Lock()
+		idle := !q.running
+		held = len(q.done)
+		q.mu.Unlock()
+		if idle {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the client's queue never went idle")
+		}
+		runtime.Gosched()
+	}
 	if held == 0 {
 		t.Fatal("the client's queue kept nothing of 800 handled messages to give back")
 	}
