@@ -75,7 +75,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -1192,16 +1191,10 @@ type usage struct {
 }
 
 func usageNow() usage {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu, faults := procUsage()
 	m := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(m)
-	return usage{
-		CPU:    time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-		Faults: ru.Minflt,
-		GCs:    m[0].Value.Uint64(),
-		Alloc:  m[1].Value.Uint64(),
-	}
+	return usage{CPU: cpu, Faults: faults, GCs: m[0].Value.Uint64(), Alloc: m[1].Value.Uint64()}
 }
 
 func (u usage) since(v usage) usage {
