@@ -80,7 +80,8 @@ func Dial(ctx context.Context, dial DialFunc, opts ClientOptions) (*Client, erro
 	h := opts.Mux.routed(handlers{msg: opts.OnMessage, req: opts.OnRequest, ev: opts.OnEvent})
 	d := newDriver(eng, h, withSide(opts.Logger, "client"), MaxMessageSize(cfg.LinkConfig), opts.MaxPendingEvents, opts.clock)
 	eng.d = d
-	eng.q = newEventQueue(d, d.qmax, keepReady, keepReady)
+	eng.q = newEventQueue(d, d.qmax, keepReady)
+	eng.q.rec = &recycler{give: eng.m.Recycle}
 	d.dial = dial
 	d.creds = opts.Credentials
 	d.failFast = opts.FailFast
@@ -306,8 +307,6 @@ func (e *clientEngine) recv(now time.Time, conn session.ConnID, data []byte) err
 	e.q.giveBackNow() // for the messages this one brings
 	return e.m.Step(now, session.Recv{Conn: conn, Data: data})
 }
-
-func (e *clientEngine) recycle(ds []*session.Delivered) { e.m.Recycle(ds) }
 
 func (e *clientEngine) call(now time.Time, in session.Call) error { return e.m.Step(now, in) }
 

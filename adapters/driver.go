@@ -202,9 +202,6 @@ type engine interface {
 	// peerMax is the peer's message size limit on a connection, as the
 	// machine knows it; 0 while it does not.
 	peerMax(conn session.ConnID) int
-	// recycle gives handled messages back to the machine (see
-	// eventQueue.done); lock held.
-	recycle(ds []*session.Delivered)
 	// acked returns the session id (zero: the client's current one) as
 	// the machine knows it, the sequence number of its last reliable frame
 	// queued and the peer's acknowledgement; ok is false when it has no

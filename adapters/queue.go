@@ -23,43 +23,45 @@ const DefaultMaxPendingEvents = 1024
 type eventQueue struct {
 	d     *driver
 	limit int64
-	keep  int // the largest buffer it keeps while idle
 
 	backlog atomic.Int64 // queued or being handled
 	waiter  atomic.Bool  // a reader waits on space
+	keep    int32        // the largest buffer it keeps while idle
 
 	mu      sync.Mutex
 	items   []session.Event
 	spare   []session.Event
 	running bool
 	space   chan struct{} // closed when the backlog has shrunk
-	// done holds the messages handled (their payloads dropped: the
-	// handlers have them), for the machine to reuse (session's Recycle):
-	// the driver gives them back before its next step. keepDone is how
-	// many an idle queue keeps for that.
-	done     []*session.Delivered
-	keepDone int
+	rec     *recycler     // a client's queue's; nil on a server
+}
+
+// recycler holds the messages a client's handlers are done with (their
+// payloads dropped: the handlers have them) until the driver gives them
+// back to the machine (session's Recycle), before its next step, for the
+// next deliveries. A server's queues have none: an idle session holds
+// nothing (the eventQueue stays in its 112-byte size class).
+type recycler struct {
+	done []*session.Delivered // under the queue's mu
+	give func([]*session.Delivered)
 }
 
 // newEventQueue returns a queue that holds up to limit events and keeps
 // memory for keep of them while idle: a server has a queue per session,
 // each kept small (idleCap); a client has one, which keeps what a
 // transport message of a stream brings (keepReady), instead of growing
-// its buffer again for every message. keepDone is how many handled
-// messages an idle queue keeps for the machine to reuse: a client's keeps
-// a transport message's worth; a server's per-session queues keep none,
-// so an idle session holds nothing.
-func newEventQueue(d *driver, limit, keep, keepDone int) *eventQueue {
-	return &eventQueue{d: d, limit: int64(limit), keep: keep, keepDone: keepDone}
+// its buffer again for every message.
+func newEventQueue(d *driver, limit, keep int) *eventQueue {
+	return &eventQueue{d: d, limit: int64(limit), keep: int32(keep)}
 }
 
 // giveBack hands the handled messages over to the machine; driver lock
 // held, q.mu too.
 func (q *eventQueue) giveBack() {
-	if len(q.done) > 0 {
-		q.d.eng.recycle(q.done)
-		clear(q.done)
-		q.done = q.done[:0]
+	if r := q.rec; r != nil && len(r.done) > 0 {
+		r.give(r.done)
+		clear(r.done)
+		r.done = r.done[:0]
 	}
 }
 
@@ -91,7 +93,7 @@ func (q *eventQueue) pushAll(evs *[]session.Event, n int) {
 	q.backlog.Add(int64(n))
 	q.mu.Lock()
 	q.giveBack()
-	if len(q.items) == 0 && n == len(*evs) && cap(*evs) <= q.keep {
+	if len(q.items) == 0 && n == len(*evs) && cap(*evs) <= int(q.keep) {
 		q.items, *evs = *evs, q.items[:0]
 	} else {
 		q.items = append(q.items, (*evs)[:n]...)
@@ -125,8 +127,8 @@ func (q *eventQueue) run(ctx context.Context) {
 			// last: nothing else waits, so a reply may be written by
 			// this goroutine rather than handed to a writer.
 			q.d.handle(ctx, ev, q.backlog.Load() == 1)
-			if m, ok := ev.(*session.Delivered); ok {
-				m.Payload = nil // the handler's now; the event goes to done
+			if m, ok := ev.(*session.Delivered); ok && q.rec != nil {
+				m.Payload = nil // the handler's now; the event goes to rec
 			} else {
 				batch[i] = nil
 			}
@@ -135,31 +137,26 @@ func (q *eventQueue) run(ctx context.Context) {
 			}
 		}
 		q.mu.Lock()
-		for _, ev := range batch {
-			if m, ok := ev.(*session.Delivered); ok && len(q.done) < maxDone {
-				q.done = append(q.done, m)
+		if r := q.rec; r != nil {
+			for _, ev := range batch {
+				if m, ok := ev.(*session.Delivered); ok && len(r.done) < maxDone {
+					r.done = append(r.done, m)
+				}
 			}
 		}
 		clear(batch)
 		q.spare = batch[:0]
 	}
 	q.running = false
-	if len(q.done) > q.keepDone {
-		clear(q.done[q.keepDone:])
-		q.done = q.done[:q.keepDone]
-	}
-	if cap(q.done) > maxDone || (q.keepDone == 0 && cap(q.done) > 0) {
-		q.done = nil
-	}
-	if cap(q.spare) > q.keep || cap(q.items) > q.keep {
+	if cap(q.spare) > int(q.keep) || cap(q.items) > int(q.keep) {
 		q.items, q.spare = nil, nil // an idle session keeps no burst's buffer
 	}
 	q.wakeLocked()
 	q.mu.Unlock()
 }
 
-// maxDone is the most handled messages a queue holds for the machine to
-// reuse, as many as the machine keeps.
+// maxDone is the most handled messages a client's queue holds for the
+// machine to reuse, as many as the machine keeps.
 const maxDone = 1024
 
 // idleCap is the largest buffer an idle queue or writer keeps.

@@ -73,7 +73,7 @@ func TestReusedDeliveriesKeepEachMessage(t *testing.T) {
 	for {
 		q.mu.Lock()
 		idle := !q.running
-		held = len(q.done)
+		held = len(q.rec.done)
 		q.mu.Unlock()
 		if idle {
 			break
@@ -93,7 +93,7 @@ func TestReusedDeliveriesKeepEachMessage(t *testing.T) {
 		t.Fatalf("last message: %q", g.payload)
 	}
 	q.mu.Lock()
-	left := len(q.done)
+	left := len(q.rec.done)
 	q.mu.Unlock()
 	if left > 1 {
 		t.Fatalf("after the next message, the queue still holds %d handled messages (at most the one just handled)", left)

@@ -108,7 +108,7 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	eng.m, eng.d = session.NewServer(cfg), d
 	d.server = eng.m
-	eng.connQ = newEventQueue(d, d.qmax, idleCap, 0)
+	eng.connQ = newEventQueue(d, d.qmax, idleCap)
 	s := &Server{d: d, eng: eng, maxMsg: maxMsg, source: opts.Source, slow: opts.SlowMembers, listeners: make(map[Listener]struct{})}
 	d.ctx = context.WithValue(d.ctx, handlerKey{}, s)
 	if s.source == nil {
@@ -616,8 +616,6 @@ func (e *serverEngine) canDefer(size int) bool {
 
 func (e *serverEngine) readable() *conn { return nil }
 
-func (e *serverEngine) recycle(ds []*session.Delivered) { e.m.Recycle(ds) }
-
 func (e *serverEngine) peerMax(conn session.ConnID) int { return e.m.PeerMaxMessageSize(conn) }
 
 func (e *serverEngine) ready(now time.Time) time.Time {
@@ -678,7 +676,7 @@ func (e *serverEngine) queue(id proto.ClientID) *eventQueue {
 	}
 	q := e.queues[id]
 	if q == nil {
-		q = newEventQueue(e.d, e.d.qmax, idleCap, 0)
+		q = newEventQueue(e.d, e.d.qmax, idleCap)
 		e.queues[id] = q
 	}
 	e.lastID, e.lastQ = id, q

@@ -30,7 +30,7 @@
 // can call ReadyInto with the same Ready every time, which reuses their
 // memory, and one that hands each message's fields on and drops its
 // [Delivered] can give the event back with Recycle, for a later delivery
-// to reuse (the adapters do both).
+// to reuse (the adapters' client does both, their server the first).
 //
 // # Theory of operation
 //
