@@ -497,7 +497,6 @@ func (r *recorder) canDefer(int) bool                           { return false }
 func (r *recorder) readable() *conn                             { return nil }
 func (r *recorder) peerMax(session.ConnID) int                  { return 0 }
 func (r *recorder) stats() session.Stats                        { return session.Stats{} }
-func (r *recorder) recycle([]*session.Delivered)                {}
 func (r *recorder) acked(proto.ClientID) (proto.ClientID, uint64, uint64, bool) {
 	return proto.ClientID{}, 0, 0, false
 }
