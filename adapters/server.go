@@ -270,6 +270,20 @@ func (c *waitingConn) CloseWrite() error {
 	return nil
 }
 
+// AdmittedSocket returns the connection c wraps once c has nothing left
+// to count (it has read its first bytes), and nil before. A transport
+// that hijacks the connection from net/http after the upgrade request
+// writes to it directly then: a TCP connection's vectored writes, which
+// net.Buffers makes only on the socket itself, would otherwise be two
+// writes (and two segments) per large message. Closing it needs nothing
+// of c any more.
+func (c *waitingConn) AdmittedSocket() net.Conn {
+	if c.done.Load() {
+		return c.Conn
+	}
+	return nil
+}
+
 func (c *waitingConn) stopWaiting() {
 	if !c.done.CompareAndSwap(false, true) {
 		return

@@ -15,6 +15,7 @@
 package gorilla
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -190,11 +191,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse.HTTP(w)
 		return
 	}
+	if h, ok := w.(http.Hijacker); ok {
+		w = socketHijacker{w, h}
+	}
 	ws, err := s.Upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
 	s.AttachHTTP(NewConn(ws, s.MaxMessageSize()), r)
+}
+
+// socketHijacker hands gorilla the socket under the AdmittingListener's
+// wrapper of an admitted connection (Run serves on it), which has nothing
+// left to count once the upgrade request is read: gorilla then writes a
+// message larger than its write buffer with one vectored write, which it
+// makes only on a *net.TCPConn, instead of two writes and two segments.
+type socketHijacker struct {
+	http.ResponseWriter
+	h http.Hijacker
+}
+
+func (s socketHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := s.h.Hijack()
+	if a, ok := c.(interface{ AdmittedSocket() net.Conn }); ok && err == nil {
+		if sock := a.AdmittedSocket(); sock != nil {
+			c = sock
+		}
+	}
+	return c, brw, err
 }
 
 // Dialer connects clients over WebSocket.
