@@ -46,6 +46,10 @@
 // faults, GC cycles and bytes allocated. A round that is slow with the
 // same faults and cycles as the others did the same work more slowly: the
 // machine, not the code.
+// -phases prints, for every W1 round and variant, each process's own work
+// per round trip (from a read of its socket that returned data to its next
+// write, p50) and what is left of the round trip's p50: the kernel's, the
+// wake-ups' and the writes' (see phases.go).
 //
 // The figures are this machine's, at the time of the run: quote them with
 // the command and the machine.
@@ -116,6 +120,7 @@ func main() {
 	flag.StringVar(&profDir, "profile", "", "write each server and client process's CPU and allocation profiles into this directory, as W-variant-role-pid.pprof and .allocs")
 	flag.BoolVar(&traceToo, "trace", false, "with -profile: write each process's execution trace there too (.trace)")
 	flag.BoolVar(&marking, "timeline", false, "W3: print each round's timeline (µs after the members' go) of the server's gos and broadcasts and the members' deliveries")
+	flag.BoolVar(&phasesOn, "phases", false, "W1: print, for each round and variant, each process's own work per round trip (from a read of its socket that returned data to its next write, p50) and what is left of the round trip: the kernel's and the wake-ups'")
 	flag.BoolVar(&usageOn, "usage", false, "W2, W3: print what the receiving process spent over each round's stream: CPU time, page faults, GC cycles, bytes allocated")
 	var p params
 	flag.IntVar(&p.W1Trips, "trips", 20000, "W1: timed round trips per variant and round")
@@ -213,6 +218,11 @@ type result struct {
 	// Trips is every round trip a W1 client process made, its warm-up's
 	// included: what its and its server's CPU time is divided by.
 	Trips int64 `json:"trips,omitempty"`
+	// Phase is the W1 client's own work per round trip, with -phases: the
+	// p50 gap in ns from a read that returned data to the next write;
+	// ServerPhase is its server's, set by the parent.
+	Phase       float64 `json:"phase,omitempty"`
+	ServerPhase float64 `json:"-"`
 	// The CPU time (user and system) of the server and client processes
 	// over their whole lives, set by the parent: under load, it moves less
 	// than the rate does.
@@ -238,6 +248,10 @@ func parent(which, run []string, rounds, block int, p params) {
 				for _, v := range run {
 					if rv, ok := res[v]; ok {
 						fmt.Fprintf(os.Stderr, "round %d %s %-12s %s%s\n", r, w, v, show(w, rv), cpu(w, rv))
+						if phasesOn {
+							fmt.Fprintf(os.Stderr, "round %d %s %-12s own work per round trip, a read's return to the next write (p50): server %.2f µs, client %.2f µs; the rest of the p50 (the kernel's and the wake-ups'): %.1f µs\n",
+								r, w, v, rv.ServerPhase/1e3, rv.Phase/1e3, (rv.Value-rv.ServerPhase-rv.Phase)/1e3)
+						}
 						got[key{w, v}] = append(got[key{w, v}], rv)
 					}
 				}
@@ -572,7 +586,7 @@ func runW1(run []string, round, block int, p params, pin bool) (res map[string]r
 		}
 	}()
 	for _, v := range order {
-		common := []string{"-variant", v, "-workload", "W1", "-params", string(pj), "-profile", profDir, "-trace=" + strconv.FormatBool(traceToo)}
+		common := []string{"-variant", v, "-workload", "W1", "-params", string(pj), "-profile", profDir, "-trace=" + strconv.FormatBool(traceToo), "-phases=" + strconv.FormatBool(phasesOn)}
 		srv, addrLine, err := startRole(0, pin, append([]string{"-role", "server"}, common...))
 		if err != nil {
 			return nil, nil, err
@@ -627,6 +641,15 @@ func runW1(run []string, round, block int, p params, pin bool) (res map[string]r
 	}
 	for _, v := range order {
 		r := res[v]
+		if phasesOn {
+			a, err := srvs[v].ask("phase")
+			if err == nil {
+				r.ServerPhase, err = strconv.ParseFloat(a, 64)
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s server, phase: said %q: %v", v, a, err)
+			}
+		}
 		r.ClientCPU = cls[v].stop()
 		r.ServerCPU = srvs[v].stop()
 		res[v] = r
@@ -648,6 +671,9 @@ func serve(v, w string, p params) {
 	} else {
 		h = rawServer(v, w, p)
 	}
+	if phasesOn && w == "W1" {
+		ln = phaseListener{ln}
+	}
 	go http.Serve(ln, h)
 	fmt.Printf("%s\n", ln.Addr())
 	in := bufio.NewScanner(os.Stdin)
@@ -659,6 +685,8 @@ func serve(v, w string, p params) {
 			fmt.Println(rss())
 		case "skipped":
 			fmt.Println(skipped.Load())
+		case "phase":
+			fmt.Println(phases.p50())
 		case "marks":
 			b, _ := json.Marshal(marks.taken())
 			fmt.Println(string(b))
@@ -930,6 +958,9 @@ func client(v, w, addr string, p params) {
 	if err != nil {
 		fail(err)
 	}
+	if phasesOn && w == "W1" {
+		res.Phase = phases.p50()
+	}
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
 	// Stay connected until the parent has read the server's figures.
@@ -992,7 +1023,7 @@ var idle []any
 
 func rawClient(ctx context.Context, v, w, url string, p params) (result, error) {
 	dial := func() (*websocket.Conn, error) {
-		ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+		ws, _, err := dialer(w).DialContext(ctx, url, nil)
 		return ws, err
 	}
 	switch w {
@@ -1055,7 +1086,7 @@ func rawClient(ctx context.Context, v, w, url string, p params) (result, error) 
 func bsClient(ctx context.Context, w, url string, p params) (result, error) {
 	switch w {
 	case "W1":
-		cl, err := gorilla.Dial(ctx, url, adapters.ClientOptions{})
+		cl, err := (&gorilla.Dialer{Dialer: dialer(w)}).Dial(ctx, url, adapters.ClientOptions{})
 		if err != nil {
 			return result{}, err
 		}
