@@ -18,12 +18,17 @@ import (
 // benchPair is an established client and server over connection 1,
 // encrypted in mode (secure.Off: plaintext).
 func benchPair(b *testing.B, mode secure.Mode) (*Client, *Server) {
+	return benchPairWith(b, mode, LinkConfig{})
+}
+
+// benchPairWith is benchPair with both machines on link.
+func benchPairWith(b *testing.B, mode secure.Mode, link LinkConfig) (*Client, *Server) {
 	ccfg, scfg := secureConfigs(b, mode, 800)
 	if mode == secure.Off {
 		ccfg, scfg = secure.Config{}, secure.Config{}
 	}
-	c := NewClient(ClientConfig{Rand: seeded(2), Secure: ccfg})
-	s := NewServer(ServerConfig{Rand: seeded(1), Secure: scfg})
+	c := NewClient(ClientConfig{Rand: seeded(2), Secure: ccfg, LinkConfig: link})
+	s := NewServer(ServerConfig{Rand: seeded(1), Secure: scfg, LinkConfig: link})
 	must(b, c.Step(t0, Connected{Conn: 1}))
 	must(b, s.Step(t0, Connected{Conn: 1}))
 	for range 3 {
@@ -87,6 +92,64 @@ func BenchmarkLoop(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 		})
+	}
+}
+
+// BenchmarkRequestRoundTrip is one request's whole round through both
+// machines, as W1 of the workloads harness drives them over a transport:
+// the client's Call and Ready, the server's Recv and Ready (the request),
+// its Reply and Ready, the client's Recv and Ready (the response), with the
+// link settings of package adapters (ACKs held up to 1 ms, a window of
+// 4,096), so that each direction carries one transport message and the
+// held ACKs ride on them. The clock moves 35 µs per hop. One op is one
+// round trip.
+func BenchmarkRequestRoundTrip(b *testing.B) {
+	c, s := benchPairWith(b, secure.Off, LinkConfig{AckDelay: time.Millisecond, MaxInflight: 4096})
+	now := t0
+	payload := make([]byte, 64)
+	var crd Ready
+	var srd ServerReady
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		now = now.Add(35 * time.Microsecond)
+		if err := c.Step(now, Call{Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+		c.ReadyInto(&crd)
+		if len(crd.Transmit) != 1 {
+			b.Fatalf("the request went out in %d messages", len(crd.Transmit))
+		}
+		if err := s.Step(now, Recv{Conn: 1, Data: crd.Transmit[0]}); err != nil {
+			b.Fatal(err)
+		}
+		s.ReadyInto(&srd)
+		if len(srd.Transmit) != 0 || len(srd.Events) != 1 {
+			b.Fatalf("the request's Ready: %d messages, %d events", len(srd.Transmit), len(srd.Events))
+		}
+		rr := srd.Events[0].(*RequestReceived)
+		if err := s.Step(now, Reply{To: rr.Client, ID: rr.ID, Payload: rr.Payload}); err != nil {
+			b.Fatal(err)
+		}
+		s.ReadyInto(&srd)
+		if len(srd.Transmit) != 1 {
+			b.Fatalf("the response went out in %d messages", len(srd.Transmit))
+		}
+		now = now.Add(35 * time.Microsecond)
+		if err := c.Step(now, Recv{Conn: 1, Data: srd.Transmit[0].Data}); err != nil {
+			b.Fatal(err)
+		}
+		c.ReadyInto(&crd)
+		if len(crd.Transmit) != 0 || len(crd.Events) != 1 {
+			b.Fatalf("the response's Ready: %d messages, %d events", len(crd.Transmit), len(crd.Events))
+		}
+		if r, ok := crd.Events[0].(*Response); !ok || r.Err != nil {
+			b.Fatalf("the client got %#v", crd.Events[0])
+		}
+	}
+	b.StopTimer()
+	if n := c.link.unacked(); n != 0 {
+		b.Fatalf("%d requests unacknowledged", n)
 	}
 }
 
