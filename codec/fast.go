@@ -192,7 +192,11 @@ func fastRequest(b []byte, f *proto.Request) (rest []byte, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	*f = proto.Request{Seq: seq, Ack: ack, ID: id, Payload: payload}
+	// Field by field, as in fastData.
+	f.Seq, f.Ack, f.ID, f.Payload = seq, ack, id, payload
+	if f.Name != "" {
+		f.Name = ""
+	}
 	return b[off:], true
 }
 
@@ -206,7 +210,8 @@ func fastResponse(b []byte, f *proto.Response) (rest []byte, ok bool) {
 	if !ok || off >= len(b) || b[off] != cborNull {
 		return nil, false
 	}
-	*f = proto.Response{Seq: seq, Ack: ack, ID: id, Payload: payload}
+	f.Seq, f.Ack, f.ID, f.Payload = seq, ack, id, payload
+	f.Error = nil
 	return b[off+1:], true
 }
 
