@@ -16,6 +16,7 @@ export type ClientErrorCode =
   | 'idle-timeout' // nothing was received from the server for its idle timeout
   | 'handshake-timeout' // the handshake did not complete in time
   | 'protocol' // the server broke the protocol
+  | 'security' // the secure layer refused the server or a record (a SecureError, with its kind)
   | 'aborted' // the caller's AbortSignal fired
 
 /** An error of the client, with a code to branch on. */
