@@ -18,11 +18,12 @@
 
 import {
   CloseCode, FrameType, VERSION, DecodeError, DEFAULT_MAX_MESSAGE_SIZE, MAX_NAME_LEN, MAX_REASON_LEN, MAX_ROOM_LEN,
-  checkMessage, frames, encodeFrameInto, resumable,
+  checkMessage, frames, decodeFrame, encodeFrameInto, resumable,
   type Close, type Data, type Frame, type Hello, type Join, type Leave, type Limits, type Publish, type Request, type Response, type Welcome, type WireError
 } from './wire.js'
 import { BetterSocketError, CloseError, RemoteError } from './errors.js'
 import { encoder, utf8len, validText } from './text.js'
+import type { SecureConfig, SecureLayer, SecureError } from './secure.js'
 
 /** What the transport under the machine guarantees. */
 export type Mode = 'stream' | 'datagram'
@@ -61,6 +62,12 @@ export interface MachineConfig {
   reconnectMaxMs?: number
   /** The source of all randomness: n random bytes. Default crypto.getRandomValues. */
   random?: (n: number) => Uint8Array
+  /**
+   * Encryption (secure() of @bettersocket/client/secure): every connection
+   * starts with a Noise handshake, and HELLO, WELCOME and everything after
+   * them travel sealed. Default none (plaintext).
+   */
+  secure?: SecureConfig | null
 }
 
 /** One reliable frame of this side that the server never acknowledged. */
@@ -211,6 +218,7 @@ interface Cfg {
   _reconnectMin: number
   _reconnectMax: number
   _random: (n: number) => Uint8Array
+  _secure: SecureConfig | null
 }
 
 function defaultRandom (n: number): Uint8Array {
@@ -236,7 +244,8 @@ function normalize (c: MachineConfig): Cfg {
     _closeTimeout: ns(c.closeTimeoutMs, 5e3),
     _reconnectMin: ns(c.reconnectMinMs, 250),
     _reconnectMax: ns(c.reconnectMaxMs, 30e3),
-    _random: c.random ?? defaultRandom
+    _random: c.random ?? defaultRandom,
+    _secure: c.secure ?? null
   }
   if (cfg._reconnectMax < cfg._reconnectMin) cfg._reconnectMax = cfg._reconnectMin
   return cfg
@@ -619,12 +628,17 @@ export class ClientMachine {
   private _events: MachineEvent[] = []
   private _out: Uint8Array[] = []
   private readonly _w: Writer
+  // Encryption (null: plaintext): the connection's secure layer, and the
+  // handshake records it has for the server, which go out raw before
+  // anything else in the next ready().
+  private _sec: SecureLayer | null = null
+  private _hsOut: Uint8Array[] = []
 
   constructor (config: MachineConfig = {}) {
     this._cfg = normalize(config)
     this._link = new Link(this._cfg)
     this._reqs = new Requests(this._cfg._maxRequests)
-    this._w = new Writer(msg => this._out.push(msg))
+    this._w = new Writer(msg => this._out.push(this._sec === null ? msg : this._sec.seal(msg)))
   }
 
   /** The current session's client ID (16 zero bytes before the first WELCOME). */
@@ -727,8 +741,11 @@ export class ClientMachine {
   }
 
   private _maxPayload (): number {
-    return this._peerMax() - FRAME_OVERHEAD
+    return this._peerMax() - FRAME_OVERHEAD - this._sealOverhead()
   }
+
+  /** What sealing adds to a transport message. */
+  private _sealOverhead (): number { return this._cfg._secure?.overhead ?? 0 }
 
   private _push (f: OutFrame): void {
     this._admit(f)
@@ -753,11 +770,19 @@ export class ClientMachine {
   private _connected (now: number, conn: number): void {
     if (this._state === State.Closed) throw closedErr()
     if (this._state !== State.Idle) throw new BetterSocketError('invalid', 'session: invalid command: Connected while a connection is live')
+    let first: Uint8Array | null = null
+    const secure = this._cfg._secure
+    if (secure !== null) {
+      const sec = secure.open(this._cfg._random)
+      first = sec.start()
+      this._sec = sec
+    }
     this._connects++
     this._state = State.Handshake
     this._conn = conn
     this._hangup = false
-    this._sendHello = true
+    this._sendHello = this._sec === null // with encryption: once the handshake completes
+    this._hsOut = first === null ? [] : [first]
     this._shakeAt = now + this._cfg._handshakeTimeout
     this._helloTries = 0
     this._helloAt = now + this._cfg._initialRto
@@ -777,7 +802,61 @@ export class ClientMachine {
   private _live (): boolean { return this._state === State.Handshake || this._state === State.Open }
 
   private _recv (now: number, data: Uint8Array): void {
-    this._link._lastRecvAt = now
+    const sec = this._sec
+    if (sec === null) {
+      this._link._lastRecvAt = now
+      this._frames(now, data)
+      return
+    }
+    while (data.length > 0 && this._live()) {
+      const r = sec.read(data)
+      if (r.err !== null) {
+        if (this._cfg._mode === 'datagram' && r.err.droppable) {
+          data = r.rest
+          continue
+        }
+        this._secureFailed(now, data, r.err)
+        return
+      }
+      data = r.rest
+      if (r.plain === null) { // a handshake record
+        if (r.reply !== null) this._hsOut.push(r.reply)
+        if (sec.established()) {
+          this._sendHello = true
+          this._helloAt = now + this._cfg._initialRto
+        }
+        continue
+      }
+      this._link._lastRecvAt = now
+      this._frames(now, r.plain)
+    }
+  }
+
+  /** Ends the connection whose secure layer refused data. */
+  private _secureFailed (now: number, data: Uint8Array, err: SecureError): void {
+    const sec = this._sec as SecureLayer
+    if (err.kind === 'downgrade' && !sec.established()) {
+      // A plaintext answer to the handshake: only a CLOSE refusing the
+      // connection is expected. It is unauthenticated: a resumable code is
+      // taken as a lost connection (retry later), another as the end.
+      let f: Frame | null = null
+      try {
+        f = decodeFrame(data, this._cfg._maxMessageSize)
+      } catch {}
+      if (f !== null && f.type === FrameType.Close) {
+        this._peerClosed(now, f)
+        return
+      }
+      this._finish(now, null, err.within('session: the server answered in plaintext'))
+      return
+    }
+    // Nothing can be said to a server that failed the handshake.
+    const close: Close | null = sec.established() ? { type: 8, code: CloseCode.Security, reason: wireText(err.message) } : null
+    this._finish(now, close, err.within('session'))
+  }
+
+  // Decodes one plaintext message and steps its frames.
+  private _frames (now: number, data: Uint8Array): void {
     try {
       checkMessage(data, this._cfg._maxMessageSize)
       for (const f of frames(data)) {
@@ -967,6 +1046,8 @@ export class ClientMachine {
     this._sendHello = false
     this._hbDue = false
     this._sendClose = null
+    this._sec = null
+    this._hsOut = []
     this._link._detach()
     this._events.push({ type: 'connection-lost', err })
     this._scheduleDial(now)
@@ -1013,7 +1094,9 @@ export class ClientMachine {
         return
       }
       if (this._cfg._mode === 'datagram' && now >= this._helloAt) {
-        this._sendHello = true
+        const again = this._sec?.resend() ?? null
+        if (again !== null) this._hsOut.push(again)
+        this._sendHello = this._sec === null || this._sec.established()
         this._helloTries++
         this._helloAt = now + Math.min(this._cfg._initialRto * 2 ** Math.min(this._helloTries, 16), this._cfg._maxRto)
       }
@@ -1060,8 +1143,13 @@ export class ClientMachine {
   ready (): Ready {
     const live = this._live() || this._sendClose !== null
     if (live && !(this._hangup && this._sendClose === null)) {
+      for (const r of this._hsOut) this._out.push(r)
+      this._hsOut = []
+    }
+    if (this._sec !== null && !this._sec.established()) this._sendClose = null // nothing is said before the channel exists
+    if (live && !(this._hangup && this._sendClose === null)) {
       const w = this._w
-      w._begin(this._peerMax())
+      w._begin(this._peerMax() - this._sealOverhead())
       if (this._sendHello) {
         w._frame(this._hello())
         this._sendHello = false

@@ -43,7 +43,8 @@ export const CloseCode = {
   HandshakeTimeout: 4002,
   IdleTimeout: 4003,
   UnsupportedVersion: 4004,
-  Superseded: 4005
+  Superseded: 4005,
+  Security: 4006
 } as const
 
 /** Error codes of an error response; applications use 1000 and up. */

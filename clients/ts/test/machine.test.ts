@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { ClientMachine, type MachineConfig, type MachineEvent, type MachineInput, type Lost, type Ready } from '../src/machine.js'
 import { BetterSocketError, CloseError, RemoteError } from '../src/errors.js'
 import { decodeMessage, encodeFrame } from '../src/wire.js'
+import { SecureError, secure } from '../src/secure.js'
 import { fromHex, toHex, readJSON, repoRoot } from './util.js'
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -26,6 +27,7 @@ function errJSON (err: unknown): Json | null {
   if (err === null || err === undefined) return null
   if (err instanceof CloseError) return { kind: 'close', code: err.code, reason: err.reason, remote: err.remote }
   if (err instanceof RemoteError) return { kind: 'remote', code: err.code, message: err.message }
+  if (err instanceof SecureError) return { kind: 'secure', secure: err.kind, message: err.message }
   if (err instanceof BetterSocketError && ['request-timeout', 'session-lost', 'resume-refused', 'idle-timeout', 'handshake-timeout'].includes(err.code)) return { kind: err.code }
   assert.equal(err, transportError, `unexpected error ${String(err)}`)
   return { kind: 'transport' }
@@ -95,7 +97,15 @@ function config (c: Json, random: (n: number) => Uint8Array): MachineConfig {
     closeTimeoutMs: c.closeTimeoutMs,
     reconnectMinMs: c.reconnectMinMs,
     reconnectMaxMs: c.reconnectMaxMs,
-    random
+    random,
+    secure: c.secure === undefined
+      ? null
+      : secure({
+        mode: c.secure.mode,
+        ...(c.secure.psk !== undefined ? { psk: fromHex(c.secure.psk) } : {}),
+        ...(c.secure.serverKey !== undefined ? { serverKey: fromHex(c.secure.serverKey) } : {}),
+        ...(c.secure.privateKey !== undefined ? { privateKey: fromHex(c.secure.privateKey) } : {})
+      })
   }
 }
 
@@ -103,8 +113,12 @@ const dir = join(repoRoot, 'sim', 'testdata', 'clientvectors')
 const files = readdirSync(dir).filter(f => f.endsWith('.json')).sort()
 
 test('the vectors cover every scenario and the chaos runs', () => {
-  assert.ok(files.length >= 32, `${files.length} vector files`)
+  assert.ok(files.length >= 47, `${files.length} vector files`)
   assert.ok(files.some(f => f.startsWith('chaos-datagram')))
+  for (const mode of ['psk', 'server-key', 'mutual']) {
+    assert.ok(files.includes(`chaos-stream-${mode}-3.json`) && files.includes(`chaos-datagram-${mode}-3.json`), `encrypted chaos runs in ${mode} mode`)
+  }
+  assert.ok(files.includes('secure-resume.json') && files.includes('secure-refuses-plaintext.json'))
 })
 
 for (const file of files) {
