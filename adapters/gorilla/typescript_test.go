@@ -28,6 +28,7 @@ import (
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/adapters/gorilla"
 	"github.com/bettersocket/bettersocket/adapters/internal/e2etest"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/proto"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -141,11 +142,72 @@ type tsPeer struct {
 // name, and one outcome per request or publish. The kills are paced by the server's progress, not
 // by the clock, so the verdict does not depend on the machine's speed.
 func TestTypeScriptLive(t *testing.T) {
-	dir := tsClient(t)
-	const clients = 3
-	n, broadcasts, wantKills := 10000, 500, 25
+	n, broadcasts := 10000, 500
 	if testing.Short() {
 		n, broadcasts = 2000, 100
+	}
+	tsLive(t, n, broadcasts, false)
+}
+
+// TestTypeScriptLiveSecure is TestTypeScriptLive with encryption in mutual
+// mode (Noise XK): the server knows each TS client's static key, and its
+// Authorize checks that every HELLO, on every new connection and its fresh
+// handshake, comes with the key of the client that its token names.
+func TestTypeScriptLiveSecure(t *testing.T) {
+	n, broadcasts := 10000, 500
+	if testing.Short() {
+		n, broadcasts = 2000, 100
+	}
+	tsLive(t, n, broadcasts, true)
+}
+
+// tsKeys are the live test's keys in mutual mode, drawn from a fixed seed.
+type tsKeys struct {
+	server  secure.KeyPair
+	clients []secure.KeyPair
+}
+
+func newTSKeys(t *testing.T, clients int) *tsKeys {
+	rng := rand.NewChaCha8([32]byte{'t', 's'})
+	k := &tsKeys{}
+	var err error
+	if k.server, err = secure.GenerateKeyPair(rng); err != nil {
+		t.Fatal(err)
+	}
+	for range clients {
+		kp, err := secure.GenerateKeyPair(rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.clients = append(k.clients, kp)
+	}
+	return k
+}
+
+// env is the BS_SECURE variable of test/live/chaos.ts.
+func (k *tsKeys) env(t *testing.T) string {
+	priv := []string{}
+	for _, c := range k.clients {
+		b, err := c.Private.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		priv = append(priv, string(b))
+	}
+	b, err := json.Marshal(map[string]any{"serverKey": k.server.Public.String(), "privateKeys": priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "BS_SECURE=" + string(b)
+}
+
+func tsLive(t *testing.T, n, broadcasts int, encrypt bool) {
+	dir := tsClient(t)
+	const clients = 3
+	const wantKills = 25
+	var keys *tsKeys
+	if encrypt {
+		keys = newTSKeys(t, clients)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -308,12 +370,24 @@ func TestTypeScriptLive(t *testing.T) {
 		if r.Resume {
 			resumesAuthorized.Add(1)
 		}
+		if keys != nil && (idx < 0 || idx >= clients || r.ClientKey != keys.clients[idx].Public) {
+			fail("client %d's HELLO came with key %s", idx, r.ClientKey)
+		}
 		return nil
+	}
+	var sec secure.Config
+	if keys != nil {
+		known := map[secure.PublicKey]bool{}
+		for _, c := range keys.clients {
+			known[c.Public] = true
+		}
+		sec = secure.Config{Mode: secure.Mutual, Static: keys.server, KnownClient: func(k secure.PublicKey) bool { return known[k] }}
 	}
 	srv = gorilla.NewServer(adapters.ServerOptions{
 		Session: session.ServerConfig{
 			AllowRoom: func(r session.RoomRequest) bool { return r.Room == "all" },
 			Authorize: authorize,
+			Secure:    sec,
 		},
 		Mux:       mux,
 		OnMessage: onMessage,
@@ -348,6 +422,9 @@ func TestTypeScriptLive(t *testing.T) {
 	url := "ws://" + kl.Addr().String() + "/"
 	cmd := exec.CommandContext(ctx, "node", "build/test/live/chaos.js", url, strconv.Itoa(clients), strconv.Itoa(n), strconv.Itoa(broadcasts))
 	cmd.Dir = dir
+	if keys != nil {
+		cmd.Env = append(os.Environ(), keys.env(t))
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // the clients print where they are
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
@@ -414,6 +491,131 @@ func TestTypeScriptLive(t *testing.T) {
 	}
 	if kills < wantKills {
 		t.Errorf("%d connections killed, want at least %d", kills, wantKills)
+	}
+}
+
+// TestTypeScriptSecure connects the TS client to gorilla servers with each
+// encryption mode, matching and not: with matching settings a request goes
+// through (in mutual mode the server's Authorize sees the client's key);
+// with a wrong key, another mode, or encryption on one side only, the
+// server refuses the connection with CLOSE security (4006), and connect
+// rejects with that CloseError, as the Go client's Dial does.
+func TestTypeScriptSecure(t *testing.T) {
+	dir := tsClient(t)
+	keys := newTSKeys(t, 2)
+	srvKP, client, stranger := keys.server, keys.clients[0], keys.clients[1]
+	var psk, otherPSK secure.PresharedKey
+	psk[0], otherPSK[0] = 1, 2
+	b64 := func(k [32]byte) string { return secure.PublicKey(k).String() }
+	privText := func(kp secure.KeyPair) string {
+		b, err := kp.Private.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	type tsCase struct {
+		name   string
+		server secure.Config
+		client map[string]any // secure() options; nil: plaintext
+		ok     bool
+	}
+	known := func(k secure.PublicKey) bool { return k == client.Public }
+	cases := []tsCase{
+		{"psk", secure.Config{Mode: secure.PSK, PSK: psk}, map[string]any{"mode": "psk", "psk": b64(psk)}, true},
+		{"server-key", secure.Config{Mode: secure.ServerKey, Static: srvKP}, map[string]any{"mode": "server-key", "serverKey": b64(srvKP.Public)}, true},
+		{"mutual", secure.Config{Mode: secure.Mutual, Static: srvKP, KnownClient: known}, map[string]any{"mode": "mutual", "serverKey": b64(srvKP.Public), "privateKey": privText(client)}, true},
+		{"wrong-psk", secure.Config{Mode: secure.PSK, PSK: psk}, map[string]any{"mode": "psk", "psk": b64(otherPSK)}, false},
+		{"wrong-server-key", secure.Config{Mode: secure.ServerKey, Static: srvKP}, map[string]any{"mode": "server-key", "serverKey": b64(stranger.Public)}, false},
+		{"unknown-client-key", secure.Config{Mode: secure.Mutual, Static: srvKP, KnownClient: known}, map[string]any{"mode": "mutual", "serverKey": b64(srvKP.Public), "privateKey": privText(stranger)}, false},
+		{"other-mode", secure.Config{Mode: secure.PSK, PSK: psk}, map[string]any{"mode": "server-key", "serverKey": b64(srvKP.Public)}, false},
+		{"server-plaintext", secure.Config{}, map[string]any{"mode": "psk", "psk": b64(psk)}, false},
+		{"client-plaintext", secure.Config{Mode: secure.PSK, PSK: psk}, nil, false},
+	}
+	var mu sync.Mutex
+	var failed []string
+	var payload []map[string]any
+	for _, c := range cases {
+		srv := gorilla.NewServer(adapters.ServerOptions{
+			Session: session.ServerConfig{
+				Secure: c.server,
+				Authorize: func(r session.AuthRequest) error {
+					if c.server.Mode == secure.Mutual && r.ClientKey != client.Public {
+						mu.Lock()
+						failed = append(failed, fmt.Sprintf("%s: authorized with key %s", c.name, r.ClientKey))
+						mu.Unlock()
+					}
+					return nil
+				},
+			},
+			OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) {
+				return append([]byte("re:"), r.Payload...), nil
+			},
+		})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: srv}
+		go hs.Serve(ln)
+		t.Cleanup(func() {
+			hs.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Close(ctx); err != nil {
+				t.Errorf("%s: server Close: %v", c.name, err)
+			}
+		})
+		var sec any
+		if c.client != nil {
+			sec = c.client
+		}
+		payload = append(payload, map[string]any{"name": c.name, "url": "ws://" + ln.Addr().String() + "/", "secure": sec})
+	}
+	js, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "build/test/live/secure.js")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "BS_CASES="+string(js))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node: %v\n%s%s", err, stdout.Bytes(), stderr.Bytes())
+	}
+	var results []struct {
+		Name      string  `json:"name"`
+		OK        bool    `json:"ok"`
+		Reply     string  `json:"reply"`
+		Error     string  `json:"error"`
+		CloseCode *int    `json:"closeCode"`
+		Reason    *string `json:"reason"`
+		Remote    *bool   `json:"remote"`
+		Message   *string `json:"message"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &results); err != nil || len(results) != len(cases) {
+		t.Fatalf("node said %s (%v)\n%s", stdout.Bytes(), err, stderr.Bytes())
+	}
+	for i, c := range cases {
+		r := results[i]
+		switch {
+		case r.Name != c.name:
+			t.Errorf("result %d is %q, want %q", i, r.Name, c.name)
+		case c.ok && (!r.OK || r.Reply != "re:ping "+c.name):
+			t.Errorf("%s: %+v, want the request answered", c.name, r)
+		case !c.ok && (r.OK || r.Error != "CloseError" || r.CloseCode == nil || *r.CloseCode != int(proto.CloseSecurity) || r.Remote == nil || !*r.Remote):
+			t.Errorf("%s: %+v, want the server's CLOSE security", c.name, r)
+		case !c.ok:
+			t.Logf("%s: refused, CLOSE security %q", c.name, *r.Reason)
+		default:
+			t.Logf("%s: request answered", c.name)
+		}
+	}
+	for _, f := range failed {
+		t.Error(f)
 	}
 }
 

@@ -2,6 +2,7 @@
 // and gzipped at level 9 (how the peers' clients are compared):
 //
 //	node scripts/bundle.mjs lib [outfile]      the package for browsers (dist/bettersocket.min.js)
+//	node scripts/bundle.mjs secure [outfile]   what encryption adds (@bettersocket/client/secure and its @noble code)
 //	node scripts/bundle.mjs example [outfile]  the web chat page (examples/webchat/static/app.js)
 import { build } from 'esbuild'
 import { readFileSync } from 'node:fs'
@@ -9,6 +10,7 @@ import { gzipSync } from 'node:zlib'
 
 const targets = {
   lib: { entry: 'src/index.ts', out: 'dist/bettersocket.min.js' },
+  secure: { entry: 'src/secure.ts', out: 'dist/bettersocket-secure.min.js' },
   example: { entry: '../../examples/webchat/web/app.ts', out: '../../examples/webchat/static/app.js' }
 }
 // Members whose names start with _ are internal (the package's convention):

@@ -19,9 +19,15 @@
 // Authorize checks; before the publishes each client flushes (everything
 // it sent is acknowledged) and must be in room "all" by its own account.
 // It prints a JSON summary and exits non-zero on any mismatch.
+//
+// With BS_SECURE set ({"serverKey": ..., "privateKeys": [...]}, keys in
+// base64, as TestTypeScriptLiveSecure sets it) every client encrypts in
+// mutual mode, client i with the i-th private key, which the server checks.
 import { connect, raw, type Client } from '../../src/node.js'
+import { secure } from '../../src/secure.js'
 
 const [url, nClients, nMessages, nBroadcasts] = [process.argv[2] as string, Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])]
+const keys = process.env.BS_SECURE === undefined ? null : JSON.parse(process.env.BS_SECURE) as { serverKey: string, privateKeys: string[] }
 const te = new TextEncoder()
 const td = new TextDecoder()
 const text = (b: unknown): string => td.decode(b as Uint8Array)
@@ -63,7 +69,8 @@ async function run (i: number): Promise<Summary> {
     reconnectMinMs: 1,
     reconnectMaxMs: 50,
     onRequest: serve,
-    credentials: async () => te.encode(`token ${i} ${++tokens}`)
+    credentials: async () => te.encode(`token ${i} ${++tokens}`),
+    secure: keys === null ? null : secure({ mode: 'mutual', serverKey: keys.serverKey, privateKey: keys.privateKeys[i] as string })
   })
   c.handleRequest('sq', serve)
   const serverMessage = (s: string): void => {
