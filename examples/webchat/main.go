@@ -4,6 +4,7 @@
 //
 //	go run ./examples/webchat                  # then open http://127.0.0.1:8080/
 //	go run ./examples/webchat -addr :9000
+//	go run ./examples/webchat -secure          # encrypted: open the URL it prints
 //
 // Open the page in two tabs and talk; stop the network (or the server's
 // connections) for a moment and watch the page resume without losing or
@@ -11,10 +12,18 @@
 // rebuild the bundle after changing it or the client with
 // npm run example --prefix clients/ts (TestTypeScriptSuite fails while the
 // committed bundle is stale).
+//
+// With -secure the server requires encryption in server-key mode (Noise NK)
+// under a key pair it makes at start, and prints the page's URL with the
+// public key in it (?key=...): the page pins that key. A real application
+// ships the server's public key inside its bundle, served over HTTPS; the
+// secure layer then protects the session end to end, through whatever
+// terminates TLS on the way.
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"errors"
 	"flag"
@@ -22,12 +31,14 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 
 	"github.com/bettersocket/bettersocket/adapters"
 	"github.com/bettersocket/bettersocket/adapters/gorilla"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/session"
 )
 
@@ -70,9 +81,10 @@ type Presence struct {
 }
 
 // newServer returns the chat's HTTP handler (the page at /, the protocol at
-// /ws) and its better-socket server. onEvent, when not nil, also sees the
-// server's lifecycle events (the browser test waits on them).
-func newServer(onEvent func(session.Event)) (http.Handler, *gorilla.Server) {
+// /ws) and its better-socket server, encrypted as sec says (its zero value:
+// plaintext). onEvent, when not nil, also sees the server's lifecycle
+// events (the browser test waits on them).
+func newServer(sec secure.Config, onEvent func(session.Event)) (http.Handler, *gorilla.Server) {
 	var srv *gorilla.Server
 	routes := adapters.NewMux()
 	adapters.HandleEvent(routes, "say", func(ctx context.Context, m adapters.Message, s Say, err error) {
@@ -92,6 +104,7 @@ func newServer(onEvent func(session.Event)) (http.Handler, *gorilla.Server) {
 		Session: session.ServerConfig{
 			// Anyone may join any room whose name is a plain word.
 			AllowRoom: func(r session.RoomRequest) bool { return !strings.ContainsAny(r.Room, " \t/") },
+			Secure:    sec,
 		},
 		OnEvent: func(_ context.Context, ev session.Event) {
 			if onEvent != nil {
@@ -114,6 +127,7 @@ func newServer(onEvent func(session.Event)) (http.Handler, *gorilla.Server) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	encrypt := flag.Bool("secure", false, "require encryption (server-key mode) under a key pair made at start")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -121,13 +135,23 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	h, srv := newServer(nil)
+	var sec secure.Config
+	page := "http://" + ln.Addr().String() + "/"
+	if *encrypt {
+		kp, err := secure.GenerateKeyPair(rand.Reader)
+		if err != nil {
+			log.Fatal(err)
+		}
+		sec = secure.Config{Mode: secure.ServerKey, Static: kp}
+		page += "?key=" + url.QueryEscape(kp.Public.String())
+	}
+	h, srv := newServer(sec, nil)
 	hs := &http.Server{Handler: h}
 	go func() {
 		<-ctx.Done()
 		hs.Close()
 	}()
-	log.Printf("web chat on http://%s/", ln.Addr())
+	log.Printf("web chat on %s", page)
 	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bettersocket/bettersocket/adapters"
+	"github.com/bettersocket/bettersocket/codec/secure"
 	"github.com/bettersocket/bettersocket/internal/browsertest"
 	"github.com/bettersocket/bettersocket/session"
 )
@@ -59,6 +62,7 @@ type pageState struct {
 	} `json:"lines"`
 	Pongs           []string `json:"pongs"`
 	ConnectionsLost int      `json:"connectionsLost"`
+	Encrypted       bool     `json:"encrypted"`
 	Resumes         int      `json:"resumes"`
 	SessionsLost    int      `json:"sessionsLost"`
 	Errors          []string `json:"errors"`
@@ -79,12 +83,32 @@ func (s pageState) texts() []string {
 // is away, says a line to the lobby; the page must resume and show that
 // line exactly once, after the ones before it. It skips when no Chromium
 // is installed (.ci/run installs Debian's chromium, so it runs there).
-func TestBrowser(t *testing.T) {
+func TestBrowser(t *testing.T) { browserChat(t, false) }
+
+// TestBrowserSecure is TestBrowser with the server requiring encryption
+// (server-key mode, as go run ./examples/webchat -secure): the page, given
+// the server's public key in its URL, runs the handshake in the browser on
+// its first connection and again on the one it resumes on.
+func TestBrowserSecure(t *testing.T) { browserChat(t, true) }
+
+func browserChat(t *testing.T, encrypt bool) {
 	browser := browsertest.Path(t)
 	defer goleak.VerifyNone(t)
 
+	var sec secure.Config
+	query := ""
+	if encrypt {
+		var seed [32]byte
+		copy(seed[:], "webchat browser test")
+		kp, err := secure.GenerateKeyPair(rand.NewChaCha8(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec = secure.Config{Mode: secure.ServerKey, Static: kp}
+		query = "&key=" + url.QueryEscape(kp.Public.String())
+	}
 	detached := make(chan struct{}, 16)
-	h, srv := newServer(func(ev session.Event) {
+	h, srv := newServer(sec, func(ev session.Event) {
 		if _, ok := ev.(*session.Detached); ok {
 			select {
 			case detached <- struct{}{}:
@@ -128,9 +152,9 @@ func TestBrowser(t *testing.T) {
 		return read()
 	}
 
-	url := "http://" + ln.Addr().String() + "/?name=browser&say=hello&ping=there"
-	if _, err := chromedp.Run(bctx, chromedp.Navigate(url)); err != nil {
-		t.Fatalf("loading %s: %v", url, err)
+	page := "http://" + ln.Addr().String() + "/?name=browser&say=hello&ping=there" + query
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(page)); err != nil {
+		t.Fatalf("loading %s: %v", page, err)
 	}
 	before := until("the page to join, say hello and get its pong",
 		`window.chat && window.chat.joined && window.chat.announced && window.chat.pongs.length === 1 && window.chat.lines.length === 1`)
@@ -164,7 +188,7 @@ func TestBrowser(t *testing.T) {
 	if after.Lines[1].Seq <= after.Lines[0].Seq { // responses take sequence numbers too: increasing, not consecutive
 		t.Errorf("sequence numbers %d then %d", after.Lines[0].Seq, after.Lines[1].Seq)
 	}
-	if after.ClientID != before.ClientID || after.SessionsLost != 0 || after.ConnectionsLost < 1 || len(after.Errors) > 0 {
+	if after.ClientID != before.ClientID || after.SessionsLost != 0 || after.ConnectionsLost < 1 || len(after.Errors) > 0 || after.Encrypted != encrypt {
 		t.Errorf("page state after the kill: %+v (before: client %s)", after, before.ClientID)
 	}
 	// A line that arrives twice would be on the page now: the resume

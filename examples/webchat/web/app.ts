@@ -2,8 +2,11 @@
 // publish named "presence"), shows what is said there (the server's
 // messages named "line"), says what is typed (a message named "say"), and
 // pings the server (a request naming "ping"). The page's state is kept in
-// window.chat as plain data, which the browser test reads.
+// window.chat as plain data, which the browser test reads. With ?key=...
+// in its URL (the server's public key, which go run ./examples/webchat
+// -secure prints) it encrypts, pinning that key.
 import { connect, type Client } from '../../../clients/ts/src/index.js'
+import { secure } from '../../../clients/ts/src/secure.js'
 
 interface Line { name: string, text: string }
 interface Presence { name: string }
@@ -18,10 +21,11 @@ interface ChatState {
   connectionsLost: number
   resumes: number
   sessionsLost: number
+  encrypted: boolean
   errors: string[]
 }
 
-const state: ChatState = { clientId: '', joined: false, announced: false, lines: [], pongs: [], connectionsLost: 0, resumes: 0, sessionsLost: 0, errors: [] };
+const state: ChatState = { clientId: '', joined: false, announced: false, lines: [], pongs: [], connectionsLost: 0, resumes: 0, sessionsLost: 0, encrypted: false, errors: [] };
 (globalThis as unknown as { chat: ChatState }).chat = state
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
@@ -43,9 +47,15 @@ function status (text: string): void { $('status').textContent = text }
 async function main (): Promise<void> {
   const url = new URL('ws', location.href)
   url.protocol = url.protocol.replace('http', 'ws')
-  const c: Client = await connect(url.href, { reconnectMinMs: 50, reconnectMaxMs: 2000 })
+  const key = params.get('key')
+  const c: Client = await connect(url.href, {
+    reconnectMinMs: 50,
+    reconnectMaxMs: 2000,
+    secure: key === null ? null : secure({ mode: 'server-key', serverKey: key })
+  })
   state.clientId = c.clientId
-  status(`connected as ${c.clientId}`)
+  state.encrypted = key !== null
+  status(`connected as ${c.clientId}${state.encrypted ? ', encrypted' : ''}`)
   c.handleMessage<Line>('line', (line, m) => {
     if (m.error !== undefined) {
       state.errors.push(`undecodable line ${m.seq}`)
