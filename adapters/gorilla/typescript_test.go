@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -506,7 +507,7 @@ func TestTypeScriptSecure(t *testing.T) {
 	srvKP, client, stranger := keys.server, keys.clients[0], keys.clients[1]
 	var psk, otherPSK secure.PresharedKey
 	psk[0], otherPSK[0] = 1, 2
-	b64 := func(k [32]byte) string { return secure.PublicKey(k).String() }
+	b64 := func(k [32]byte) string { return base64.StdEncoding.EncodeToString(k[:]) }
 	privText := func(kp secure.KeyPair) string {
 		b, err := kp.Private.MarshalText()
 		if err != nil {

@@ -18,7 +18,7 @@
 //
 // A sealed record's 13-byte header is its associated data and its nonce the
 // AEAD nonce (Noise's: 4 zero bytes, then the counter little-endian). The
-// receiver accepts each nonce once, within a sliding window of WINDOW_SIZE
+// receiver accepts each nonce once, within a sliding window of 1,984
 // behind the newest, so the layer works over links that lose, duplicate and
 // reorder messages. Go's known-answer vectors (codec/secure/testdata) and
 // the encrypted scenarios of the machine conformance suite prove that both
@@ -29,7 +29,7 @@ import { x25519 } from '@noble/curves/ed25519.js'
 import { blake2s } from '@noble/hashes/blake2.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { BetterSocketError } from './errors.js'
-import { Window, WINDOW_SIZE } from './window.js'
+import { Window } from './window.js'
 
 /** The handshakes of the secure layer; see [secure]. */
 export type SecureMode = 'psk' | 'server-key' | 'mutual'
@@ -99,7 +99,6 @@ export class SecureError extends BetterSocketError {
 export const KEY_LEN = 32
 /** What sealing adds to a transport message: the record header and the tag. */
 export const OVERHEAD = 13 + 16
-export { WINDOW_SIZE }
 
 const KIND_HANDSHAKE = 0xe1
 const KIND_CLIENT_SEALED = 0xe2
@@ -578,8 +577,6 @@ function modeName (b: number): string {
   return `mode(${b})`
 }
 
-/** Whether msg starts with a handshake record. */
-export function isHandshake (msg: Uint8Array): boolean { return msg.length > 0 && msg[0] === KIND_HANDSHAKE }
 
 function equal (a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
