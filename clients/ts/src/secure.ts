@@ -182,6 +182,13 @@ export function secure (opts: SecureOptions): SecureConfig {
     psk = key(opts.psk, 'pre-shared', 'psk mode needs a pre-shared key')
   } else {
     serverKey = key(opts.serverKey, 'public', `${mode} mode needs the server's public key on the client`)
+    try {
+      // A key of low order gives every exchange the same all-zero secret;
+      // refused here rather than on each connection attempt.
+      x25519.getSharedSecret(PROBE, serverKey)
+    } catch {
+      throw new SecureError('config', 'the server\'s public key is not a usable X25519 key')
+    }
     if (mode === 'mutual') pair = keyPair(key(opts.privateKey, 'private', 'mutual mode needs this side\'s static key pair'))
   }
   return {
@@ -190,6 +197,8 @@ export function secure (opts: SecureOptions): SecureConfig {
     open: random => new SecureConn(mode, psk, serverKey, pair, random)
   }
 }
+
+const PROBE = new Uint8Array(KEY_LEN).fill(7)
 
 function key (k: Key | undefined, what: string, missing: string): Uint8Array {
   if (k === undefined) throw new SecureError('config', missing)

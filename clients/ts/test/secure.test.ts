@@ -195,7 +195,8 @@ test('secure: configuration is checked when it is made', () => {
     [{ mode: 'server-key' }, 'secure: invalid configuration: server-key mode needs the server\'s public key on the client'],
     [{ mode: 'mutual', serverKey: pub }, 'secure: invalid configuration: mutual mode needs this side\'s static key pair'],
     [{ mode: 'mutual', serverKey: 'not a key', privateKey: pub }, 'secure: invalid configuration: a public key is 44 characters of standard base64, 32 bytes'],
-    [{ mode: 'none' as 'psk' }, 'secure: invalid configuration: unknown mode none (psk, server-key, mutual)']
+    [{ mode: 'none' as 'psk' }, 'secure: invalid configuration: unknown mode none (psk, server-key, mutual)'],
+    [{ mode: 'server-key', serverKey: Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0)) }, 'secure: invalid configuration: the server\'s public key is not a usable X25519 key']
   ]
   for (const [opts, msg] of bad) {
     assert.throws(() => secure(opts), (e: unknown) => e instanceof SecureError && e.kind === 'config' && e.message === msg, JSON.stringify(opts))
