@@ -97,7 +97,9 @@ func TestTypeScriptSuite(t *testing.T) {
 	if err != nil || len(tests) == 0 {
 		t.Fatalf("no compiled TS tests: %v", err)
 	}
-	cmd := exec.Command("node", append([]string{"--test", "--test-reporter=dot"}, tests...)...)
+	// A test that waits for something that never comes fails after a
+	// minute, by name, rather than holding go test until its own timeout.
+	cmd := exec.Command("node", append([]string{"--test", "--test-reporter=dot", "--test-timeout=60000"}, tests...)...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
