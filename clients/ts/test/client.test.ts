@@ -2,7 +2,14 @@
 // frame and checks the meaning of every outcome of the Promise API. A
 // request ends in exactly one of: its response, a RemoteError, a timeout,
 // session lost, aborted; a send waiting for the window can be aborted.
-import { test } from 'node:test'
+//
+// Time is the test's: each test but the last (which talks to a real ws
+// server) runs on a fake clock, setTimeout mocked (node:test's mock
+// timers) and performance.now() mocked with it, and moves it itself
+// (wait), a millisecond at a time, letting the event loop settle after
+// each. So a timeout fires when the test says it does, however slow the
+// machine is.
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, type Client, type ClientOptions, type WebSocketLike } from '../src/client.js'
 import { raw } from '../src/payload.js'
@@ -37,7 +44,42 @@ class FakeSocket implements WebSocketLike {
 
 // Node.js 18 has no global crypto.getRandomValues: the tests bring their own.
 const random = (n: number): Uint8Array => new Uint8Array(n)
-const turn = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 5)) }
+// The fake clock of the running test (clocked), in milliseconds.
+let clockNow = 0
+let tick: ((ms: number) => void) | null = null
+
+/** Lets every promise, microtask and socket event pending now run, and those they start. */
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await new Promise(resolve => setImmediate(resolve))
+}
+
+/** Moves the fake clock ms milliseconds, one at a time, firing what falls due and settling after each. */
+const wait = async (ms: number): Promise<void> => {
+  if (tick === null) throw new Error('wait outside a clocked test')
+  for (let i = 0; i < ms; i++) {
+    clockNow += 1
+    tick(1)
+    await settle()
+  }
+}
+
+/** A few milliseconds: the driver's deferred work runs, nothing times out. */
+const turn = async (): Promise<void> => { await wait(5) }
+
+/** test() on the fake clock. */
+function clocked (name: string, fn: () => Promise<void>): void {
+  test(name, async (t: TestContext) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    clockNow = 1000
+    t.mock.method(performance, 'now', () => clockNow)
+    tick = (ms: number) => { t.mock.timers.tick(ms) }
+    try {
+      await fn()
+    } finally {
+      tick = null
+    }
+  })
+}
 const id1 = new Uint8Array(16).fill(1)
 const id2 = new Uint8Array(16).fill(2)
 const limits = { maxMessageSize: 1 << 20, maxInflight: 1024, maxRequests: 64 }
@@ -65,7 +107,7 @@ function track<T> (p: Promise<T>): { outcomes: Array<{ ok: boolean, value: unkno
   return r
 }
 
-test('every request ends in exactly one outcome', async () => {
+clocked('every request ends in exactly one outcome', async () => {
   FakeSocket.all = []
   const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, reconnectMinMs: 1, reconnectMaxMs: 2, ackDelayMs: 0, random })
   await turn()
@@ -92,7 +134,7 @@ test('every request ends in exactly one outcome', async () => {
     { type: 7, seq: 2, ack: 0, id: (rb as { id: number }).id, payload: null, error: { code: 1001, message: 'nope' } }
   )
   ac.abort()
-  await new Promise(resolve => setTimeout(resolve, 60)) // the 20 ms timeout passes
+  await wait(60) // the 20 ms timeout passes
   s1.deliver({ type: 7, seq: 3, ack: 5, id: (rd as { id: number }).id, payload: te.encode('late'), error: null })
   await turn()
 
@@ -100,7 +142,7 @@ test('every request ends in exactly one outcome', async () => {
   let sessionLost: { requests: number[] } | undefined
   c.on('sessionLost', ev => { sessionLost = ev.lost })
   s1.drop()
-  await new Promise(resolve => setTimeout(resolve, 20))
+  await wait(20)
   const s2 = FakeSocket.all[1] as FakeSocket
   assert.ok(s2 !== undefined, 'reconnected')
   s2.open()
@@ -131,7 +173,7 @@ test('every request ends in exactly one outcome', async () => {
   await assert.rejects(c.send(te.encode('after')), (e: unknown) => e instanceof BetterSocketError && e.code === 'closed')
 })
 
-test('a send waits for the window, in order, and can be aborted while it waits', async () => {
+clocked('a send waits for the window, in order, and can be aborted while it waits', async () => {
   const { c, s } = await connected({ maxInflight: 2 })
   const first = track(c.send(te.encode('1')))
   const second = track(c.send(te.encode('2')))
@@ -158,7 +200,7 @@ test('a send waits for the window, in order, and can be aborted while it waits',
   assert.deepEqual((await c.close()).unacked, [])
 })
 
-test('names: emit and invoke carry them; handlers route by name as the Go Mux', async () => {
+clocked('names: emit and invoke carry them; handlers route by name as the Go Mux', async () => {
   const { c, s } = await connected({ onRequest: () => te.encode('unnamed') })
 
   await c.emit('chat', te.encode('hi'))
@@ -208,7 +250,7 @@ test('names: emit and invoke carry them; handlers route by name as the Go Mux', 
   assert.deepEqual((await c.close()).unacked, [])
 })
 
-test('publish resolves when accepted and rejects with the typed outcome', async () => {
+clocked('publish resolves when accepted and rejects with the typed outcome', async () => {
   const { c, s } = await connected()
   const ok = track(c.publish('lobby', te.encode('hi all'), { name: 'chat' }))
   const forbidden = track(c.publish('elsewhere', te.encode('x')))
@@ -231,7 +273,7 @@ test('publish resolves when accepted and rejects with the typed outcome', async 
   assert.deepEqual((await c.close()).unacked, [])
 })
 
-test('a request made while the window is full waits for room, then gets its one outcome', async () => {
+clocked('a request made while the window is full waits for room, then gets its one outcome', async () => {
   const { c, s } = await connected({ maxInflight: 1 })
   const first = track(c.send(te.encode('1')))
   const req = track(c.request(te.encode('q')))
@@ -265,7 +307,7 @@ const helloAuth = (s: FakeSocket): string | null => {
   return h.auth === null ? null : td.decode(h.auth)
 }
 
-test('the first connect retries failed attempts as connectFailed events; failFast gives up at once', async () => {
+clocked('the first connect retries failed attempts as connectFailed events; failFast gives up at once', async () => {
   FakeSocket.all = []
   const events: string[] = []
   const pending = connect('ws://test/', { WebSocket: FakeSocket, codec: raw, reconnectMinMs: 1, reconnectMaxMs: 2, ackDelayMs: 0, random })
@@ -332,7 +374,7 @@ test('the first connect retries failed attempts as connectFailed events; failFas
   assert.deepEqual(seen, [[0, 'client: aborted (last attempt: Error: client: connection failed)']])
 })
 
-test('credentials are asked for before every connection attempt; a failure is a failed attempt', async () => {
+clocked('credentials are asked for before every connection attempt; a failure is a failed attempt', async () => {
   let calls = 0
   const failed: unknown[] = []
   const { c, s } = await connected({
@@ -357,7 +399,7 @@ test('credentials are asked for before every connection attempt; a failure is a 
   await c.close()
 })
 
-test('rooms survive a lost session: joined again, with a roomsRejoined event', async () => {
+clocked('rooms survive a lost session: joined again, with a roomsRejoined event', async () => {
   const { c, s } = await connected({ reconnectMinMs: 1, reconnectMaxMs: 2 })
   const events: string[] = []
   let rejoined: { clientId: string, rejoined: string[], refused: Array<{ room: string, error: unknown }> } | undefined
@@ -398,7 +440,7 @@ test('rooms survive a lost session: joined again, with a roomsRejoined event', a
   await c.close()
 })
 
-test('flush waits for the acknowledgement of what was queued before it, across a resume', async () => {
+clocked('flush waits for the acknowledgement of what was queued before it, across a resume', async () => {
   const { c, s } = await connected({ reconnectMinMs: 1, reconnectMaxMs: 2 })
   await c.flush() // nothing queued: at once
   await c.send(te.encode('1'))
@@ -443,10 +485,10 @@ test('flush waits for the acknowledgement of what was queued before it, across a
   await assert.rejects(c.flush(), (e: unknown) => code(e) === 'closed')
 })
 
-test('dialTimeoutMs bounds each attempt: credentials and the opening; a closing client abandons its attempt', async () => {
+clocked('dialTimeoutMs bounds each attempt: credentials and the opening; a closing client abandons its attempt', async () => {
   FakeSocket.all = []
   const slow = track(connect('ws://test/', { WebSocket: FakeSocket, codec: raw, random, failFast: true, dialTimeoutMs: 10 }))
-  await new Promise(resolve => setTimeout(resolve, 40)) // the socket never opens
+  await wait(40) // the socket never opens
   assert.deepEqual(slow.outcomes.map(o => code(o.value)), ['handshake-timeout'])
   const s0 = FakeSocket.all[0] as FakeSocket
   assert.ok(s0.closed, 'the socket that did not open is closed')
@@ -461,7 +503,7 @@ test('dialTimeoutMs bounds each attempt: credentials and the opening; a closing 
   })
   // The first credentials never come: the attempt times out, and the
   // second one makes a socket.
-  for (let i = 0; i < 100 && FakeSocket.all.length === 0; i++) await new Promise(resolve => setTimeout(resolve, 1))
+  for (let i = 0; i < 100 && FakeSocket.all.length === 0; i++) await wait(1)
   assert.equal(calls, 2)
   const s = await opened(0)
   assert.equal(helloAuth(s), 'late enough')
@@ -481,7 +523,7 @@ test('dialTimeoutMs bounds each attempt: credentials and the opening; a closing 
   assert.equal(calls, 3)
 })
 
-test('a run of round trips arms no timer for its acknowledgements, and one nobody carries still goes', async () => {
+clocked('a run of round trips arms no timer for its acknowledgements, and one nobody carries still goes', async () => {
   // The server answers each request a task later, as a real socket would.
   class Answering extends FakeSocket {
     seq = 0
