@@ -25,11 +25,32 @@
 // sides produce the same bytes.
 
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
-import { x25519 } from '@noble/curves/ed25519.js'
+import { montgomery } from '@noble/curves/abstract/montgomery.js'
+import { pow } from '@noble/curves/abstract/modular.js'
 import { blake2s } from '@noble/hashes/blake2.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { BetterSocketError } from './errors.js'
 import { Window } from './window.js'
+
+// X25519 (RFC 7748): @noble's Montgomery ladder, given the curve's field
+// and its scalar clamping. @noble/curves/ed25519.js exports the same
+// function, but computes public keys on the Edwards curve, which brought
+// that curve's code into the bundle (6.9 KB gzipped, a third of this
+// entry's) to save 0.8 ms per connection (a key pair took 0.4 ms there
+// and takes 1.2 here, in Node 20). The ladder refuses low-order peer keys
+// as the other does, and Go's known-answer vectors check it against Go's
+// X25519.
+const P25519 = 2n ** 255n - 19n
+const x25519 = montgomery({
+  P: P25519,
+  type: 'x25519',
+  powPminus2: (x: bigint) => pow(x, P25519 - 2n, P25519),
+  adjustScalarBytes: (k: Uint8Array) => {
+    k[0] = (k[0] as number) & 248
+    k[31] = ((k[31] as number) & 127) | 64
+    return k
+  }
+})
 
 /** The handshakes of the secure layer; see [secure]. */
 export type SecureMode = 'psk' | 'server-key' | 'mutual'
