@@ -497,6 +497,27 @@ func tsLive(t *testing.T, n, broadcasts int, encrypt bool) {
 	}
 }
 
+// serveLoopback serves srv on a loopback port until the test ends, then
+// closes it (reporting a Close that fails), and returns its URL.
+func serveLoopback(t testing.TB, srv *gorilla.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	t.Cleanup(func() {
+		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+	})
+	return "ws://" + ln.Addr().String() + "/"
+}
+
 // TestTypeScriptSecure connects the TS client to gorilla servers with each
 // encryption mode, matching and not: with matching settings a request goes
 // through (in mutual mode the server's Authorize sees the client's key);
@@ -555,25 +576,12 @@ func TestTypeScriptSecure(t *testing.T) {
 				return append([]byte("re:"), r.Payload...), nil
 			},
 		})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs := &http.Server{Handler: srv}
-		go hs.Serve(ln)
-		t.Cleanup(func() {
-			hs.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Close(ctx); err != nil {
-				t.Errorf("%s: server Close: %v", c.name, err)
-			}
-		})
+		url := serveLoopback(t, srv)
 		var sec any
 		if c.client != nil {
 			sec = c.client
 		}
-		payload = append(payload, map[string]any{"name": c.name, "url": "ws://" + ln.Addr().String() + "/", "secure": sec})
+		payload = append(payload, map[string]any{"name": c.name, "url": url, "secure": sec})
 	}
 	js, err := json.Marshal(payload)
 	if err != nil {
@@ -619,6 +627,94 @@ func TestTypeScriptSecure(t *testing.T) {
 	}
 	for _, f := range failed {
 		t.Error(f)
+	}
+}
+
+// TestTypeScriptWithoutWs imports the Node.js entry (@bettersocket/client/node)
+// where the ws package, an optional peer dependency, is not installed: the
+// package's compiled modules and its dependencies, but no ws. On a Node.js
+// with a WebSocket of its own (22 and later) a request goes through; on an
+// older one, connect rejects with the TypeError that says to install ws.
+// Either way the import itself succeeds.
+func TestTypeScriptWithoutWs(t *testing.T) {
+	dir := tsClient(t)
+	mods := filepath.Join(t.TempDir(), "node_modules")
+	pkg := filepath.Join(mods, "@bettersocket", "client")
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	compiled, err := filepath.Glob(filepath.Join(dir, "build", "src", "*.js"))
+	if err != nil || len(compiled) == 0 {
+		t.Fatalf("no compiled client: %v", err)
+	}
+	for _, f := range compiled {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pkg, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manifest := `{"name": "@bettersocket/client", "type": "module", "exports": {"./node": "./node.js"}}`
+	if err := os.WriteFile(filepath.Join(pkg, "package.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range []string{"cborg", "@noble"} {
+		if err := os.Symlink(filepath.Join(dir, "node_modules", dep), filepath.Join(mods, dep)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := filepath.Join(filepath.Dir(mods), "main.mjs")
+	const main = `import { connect, raw } from '@bettersocket/client/node'
+const global = typeof globalThis.WebSocket === 'function'
+try {
+  const c = await connect(process.argv[2], { codec: raw, failFast: true })
+  const reply = await c.request(new TextEncoder().encode('ping'))
+  await c.close()
+  console.log(JSON.stringify({ global, ok: true, reply: new TextDecoder().decode(reply) }))
+} catch (err) {
+  console.log(JSON.stringify({ global, ok: false, error: err.name, message: err.message }))
+}
+`
+	if err := os.WriteFile(script, []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	srv := gorilla.NewServer(adapters.ServerOptions{
+		OnRequest: func(_ context.Context, r adapters.Request) ([]byte, error) {
+			return append([]byte("re:"), r.Payload...), nil
+		},
+	})
+	url := serveLoopback(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script, url)
+	cmd.Dir = filepath.Dir(mods)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node: %v\n%s%s", err, stdout.Bytes(), stderr.Bytes())
+	}
+	var r struct {
+		Global  bool   `json:"global"`
+		OK      bool   `json:"ok"`
+		Reply   string `json:"reply"`
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("node said %s (%v)\n%s", stdout.Bytes(), err, stderr.Bytes())
+	}
+	switch {
+	case r.Global && (!r.OK || r.Reply != "re:ping"):
+		t.Errorf("with Node's own WebSocket and no ws: %+v, want the request answered", r)
+	case !r.Global && (r.OK || r.Error != "TypeError" || !strings.Contains(r.Message, "install the ws package")):
+		t.Errorf("with no WebSocket and no ws: %+v, want connect to reject with the TypeError that names ws", r)
+	case r.Global:
+		t.Log("Node's own WebSocket, no ws: request answered")
+	default:
+		t.Logf("no WebSocket, no ws: %s: %s", r.Error, r.Message)
 	}
 }
 
