@@ -1,8 +1,10 @@
 package gorilla_test
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -497,6 +499,46 @@ func tsLive(t *testing.T, n, broadcasts int, encrypt bool) {
 	}
 }
 
+// untar extracts the files of npm's package tarball into dir, without the
+// package/ prefix npm gives them.
+func untar(t *testing.T, tarball, dir string) {
+	t.Helper()
+	f, err := os.Open(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, ok := strings.CutPrefix(h.Name, "package/")
+		if !ok || h.Typeflag != tar.TypeReg || !filepath.IsLocal(name) {
+			t.Fatalf("npm pack: unexpected entry %q", h.Name)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // serveLoopback serves srv on a loopback port until the test ends, then
 // closes it (reporting a Close that fails), and returns its URL.
 func serveLoopback(t testing.TB, srv *gorilla.Server) string {
@@ -630,42 +672,30 @@ func TestTypeScriptSecure(t *testing.T) {
 	}
 }
 
-// TestTypeScriptWithoutWs imports the Node.js entry (@bettersocket/client/node)
-// where the ws package, an optional peer dependency, is not installed: the
-// package's compiled modules and its dependencies, but no ws. On a Node.js
-// with a WebSocket of its own (22 and later) a request goes through; on an
-// older one, connect rejects with the TypeError that says to install ws.
-// Either way the import itself succeeds.
+// TestTypeScriptWithoutWs installs the package as npm packs it (npm pack,
+// which builds dist/) where the ws package, an optional peer dependency, is
+// not installed: the package and its dependencies, but no ws. On a Node.js
+// with a WebSocket of its own (22 and later) a request through
+// @bettersocket/client/node goes through; on an older one, connect rejects
+// with the TypeError that says to install ws. Either way the import itself
+// succeeds.
 func TestTypeScriptWithoutWs(t *testing.T) {
 	dir := tsClient(t)
-	mods := filepath.Join(t.TempDir(), "node_modules")
-	pkg := filepath.Join(mods, "@bettersocket", "client")
-	if err := os.MkdirAll(pkg, 0o755); err != nil {
-		t.Fatal(err)
+	tmp := t.TempDir()
+	cmd := exec.Command("npm", "pack", "--silent", "--pack-destination", tmp)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("npm pack: %v\n%s", err, out)
 	}
-	compiled, err := filepath.Glob(filepath.Join(dir, "build", "src", "*.js"))
-	if err != nil || len(compiled) == 0 {
-		t.Fatalf("no compiled client: %v", err)
-	}
-	for _, f := range compiled {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(pkg, filepath.Base(f)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	manifest := `{"name": "@bettersocket/client", "type": "module", "exports": {"./node": "./node.js"}}`
-	if err := os.WriteFile(filepath.Join(pkg, "package.json"), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mods := filepath.Join(tmp, "node_modules")
+	untar(t, filepath.Join(tmp, strings.TrimSpace(string(out))), filepath.Join(mods, "@bettersocket", "client"))
 	for _, dep := range []string{"cborg", "@noble"} {
 		if err := os.Symlink(filepath.Join(dir, "node_modules", dep), filepath.Join(mods, dep)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	script := filepath.Join(filepath.Dir(mods), "main.mjs")
+	script := filepath.Join(tmp, "main.mjs")
 	const main = `import { connect, raw } from '@bettersocket/client/node'
 const global = typeof globalThis.WebSocket === 'function'
 try {
@@ -689,8 +719,8 @@ try {
 	url := serveLoopback(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", script, url)
-	cmd.Dir = filepath.Dir(mods)
+	cmd = exec.CommandContext(ctx, "node", script, url)
+	cmd.Dir = tmp
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
