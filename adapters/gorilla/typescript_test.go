@@ -674,11 +674,12 @@ func TestTypeScriptSecure(t *testing.T) {
 
 // TestTypeScriptWithoutWs installs the package as npm packs it (npm pack,
 // which builds dist/) where the ws package, an optional peer dependency, is
-// not installed: the package and its dependencies, but no ws. On a Node.js
-// with a WebSocket of its own (22 and later) a request through
-// @bettersocket/client/node goes through; on an older one, connect rejects
-// with the TypeError that says to install ws. Either way the import itself
-// succeeds.
+// not installed: the package and its dependencies, but no ws. A consumer
+// written in strict TypeScript without the DOM's types type-checks against
+// the package's declarations, then runs: on a Node.js with a WebSocket of
+// its own (22 and later) its request through @bettersocket/client/node goes
+// through; on an older one, connect rejects with the TypeError that says to
+// install ws. Either way the import itself succeeds.
 func TestTypeScriptWithoutWs(t *testing.T) {
 	dir := tsClient(t)
 	tmp := t.TempDir()
@@ -690,25 +691,43 @@ func TestTypeScriptWithoutWs(t *testing.T) {
 	}
 	mods := filepath.Join(tmp, "node_modules")
 	untar(t, filepath.Join(tmp, strings.TrimSpace(string(out))), filepath.Join(mods, "@bettersocket", "client"))
-	for _, dep := range []string{"cborg", "@noble"} {
+	// The dependencies, and for the consumer's type check Node's types, but no ws.
+	if err := os.MkdirAll(filepath.Join(mods, "@types"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range []string{"cborg", "@noble", "@types/node", "undici-types"} {
 		if err := os.Symlink(filepath.Join(dir, "node_modules", dep), filepath.Join(mods, dep)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	script := filepath.Join(tmp, "main.mjs")
-	const main = `import { connect, raw } from '@bettersocket/client/node'
-const global = typeof globalThis.WebSocket === 'function'
+	// A consumer in strict TypeScript, without the DOM's types: it checks
+	// the package's declarations, then runs as compiled.
+	files := map[string]string{
+		"package.json": `{"type": "module"}`,
+		"tsconfig.json": `{"compilerOptions": {"target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext",
+  "lib": ["ES2022"], "types": ["node"], "strict": true, "exactOptionalPropertyTypes": true, "skipLibCheck": false},
+  "files": ["main.ts"]}`,
+		"main.ts": `import { connect, raw } from '@bettersocket/client/node'
+const global = typeof (globalThis as { WebSocket?: unknown }).WebSocket === 'function'
 try {
-  const c = await connect(process.argv[2], { codec: raw, failFast: true })
+  const c = await connect(process.argv[2] ?? '', { codec: raw, failFast: true })
   const reply = await c.request(new TextEncoder().encode('ping'))
   await c.close()
-  console.log(JSON.stringify({ global, ok: true, reply: new TextDecoder().decode(reply) }))
+  console.log(JSON.stringify({ global, ok: true, reply: new TextDecoder().decode(reply as Uint8Array) }))
 } catch (err) {
-  console.log(JSON.stringify({ global, ok: false, error: err.name, message: err.message }))
+  const e = err as Error
+  console.log(JSON.stringify({ global, ok: false, error: e.name, message: e.message }))
 }
-`
-	if err := os.WriteFile(script, []byte(main), 0o644); err != nil {
-		t.Fatal(err)
+`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(tmp, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd = exec.Command("node", filepath.Join(dir, "node_modules", "typescript", "bin", "tsc"), "-p", tmp)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the consumer does not type-check against the package: %v\n%s", err, out)
 	}
 
 	srv := gorilla.NewServer(adapters.ServerOptions{
@@ -719,7 +738,7 @@ try {
 	url := serveLoopback(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd = exec.CommandContext(ctx, "node", script, url)
+	cmd = exec.CommandContext(ctx, "node", filepath.Join(tmp, "main.js"), url)
 	cmd.Dir = tmp
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
